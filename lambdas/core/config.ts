@@ -1,0 +1,195 @@
+import { z } from 'zod';
+import { awsConfigSchema } from './config-aws.js';
+import { ConfigError } from './errors.js';
+
+/** SES receiving: a message stored through the S3 action may be up to 40 MB. */
+export const MAX_MESSAGE_BYTES = 40 * 1024 * 1024;
+
+const domainName = z
+  .string()
+  .min(3)
+  .max(253)
+  .regex(/^(?!-)[a-z0-9-]+(\.[a-z0-9-]+)+$/i, 'must be a DNS domain name such as example.com')
+  .transform((d) => d.toLowerCase());
+
+const emailAddress = z
+  .string()
+  .regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'must be an email address such as user@example.com')
+  .transform((a) => a.toLowerCase());
+
+const hostSchema = z.strictObject({
+  /** Host name or IP address of one server of the route. */
+  host: z.string().min(1),
+  /** @default 25 */
+  port: z.number().int().min(1).max(65535).default(25),
+});
+
+export const tlsModes = ['starttls-required', 'opportunistic', 'implicit', 'none'] as const;
+export type TlsMode = (typeof tlsModes)[number];
+
+const routeSchema = z
+  .strictObject({
+    /** A short name shown in the queue and in alerts. */
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lower-case letters, digits and dashes'),
+    /** Domains whose recipients this route serves (split routing: `addresses` win over `domains`). */
+    domains: z.array(domainName).default([]),
+    /** Individual recipients this route serves, ahead of any domain route. */
+    addresses: z.array(emailAddress).default([]),
+    /** Servers tried in order; the next one is tried when one cannot be reached or answers 4xx. */
+    hosts: z.array(hostSchema).min(1, 'a route needs at least one host'),
+    /** @default 'opportunistic' */
+    tls: z.enum(tlsModes).default('opportunistic'),
+    /** Check the primary's certificate. @default true */
+    verifyCertificate: z.boolean().default(true),
+    auth: z
+      .strictObject({
+        user: z.string().min(1),
+        /** Local runtime: the environment variable holding the password. */
+        passwordEnv: z.string().min(1).optional(),
+        /** AWS: the Secrets Manager secret (name or ARN) holding the password. */
+        secretId: z.string().min(1).optional(),
+      })
+      .refine((a) => a.passwordEnv !== undefined || a.secretId !== undefined, {
+        message: 'auth needs passwordEnv (local) or secretId (AWS)',
+      })
+      .optional(),
+    /** Seconds to wait for TCP connect and the greeting. @default 30 */
+    connectTimeoutSeconds: z.number().int().min(1).max(300).default(30),
+    /** Seconds of silence mid-transaction before giving up (Postfix smtp_data_done_timeout is 600). @default 120 */
+    socketTimeoutSeconds: z.number().int().min(1).max(900).default(120),
+  })
+  .refine((r) => r.domains.length + r.addresses.length > 0, {
+    message: 'a route must name at least one domain or address',
+  });
+
+export const configSchema = z
+  .strictObject({
+    /** Organisation name, shown in alerts. */
+    organisation: z.string().min(1).default('Lifeboat'),
+    /** Domains Lifeboat accepts mail for; anything else is refused at RCPT (no open relay). */
+    domains: z.array(domainName).min(1, 'list at least one accepted domain'),
+    /** Where mail for each recipient goes. */
+    routes: z.array(routeSchema).min(1, 'configure at least one route to the primary'),
+    /** Name this gateway uses in EHLO and in the trace header. @default 'lifeboat.local' */
+    hostname: z.string().min(1).default('lifeboat.local'),
+    /** Days raw mail and its records are kept. Must cover a whole continuity event. @default 365 */
+    retentionDays: z.number().int().min(1).max(36500).default(365),
+    queue: z
+      .strictObject({
+        /** First retry delay (Postfix minimal_backoff_time). @default 300 */
+        minBackoffSeconds: z.number().int().min(1).default(300),
+        /** Longest retry delay (Postfix maximal_backoff_time). @default 4000 */
+        maxBackoffSeconds: z.number().int().min(1).default(4000),
+        /** How long a message may stay undelivered before it fails (Postfix maximal_queue_lifetime). @default 120 */
+        lifetimeHours: z.number().int().min(1).default(120),
+        /** How often the sweeper looks for due retries. @default 60 */
+        sweepIntervalSeconds: z.number().int().min(5).max(3600).default(60),
+        /** A claim on a delivery older than this is taken to be a crashed worker's. @default 300 */
+        leaseSeconds: z.number().int().min(30).max(3600).default(300),
+      })
+      .prefault({}),
+    continuity: z
+      .strictObject({
+        /** Longest continuity event to plan for: queue lifetime may not be shorter. @default 120 */
+        maxEventHours: z.number().int().min(1).default(120),
+      })
+      .prefault({}),
+    policy: z
+      .strictObject({
+        /** SES virus verdict FAIL. Only quarantine is allowed: malware never reaches a mailbox. */
+        virus: z.literal('quarantine').default('quarantine'),
+        /** SES spam verdict FAIL. @default 'deliver' (the primary's own filter decides) */
+        spam: z.enum(['deliver', 'quarantine']).default('deliver'),
+        /** DMARC FAIL where the sender's policy is reject. @default 'quarantine' */
+        dmarcReject: z.enum(['deliver', 'quarantine']).default('quarantine'),
+      })
+      .prefault({}),
+    /** Settings read only by the AWS deployment. */
+    aws: awsConfigSchema,
+  })
+  .superRefine((c, ctx) => {
+    if (c.queue.maxBackoffSeconds < c.queue.minBackoffSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['queue', 'maxBackoffSeconds'],
+        message: 'must not be smaller than queue.minBackoffSeconds',
+      });
+    }
+    if (c.queue.lifetimeHours < c.continuity.maxEventHours) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['queue', 'lifetimeHours'],
+        message: `must be at least continuity.maxEventHours (${c.continuity.maxEventHours}): mail is never bounced because an outage ran long`,
+      });
+    }
+    if (c.retentionDays * 24 < c.continuity.maxEventHours) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['retentionDays'],
+        message: 'must cover continuity.maxEventHours: mail held in an event must outlive it',
+      });
+    }
+    const seen = new Map<string, string>();
+    c.routes.forEach((route, i) => {
+      if (seen.has(route.name)) {
+        ctx.addIssue({ code: 'custom', path: ['routes', i, 'name'], message: `duplicate route name ${route.name}` });
+      }
+      seen.set(route.name, route.name);
+      route.domains.forEach((d, j) => {
+        if (!c.domains.includes(d)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['routes', i, 'domains', j],
+            message: `${d} is not in the accepted domains`,
+          });
+        }
+      });
+      route.addresses.forEach((a, j) => {
+        const domain = a.slice(a.lastIndexOf('@') + 1);
+        if (!c.domains.includes(domain)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['routes', i, 'addresses', j],
+            message: `${a} is not in an accepted domain`,
+          });
+        }
+      });
+    });
+    for (const d of c.domains) {
+      if (!c.routes.some((r) => r.domains.includes(d))) {
+        ctx.addIssue({ code: 'custom', path: ['domains'], message: `no route serves ${d}` });
+      }
+    }
+  });
+
+export type LifeboatConfig = z.infer<typeof configSchema>;
+export type RouteConfig = LifeboatConfig['routes'][number];
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** Formats every zod issue as `path: message`, one per line. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
+}
+
+/**
+ * Validates a deployment config, reporting every problem with its path.
+ * @throws ConfigError listing all problems
+ */
+export function parseConfig(input: unknown, source = 'config'): LifeboatConfig {
+  const result = configSchema.safeParse(input);
+  if (!result.success) {
+    throw new ConfigError(source, formatIssues(result.error.issues));
+  }
+  return result.data;
+}
+
+/** Parses config from JSON text, naming the source in the error. */
+export function parseConfigJson(text: string, source = 'config'): LifeboatConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(source, [`(root): not valid JSON: ${(err as Error).message}`]);
+  }
+  return parseConfig(raw, source);
+}
