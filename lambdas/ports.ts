@@ -48,6 +48,8 @@ export interface MessageStore {
   replaceDelivery(next: DeliveryRecord, expectedVersion: number): Promise<void>;
   /** Deliveries in one state, oldest index time first. */
   queryByState(query: StateQuery): Promise<Page<DeliveryRecord>>;
+  /** Messages received on one UTC day (`YYYY-MM-DD`), newest first. */
+  listMessagesByDay(day: string, limit?: number, cursor?: string): Promise<Page<MessageRecord>>;
   putHold(hold: HoldRecord): Promise<void>;
   deleteHold(scope: string): Promise<void>;
   listHolds(): Promise<HoldRecord[]>;

@@ -1,10 +1,93 @@
 import { z } from 'zod';
 
+/** Retention periods CloudWatch Logs accepts (PutRetentionPolicy rejects any other number of days). */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+/**
+ * Longest stack name we accept: the SES receipt rule set is named `<stackName>-inbound` and SES caps
+ * rule set names at 64 characters.
+ */
+export const MAX_STACK_NAME_LENGTH = 48;
+
+const alarmEmail = z
+  .string()
+  .regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'must be an email address such as ops@example.com');
+
 /** Settings that only the AWS deployment reads (infra/aws). */
 export const awsConfigSchema = z
   .strictObject({
-    /** Delivery networking: `connector` (no VPC, 587/465 with TLS+AUTH) or `port25` (VPC + NAT + Elastic IP). @default 'connector' */
+    /**
+     * Name of the CloudFormation stack; also prefixes the SES receipt rule set. Use a different name per
+     * deployment in one account and region.
+     * @default 'Lifeboat'
+     */
+    stackName: z
+      .string()
+      .max(MAX_STACK_NAME_LENGTH)
+      .regex(
+        /^[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]$/,
+        'must be letters, digits and dashes, starting with a letter',
+      )
+      .default('Lifeboat'),
+    /**
+     * Delivery networking. `connector`: no VPC; the primary takes mail on 587/465 with TLS and SMTP AUTH.
+     * `port25`: deliver and sweep run in a VPC behind a NAT gateway with an Elastic IP, for a primary that
+     * only takes mail on port 25 (AWS must first lift the port-25 limit on that IP).
+     * @default 'connector'
+     */
     delivery: z.enum(['connector', 'port25']).default('connector'),
+    /**
+     * `port25` only: the allocation id (`eipalloc-…`) of an Elastic IP you already own, so the address
+     * AWS unblocked and the primary allows survives a redeploy. Unset: the stack allocates one.
+     */
+    elasticIpAllocationId: z
+      .string()
+      .regex(
+        /^eipalloc-[0-9a-f]{8,17}$/,
+        'must be an Elastic IP allocation id such as eipalloc-0123456789abcdef0',
+      )
+      .optional(),
+    /**
+     * Make SES refuse senders that do not use STARTTLS. Off by default: RFC 3207 §4 says a publicly
+     * referenced MX must not require TLS, and refusing mail the primary would have taken is a loss.
+     * @default false
+     */
+    requireTls: z.boolean().default(false),
+    /**
+     * Make the receipt rule set active when the stack deploys. Only one rule set is active per account and
+     * region: set false if another rule set must stay active, and activate by hand (see the stack output).
+     * @default true
+     */
+    activateRuleSet: z.boolean().default(true),
+    /**
+     * Create an SES domain identity (Easy DKIM) for each accepted domain; the stack outputs the DKIM CNAMEs.
+     * Set false when the domains are already verified identities in this account and region.
+     * @default true
+     */
+    manageDomainIdentities: z.boolean().default(true),
+    /** Addresses that get alarm notifications by email (each must confirm the SNS subscription). @default [] */
+    alarmEmails: z.array(alarmEmail).default([]),
+    /** Alarm when the oldest deferred delivery has waited longer than this. @default 60 */
+    oldestDeferredAlarmMinutes: z.number().int().min(5).max(10080).default(60),
+    /** Days Lambda logs are kept (a value CloudWatch Logs accepts). Logs hold ids and outcomes, never mail. @default 90 */
+    logRetentionDays: z
+      .number()
+      .int()
+      .refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), {
+        message: `must be one of ${LOG_RETENTION_DAYS.join(', ')}`,
+      })
+      .default(90),
+  })
+  .superRefine((aws, ctx) => {
+    if (aws.elasticIpAllocationId !== undefined && aws.delivery !== 'port25') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['elasticIpAllocationId'],
+        message: "only used when delivery is 'port25'",
+      });
+    }
   })
   .prefault({});
 

@@ -17,6 +17,8 @@ const emailAddress = z
   .regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'must be an email address such as user@example.com')
   .transform((a) => a.toLowerCase());
 
+const port = z.number().int().min(0).max(65535);
+
 const hostSchema = z.strictObject({
   /** Host name or IP address of one server of the route. */
   host: z.string().min(1),
@@ -104,6 +106,29 @@ export const configSchema = z
         dmarcReject: z.enum(['deliver', 'quarantine']).default('quarantine'),
       })
       .prefault({}),
+    /** Settings read only by the local runtime (`npm start`). */
+    local: z
+      .strictObject({
+        /** Folder for the local DynamoDB, S3 and demo primary data; survives restarts. @default '.lifeboat-data' */
+        dataDir: z.string().min(1).default('.lifeboat-data'),
+        /** Loopback address every local listener binds to. @default '127.0.0.1' */
+        listen: z.string().min(1).default('127.0.0.1'),
+        /** SMTP port standing in for SES receiving. @default 2525 */
+        smtpPort: port.default(2525),
+        /** DynamoDB API (dynalite). @default 4569 */
+        dynamodbPort: port.default(4569),
+        /** S3 API (s3rver). @default 4570 */
+        s3Port: port.default(4570),
+        /** Port of the demo primary started when no config file is given. @default 2526 */
+        demoPrimaryPort: port.default(2526),
+        /**
+         * DNS answers for SPF, DKIM and DMARC checks, by name and record type, e.g.
+         * `{ "example.org": { "TXT": ["v=spf1 ip4:127.0.0.1 -all"] } }`. Names not listed do not exist.
+         * @default {}
+         */
+        dns: z.record(z.string(), z.record(z.string(), z.array(z.string()))).default({}),
+      })
+      .prefault({}),
     /** Settings read only by the AWS deployment. */
     aws: awsConfigSchema,
   })
@@ -132,7 +157,11 @@ export const configSchema = z
     const seen = new Map<string, string>();
     c.routes.forEach((route, i) => {
       if (seen.has(route.name)) {
-        ctx.addIssue({ code: 'custom', path: ['routes', i, 'name'], message: `duplicate route name ${route.name}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'name'],
+          message: `duplicate route name ${route.name}`,
+        });
       }
       seen.set(route.name, route.name);
       route.domains.forEach((d, j) => {

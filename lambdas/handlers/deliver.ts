@@ -1,2 +1,18 @@
-// Placeholder: the real handler lands with the core mail path.
-export async function handler(_event: unknown): Promise<void> {}
+import { z } from 'zod';
+import { type Context, defaultContext } from '../adapters/context.js';
+import { formatIssues } from '../core/config.js';
+import { type DeliverResult, deliverMessage } from '../core/deliver.js';
+import { ValidationError } from '../core/errors.js';
+
+export const deliverEventSchema = z.object({ messageId: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/) });
+
+/** Invoked by ingest (Event): one attempt for every due recipient of one message. */
+export function createDeliverHandler(context: () => Context) {
+  return async (event: unknown): Promise<DeliverResult> => {
+    const parsed = deliverEventSchema.safeParse(event);
+    if (!parsed.success) throw new ValidationError('deliver event', formatIssues(parsed.error.issues));
+    return deliverMessage(parsed.data.messageId, context());
+  };
+}
+
+export const handler = createDeliverHandler(defaultContext);

@@ -1,2 +1,44 @@
-// Placeholder: the real handler lands with the core mail path.
-export async function handler(_event: unknown): Promise<void> {}
+import { type Context, defaultContext } from '../adapters/context.js';
+import { type QueueMetrics, queueMetrics } from '../core/metrics.js';
+import { type SweepResult, sweepDue } from '../core/sweep.js';
+
+/** CloudWatch Embedded Metric Format: one log line becomes metrics without a PutMetricData call. */
+export function metricsLine(m: QueueMetrics, timestamp: number): string {
+  return JSON.stringify({
+    _aws: {
+      Timestamp: timestamp,
+      CloudWatchMetrics: [
+        {
+          Namespace: 'Lifeboat',
+          Dimensions: [[]],
+          Metrics: [
+            { Name: 'OldestDeferredAgeSeconds', Unit: 'Seconds' },
+            { Name: 'DeferredDeliveries', Unit: 'Count' },
+            { Name: 'FailedDeliveries', Unit: 'Count' },
+            { Name: 'HeldDeliveries', Unit: 'Count' },
+          ],
+        },
+      ],
+    },
+    OldestDeferredAgeSeconds: m.oldestDeferredAgeSeconds,
+    DeferredDeliveries: m.deferred,
+    FailedDeliveries: m.failed,
+    HeldDeliveries: m.held,
+  });
+}
+
+/** EventBridge schedule: retry what is due, then publish queue metrics for the alarms. */
+export function createSweepHandler(
+  context: () => Context,
+  emit: (line: string) => void = (l) => console.log(l),
+) {
+  return async (_event: unknown): Promise<SweepResult & { metrics: QueueMetrics }> => {
+    const ctx = context();
+    const result = await sweepDue(ctx);
+    const metrics = await queueMetrics(ctx.store, ctx.clock.now());
+    emit(metricsLine(metrics, ctx.clock.now().getTime()));
+    return { ...result, metrics };
+  };
+}
+
+export const handler = createSweepHandler(defaultContext);

@@ -1,0 +1,217 @@
+import './quiet.js';
+import { parseArgs } from 'node:util';
+import nodemailer from 'nodemailer';
+import { createContext, type LifeboatEnv } from '../../lambdas/adapters/context.js';
+import { silentLogger } from '../../lambdas/adapters/logger.js';
+import { LifeboatError } from '../../lambdas/core/errors.js';
+import type { DeliveryRecord } from '../../lambdas/core/model.js';
+import { deliveryStates } from '../../lambdas/core/model.js';
+import { countByState, forEachInState, releaseDelivery } from '../../lambdas/core/queue-ops.js';
+import { sweepDue } from '../../lambdas/core/sweep.js';
+import { loadLocalConfig } from './load-config.js';
+import { LOCAL_BUCKET, LOCAL_TABLE } from './runtime.js';
+
+const usage = `usage: lifeboat <command> [options]
+
+  status                      deliveries per state, and holds
+  messages [--day YYYY-MM-DD] messages received that day (UTC, default today), each recipient's state
+  queue [--state S]           deliveries waiting or stuck (all states but delivered)
+  show <messageId>            one message and each recipient's delivery
+  retry <messageId> [rcpt]    send failed, held or quarantined deliveries again now
+  flush                       attempt every due delivery now (like postqueue -f)
+  send --to ADDR [--from ADDR] [--subject S] [--body B]
+                              send a test message to the local gateway
+
+Reads the same config as npm start (LIFEBOAT_CONFIG_FILE or ./lifeboat.config.json).`;
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+function ago(iso: string | null, now: Date): string {
+  if (!iso) return '-';
+  const s = Math.round((Date.parse(iso) - now.getTime()) / 1000);
+  const abs = Math.abs(s);
+  const text = abs < 120 ? `${abs}s` : abs < 7200 ? `${Math.round(abs / 60)}m` : `${Math.round(abs / 3600)}h`;
+  return s >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      state: { type: 'string' },
+      to: { type: 'string' },
+      from: { type: 'string' },
+      subject: { type: 'string' },
+      day: { type: 'string' },
+      body: { type: 'string' },
+    },
+  });
+  if (!command || command === 'help' || command === '--help') {
+    process.stdout.write(`${usage}\n`);
+    return command ? 0 : 2;
+  }
+  const { config } = loadLocalConfig();
+  const host = config.local.listen;
+
+  if (command === 'send') {
+    if (!values.to) throw new LifeboatError('USAGE', 'send needs --to ADDRESS');
+    const transport = nodemailer.createTransport({
+      host,
+      port: config.local.smtpPort,
+      secure: false,
+      ignoreTLS: true,
+    });
+    const info = await transport.sendMail({
+      from: values.from ?? 'someone@example.org',
+      to: values.to,
+      subject: values.subject ?? 'Hello from Lifeboat',
+      text: values.body ?? 'This message went through the Lifeboat gateway.',
+    });
+    process.stdout.write(`accepted: ${info.response}\nMessage-ID: ${info.messageId}\n`);
+    return 0;
+  }
+
+  const env: LifeboatEnv = {
+    TABLE_NAME: LOCAL_TABLE,
+    BUCKET_NAME: LOCAL_BUCKET,
+    LIFEBOAT_CONFIG: JSON.stringify(config),
+    LIFEBOAT_DYNAMODB_ENDPOINT: `http://${host}:${config.local.dynamodbPort}`,
+    LIFEBOAT_S3_ENDPOINT: `http://${host}:${config.local.s3Port}`,
+    AWS_REGION: 'us-east-1',
+  };
+  const ctx = createContext(env, { config, log: silentLogger });
+  const now = ctx.clock.now();
+
+  switch (command) {
+    case 'status': {
+      const counts = await countByState(ctx.store);
+      const holds = await ctx.store.listHolds();
+      process.stdout.write(
+        `${table([
+          ['state', 'deliveries'],
+          ...Object.entries(counts)
+            .filter(([s]) => s !== 'delivered')
+            .map(([s, n]) => [s, String(n)]),
+        ])}\n`,
+      );
+      process.stdout.write(
+        holds.length
+          ? `holds:\n${holds.map((h) => `  ${h.scope === '*' ? 'everything' : `route ${h.scope}`}: ${h.reason} since ${h.since} by ${h.by}`).join('\n')}\n`
+          : 'holds: none\n',
+      );
+      return 0;
+    }
+    case 'messages': {
+      const day = values.day ?? now.toISOString().slice(0, 10);
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new LifeboatError('USAGE', '--day takes YYYY-MM-DD');
+      const rows: string[][] = [['received', 'message', 'from', 'size', 'recipients']];
+      let cursor: string | undefined;
+      do {
+        const page = await ctx.store.listMessagesByDay(day, 100, cursor);
+        for (const m of page.items) {
+          const deliveries = await ctx.store.listDeliveries(m.id);
+          rows.push([
+            m.receivedAt.slice(11, 19),
+            m.id,
+            m.envelopeFrom || '<>',
+            String(m.size),
+            deliveries.map((d) => `${d.recipient} ${d.state}`).join(', '),
+          ]);
+        }
+        cursor = page.cursor;
+      } while (cursor);
+      process.stdout.write(rows.length > 1 ? `${table(rows)}\n` : `no messages received on ${day}\n`);
+      return 0;
+    }
+    case 'queue': {
+      const states = values.state ? [values.state] : deliveryStates.filter((s) => s !== 'delivered');
+      for (const s of states) {
+        if (!(deliveryStates as readonly string[]).includes(s))
+          throw new LifeboatError('USAGE', `unknown state ${s}; one of ${deliveryStates.join(', ')}`);
+      }
+      const rows: DeliveryRecord[] = [];
+      for (const s of states)
+        await forEachInState(ctx.store, s as DeliveryRecord['state'], async (d) => void rows.push(d));
+      if (rows.length === 0) {
+        process.stdout.write(
+          'queue is empty: nothing is waiting (see `lifeboat messages` for what was delivered)\n',
+        );
+        return 0;
+      }
+      rows.sort((a, b) => a.receivedAt.localeCompare(b.receivedAt));
+      process.stdout.write(
+        `${table([
+          ['message', 'recipient', 'route', 'state', 'tries', 'next', 'last error / reason'],
+          ...rows.map((d) => [
+            d.messageId,
+            d.recipient,
+            d.route,
+            d.state,
+            String(d.attempts),
+            d.state === 'deferred' ? ago(d.nextAttemptAt, now) : '-',
+            (d.lastError ?? d.reason ?? '').slice(0, 80),
+          ]),
+        ])}\n`,
+      );
+      return 0;
+    }
+    case 'show': {
+      const id = positionals[0];
+      if (!id) throw new LifeboatError('USAGE', 'show needs a message id');
+      const message = await ctx.store.getMessage(id);
+      if (!message) throw new LifeboatError('NOT_FOUND', `no message ${id}`);
+      const deliveries = await ctx.store.listDeliveries(id);
+      const { snippet: _snippet, ...summary } = message;
+      process.stdout.write(`${JSON.stringify({ message: summary, deliveries }, null, 2)}\n`);
+      return 0;
+    }
+    case 'retry': {
+      const [id, rcpt] = positionals;
+      if (!id) throw new LifeboatError('USAGE', 'retry needs a message id');
+      const deliveries = (await ctx.store.listDeliveries(id)).filter(
+        (d) => !rcpt || d.recipient === rcpt.toLowerCase(),
+      );
+      if (deliveries.length === 0)
+        throw new LifeboatError('NOT_FOUND', `no delivery for ${id}${rcpt ? ` to ${rcpt}` : ''}`);
+      for (const d of deliveries) {
+        if (!['failed', 'held', 'quarantined'].includes(d.state)) continue;
+        const next = await releaseDelivery(d, { store: ctx.store, clock: ctx.clock, log: ctx.log });
+        process.stdout.write(`${d.recipient}: ${d.state} -> ${next.state}\n`);
+      }
+      return 0;
+    }
+    case 'flush': {
+      const result = await sweepDue(ctx, { maxMessages: 10_000 });
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+      return 0;
+    }
+    default:
+      process.stderr.write(`lifeboat: unknown command ${command}\n${usage}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2))
+  .then((code) => process.exit(code))
+  .catch((err: Error & { code?: string; name?: string }) => {
+    const refused =
+      err.code === 'ECONNREFUSED' || err.name === 'TimeoutError' || /ECONNREFUSED/.test(String(err.message));
+    process.stderr.write(
+      refused
+        ? 'lifeboat: cannot reach the local runtime: start it with `npm start` (in another terminal)\n'
+        : `lifeboat: ${err.message}\n`,
+    );
+    process.exit(1);
+  });

@@ -1,0 +1,45 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { type LifeboatConfig, parseConfig, parseConfigJson } from '../../lambdas/core/config.js';
+
+/** The file `npm start` reads unless LIFEBOAT_CONFIG_FILE names another. */
+export const DEFAULT_CONFIG_FILE = 'lifeboat.config.json';
+
+/** The demo setup: mail for example.com goes to a local demo primary that writes files. */
+export function demoConfig(): LifeboatConfig {
+  return parseConfig(
+    {
+      organisation: 'Demo (no config file)',
+      domains: ['example.com'],
+      routes: [
+        {
+          name: 'demo-primary',
+          domains: ['example.com'],
+          hosts: [{ host: '127.0.0.1', port: 2526 }],
+          tls: 'none',
+        },
+      ],
+    },
+    'demo config',
+  );
+}
+
+export interface LoadedConfig {
+  config: LifeboatConfig;
+  /** The file read, or null for the demo config. */
+  file: string | null;
+}
+
+/**
+ * Loads the local runtime's config: LIFEBOAT_CONFIG_FILE, else ./lifeboat.config.json, else the
+ * demo config. A file that exists but is wrong is an error, never a silent fallback to the demo.
+ */
+export function loadLocalConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LoadedConfig {
+  const named = env.LIFEBOAT_CONFIG_FILE;
+  const file = path.resolve(cwd, named ?? DEFAULT_CONFIG_FILE);
+  if (!existsSync(file)) {
+    if (named) throw new Error(`LIFEBOAT_CONFIG_FILE names ${file}, which does not exist`);
+    return { config: demoConfig(), file: null };
+  }
+  return { config: parseConfigJson(readFileSync(file, 'utf8'), file), file };
+}

@@ -1,0 +1,71 @@
+import './quiet.js';
+import path from 'node:path';
+import { LifeboatError } from '../../lambdas/core/errors.js';
+import { consoleLogger } from './console-logger.js';
+import { createDemoPrimary } from './demo-primary.js';
+import { loadLocalConfig } from './load-config.js';
+import { startRuntime } from './runtime.js';
+
+async function main(): Promise<void> {
+  const log = consoleLogger();
+  const { config, file } = loadLocalConfig();
+  const dataDir = path.resolve(config.local.dataDir);
+  let demo: ReturnType<typeof createDemoPrimary> | undefined;
+  if (file === null) {
+    const dir = path.join(dataDir, 'demo-primary');
+    demo = createDemoPrimary(dir, (saved, rcpts) =>
+      log.info('DEMO primary stored a message', {
+        file: path.relative(process.cwd(), saved),
+        recipients: rcpts.length,
+      }),
+    );
+    await new Promise<void>((resolve, reject) => {
+      demo?.once('error', reject);
+      demo?.listen(config.local.demoPrimaryPort, config.local.listen, () => resolve());
+    });
+  }
+  const runtime = await startRuntime({ config, dataDir, log });
+  const lines = [
+    '',
+    `Lifeboat is running (${config.organisation})`,
+    `  config        ${file ?? 'none: DEMO mode, mail for example.com goes to a demo primary that writes files'}`,
+    `  SMTP in       ${config.local.listen}:${runtime.smtpPort}   (stands in for SES receiving)`,
+    `  DynamoDB API  ${runtime.dynamodbEndpoint}`,
+    `  S3 API        ${runtime.s3Endpoint}`,
+    `  data          ${dataDir}`,
+    ...(demo
+      ? [
+          `  demo primary  ${config.local.listen}:${config.local.demoPrimaryPort} -> ${path.join(dataDir, 'demo-primary')}`,
+        ]
+      : []),
+    '',
+    `Try it:   npx lifeboat send --to alice@${config.domains[0]}   then   npx lifeboat queue`,
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping: finishing deliveries in flight');
+    await runtime.stop();
+    if (demo) await new Promise<void>((r) => demo?.close(() => r()));
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof LifeboatError) {
+    process.stderr.write(`lifeboat: ${err.message}\n`);
+  } else if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    process.stderr.write(
+      `lifeboat: ${(err as Error).message}: is Lifeboat already running? Change the port in local.* of the config.\n`,
+    );
+  } else {
+    process.stderr.write(`lifeboat: ${(err as Error).stack ?? String(err)}\n`);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,188 @@
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo, Server } from 'node:net';
+import path from 'node:path';
+import dynalite from 'dynalite';
+import S3rver from 's3rver';
+import type { SMTPServer } from 'smtp-server';
+import {
+  type Context,
+  createAwsClients,
+  createContext,
+  type LifeboatEnv,
+} from '../../lambdas/adapters/context.js';
+import { silentLogger } from '../../lambdas/adapters/logger.js';
+import type { LifeboatConfig } from '../../lambdas/core/config.js';
+import { createDeliverHandler } from '../../lambdas/handlers/deliver.js';
+import { createIngestHandler } from '../../lambdas/handlers/ingest.js';
+import { createSweepHandler } from '../../lambdas/handlers/sweep.js';
+import type { Clock, Logger, Mailer } from '../../lambdas/ports.js';
+import { createReceiver } from './receiver.js';
+import { createLocalResolver } from './resolver.js';
+import { ensureTable } from './storage.js';
+
+export const LOCAL_TABLE = 'lifeboat';
+export const LOCAL_BUCKET = 'lifeboat-raw';
+
+export interface RuntimeOptions {
+  config: LifeboatConfig;
+  /** Overrides `config.local.dataDir`. */
+  dataDir?: string;
+  /** Port overrides; 0 picks a free port (tests). */
+  ports?: Partial<{ smtp: number; dynamodb: number; s3: number }>;
+  log?: Logger;
+  clock?: Clock;
+  mailer?: Mailer;
+  /** Milliseconds between sweeps; 0 turns the timer off (tests sweep by hand). */
+  sweepIntervalMs?: number;
+  /** Ask for the first attempt right after ingest, as in AWS. @default true */
+  deliverOnIngest?: boolean;
+}
+
+export interface Runtime {
+  config: LifeboatConfig;
+  ctx: Context;
+  env: LifeboatEnv;
+  smtpPort: number;
+  dynamodbEndpoint: string;
+  s3Endpoint: string;
+  ingest: ReturnType<typeof createIngestHandler>;
+  deliver: ReturnType<typeof createDeliverHandler>;
+  sweep: ReturnType<typeof createSweepHandler>;
+  /** Resolves once every delivery requested so far has finished. */
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Listens on a loopback port (0 picks a free one) and resolves with the port taken. */
+export function listen(server: Server | SMTPServer, port: number, host: string): Promise<number> {
+  const net: Server = 'server' in server ? server.server : server;
+  return new Promise((resolve, reject) => {
+    net.once('error', reject);
+    server.listen(port, host, () => {
+      net.removeListener('error', reject);
+      resolve((net.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: { close(cb: () => void): void }): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/**
+ * Starts Lifeboat on one machine: dynalite for the DynamoDB API and s3rver for the S3 API (both
+ * persisted under the data folder), the SMTP receiver standing in for SES, and the same ingest,
+ * deliver and sweep handlers that run in Lambda, wired to those endpoints.
+ */
+export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const config = options.config;
+  const host = config.local.listen;
+  const dataDir = path.resolve(options.dataDir ?? config.local.dataDir);
+  const log = options.log ?? silentLogger;
+  await mkdir(path.join(dataDir, 'dynamodb'), { recursive: true });
+  await mkdir(path.join(dataDir, 's3'), { recursive: true });
+
+  const dynamo = dynalite({
+    path: path.join(dataDir, 'dynamodb'),
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+  });
+  const dynamoPort = await listen(dynamo, options.ports?.dynamodb ?? config.local.dynamodbPort, host);
+  const s3 = new S3rver({
+    address: host,
+    port: options.ports?.s3 ?? config.local.s3Port,
+    directory: path.join(dataDir, 's3'),
+    silent: true,
+    configureBuckets: [{ name: LOCAL_BUCKET, configs: [] }],
+  });
+  const s3Address = (await s3.run()) as AddressInfo;
+
+  const env: LifeboatEnv = {
+    TABLE_NAME: LOCAL_TABLE,
+    BUCKET_NAME: LOCAL_BUCKET,
+    LIFEBOAT_CONFIG: JSON.stringify(config),
+    LIFEBOAT_DYNAMODB_ENDPOINT: `http://${host}:${dynamoPort}`,
+    LIFEBOAT_S3_ENDPOINT: `http://${host}:${s3Address.port}`,
+    AWS_REGION: 'us-east-1',
+  };
+
+  const pending = new Set<Promise<unknown>>();
+  const track = <T>(p: Promise<T>) => {
+    pending.add(p);
+    p.finally(() => pending.delete(p)).catch(() => {});
+    return p;
+  };
+  let deliver: ReturnType<typeof createDeliverHandler> | undefined;
+  const ctx: Context = createContext(env, {
+    config,
+    log,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.mailer ? { mailer: options.mailer } : {}),
+    trigger: {
+      // In AWS this is an asynchronous Lambda invoke; here the same handler runs in-process.
+      async requestDelivery(messageId) {
+        if (options.deliverOnIngest === false || !deliver) return;
+        const run = deliver;
+        track(
+          run({ messageId }).catch((err: Error) =>
+            log.error('delivery attempt crashed; the sweeper will retry', { messageId, error: err.message }),
+          ),
+        );
+      },
+    },
+  });
+  const { dynamo: dynamoClient } = createAwsClients(env);
+  await ensureTable(dynamoClient, LOCAL_TABLE);
+
+  const ingest = createIngestHandler(() => ctx);
+  deliver = createDeliverHandler(() => ctx);
+  const sweep = createSweepHandler(
+    () => ctx,
+    () => {},
+  );
+  const receiver = createReceiver({
+    config,
+    blobs: ctx.blobs,
+    resolver: createLocalResolver(config.local.dns),
+    log,
+    ingest,
+  });
+  const smtpPort = await listen(receiver, options.ports?.smtp ?? config.local.smtpPort, host);
+
+  const intervalMs = options.sweepIntervalMs ?? config.queue.sweepIntervalSeconds * 1000;
+  let sweeping: Promise<unknown> | null = null;
+  const timer =
+    intervalMs > 0
+      ? setInterval(() => {
+          if (sweeping) return;
+          sweeping = track(sweep({}))
+            .catch((err: Error) => log.error('sweep failed', { error: err.message }))
+            .finally(() => {
+              sweeping = null;
+            });
+        }, intervalMs)
+      : null;
+
+  return {
+    config,
+    ctx,
+    env,
+    smtpPort,
+    dynamodbEndpoint: env.LIFEBOAT_DYNAMODB_ENDPOINT as string,
+    s3Endpoint: env.LIFEBOAT_S3_ENDPOINT as string,
+    ingest,
+    deliver,
+    sweep,
+    async idle() {
+      while (pending.size > 0) await Promise.allSettled([...pending]);
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      await closeServer(receiver);
+      while (pending.size > 0) await Promise.allSettled([...pending]);
+      await s3.close();
+      await closeServer(dynamo);
+    },
+  };
+}

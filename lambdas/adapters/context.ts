@@ -1,0 +1,146 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { S3Client } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { z } from 'zod';
+import { formatIssues, type LifeboatConfig, parseConfigJson, type RouteConfig } from '../core/config.js';
+import { ConfigError } from '../core/errors.js';
+import {
+  type BlobStore,
+  type Clock,
+  type DeliveryTrigger,
+  type Logger,
+  type Mailer,
+  type MessageStore,
+  systemClock,
+} from '../ports.js';
+import { createDynamoStore } from './dynamo-store.js';
+import { jsonLogger } from './logger.js';
+import { createS3Blobs } from './s3-blobs.js';
+import { createSmtpMailer } from './smtp-mailer.js';
+
+/** The environment every handler reads once, at cold start. */
+export const envSchema = z.object({
+  TABLE_NAME: z.string().min(1),
+  BUCKET_NAME: z.string().min(1),
+  LIFEBOAT_CONFIG: z.string().min(2),
+  /** Set in AWS: ingest asks for the first attempt by invoking this function. */
+  DELIVER_FUNCTION_NAME: z.string().min(1).optional(),
+  /** Set on the local runtime only: dynalite's and s3rver's loopback endpoints. */
+  LIFEBOAT_DYNAMODB_ENDPOINT: z.url().optional(),
+  LIFEBOAT_S3_ENDPOINT: z.url().optional(),
+  AWS_REGION: z.string().default('us-east-1'),
+});
+export type LifeboatEnv = z.infer<typeof envSchema>;
+
+export interface Context {
+  config: LifeboatConfig;
+  store: MessageStore;
+  blobs: BlobStore;
+  mailer: Mailer;
+  trigger: DeliveryTrigger;
+  clock: Clock;
+  log: Logger;
+}
+
+/** Reads and validates the environment, naming every missing or wrong setting. */
+export function readEnv(env: NodeJS.ProcessEnv = process.env): LifeboatEnv {
+  const result = envSchema.safeParse(env);
+  if (!result.success) throw new ConfigError('environment', formatIssues(result.error.issues));
+  return result.data;
+}
+
+/** Local endpoints get fixed credentials: dynalite accepts any, s3rver only its own. */
+const localCredentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+export function createAwsClients(env: LifeboatEnv) {
+  const region = env.AWS_REGION;
+  const dynamo = new DynamoDBClient({
+    region,
+    ...(env.LIFEBOAT_DYNAMODB_ENDPOINT
+      ? { endpoint: env.LIFEBOAT_DYNAMODB_ENDPOINT, credentials: localCredentials }
+      : {}),
+  });
+  const s3 = new S3Client({
+    region,
+    // Checksums only when required: s3rver would otherwise store the aws-chunked framing as the object.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...(env.LIFEBOAT_S3_ENDPOINT
+      ? { endpoint: env.LIFEBOAT_S3_ENDPOINT, forcePathStyle: true, credentials: localCredentials }
+      : {}),
+  });
+  return { dynamo, s3 };
+}
+
+/**
+ * SMTP AUTH passwords: an environment variable when the route names one and it is set (local),
+ * else the Secrets Manager secret (AWS), fetched once per cold start.
+ */
+export function passwordSource(region: string) {
+  const cache = new Map<string, Promise<string | undefined>>();
+  let sm: SecretsManagerClient | undefined;
+  return (route: RouteConfig): Promise<string | undefined> => {
+    const auth = route.auth;
+    if (!auth) return Promise.resolve(undefined);
+    if (auth.passwordEnv && process.env[auth.passwordEnv] !== undefined) {
+      return Promise.resolve(process.env[auth.passwordEnv]);
+    }
+    const secretId = auth.secretId;
+    if (!secretId) return Promise.resolve(undefined);
+    let pending = cache.get(secretId);
+    if (!pending) {
+      sm ??= new SecretsManagerClient({ region });
+      pending = sm.send(new GetSecretValueCommand({ SecretId: secretId })).then((out) => out.SecretString);
+      pending.catch(() => cache.delete(secretId));
+      cache.set(secretId, pending);
+    }
+    return pending;
+  };
+}
+
+function lambdaTrigger(functionName: string, region: string): DeliveryTrigger {
+  const lambda = new LambdaClient({ region });
+  return {
+    async requestDelivery(messageId) {
+      await lambda.send(
+        new InvokeCommand({
+          FunctionName: functionName,
+          InvocationType: 'Event',
+          Payload: Buffer.from(JSON.stringify({ messageId })),
+        }),
+      );
+    },
+  };
+}
+
+/** A trigger for contexts that never ask for delivery (deliver and sweep attempt it themselves). */
+const noTrigger: DeliveryTrigger = {
+  async requestDelivery() {
+    throw new Error('DELIVER_FUNCTION_NAME is not set: this function cannot request delivery');
+  },
+};
+
+/** Builds a handler's dependencies from its environment; parts can be replaced (the local runtime's trigger). */
+export function createContext(env: LifeboatEnv, overrides: Partial<Context> = {}): Context {
+  const config = overrides.config ?? parseConfigJson(env.LIFEBOAT_CONFIG, 'LIFEBOAT_CONFIG');
+  const { dynamo, s3 } = createAwsClients(env);
+  return {
+    config,
+    store: createDynamoStore(dynamo, { tableName: env.TABLE_NAME, retentionDays: config.retentionDays }),
+    blobs: createS3Blobs(s3, env.BUCKET_NAME),
+    mailer: createSmtpMailer({ hostname: config.hostname, passwords: passwordSource(env.AWS_REGION) }),
+    trigger: env.DELIVER_FUNCTION_NAME ? lambdaTrigger(env.DELIVER_FUNCTION_NAME, env.AWS_REGION) : noTrigger,
+    clock: systemClock,
+    log: jsonLogger(),
+    ...overrides,
+  };
+}
+
+let cached: Context | undefined;
+
+/** The context of this Lambda instance, built on first use (cold start) from process.env. */
+export function defaultContext(): Context {
+  cached ??= createContext(readEnv());
+  return cached;
+}

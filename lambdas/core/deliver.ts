@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto';
+import type { BlobStore, Clock, Logger, Mailer, MessageStore, RecipientOutcome } from '../ports.js';
+import type { LifeboatConfig } from './config.js';
+import { type AttemptResult, claimDelivery, completeAttempt, holdDelivery, isDue } from './delivery-state.js';
+import { ConflictError } from './errors.js';
+import { holdReasonFor } from './holds.js';
+import type { DeliveryRecord } from './model.js';
+import { groupByRoute } from './routing.js';
+import { withTraceHeader } from './trace.js';
+
+export interface DeliverDeps {
+  blobs: BlobStore;
+  store: MessageStore;
+  mailer: Mailer;
+  config: LifeboatConfig;
+  clock: Clock;
+  log: Logger;
+  /** Test seam: called after each step so a crash can be injected between steps. */
+  checkpoint?: ((step: DeliverStep) => void) | undefined;
+}
+
+export type DeliverStep = 'claimed' | 'read' | 'sent' | 'recorded';
+
+export interface DeliverResult {
+  messageId: string;
+  delivered: number;
+  deferred: number;
+  failed: number;
+  held: number;
+  /** Deliveries another worker had already claimed, or that were not due. */
+  skipped: number;
+}
+
+/**
+ * Writes a delivery's next state if nobody changed it meanwhile.
+ * @returns false when another worker won the race
+ */
+async function tryReplace(store: MessageStore, next: DeliveryRecord, expected: number): Promise<boolean> {
+  try {
+    await store.replaceDelivery(next, expected);
+    return true;
+  } catch (err) {
+    if (err instanceof ConflictError) return false;
+    throw err;
+  }
+}
+
+/**
+ * Makes one attempt for every due recipient of a message: one SMTP transaction per route,
+ * carrying all of that route's recipients, the stored bytes unchanged behind one trace header.
+ * Each recipient is claimed with a conditional write first, so two workers never send it twice.
+ */
+export async function deliverMessage(messageId: string, deps: DeliverDeps): Promise<DeliverResult> {
+  const { blobs, store, mailer, config, clock, log } = deps;
+  const result: DeliverResult = { messageId, delivered: 0, deferred: 0, failed: 0, held: 0, skipped: 0 };
+  const checkpoint = deps.checkpoint ?? (() => {});
+  const now = clock.now();
+  const all = await store.listDeliveries(messageId);
+  const due = all.filter((d) => isDue(d, now));
+  result.skipped = all.length - due.length;
+  if (due.length === 0) return result;
+
+  const holds = await store.listHolds();
+  const leaseId = randomUUID();
+  const claimed: DeliveryRecord[] = [];
+  for (const d of due) {
+    const holdReason = holdReasonFor(d.route, holds);
+    if (holdReason !== null && d.state !== 'delivering') {
+      if (await tryReplace(store, holdDelivery(d, holdReason, now), d.version)) result.held++;
+      else result.skipped++;
+      continue;
+    }
+    const next = claimDelivery(d, now, leaseId, config.queue.leaseSeconds);
+    if (await tryReplace(store, next, d.version)) claimed.push(next);
+    else result.skipped++;
+  }
+  if (claimed.length === 0) return result;
+  checkpoint('claimed');
+
+  const message = await store.getMessage(messageId);
+  let raw: Buffer | undefined;
+  let readError: string | undefined;
+  try {
+    if (!message) throw new Error(`message record ${messageId} is missing`);
+    raw = await blobs.getRaw(message.rawKey);
+  } catch (err) {
+    readError = `could not read the stored message: ${(err as Error).message}`;
+    log.error('raw message unreadable', { messageId, error: (err as Error).message });
+  }
+  checkpoint('read');
+
+  for (const [routeName, group] of groupByRoute(claimed)) {
+    const route = config.routes.find((r) => r.name === routeName);
+    let outcomes: RecipientOutcome[];
+    if (!raw || !message) {
+      outcomes = group.map((d) => ({
+        recipient: d.recipient,
+        status: 'deferred',
+        response: readError ?? '',
+        host: null,
+      }));
+    } else if (!route) {
+      outcomes = group.map((d) => ({
+        recipient: d.recipient,
+        status: 'failed',
+        response: `route ${routeName} is no longer configured`,
+        host: null,
+      }));
+    } else {
+      const recipients = group.map((d) => d.recipient);
+      const bytes = withTraceHeader(raw, {
+        hostname: config.hostname,
+        messageId,
+        recipients,
+        now: clock.now(),
+      });
+      try {
+        outcomes = await mailer.send(route, { from: message.envelopeFrom, to: recipients }, bytes);
+      } catch (err) {
+        // The mailer reports SMTP outcomes itself; anything thrown is unexpected and retried.
+        outcomes = group.map((d) => ({
+          recipient: d.recipient,
+          status: 'deferred',
+          response: `local error: ${(err as Error).message}`,
+          host: null,
+        }));
+      }
+    }
+    checkpoint('sent');
+    const finished = clock.now();
+    const currentHolds = await store.listHolds();
+    for (const d of group) {
+      const outcome = outcomes.find((o) => o.recipient === d.recipient);
+      const attempt: AttemptResult = outcome
+        ? {
+            status: outcome.status,
+            response: outcome.host ? `${outcome.host}: ${outcome.response}` : outcome.response,
+          }
+        : { status: 'deferred', response: 'no outcome reported for this recipient' };
+      const next = completeAttempt(d, attempt, finished, config, holdReasonFor(d.route, currentHolds));
+      if (!(await tryReplace(store, next, d.version))) {
+        log.warn('delivery changed while sending', { messageId, route: routeName, status: attempt.status });
+        result.skipped++;
+        continue;
+      }
+      if (next.state === 'delivered') result.delivered++;
+      else if (next.state === 'deferred') result.deferred++;
+      else if (next.state === 'failed') result.failed++;
+      else if (next.state === 'held') result.held++;
+    }
+    checkpoint('recorded');
+  }
+  log.info('delivery attempt', { ...result });
+  return result;
+}

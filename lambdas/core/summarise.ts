@@ -1,0 +1,81 @@
+import { type AddressObject, simpleParser } from 'mailparser';
+import type { AttachmentInfo } from './model.js';
+
+/** Characters of body text kept for list views; enough for two lines of a webmail list. */
+export const SNIPPET_CHARS = 200;
+
+export interface MessageSummary {
+  from: string | null;
+  to: string[];
+  cc: string[];
+  subject: string | null;
+  date: string | null;
+  messageIdHeader: string | null;
+  inReplyTo: string | null;
+  snippet: string;
+  attachments: AttachmentInfo[];
+  parseError: string | null;
+}
+
+function addresses(value: AddressObject | AddressObject[] | undefined): string[] {
+  if (!value) return [];
+  const list = Array.isArray(value) ? value : [value];
+  return list.flatMap((a) => a.value.map((v) => v.address ?? v.name).filter((s): s is string => Boolean(s)));
+}
+
+function snippetOf(text: string | undefined, html: string | false | undefined): string {
+  let body = text ?? '';
+  if (!body && html) {
+    body = html
+      .replace(/<(style|script)[^>]*>[\s\S]*?<\/\1>/gi, ' ')
+      .replace(/<[^>]+>/g, ' ')
+      .replace(/&nbsp;/g, ' ');
+  }
+  return body.replace(/\s+/g, ' ').trim().slice(0, SNIPPET_CHARS);
+}
+
+const empty: Omit<MessageSummary, 'parseError'> = {
+  from: null,
+  to: [],
+  cc: [],
+  subject: null,
+  date: null,
+  messageIdHeader: null,
+  inReplyTo: null,
+  snippet: '',
+  attachments: [],
+};
+
+/**
+ * Reads what list views and policies need from a raw message. Never throws: a message that
+ * cannot be parsed is still kept and relayed, with the problem recorded in `parseError`.
+ */
+export async function summariseMessage(raw: Buffer): Promise<MessageSummary> {
+  try {
+    const mail = await simpleParser(raw, {
+      skipHtmlToText: true,
+      skipTextToHtml: true,
+      skipTextLinks: true,
+      skipImageLinks: true,
+    });
+    const date = mail.date && !Number.isNaN(mail.date.getTime()) ? mail.date.toISOString() : null;
+    return {
+      from: addresses(mail.from)[0] ?? null,
+      to: addresses(mail.to),
+      cc: addresses(mail.cc),
+      subject: mail.subject ?? null,
+      date,
+      messageIdHeader: mail.messageId ?? null,
+      inReplyTo: mail.inReplyTo ?? null,
+      snippet: snippetOf(mail.text, mail.html),
+      attachments: mail.attachments.map((a) => ({
+        filename: a.filename ?? null,
+        contentType: a.contentType,
+        size: a.size,
+      })),
+      parseError: null,
+    };
+  } catch (err) {
+    return { ...empty, parseError: `${(err as Error).name}: ${(err as Error).message}`.slice(0, 500) };
+  }
+}
