@@ -1,0 +1,115 @@
+import { Duration } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import type { LifeboatConfig } from '../../../lambdas/core/config.js';
+import { acknowledgeNag, arnFinding } from '../nag.js';
+import type { DeliveryNetwork } from './delivery-network.js';
+import {
+  type FunctionPlatform,
+  LifeboatFunction,
+  READ_RAW_AND_TABLE_ACTIONS,
+  READ_RAW_AND_TABLE_REASON,
+} from './lifeboat-function.js';
+import { RAW_PREFIX } from './store.js';
+
+/** Lambda's hard ceiling on one invocation. */
+const LAMBDA_MAX_TIMEOUT_SECONDS = 900;
+
+/** EventBridge schedules have a one-minute resolution. */
+const MIN_SWEEP_MINUTES = 1;
+
+/** A sweeper silent for this many of its intervals (and at least 15 minutes) raises an alarm. */
+const MISSED_SWEEPS_BEFORE_ALARM = 3;
+const MIN_NOT_RUNNING_WINDOW = Duration.minutes(15);
+
+/** Secrets Manager appends `-` and six random characters to the name in a secret's full ARN. */
+const COMPLETE_SECRET_ARN = /^arn:[^:]+:secretsmanager:[^:]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$/;
+
+export interface DeliveryProps {
+  readonly platform: FunctionPlatform;
+  readonly config: LifeboatConfig;
+  /** Present in `port25` mode: deliver and sweep then run in its private subnets. @default no VPC */
+  readonly network?: DeliveryNetwork | undefined;
+}
+
+/**
+ * Getting mail to the primary: `deliver` (invoked by ingest for the first attempt) and `sweep`
+ * (scheduled; picks up due retries from the byState index), both allowed to read raw mail and the
+ * SMTP AUTH secrets the routes name, and nothing else.
+ */
+export class Delivery extends Construct {
+  readonly deliver: LifeboatFunction;
+  readonly sweep: LifeboatFunction;
+  /** Minutes between sweeps: `queue.sweepIntervalSeconds` rounded up to whole minutes. */
+  readonly sweepMinutes: number;
+
+  constructor(scope: Construct, id: string, props: DeliveryProps) {
+    super(scope, id);
+    const { config, platform, network } = props;
+
+    // A run must end before its claim on a delivery lapses, or a second worker could deliver the same
+    // recipient while the first is still talking to the primary.
+    const timeout = Duration.seconds(Math.min(config.queue.leaseSeconds, LAMBDA_MAX_TIMEOUT_SECONDS));
+
+    this.deliver = new LifeboatFunction(this, 'Deliver', {
+      handler: 'deliver',
+      description: 'Lifeboat: first delivery attempt of a message to the primary',
+      platform,
+      network,
+      timeout,
+    });
+    this.sweep = new LifeboatFunction(this, 'Sweep', {
+      handler: 'sweep',
+      description: 'Lifeboat: retries due deliveries and publishes queue metrics',
+      platform,
+      network,
+      timeout,
+    });
+
+    const secrets = routeSecrets(this, config);
+    for (const fn of [this.deliver, this.sweep]) {
+      platform.store.table.grantReadWriteData(fn.function);
+      platform.store.bucket.grantRead(fn.function, `${RAW_PREFIX}*`);
+      for (const secret of secrets) secret.grantRead(fn.function);
+    }
+
+    this.sweepMinutes = Math.max(MIN_SWEEP_MINUTES, Math.ceil(config.queue.sweepIntervalSeconds / 60));
+    new events.Rule(this, 'SweepSchedule', {
+      description: `Lifeboat: run the sweeper every ${this.sweepMinutes} minute(s)`,
+      schedule: events.Schedule.rate(Duration.minutes(this.sweepMinutes)),
+      targets: [new targets.LambdaFunction(this.sweep.function, { retryAttempts: 2 })],
+    });
+    const window = Duration.minutes(
+      Math.max(MIN_NOT_RUNNING_WINDOW.toMinutes(), this.sweepMinutes * MISSED_SWEEPS_BEFORE_ALARM),
+    );
+    platform.monitoring.watchSchedule('Sweep', this.sweep.function, window);
+
+    for (const fn of [this.deliver, this.sweep]) {
+      acknowledgeNag(fn.role, 'AwsSolutions-IAM5', READ_RAW_AND_TABLE_REASON, [
+        ...READ_RAW_AND_TABLE_ACTIONS,
+        arnFinding(platform.store.bucket, `/${RAW_PREFIX}*`),
+        arnFinding(platform.store.table, '/index/*'),
+      ]);
+    }
+  }
+}
+
+/**
+ * The Secrets Manager secrets the routes' SMTP AUTH names (`auth.secretId`, a name or an ARN), so
+ * grants name exactly those secrets.
+ */
+function routeSecrets(scope: Construct, config: LifeboatConfig): secretsmanager.ISecret[] {
+  const ids = [...new Set(config.routes.flatMap((r) => (r.auth?.secretId ? [r.auth.secretId] : [])))];
+  return ids.map((secretId, i) => {
+    const id = `RouteSecret${i}`;
+    if (COMPLETE_SECRET_ARN.test(secretId)) {
+      return secretsmanager.Secret.fromSecretCompleteArn(scope, id, secretId);
+    }
+    if (secretId.startsWith('arn:')) {
+      return secretsmanager.Secret.fromSecretPartialArn(scope, id, secretId);
+    }
+    return secretsmanager.Secret.fromSecretNameV2(scope, id, secretId);
+  });
+}

@@ -1,0 +1,212 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Duration, Token } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { ConfigError } from '../../../lambdas/core/errors.js';
+import { REPO_ROOT } from '../deployment-config.js';
+import { acknowledgeNag } from '../nag.js';
+import type { DeliveryNetwork } from './delivery-network.js';
+import type { Monitoring } from './monitoring.js';
+import type { Store } from './store.js';
+
+/** Where handler entry files live: `lambdas/handlers/<name>.ts`, each exporting `handler`. */
+export const HANDLERS_DIR = join(REPO_ROOT, 'lambdas/handlers');
+
+/** Lambda caps all environment variables of a function together (keys and values) at 4 KB. */
+export const LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4 * 1024;
+
+/**
+ * Room counted for a value only known at deploy time (a generated function, bucket or table name):
+ * CloudFormation names are `<stack>-<logical id>-<suffix>`, well under this for our stack names.
+ */
+export const DEPLOY_TIME_VALUE_ALLOWANCE_BYTES = 128;
+
+/** Wildcard actions that grantRead (bucket, key) and grantReadWriteData (table, key) give a function. */
+export const READ_RAW_AND_TABLE_ACTIONS = [
+  'Action::s3:GetObject*',
+  'Action::s3:GetBucket*',
+  'Action::s3:List*',
+  'Action::kms:GenerateDataKey*',
+  'Action::kms:ReEncrypt*',
+] as const;
+
+/** Why those grants pass review: every wildcard stays inside one named bucket, key or table. */
+export const READ_RAW_AND_TABLE_REASON =
+  'grantRead on the raw/ prefix gives s3:GetObject*/GetBucket*/List* on the mail bucket and raw/* only; the KMS data-key actions apply to the mail key only; grantReadWriteData adds the table’s own index/* ARNs. Every wildcard stays inside one named bucket, key or table.';
+
+/** How often Lambda retries a failed asynchronous invocation (its maximum) before the failure queue. */
+const ASYNC_RETRY_ATTEMPTS = 2;
+
+/**
+ * esbuild's ESM output cannot `require` Node built-ins that CommonJS dependencies (nodemailer,
+ * mailparser) ask for; this gives the bundle a real `require`.
+ */
+const CREATE_REQUIRE_BANNER =
+  "import { createRequire as lifeboatCreateRequire } from 'node:module'; const require = lifeboatCreateRequire(import.meta.url);";
+
+/** What every Lifeboat function shares: where mail lives, the config, and where failures go. */
+export interface FunctionPlatform {
+  readonly store: Store;
+  readonly monitoring: Monitoring;
+  /** The validated config as minified JSON, passed as `LIFEBOAT_CONFIG`. */
+  readonly configJson: string;
+  /** Where the config came from, named in a size error. */
+  readonly configSource: string;
+  readonly logRetention: logs.RetentionDays;
+}
+
+export interface LifeboatFunctionProps {
+  /** Handler file name without `.ts` in `lambdas/handlers/`, e.g. `ingest`. */
+  readonly handler: string;
+  readonly description: string;
+  readonly platform: FunctionPlatform;
+  /** @default Duration.seconds(30) */
+  readonly timeout?: Duration;
+  /** @default 512 */
+  readonly memorySize?: number;
+  /** Runs the function in the delivery VPC (`aws.delivery: port25`). @default no VPC */
+  readonly network?: DeliveryNetwork | undefined;
+  /** Variables beyond the shared ones. @default none */
+  readonly environment?: Record<string, string>;
+}
+
+/**
+ * The one way Lifeboat makes a Lambda function: Node 22 on ARM64, bundled locally by esbuild as ESM
+ * with source maps, a log group with retention, its own role (no managed policies), the shared
+ * environment, failed asynchronous invocations sent to the failure queue, and an error alarm.
+ * Adding a handler is one line: `new LifeboatFunction(this, 'Probe', { handler: 'probe', … })`.
+ */
+export class LifeboatFunction extends Construct {
+  readonly function: nodejs.NodejsFunction;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: LifeboatFunctionProps) {
+    super(scope, id);
+    const { platform } = props;
+    const entry = join(HANDLERS_DIR, `${props.handler}.ts`);
+    if (!existsSync(entry)) {
+      throw new Error(`${id}: no handler file ${entry} (expected lambdas/handlers/${props.handler}.ts)`);
+    }
+
+    const environment: Record<string, string> = {
+      TABLE_NAME: platform.store.table.tableName,
+      BUCKET_NAME: platform.store.bucket.bucketName,
+      LIFEBOAT_CONFIG: platform.configJson,
+      NODE_OPTIONS: '--enable-source-maps',
+      ...props.environment,
+    };
+    assertEnvironmentFits(id, environment, platform.configSource);
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: platform.logRetention });
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Lifeboat ${props.handler} function`,
+    });
+    this.logGroup.grantWrite(this.role);
+
+    this.function = new nodejs.NodejsFunction(this, 'Function', {
+      entry,
+      handler: 'handler',
+      description: props.description,
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.seconds(30),
+      role: this.role,
+      logGroup: this.logGroup,
+      // Text, not JSON: under the JSON log format Lambda wraps a console.log line in its own object and
+      // CloudWatch stops reading the sweeper's Embedded Metric Format lines as metrics.
+      loggingFormat: lambda.LoggingFormat.TEXT,
+      environment,
+      // SDK v3 keeps connections alive by itself; the variable would only spend environment bytes.
+      awsSdkConnectionReuse: false,
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
+      bundling: {
+        format: nodejs.OutputFormat.ESM,
+        target: 'node22',
+        mainFields: ['module', 'main'],
+        banner: CREATE_REQUIRE_BANNER,
+        minify: true,
+        sourceMap: true,
+        sourceMapMode: nodejs.SourceMapMode.DEFAULT,
+        sourcesContent: false,
+        // Bundle the AWS SDK too: the versions tested are the versions that run.
+        externalModules: [],
+        forceDockerBundling: false,
+        logLevel: nodejs.LogLevel.WARNING,
+      },
+      vpc: props.network?.vpc,
+      vpcSubnets: props.network ? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } : undefined,
+      securityGroups: props.network ? [props.network.securityGroup] : undefined,
+      retryAttempts: ASYNC_RETRY_ATTEMPTS,
+      onFailure: new destinations.SqsDestination(platform.monitoring.failedInvocations),
+    });
+
+    if (props.network) {
+      // What AWSLambdaVPCAccessExecutionRole grants, minus its logs:* on every log group.
+      this.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'ManageVpcNetworkInterfaces',
+          actions: [
+            'ec2:CreateNetworkInterface',
+            'ec2:DescribeNetworkInterfaces',
+            'ec2:DescribeSubnets',
+            'ec2:DeleteNetworkInterface',
+            'ec2:AssignPrivateIpAddresses',
+            'ec2:UnassignPrivateIpAddresses',
+          ],
+          resources: ['*'],
+        }),
+      );
+    }
+
+    acknowledgeNag(
+      this,
+      'AwsSolutions-L1',
+      'Node.js 22 is the pinned runtime: the handlers are bundled for it (target node22) and a runtime change is a deliberate, tested upgrade.',
+    );
+    if (props.network) {
+      acknowledgeNag(
+        this.role,
+        'AwsSolutions-IAM5',
+        'Lambda creates the function’s network interfaces before they have ARNs, and ec2:Describe* has no resource-level permissions: AWS requires Resource "*" (the statement AWSLambdaVPCAccessExecutionRole holds, without its logs:* on every log group).',
+        ['Resource::*'],
+      );
+    }
+
+    platform.monitoring.watchFunction(id, this.function);
+  }
+}
+
+/**
+ * Fails synth when the function's environment would exceed Lambda's 4 KB limit, naming the limit and
+ * the config: a deploy would otherwise fail half-way through CloudFormation.
+ * @throws ConfigError naming LIFEBOAT_CONFIG and the limit
+ */
+export function assertEnvironmentFits(
+  functionId: string,
+  environment: Record<string, string>,
+  source: string,
+): void {
+  let total = 0;
+  for (const [name, value] of Object.entries(environment)) {
+    const valueBytes = Token.isUnresolved(value)
+      ? DEPLOY_TIME_VALUE_ALLOWANCE_BYTES
+      : Buffer.byteLength(value, 'utf8');
+    total += Buffer.byteLength(name, 'utf8') + valueBytes;
+  }
+  if (total > LAMBDA_ENVIRONMENT_LIMIT_BYTES) {
+    const configBytes = Buffer.byteLength(environment.LIFEBOAT_CONFIG ?? '', 'utf8');
+    throw new ConfigError(source, [
+      `(root): the validated config is ${configBytes} bytes as LIFEBOAT_CONFIG; with the other variables of the ${functionId} function that is about ${total} bytes, over Lambda's limit of ${LAMBDA_ENVIRONMENT_LIMIT_BYTES} bytes (4 KB) for all environment variables together. Shorten it: fewer routes or addresses, shorter names.`,
+    ]);
+  }
+}
