@@ -1,0 +1,86 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../infra/aws/deployment-config.js';
+import { baseConfig, CDK_CONTEXT, synth } from './stack.js';
+
+const TSX_CLI = join(REPO_ROOT, 'node_modules/tsx/dist/cli.mjs');
+
+/** Runs infra/aws/app.ts as `cdk synth` does: cdk.json context in CDK_CONTEXT_JSON, output to CDK_OUTDIR. */
+function runApp(options: { cwd: string; env?: Record<string, string> }) {
+  const outdir = mkdtempSync(join(tmpdir(), 'lifeboat-out-'));
+  const result = spawnSync(process.execPath, [TSX_CLI, join(REPO_ROOT, 'infra/aws/app.ts')], {
+    cwd: options.cwd,
+    encoding: 'utf8',
+    env: {
+      PATH: process.env.PATH ?? '',
+      CDK_OUTDIR: outdir,
+      CDK_CONTEXT_JSON: JSON.stringify({ ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] }),
+      ...options.env,
+    },
+  });
+  return { ...result, outdir };
+}
+
+describe('infra/aws/app.ts', () => {
+  it('fails synth on a bad config, listing every problem by path, and writes no template', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lifeboat-bad-'));
+    const config = { ...baseConfig(), retentionDays: 'a year' };
+    config.routes[0]!.hosts = [];
+    config.routes[0]!.tls = 'sometimes' as never;
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify(config));
+
+    const run = runApp({ cwd: dir, env: { LIFEBOAT_CONFIG_FILE: 'bad.json' } });
+
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`${join(dir, 'bad.json')} is invalid:`);
+    expect(run.stderr).toMatch(/- retentionDays: /);
+    expect(run.stderr).toMatch(/- routes\.0\.tls: /);
+    expect(run.stderr).toMatch(/- routes\.0\.hosts: a route needs at least one host/);
+    expect(existsSync(join(run.outdir, 'Lifeboat.template.json'))).toBe(false);
+  });
+
+  it('synthesizes the example config with a warning when no config is found', () => {
+    const empty = mkdtempSync(join(tmpdir(), 'lifeboat-empty-'));
+    const run = runApp({ cwd: empty });
+    expect(run.stderr).toContain('synthesizing the EXAMPLE config');
+    expect(run.status).toBe(0);
+    expect(existsSync(join(run.outdir, 'Lifeboat.template.json'))).toBe(true);
+  });
+});
+
+describe('Lambda bundles', () => {
+  it('are built by esbuild as ESM with source maps and load with the environment Lambda gives them', () => {
+    const outdir = mkdtempSync(join(tmpdir(), 'lifeboat-bundle-'));
+    const { template } = synth({}, { bundle: true, outdir });
+    const functions = Object.entries(template.findResources('AWS::Lambda::Function')).filter(([id]) =>
+      /^(InboundIngest|DeliveryDeliver|DeliverySweep)Function/.test(id),
+    );
+    expect(functions).toHaveLength(3);
+    for (const [id, fn] of functions) {
+      const asset = join(outdir, `asset.${String(fn.Properties.Code.S3Key).replace(/\.zip$/, '')}`);
+      expect(existsSync(join(asset, 'index.mjs')), id).toBe(true);
+      expect(JSON.parse(readFileSync(join(asset, 'index.mjs.map'), 'utf8')).version, id).toBe(3);
+
+      const env = Object.fromEntries(
+        Object.entries(fn.Properties.Environment.Variables as Record<string, unknown>).map(([k, v]) => [
+          k,
+          typeof v === 'string' ? v : `test-${k.toLowerCase()}`,
+        ]),
+      );
+      const load = spawnSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const m = await import(${JSON.stringify(join(asset, 'index.mjs'))}); if (typeof m.handler !== 'function') process.exit(3);`,
+        ],
+        { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', AWS_REGION: 'eu-west-1', ...env } },
+      );
+      expect(load.stderr, id).toBe('');
+      expect(load.status, id).toBe(0);
+    }
+  });
+});

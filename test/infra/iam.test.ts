@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import { logicalId, type Synthesized, synth } from './stack.js';
+
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
+
+/** Every identity-policy statement in the template, with the logical id of its policy. */
+function statements(s: Synthesized): { policy: string; statement: Statement }[] {
+  return Object.entries(s.template.findResources('AWS::IAM::Policy')).flatMap(([policy, r]) =>
+    (r.Properties.PolicyDocument.Statement as Statement[]).map((statement) => ({ policy, statement })),
+  );
+}
+
+const list = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
+
+/** Statements AWS only accepts with Resource "*", each for a stated reason. */
+const STAR_ALLOWED: Record<string, string> = {
+  // SetActiveReceiptRuleSet has no resource-level permissions.
+  'ses:SetActiveReceiptRuleSet': 'activation custom resource',
+  // Lambda's VPC network interfaces are created before they have ARNs; Describe* has no resource types.
+  'ec2:AssignPrivateIpAddresses,ec2:CreateNetworkInterface,ec2:DeleteNetworkInterface,ec2:DescribeNetworkInterfaces,ec2:DescribeSubnets,ec2:UnassignPrivateIpAddresses':
+    'Lambda VPC networking',
+};
+
+const port25 = {
+  routes: [
+    {
+      name: 'primary',
+      domains: ['example.com', 'example.org'],
+      hosts: [{ host: 'mx.example.com', port: 25 }],
+      auth: {
+        user: 'relay',
+        secretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:lifeboat/relay-AbC123',
+      },
+    },
+  ],
+  aws: { delivery: 'port25' as const },
+};
+
+describe('IAM', () => {
+  for (const [mode, overrides] of [
+    ['connector', {}],
+    ['port25', port25],
+  ] as const) {
+    it(`uses Resource "*" only where AWS requires it (${mode})`, () => {
+      const s = synth(overrides);
+      for (const { policy, statement } of statements(s)) {
+        if (list(statement.Resource).includes('*')) {
+          const actions = list(statement.Action).sort().join(',');
+          expect(STAR_ALLOWED[actions], `${policy}: ${actions} on *`).toBeDefined();
+        }
+        for (const action of list(statement.Action)) {
+          expect(action, policy).not.toMatch(/^[a-z0-9-]+:\*$/);
+        }
+      }
+    });
+  }
+
+  it('lets functions read raw mail only below raw/ and write nothing to the bucket', () => {
+    const s = synth();
+    const bucketArn = { 'Fn::GetAtt': [logicalId(s.template, 'AWS::S3::Bucket', 'StoreMail'), 'Arn'] };
+    const s3 = statements(s).filter(({ statement }) =>
+      list(statement.Action).some((a) => a.startsWith('s3:')),
+    );
+    expect(s3).toHaveLength(3);
+    for (const { statement } of s3) {
+      expect(list(statement.Action).every((a) => /^s3:(Get|List)/.test(a))).toBe(true);
+      expect(statement.Resource).toEqual([bucketArn, { 'Fn::Join': ['', [bucketArn, '/raw/*']] }]);
+    }
+  });
+
+  it('grants read of exactly the SMTP AUTH secrets the routes name, to deliver and sweep only', () => {
+    const s = synth({
+      routes: [
+        {
+          name: 'com',
+          domains: ['example.com'],
+          hosts: [{ host: 'mail.example.com', port: 587 }],
+          auth: { user: 'a', secretId: 'lifeboat/com-smtp' },
+        },
+        {
+          name: 'org',
+          domains: ['example.org'],
+          hosts: [{ host: 'mail.example.org', port: 465 }],
+          auth: {
+            user: 'b',
+            secretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:lifeboat/org-smtp-AbC123',
+          },
+        },
+      ],
+    });
+    const secretStatements = statements(s).filter(({ statement }) =>
+      list(statement.Action).includes('secretsmanager:GetSecretValue'),
+    );
+    expect(secretStatements.map(({ policy }) => policy.replace(/RoleDefaultPolicy.*/, '')).sort()).toEqual([
+      'DeliveryDeliver',
+      'DeliverySweep',
+    ]);
+    for (const { statement } of secretStatements) {
+      expect(list(statement.Resource)).toHaveLength(2);
+      expect(statement.Resource).toEqual(
+        expect.arrayContaining([
+          {
+            'Fn::Join': [
+              '',
+              [
+                'arn:',
+                { Ref: 'AWS::Partition' },
+                ':secretsmanager:',
+                { Ref: 'AWS::Region' },
+                ':',
+                { Ref: 'AWS::AccountId' },
+                ':secret:lifeboat/com-smtp-??????',
+              ],
+            ],
+          },
+          'arn:aws:secretsmanager:eu-west-1:123456789012:secret:lifeboat/org-smtp-AbC123',
+        ]),
+      );
+    }
+  });
+
+  it('gives ingest invoke on deliver and nothing on secrets', () => {
+    const s = synth();
+    const deliverArn = {
+      'Fn::GetAtt': [logicalId(s.template, 'AWS::Lambda::Function', 'DeliveryDeliverFunction'), 'Arn'],
+    };
+    const ingest = statements(s).filter(({ policy }) => policy.startsWith('InboundIngestRole'));
+    expect(
+      ingest.find(({ statement }) => statement.Action === 'lambda:InvokeFunction')?.statement.Resource,
+    ).toEqual([deliverArn, { 'Fn::Join': ['', [deliverArn, ':*']] }]);
+    expect(
+      ingest.some(({ statement }) => list(statement.Action).some((a) => a.startsWith('secretsmanager:'))),
+    ).toBe(false);
+  });
+
+  it('attaches no AWS managed policy to a Lifeboat function role', () => {
+    const s = synth(port25);
+    for (const [id, role] of Object.entries(s.template.findResources('AWS::IAM::Role'))) {
+      if (/^(Inbound|Delivery)/.test(id)) expect(role.Properties.ManagedPolicyArns, id).toBeUndefined();
+    }
+  });
+});

@@ -1,0 +1,134 @@
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { logicalId, type Synthesized, synth } from './stack.js';
+
+describe('Monitoring', () => {
+  let s: Synthesized;
+  let topicId: string;
+  let alarms: ReturnType<Template['findResources']>;
+  beforeAll(() => {
+    s = synth({
+      aws: { oldestDeferredAlarmMinutes: 45, alarmEmails: ['ops@example.com', 'oncall@example.com'] },
+    });
+    topicId = logicalId(s.template, 'AWS::SNS::Topic', 'MonitoringAlarms');
+    alarms = s.template.findResources('AWS::CloudWatch::Alarm');
+  });
+
+  const alarm = (prefix: string) => {
+    const match = Object.entries(alarms).filter(([id]) => id.startsWith(prefix));
+    expect(match, prefix).toHaveLength(1);
+    return match[0]![1].Properties;
+  };
+
+  it('alarms on errors of each function', () => {
+    for (const [prefix, fnPrefix] of [
+      ['InboundIngestIngestErrorsAlarm', 'InboundIngestFunction'],
+      ['MonitoringDeliverErrorsAlarm', 'DeliveryDeliverFunction'],
+      ['MonitoringSweepErrorsAlarm', 'DeliverySweepFunction'],
+    ]) {
+      const fnId = logicalId(s.template, 'AWS::Lambda::Function', fnPrefix!);
+      const props = Object.values(alarms).find(
+        (a) => a.Properties.MetricName === 'Errors' && a.Properties.Dimensions?.[0]?.Value?.Ref === fnId,
+      )?.Properties;
+      expect(props, prefix).toMatchObject({ Namespace: 'AWS/Lambda', Threshold: 1, Statistic: 'Sum' });
+    }
+  });
+
+  it('alarms as soon as one failed invocation sits in the failure queue', () => {
+    expect(alarm('MonitoringFailedInvocationsAlarm')).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+  });
+
+  it('alarms when the oldest deferred delivery is older than aws.oldestDeferredAlarmMinutes', () => {
+    expect(alarm('MonitoringOldestDeferredAlarm')).toMatchObject({
+      Namespace: 'Lifeboat',
+      MetricName: 'OldestDeferredAgeSeconds',
+      Statistic: 'Maximum',
+      Threshold: 45 * 60,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(alarm('MonitoringOldestDeferredAlarm').Dimensions).toBeUndefined();
+  });
+
+  it('alarms on any permanently failed delivery', () => {
+    expect(alarm('MonitoringFailedDeliveriesAlarm')).toMatchObject({
+      Namespace: 'Lifeboat',
+      MetricName: 'FailedDeliveries',
+      Statistic: 'Sum',
+      Threshold: 1,
+    });
+  });
+
+  it('alarms when the sweeper stops running, counting silence as a breach', () => {
+    expect(alarm('MonitoringSweepNotRunningAlarm')).toMatchObject({
+      MetricName: 'Invocations',
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      TreatMissingData: 'breaching',
+      Period: 15 * 60,
+    });
+  });
+
+  it('notifies the alarm topic on alarm and on recovery', () => {
+    for (const [id, a] of Object.entries(alarms)) {
+      expect(a.Properties.AlarmActions, id).toEqual([{ Ref: topicId }]);
+      expect(a.Properties.OKActions, id).toEqual([{ Ref: topicId }]);
+    }
+  });
+
+  it('encrypts the alarm topic, requires TLS to publish, and subscribes each alarm email', () => {
+    s.template.hasResourceProperties('AWS::SNS::Topic', {
+      KmsMasterKeyId: {
+        'Fn::GetAtt': [logicalId(s.template, 'AWS::KMS::Key', 'MonitoringAlarmTopicKey'), 'Arn'],
+      },
+    });
+    s.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+    const subscriptions = Object.values(s.template.findResources('AWS::SNS::Subscription'));
+    expect(subscriptions.map((r) => [r.Properties.Protocol, r.Properties.Endpoint])).toEqual([
+      ['email', 'ops@example.com'],
+      ['email', 'oncall@example.com'],
+    ]);
+  });
+
+  it('lets CloudWatch alarms use the alarm topic key, a key that protects no mail', () => {
+    s.template.hasResourceProperties('AWS::KMS::Key', {
+      Description: 'Lifeboat: encrypts alarm notifications',
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('has one dashboard with the queue metrics and a row per function', () => {
+    s.template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    const body = JSON.stringify(
+      Object.values(s.template.findResources('AWS::CloudWatch::Dashboard'))[0]!.Properties.DashboardBody,
+    );
+    for (const text of [
+      'OldestDeferredAgeSeconds',
+      'DeferredDeliveries',
+      'FailedDeliveries',
+      'Ingest: invocations',
+      'Deliver: duration',
+      'Sweep: invocations',
+    ]) {
+      expect(body).toContain(text);
+    }
+  });
+});

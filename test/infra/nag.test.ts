@@ -1,0 +1,57 @@
+import { Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { describe, expect, it } from 'vitest';
+import { synth } from './stack.js';
+
+const port25 = {
+  routes: [
+    {
+      name: 'primary',
+      domains: ['example.com', 'example.org'],
+      hosts: [{ host: 'mx.example.com', port: 25 }],
+    },
+  ],
+  aws: { delivery: 'port25' as const },
+};
+
+/** Every acknowledgment recorded under a construct: rule id and reason. */
+function acknowledgments(root: IConstruct): { id: string; reason: string }[] {
+  return root.node
+    .findAll()
+    .flatMap((c) => c.node.metadata.filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY))
+    .flatMap((m) => Object.entries(m.data as Record<string, string>).map(([id, reason]) => ({ id, reason })));
+}
+
+describe('cdk-nag AwsSolutions', () => {
+  for (const [mode, overrides] of [
+    ['connector', {}],
+    ['port25', port25],
+  ] as const) {
+    it(`reports no unacknowledged finding (${mode})`, () => {
+      const { stack } = synth(overrides);
+      const report = new AwsSolutionsChecks(stack).validateScope(stack);
+      expect(
+        report.violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath)}`),
+      ).toEqual([]);
+      expect(report.success).toBe(true);
+    });
+
+    it(`gives every acknowledgment a written reason (${mode})`, () => {
+      const { stack } = synth(overrides);
+      const acks = acknowledgments(stack).filter(({ id }) => id.includes('AwsSolutions'));
+      expect(acks.length).toBeGreaterThan(0);
+      for (const { id, reason } of acks) {
+        expect(id).toMatch(/AwsSolutions-[A-Z0-9]+/);
+        expect(reason.length, id).toBeGreaterThan(40);
+      }
+    });
+  }
+
+  it('acknowledges wildcards finding by finding, never a whole IAM5 rule', () => {
+    const { stack } = synth(port25);
+    const iam5 = acknowledgments(stack).filter(({ id }) => id.includes('AwsSolutions-IAM5'));
+    expect(iam5.length).toBeGreaterThan(0);
+    for (const { id } of iam5) expect(id).toMatch(/AwsSolutions-IAM5\[(Action|Resource)::.+\]$/);
+  });
+});
