@@ -1,0 +1,185 @@
+import net from 'node:net';
+import { S3Client } from '@aws-sdk/client-s3';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LOCAL_BUCKET } from '../../infra/local/runtime.js';
+import { createS3Blobs } from '../../lambdas/adapters/s3-blobs.js';
+import { MAX_MESSAGE_BYTES } from '../../lambdas/core/config.js';
+import { countByState } from '../../lambdas/core/queue-ops.js';
+import { TestPrimary } from '../support/primary.js';
+import { readFixture, startTestRuntime, type TestRuntime, testConfig } from '../support/runtime.js';
+
+interface SmtpFailure {
+  responseCode?: number;
+  response?: string;
+  command?: string;
+}
+
+/** One SMTP transaction with nodemailer's connection, so the envelope (SIZE=) is under the test's control. */
+async function transact(
+  port: number,
+  envelope: { from: string; to: string[]; size?: number },
+  body: Buffer | string,
+): Promise<string> {
+  const conn = new SMTPConnection({ host: '127.0.0.1', port, ignoreTLS: true, name: 'mta.sender.example' });
+  conn.on('error', () => {});
+  try {
+    await new Promise<void>((resolve, reject) => {
+      conn.once('error', reject);
+      conn.connect(() => resolve());
+    });
+    return await new Promise<string>((resolve, reject) =>
+      conn.send(envelope, body, (err, info) => (err ? reject(err) : resolve(info.response))),
+    );
+  } finally {
+    conn.close();
+  }
+}
+
+/** Speaks SMTP line by line: returns the greeting, then each command's full (multi-line) reply. */
+async function dialogue(port: number, commands: string[]): Promise<string[]> {
+  const socket = net.connect(port, '127.0.0.1');
+  const replies: string[] = [];
+  let buffer = '';
+  let current = '';
+  let waiting: (() => void) | null = null;
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => {
+    buffer += chunk;
+    let eol = buffer.indexOf('\r\n');
+    while (eol !== -1) {
+      const line = buffer.slice(0, eol);
+      buffer = buffer.slice(eol + 2);
+      current += `${line}\r\n`;
+      // The last line of a reply has a space after the code (RFC 5321 §4.2.1).
+      if (/^\d{3} /.test(line) || /^\d{3}$/.test(line)) {
+        replies.push(current);
+        current = '';
+        waiting?.();
+      }
+      eol = buffer.indexOf('\r\n');
+    }
+  });
+  const next = (count: number) =>
+    new Promise<void>((resolve, reject) => {
+      if (replies.length >= count) return resolve();
+      const timer = setTimeout(() => reject(new Error(`no reply after ${replies.at(-1)}`)), 5000);
+      waiting = () => {
+        if (replies.length >= count) {
+          clearTimeout(timer);
+          waiting = null;
+          resolve();
+        }
+      };
+    });
+  try {
+    await next(1);
+    for (const command of commands) {
+      socket.write(`${command}\r\n`);
+      await next(replies.length + 1);
+    }
+    return replies;
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('the SMTP receiver (SES stand-in)', () => {
+  let primary: TestPrimary;
+  let rt: TestRuntime;
+  let fixture: Buffer;
+
+  beforeEach(async () => {
+    primary = await TestPrimary.start();
+    rt = await startTestRuntime({ config: testConfig(primary) });
+    fixture = await readFixture('plain.eml');
+  });
+
+  afterEach(async () => {
+    await rt.stop();
+    await primary.stop();
+  });
+
+  async function nothingRecorded() {
+    const day = rt.clock.now().toISOString().slice(0, 10);
+    expect((await rt.ctx.store.listMessagesByDay(day)).items).toEqual([]);
+    expect(Object.values(await countByState(rt.ctx.store)).every((n) => n === 0)).toBe(true);
+    expect(primary.sessions).toHaveLength(0);
+  }
+
+  it('refuses a recipient outside the accepted domains with 550 at RCPT (no open relay)', async () => {
+    const refused = rt.send({ to: ['victim@elsewhere.example'], raw: fixture });
+
+    await expect(refused).rejects.toMatchObject({
+      command: 'RCPT TO',
+      responseCode: 550,
+      response: expect.stringContaining('relay access denied'),
+    });
+    await nothingRecorded();
+  });
+
+  it('accepts the accepted-domain recipients of a mixed envelope and records only them', async () => {
+    const sent = await rt.sendAndSettle({
+      to: ['alice@example.com', 'victim@elsewhere.example'],
+      raw: fixture,
+    });
+
+    expect(sent.rejected).toEqual(['victim@elsewhere.example']);
+    expect((await rt.message(sent.id))?.recipients).toEqual(['alice@example.com']);
+    expect(primary.transactions.map((t) => t.to)).toEqual([['alice@example.com']]);
+  });
+
+  it('advertises the 40 MB limit in EHLO and refuses a larger declared SIZE with 552 at MAIL FROM', async () => {
+    // A raw dialogue: nodemailer itself would stop short of MAIL FROM once it saw the SIZE limit.
+    const replies = await dialogue(rt.smtpPort, [
+      'EHLO mta.sender.example',
+      `MAIL FROM:<sender@sender.example> SIZE=${MAX_MESSAGE_BYTES + 1}`,
+      'QUIT',
+    ]);
+
+    expect(replies[1]).toMatch(new RegExp(`^250[- ]SIZE ${MAX_MESSAGE_BYTES}\\r$`, 'm'));
+    expect(replies[2]).toMatch(/^552 /);
+    await nothingRecorded();
+  });
+
+  it('refuses an undeclared body over 40 MB with 552 after DATA', async () => {
+    const line = `${'x'.repeat(998)}\r\n`;
+    const big = Buffer.from(
+      `Subject: too big\r\n\r\n${line.repeat(Math.ceil((MAX_MESSAGE_BYTES + 1) / line.length))}`,
+    );
+
+    const refused = transact(rt.smtpPort, { from: 'sender@sender.example', to: ['alice@example.com'] }, big);
+
+    await expect(refused).rejects.toMatchObject({ responseCode: 552 } satisfies SmtpFailure);
+    await nothingRecorded();
+  });
+
+  it('answers 451 and records nothing when S3 cannot be reached', async () => {
+    const unreachable = new S3Client({
+      region: 'us-east-1',
+      endpoint: `http://127.0.0.1:${await closedPort()}`,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      maxAttempts: 1,
+    });
+    // The receiver holds this object: its S3 calls now go to a closed port.
+    Object.assign(rt.ctx.blobs, createS3Blobs(unreachable, LOCAL_BUCKET));
+
+    const refused = rt.send({ to: ['alice@example.com'], raw: fixture });
+
+    await expect(refused).rejects.toMatchObject({
+      responseCode: 451,
+      response: expect.stringContaining('try again later'),
+    } satisfies SmtpFailure);
+    await nothingRecorded();
+  });
+});
