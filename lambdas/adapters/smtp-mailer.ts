@@ -113,6 +113,17 @@ export function createSmtpMailer(options: SmtpMailerOptions): Mailer {
           });
         } catch (caught) {
           const err = caught as SmtpError;
+          if (err.code === 'EMESSAGE' && err.command === 'MAIL FROM' && err.responseCode === undefined) {
+            // The message is over the SIZE the primary advertised in EHLO, so nodemailer never sent
+            // MAIL FROM. RFC 1870 §6.1 makes that a permanent failure, as Postfix treats it (5.3.4):
+            // retrying would only keep it deferred until the queue lifetime runs out.
+            return envelope.to.map((recipient) => ({
+              recipient,
+              status: 'failed' as const,
+              response: `552 5.3.4 message of ${raw.length} bytes is over the size limit the server advertises (${describe(err)})`,
+              host: lastHost,
+            }));
+          }
           if (err.command && ENVELOPE_COMMANDS.has(err.command)) {
             const perRecipient = new Map<string, SmtpError>();
             for (const e of err.rejectedErrors ?? []) if (e.recipient) perRecipient.set(e.recipient, e);
