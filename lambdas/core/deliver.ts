@@ -65,7 +65,9 @@ export async function deliverMessage(messageId: string, deps: DeliverDeps): Prom
   const claimed: DeliveryRecord[] = [];
   for (const d of due) {
     const holdReason = holdReasonFor(d.route, holds);
-    if (holdReason !== null && d.state !== 'delivering') {
+    // Only due deliveries get here: one still `delivering` is a dead worker's whose lease ran
+    // out, and taking it over is a new attempt, which a hold forbids like any other.
+    if (holdReason !== null) {
       if (await tryReplace(store, holdDelivery(d, holdReason, now), d.version)) result.held++;
       else result.skipped++;
       continue;

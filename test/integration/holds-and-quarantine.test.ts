@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { DeliverDeps, DeliverStep } from '../../lambdas/core/deliver.js';
 import { holdScope, releaseDelivery, releaseScope } from '../../lambdas/core/queue-ops.js';
 import { QUEUED_GRACE_MS } from '../../lambdas/core/sweep.js';
 import { TestPrimary } from '../support/primary.js';
@@ -51,6 +52,29 @@ describe('holds and quarantine', () => {
       expect(moved).toBe(1);
       expect(await rt.delivery(id, 'alice@example.com')).toMatchObject({ state: 'held', attempts: 1 });
       expect(primary.transactions).toHaveLength(0);
+    });
+
+    // Regression: a delivery left `delivering` by a crashed worker was taken over and sent to the
+    // primary once its lease ran out, although continuity had held everything meanwhile.
+    it('holds a crashed worker’s delivery when its lease runs out, instead of sending it', async () => {
+      let crashed = false;
+      const checkpoint = (step: DeliverStep) => {
+        if (step === 'claimed' && !crashed) {
+          crashed = true;
+          throw new Error('worker died holding the lease');
+        }
+      };
+      Object.assign(rt.ctx, { checkpoint } satisfies Pick<DeliverDeps, 'checkpoint'>);
+      const { id } = await rt.sendAndSettle({ to: ['alice@example.com'], raw: fixture });
+
+      await holdScope('*', 'continuity', 'admin@example.com', rt.ctx);
+      await rt.sweepAfter(rt.config.queue.leaseSeconds);
+
+      expect(await rt.delivery(id, 'alice@example.com')).toMatchObject({
+        state: 'held',
+        reason: 'continuity',
+      });
+      expect(primary.sessions).toHaveLength(0);
     });
   });
 
