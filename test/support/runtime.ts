@@ -95,6 +95,8 @@ export interface StartOptions {
   deliverOnIngest?: boolean;
   mailer?: Mailer;
   log?: Logger;
+  /** Serve the runtime's admin API (on a free port) where the runtime has one. @default false */
+  api?: boolean;
 }
 
 export interface TestRuntime extends Runtime {
@@ -149,16 +151,22 @@ export async function startTestRuntime(options: StartOptions): Promise<TestRunti
   const ownsDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await makeDataDir());
   const clock = options.clock ?? new ManualClock(new Date(Math.floor(Date.now() / 1000) * 1000));
-  const runtime = await startRuntime({
+  // Built apart from the call so that options a newer runtime understands (the admin API's port,
+  // the probe timer) are passed without tying these helpers to one version of RuntimeOptions.
+  const runtimeOptions = {
     config: options.config,
     dataDir,
-    ports: { smtp: 0, dynamodb: 0, s3: 0 },
+    ports: { smtp: 0, dynamodb: 0, s3: 0, api: 0 },
+    // Timers off: tests sweep by hand, and a probe round would open sessions on the test primaries.
     sweepIntervalMs: 0,
+    probeIntervalMs: 0,
+    api: options.api ?? false,
     clock,
     ...(options.deliverOnIngest === undefined ? {} : { deliverOnIngest: options.deliverOnIngest }),
     ...(options.mailer ? { mailer: options.mailer } : {}),
     ...(options.log ? { log: options.log } : {}),
-  });
+  };
+  const runtime = await startRuntime(runtimeOptions);
   let stopped: Promise<void> | undefined;
   const test: TestRuntime = {
     ...runtime,
