@@ -138,6 +138,16 @@ describe('the SMTP receiver (SES stand-in)', () => {
     expect(primary.transactions.map((t) => t.to)).toEqual([['alice@example.com']]);
   });
 
+  it('takes at most 50 recipients per message, as SES does, and asks for the rest later with 452', async () => {
+    const to = Array.from({ length: 51 }, (_, i) => `user${i + 1}@example.com`);
+
+    const sent = await rt.sendAndSettle({ to, raw: fixture });
+
+    expect(sent.rejected).toEqual(['user51@example.com']);
+    expect((await rt.message(sent.id))?.recipients).toHaveLength(50);
+    expect(primary.transactions.map((t) => t.to.length)).toEqual([50]);
+  });
+
   it('advertises the 40 MB limit in EHLO and refuses a larger declared SIZE with 552 at MAIL FROM', async () => {
     // A raw dialogue: nodemailer itself would stop short of MAIL FROM once it saw the SIZE limit.
     const replies = await dialogue(rt.smtpPort, [

@@ -82,6 +82,14 @@ describe('relaying a message to the primary', () => {
     ]);
   });
 
+  it('relays a bounce with the null sender <> as MAIL FROM:<>', async () => {
+    const { id } = await rt.sendAndSettle({ from: '', to: ['alice@example.com'], raw: fixture });
+
+    expect((await rt.message(id))?.envelopeFrom).toBe('');
+    expect(await rt.delivery(id, 'alice@example.com')).toMatchObject({ state: 'delivered' });
+    expect(primary.transactions.map((t) => t.from)).toEqual(['']);
+  });
+
   it('records the sender, subject, snippet and attachments on the message', async () => {
     const { id } = await rt.sendAndSettle({ to: ['alice@example.com'], raw: fixture });
 
