@@ -1,4 +1,5 @@
 import type { RouteConfig } from './core/config.js';
+import type { ContinuityEvent, OrgState } from './core/continuity.js';
 import type { DeliveryRecord, DeliveryState, MessageRecord } from './core/model.js';
 
 /** Raw message bytes, keyed as SES's S3 action keys them (`raw/<sesMessageId>`). */
@@ -13,6 +14,8 @@ export interface HoldRecord {
   reason: string;
   since: string;
   by: string;
+  /** Set while a hand-over releases what this hold kept: new mail is still held, released mail goes out. */
+  draining?: boolean | undefined;
 }
 
 export interface DeliveryKey {
@@ -93,3 +96,77 @@ export interface Logger {
 }
 
 export const systemClock: Clock = { now: () => new Date() };
+
+/** One SMTP transaction's outcome, the organic probe's raw material. */
+export interface AttemptSample {
+  route: string;
+  at: string;
+  /** The primary answered (2xx or 5xx); false for 4xx, timeouts and refused connections. */
+  ok: boolean;
+  latencyMs: number;
+}
+
+export interface AuditEntry {
+  at: string;
+  actor: string;
+  action: string;
+  detail: string;
+  eventId: string | null;
+}
+
+/** A page or text, kept in the outbox whatever transport carries it. */
+export interface NotificationRecord {
+  id: string;
+  at: string;
+  channel: 'sms' | 'email';
+  audience: 'admins' | 'staff';
+  to: string[];
+  subject: string;
+  text: string;
+  eventId: string | null;
+  notice: string;
+}
+
+export interface ProbeToken {
+  token: string;
+  route: string;
+  sentAt: string;
+  returnedAt: string | null;
+}
+
+/** The organisation's continuity state, its events, the audit log, the outbox and probe data. */
+export interface ContinuityStore {
+  getOrg(): Promise<OrgState | undefined>;
+  /** @throws ConflictError when the stored version is not `expectedVersion` (0: must not exist). */
+  putOrg(next: OrgState, expectedVersion: number): Promise<void>;
+  getEvent(id: string): Promise<ContinuityEvent | undefined>;
+  putEvent(event: ContinuityEvent): Promise<void>;
+  /** Newest first. */
+  listEvents(limit: number): Promise<ContinuityEvent[]>;
+  appendAudit(entry: AuditEntry): Promise<void>;
+  /** Newest first. */
+  listAudit(limit: number): Promise<AuditEntry[]>;
+  putNotification(n: NotificationRecord): Promise<void>;
+  /** Newest first. */
+  listNotifications(limit: number): Promise<NotificationRecord[]>;
+  recordAttempt(sample: AttemptSample): Promise<void>;
+  listAttempts(route: string, since: string): Promise<AttemptSample[]>;
+  putProbeToken(token: ProbeToken): Promise<void>;
+  getProbeToken(token: string): Promise<ProbeToken | undefined>;
+  /** Probe tokens sent since `since`, oldest first. */
+  listProbeTokens(since: string): Promise<ProbeToken[]>;
+}
+
+/** Carries pages and texts: SNS in AWS, the terminal on the local runtime. */
+export interface Notifier {
+  send(n: NotificationRecord): Promise<void>;
+}
+
+/** The synthetic SMTP check: connect, EHLO, STARTTLS, MAIL FROM, RCPT TO, QUIT — no DATA. */
+export interface SmtpProber {
+  check(
+    route: RouteConfig,
+    host: { host: string; port: number },
+    recipient: string,
+  ): Promise<{ ok: boolean; detail: string; latencyMs: number }>;
+}

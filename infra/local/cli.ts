@@ -1,4 +1,7 @@
 import './quiet.js';
+import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import nodemailer from 'nodemailer';
 import { createContext, type LifeboatEnv } from '../../lambdas/adapters/context.js';
@@ -6,14 +9,27 @@ import { silentLogger } from '../../lambdas/adapters/logger.js';
 import { LifeboatError } from '../../lambdas/core/errors.js';
 import type { DeliveryRecord } from '../../lambdas/core/model.js';
 import { deliveryStates } from '../../lambdas/core/model.js';
-import { countByState, forEachInState, releaseDelivery } from '../../lambdas/core/queue-ops.js';
+import { forEachInState, releaseDelivery } from '../../lambdas/core/queue-ops.js';
 import { sweepDue } from '../../lambdas/core/sweep.js';
+import { continuityCommand } from './cli-continuity.js';
+import { adminTokenFile } from './http-api.js';
 import { loadLocalConfig } from './load-config.js';
 import { LOCAL_BUCKET, LOCAL_TABLE } from './runtime.js';
 
 const usage = `usage: lifeboat <command> [options]
 
-  status                      deliveries per state, and holds
+  status                      continuity state, open event, deliveries per state, holds
+  events                      continuity events, newest first
+  event <id>                  one event with its evidence and hand-over progress
+  ack <id>                    acknowledge an alert (stops repeat pages and automatic invocation)
+  invoke [--route R] [--reason TEXT]
+                              invoke continuity: hold mail for the primary, open webmail
+  revoke                      revoke continuity: hand held mail over to the primary
+  schedule --start ISO --end ISO [--route R] [--reason TEXT]
+                              plan continuity for maintenance
+  outbox                      pages and texts sent (SMS and email)
+  audit                       who did what, and what Lifeboat did on its own
+  primary down|up             demo mode only: switch the demo primary off and on (rehearse an outage)
   messages [--day YYYY-MM-DD] messages received that day (UTC, default today), each recipient's state
   queue [--state S]           deliveries waiting or stuck (all states but delivered)
   show <messageId>            one message and each recipient's delivery
@@ -55,6 +71,11 @@ async function main(argv: string[]): Promise<number> {
       from: { type: 'string' },
       subject: { type: 'string' },
       day: { type: 'string' },
+      route: { type: 'string' },
+      reason: { type: 'string' },
+      start: { type: 'string' },
+      end: { type: 'string' },
+      as: { type: 'string' },
       body: { type: 'string' },
     },
   });
@@ -83,6 +104,44 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  if (command === 'primary') {
+    const want = positionals[0];
+    if (want !== 'down' && want !== 'up') throw new LifeboatError('USAGE', 'primary takes down or up');
+    const token = readFileSync(adminTokenFile(path.resolve(config.local.dataDir)), 'utf8').trim();
+    const res = await fetch(`http://${host}:${config.local.apiPort}/local/demo-primary`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ up: want === 'up' }),
+    });
+    if (res.status === 404)
+      throw new LifeboatError(
+        'USAGE',
+        'there is no demo primary: a config file points Lifeboat at a real one',
+      );
+    process.stdout.write(`demo primary is ${((await res.json()) as { up: boolean }).up ? 'UP' : 'DOWN'}\n`);
+    return 0;
+  }
+  if (
+    ['status', 'events', 'event', 'ack', 'invoke', 'revoke', 'schedule', 'outbox', 'audit'].includes(command)
+  ) {
+    const token = readFileSync(adminTokenFile(path.resolve(config.local.dataDir)), 'utf8').trim();
+    const call = async (method: string, route: string, body?: unknown) => {
+      const res = await fetch(`http://${host}:${config.local.apiPort}${route}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          'x-lifeboat-actor': values.as ?? `${userInfo().username}@localhost`,
+          ...(body ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      const data = (await res.json()) as Record<string, unknown>;
+      if (!res.ok) throw new LifeboatError(String(data.error), String(data.message));
+      return data;
+    };
+    return continuityCommand(command, positionals, values, call);
+  }
+
   const env: LifeboatEnv = {
     TABLE_NAME: LOCAL_TABLE,
     BUCKET_NAME: LOCAL_BUCKET,
@@ -95,24 +154,6 @@ async function main(argv: string[]): Promise<number> {
   const now = ctx.clock.now();
 
   switch (command) {
-    case 'status': {
-      const counts = await countByState(ctx.store);
-      const holds = await ctx.store.listHolds();
-      process.stdout.write(
-        `${table([
-          ['state', 'deliveries'],
-          ...Object.entries(counts)
-            .filter(([s]) => s !== 'delivered')
-            .map(([s, n]) => [s, String(n)]),
-        ])}\n`,
-      );
-      process.stdout.write(
-        holds.length
-          ? `holds:\n${holds.map((h) => `  ${h.scope === '*' ? 'everything' : `route ${h.scope}`}: ${h.reason} since ${h.since} by ${h.by}`).join('\n')}\n`
-          : 'holds: none\n',
-      );
-      return 0;
-    }
     case 'messages': {
       const day = values.day ?? now.toISOString().slice(0, 10);
       if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new LifeboatError('USAGE', '--day takes YYYY-MM-DD');

@@ -11,20 +11,48 @@ async function main(): Promise<void> {
   const { config, file } = loadLocalConfig();
   const dataDir = path.resolve(config.local.dataDir);
   let demo: ReturnType<typeof createDemoPrimary> | undefined;
+  const demoDir = path.join(dataDir, 'demo-primary');
+  const onDemoMessage = (saved: string, rcpts: string[]) =>
+    log.info('DEMO primary stored a message', {
+      file: path.relative(process.cwd(), saved),
+      recipients: rcpts.length,
+    });
   if (file === null) {
-    const dir = path.join(dataDir, 'demo-primary');
-    demo = createDemoPrimary(dir, (saved, rcpts) =>
-      log.info('DEMO primary stored a message', {
-        file: path.relative(process.cwd(), saved),
-        recipients: rcpts.length,
-      }),
-    );
+    demo = createDemoPrimary(demoDir, onDemoMessage);
     await new Promise<void>((resolve, reject) => {
       demo?.once('error', reject);
       demo?.listen(config.local.demoPrimaryPort, config.local.listen, () => resolve());
     });
   }
-  const runtime = await startRuntime({ config, dataDir, log });
+  let demoUp = demo !== undefined;
+  const runtime = await startRuntime({
+    config,
+    dataDir,
+    log,
+    // `npx lifeboat primary down|up` switches the demo primary off and on to rehearse an outage.
+    localEndpoints: async (p, method, body) => {
+      if (p !== '/local/demo-primary' || !demo) return undefined;
+      if (method === 'POST') {
+        const want = (JSON.parse(body || '{}') as { up?: boolean }).up === true;
+        if (want && !demoUp) {
+          demo = createDemoPrimary(demoDir, onDemoMessage);
+          await new Promise<void>((resolve) =>
+            demo?.listen(config.local.demoPrimaryPort, config.local.listen, () => resolve()),
+          );
+          log.warn('DEMO primary is UP again');
+        } else if (!want && demoUp) {
+          await new Promise<void>((resolve) => demo?.close(() => resolve()));
+          log.warn('DEMO primary is DOWN (connections refused) until `npx lifeboat primary up`');
+        }
+        demoUp = want;
+      }
+      return {
+        statusCode: 200,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ up: demoUp }),
+      };
+    },
+  });
   const lines = [
     '',
     `Lifeboat is running (${config.organisation})`,
@@ -32,6 +60,7 @@ async function main(): Promise<void> {
     `  SMTP in       ${config.local.listen}:${runtime.smtpPort}   (stands in for SES receiving)`,
     `  DynamoDB API  ${runtime.dynamodbEndpoint}`,
     `  S3 API        ${runtime.s3Endpoint}`,
+    `  admin API     http://${config.local.listen}:${runtime.apiPort}/admin/status   (token in ${path.join(dataDir, 'admin-token')})`,
     `  data          ${dataDir}`,
     ...(demo
       ? [

@@ -11,11 +11,16 @@ import {
   type LifeboatEnv,
 } from '../../lambdas/adapters/context.js';
 import { silentLogger } from '../../lambdas/adapters/logger.js';
+import { createConsoleNotifier } from '../../lambdas/adapters/notifiers.js';
 import type { LifeboatConfig } from '../../lambdas/core/config.js';
+import { runHandover } from '../../lambdas/core/continuity-service.js';
+import { createApiHandler } from '../../lambdas/handlers/api.js';
 import { createDeliverHandler } from '../../lambdas/handlers/deliver.js';
 import { createIngestHandler } from '../../lambdas/handlers/ingest.js';
+import { createProbeHandler } from '../../lambdas/handlers/probe.js';
 import { createSweepHandler } from '../../lambdas/handlers/sweep.js';
-import type { Clock, Logger, Mailer } from '../../lambdas/ports.js';
+import type { Clock, Logger, Mailer, Notifier, SmtpProber } from '../../lambdas/ports.js';
+import { createLocalApi, ensureAdminToken } from './http-api.js';
 import { createReceiver } from './receiver.js';
 import { createLocalResolver } from './resolver.js';
 import { ensureTable } from './storage.js';
@@ -27,13 +32,21 @@ export interface RuntimeOptions {
   config: LifeboatConfig;
   /** Overrides `config.local.dataDir`. */
   dataDir?: string;
-  /** Port overrides; 0 picks a free port (tests). */
-  ports?: Partial<{ smtp: number; dynamodb: number; s3: number }>;
+  /** Port overrides; 0 picks a free port (tests). Given any, the admin API picks a free port too unless named. */
+  ports?: Partial<{ smtp: number; dynamodb: number; s3: number; api: number }>;
   log?: Logger;
   clock?: Clock;
   mailer?: Mailer;
+  notifier?: Notifier;
+  prober?: SmtpProber;
   /** Milliseconds between sweeps; 0 turns the timer off (tests sweep by hand). */
   sweepIntervalMs?: number;
+  /** Milliseconds between probe rounds; 0 turns the timer off. @default continuity.probes.intervalSeconds */
+  probeIntervalMs?: number;
+  /** Serve the admin API on `local.apiPort`. @default true */
+  api?: boolean;
+  /** Local-only admin endpoints under /local/ (the demo primary's switch). */
+  localEndpoints?: Parameters<typeof createLocalApi>[0]['local'];
   /** Ask for the first attempt right after ingest, as in AWS. @default true */
   deliverOnIngest?: boolean;
 }
@@ -43,11 +56,19 @@ export interface Runtime {
   ctx: Context;
   env: LifeboatEnv;
   smtpPort: number;
+  /** The admin API's port, or null when it is off. */
+  apiPort: number | null;
+  /** Bearer token of the local admin API. */
+  adminToken: string;
   dynamodbEndpoint: string;
   s3Endpoint: string;
   ingest: ReturnType<typeof createIngestHandler>;
   deliver: ReturnType<typeof createDeliverHandler>;
   sweep: ReturnType<typeof createSweepHandler>;
+  probe: ReturnType<typeof createProbeHandler>;
+  api: ReturnType<typeof createApiHandler>;
+  /** Starts the hand-over now if the organisation is recovering (as the API does after a revoke). */
+  kickHandover(): Promise<void>;
   /** Resolves once every delivery requested so far has finished. */
   idle(): Promise<void>;
   stop(): Promise<void>;
@@ -119,6 +140,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     log,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.mailer ? { mailer: options.mailer } : {}),
+    ...(options.prober ? { prober: options.prober } : {}),
+    notifier: options.notifier ?? createConsoleNotifier(log),
     trigger: {
       // In AWS this is an asynchronous Lambda invoke; here the same handler runs in-process.
       async requestDelivery(messageId) {
@@ -141,6 +164,46 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     () => ctx,
     () => {},
   );
+  const probe = createProbeHandler(() => ctx);
+  const api = createApiHandler(() => ctx);
+
+  // Locally the hand-over runs in-process as soon as continuity is revoked, batch after batch
+  // until the backlog is empty (in AWS the probe function's schedule drives it).
+  let handingOver: Promise<void> | null = null;
+  const kickHandover = (): Promise<void> => {
+    handingOver ??= track(
+      (async () => {
+        for (;;) {
+          const result = await runHandover(ctx, 30_000);
+          if (result.done || result.released === 0) break;
+        }
+      })()
+        .catch((err: Error) =>
+          log.error('hand-over stopped; it resumes on the next probe round', { error: err.message }),
+        )
+        .finally(() => {
+          handingOver = null;
+        }),
+    );
+    return handingOver;
+  };
+  const adminToken = ensureAdminToken(dataDir);
+  const apiServer =
+    options.api === false
+      ? null
+      : createLocalApi({
+          token: adminToken,
+          adminGroup: config.adminGroup,
+          ...(options.localEndpoints ? { local: options.localEndpoints } : {}),
+          handler: async (event) => {
+            const result = await api(event);
+            if (result.statusCode === 200 && /\/continuity\/revoke$/.test(event.rawPath)) void kickHandover();
+            return result;
+          },
+        });
+  const apiPort = apiServer
+    ? await listen(apiServer, options.ports?.api ?? (options.ports ? 0 : config.local.apiPort), host)
+    : null;
   const receiver = createReceiver({
     config,
     blobs: ctx.blobs,
@@ -164,22 +227,47 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         }, intervalMs)
       : null;
 
+  const probeMs = options.probeIntervalMs ?? config.continuity.probes.intervalSeconds * 1000;
+  let probing: Promise<unknown> | null = null;
+  const probeTimer =
+    probeMs > 0
+      ? setInterval(() => {
+          if (probing) return;
+          probing = track(
+            probe({}).then((r) => {
+              if (r.state === 'recovering') void kickHandover();
+            }),
+          )
+            .catch((err: Error) => log.error('probe round failed', { error: err.message }))
+            .finally(() => {
+              probing = null;
+            });
+        }, probeMs)
+      : null;
+
   return {
     config,
     ctx,
     env,
     smtpPort,
+    apiPort,
+    adminToken,
     dynamodbEndpoint: env.LIFEBOAT_DYNAMODB_ENDPOINT as string,
     s3Endpoint: env.LIFEBOAT_S3_ENDPOINT as string,
     ingest,
     deliver,
     sweep,
+    probe,
+    api,
+    kickHandover,
     async idle() {
       while (pending.size > 0) await Promise.allSettled([...pending]);
     },
     async stop() {
       if (timer) clearInterval(timer);
+      if (probeTimer) clearInterval(probeTimer);
       await closeServer(receiver);
+      if (apiServer) await closeServer(apiServer);
       while (pending.size > 0) await Promise.allSettled([...pending]);
       await s3.close();
       await closeServer(dynamo);

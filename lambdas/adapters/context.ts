@@ -2,22 +2,28 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
 import { formatIssues, type LifeboatConfig, parseConfigJson, type RouteConfig } from '../core/config.js';
 import { ConfigError } from '../core/errors.js';
 import {
   type BlobStore,
   type Clock,
+  type ContinuityStore,
   type DeliveryTrigger,
   type Logger,
   type Mailer,
   type MessageStore,
+  type Notifier,
+  type SmtpProber,
   systemClock,
 } from '../ports.js';
 import { createDynamoStore } from './dynamo-store.js';
 import { jsonLogger } from './logger.js';
+import { createSnsNotifier } from './notifiers.js';
 import { createS3Blobs } from './s3-blobs.js';
 import { createSmtpMailer } from './smtp-mailer.js';
+import { createSmtpProber } from './smtp-prober.js';
 
 /** The environment every handler reads once, at cold start. */
 export const envSchema = z.object({
@@ -29,6 +35,8 @@ export const envSchema = z.object({
   /** Set on the local runtime only: dynalite's and s3rver's loopback endpoints. */
   LIFEBOAT_DYNAMODB_ENDPOINT: z.url().optional(),
   LIFEBOAT_S3_ENDPOINT: z.url().optional(),
+  /** Set in AWS: the SNS topic whose email subscriptions are the admins' alternate addresses. */
+  ADMIN_EMAIL_TOPIC_ARN: z.string().min(1).optional(),
   AWS_REGION: z.string().default('us-east-1'),
 });
 export type LifeboatEnv = z.infer<typeof envSchema>;
@@ -36,6 +44,9 @@ export type LifeboatEnv = z.infer<typeof envSchema>;
 export interface Context {
   config: LifeboatConfig;
   store: MessageStore;
+  continuity: ContinuityStore;
+  notifier: Notifier;
+  prober: SmtpProber;
   blobs: BlobStore;
   mailer: Mailer;
   trigger: DeliveryTrigger;
@@ -125,9 +136,15 @@ const noTrigger: DeliveryTrigger = {
 export function createContext(env: LifeboatEnv, overrides: Partial<Context> = {}): Context {
   const config = overrides.config ?? parseConfigJson(env.LIFEBOAT_CONFIG, 'LIFEBOAT_CONFIG');
   const { dynamo, s3 } = createAwsClients(env);
+  const store = createDynamoStore(dynamo, { tableName: env.TABLE_NAME, retentionDays: config.retentionDays });
   return {
     config,
-    store: createDynamoStore(dynamo, { tableName: env.TABLE_NAME, retentionDays: config.retentionDays }),
+    store,
+    continuity: store,
+    notifier: createSnsNotifier(new SNSClient({ region: env.AWS_REGION }), {
+      adminEmailTopicArn: env.ADMIN_EMAIL_TOPIC_ARN,
+    }),
+    prober: createSmtpProber({ hostname: config.hostname }),
     blobs: createS3Blobs(s3, env.BUCKET_NAME),
     mailer: createSmtpMailer({ hostname: config.hostname, passwords: passwordSource(env.AWS_REGION) }),
     trigger: env.DELIVER_FUNCTION_NAME ? lambdaTrigger(env.DELIVER_FUNCTION_NAME, env.AWS_REGION) : noTrigger,

@@ -7,9 +7,21 @@ import {
   QueryCommand,
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import type { ContinuityEvent, OrgState } from '../core/continuity.js';
 import { ConflictError } from '../core/errors.js';
 import type { DeliveryRecord, MessageRecord } from '../core/model.js';
-import type { DeliveryKey, HoldRecord, MessageStore, Page, StateQuery } from '../ports.js';
+import type {
+  AttemptSample,
+  AuditEntry,
+  ContinuityStore,
+  DeliveryKey,
+  HoldRecord,
+  MessageStore,
+  NotificationRecord,
+  Page,
+  ProbeToken,
+  StateQuery,
+} from '../ports.js';
 
 /** Index names and key layout; infra/aws creates exactly these. */
 export const TABLE_KEYS = { pk: 'pk', sk: 'sk', ttl: 'expiresAt' } as const;
@@ -20,6 +32,16 @@ const messagePk = (id: string) => `MSG#${id}`;
 const MESSAGE_SK = 'MSG';
 const deliverySk = (recipient: string) => `RCPT#${recipient}`;
 const HOLD_PK = 'HOLD';
+const ORG_KEY = { pk: 'ORG', sk: 'STATE' };
+const EVENT_PK = 'EVENT';
+const AUDIT_PK = 'AUDIT';
+const NOTIFY_PK = 'NOTIFY';
+const PROBE_PK = 'PROBE';
+const attemptPk = (route: string) => `ATTEMPT#${route}`;
+/** Attempt samples feed a window of minutes; a day is plenty. */
+const ATTEMPT_TTL_SECONDS = 86_400;
+/** Audit entries and notifications outlive any event: kept ten years unless the table is purged. */
+const LOG_TTL_SECONDS = 10 * 365 * 86_400;
 
 /** The time a delivery sorts by in the queue index: when it is due, or when it arrived. */
 function indexTime(d: DeliveryRecord): string {
@@ -70,7 +92,10 @@ function decodeCursor(cursor: string | undefined): Record<string, unknown> | und
 }
 
 /** The message store on DynamoDB's API (AWS, or dynalite on the local runtime). */
-export function createDynamoStore(client: DynamoDBClient, options: DynamoStoreOptions): MessageStore {
+export function createDynamoStore(
+  client: DynamoDBClient,
+  options: DynamoStoreOptions,
+): MessageStore & ContinuityStore {
   const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   const TableName = options.tableName;
 
@@ -100,7 +125,147 @@ export function createDynamoStore(client: DynamoDBClient, options: DynamoStoreOp
     }
   }
 
+  async function newestFirst<T>(pk: string, limit: number): Promise<T[]> {
+    const out = await doc.send(
+      new QueryCommand({
+        TableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': pk },
+        ScanIndexForward: false,
+        Limit: limit,
+        ConsistentRead: true,
+      }),
+    );
+    return (out.Items ?? []).map((i) => stripKeys<T>(i));
+  }
+
+  const epoch = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+  const unique = () => Math.random().toString(36).slice(2, 10);
+
   return {
+    async getOrg() {
+      const out = await doc.send(new GetCommand({ TableName, Key: ORG_KEY, ConsistentRead: true }));
+      return out.Item ? stripKeys<OrgState>(out.Item) : undefined;
+    },
+
+    async putOrg(next: OrgState, expectedVersion: number) {
+      const item = { ...next, ...ORG_KEY, version: expectedVersion + 1 };
+      const wrote =
+        expectedVersion === 0
+          ? await conditionalPut(item, 'attribute_not_exists(pk)')
+          : await conditionalPut(item, 'version = :v', { ':v': expectedVersion });
+      if (!wrote) throw new ConflictError('the continuity state');
+    },
+
+    async getEvent(id) {
+      const out = await doc.send(
+        new GetCommand({ TableName, Key: { pk: EVENT_PK, sk: id }, ConsistentRead: true }),
+      );
+      return out.Item ? stripKeys<ContinuityEvent>(out.Item) : undefined;
+    },
+
+    async putEvent(event: ContinuityEvent) {
+      await doc.send(new PutCommand({ TableName, Item: { ...event, pk: EVENT_PK, sk: event.id } }));
+    },
+
+    listEvents(limit) {
+      return newestFirst<ContinuityEvent>(EVENT_PK, limit);
+    },
+
+    async appendAudit(entry: AuditEntry) {
+      await doc.send(
+        new PutCommand({
+          TableName,
+          Item: {
+            ...entry,
+            pk: AUDIT_PK,
+            sk: `${entry.at}#${unique()}`,
+            expiresAt: epoch(entry.at) + LOG_TTL_SECONDS,
+          },
+        }),
+      );
+    },
+
+    listAudit(limit) {
+      return newestFirst<AuditEntry>(AUDIT_PK, limit);
+    },
+
+    async putNotification(n: NotificationRecord) {
+      await doc.send(
+        new PutCommand({
+          TableName,
+          Item: { ...n, pk: NOTIFY_PK, sk: `${n.at}#${n.id}`, expiresAt: epoch(n.at) + LOG_TTL_SECONDS },
+        }),
+      );
+    },
+
+    listNotifications(limit) {
+      return newestFirst<NotificationRecord>(NOTIFY_PK, limit);
+    },
+
+    async recordAttempt(sample: AttemptSample) {
+      await doc.send(
+        new PutCommand({
+          TableName,
+          Item: {
+            ...sample,
+            pk: attemptPk(sample.route),
+            sk: `${sample.at}#${unique()}`,
+            expiresAt: epoch(sample.at) + ATTEMPT_TTL_SECONDS,
+          },
+        }),
+      );
+    },
+
+    async listAttempts(route, since) {
+      const items: AttemptSample[] = [];
+      let ExclusiveStartKey: Record<string, unknown> | undefined;
+      do {
+        const out = await doc.send(
+          new QueryCommand({
+            TableName,
+            KeyConditionExpression: 'pk = :pk AND sk >= :since',
+            ExpressionAttributeValues: { ':pk': attemptPk(route), ':since': since },
+            ExclusiveStartKey,
+          }),
+        );
+        for (const i of out.Items ?? []) items.push(stripKeys<AttemptSample>(i));
+        ExclusiveStartKey = out.LastEvaluatedKey;
+      } while (ExclusiveStartKey);
+      return items;
+    },
+
+    async putProbeToken(t: ProbeToken) {
+      await doc.send(
+        new PutCommand({
+          TableName,
+          Item: { ...t, pk: PROBE_PK, sk: t.token, expiresAt: epoch(t.sentAt) + ATTEMPT_TTL_SECONDS },
+        }),
+      );
+    },
+
+    async getProbeToken(token) {
+      const out = await doc.send(
+        new GetCommand({ TableName, Key: { pk: PROBE_PK, sk: token }, ConsistentRead: true }),
+      );
+      return out.Item ? stripKeys<ProbeToken>(out.Item) : undefined;
+    },
+
+    async listProbeTokens(since) {
+      const out = await doc.send(
+        new QueryCommand({
+          TableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': PROBE_PK },
+          ConsistentRead: true,
+        }),
+      );
+      return (out.Items ?? [])
+        .map((i) => stripKeys<ProbeToken>(i))
+        .filter((t) => t.sentAt >= since)
+        .sort((a, b) => a.sentAt.localeCompare(b.sentAt));
+    },
+
     async putMessage(message: MessageRecord) {
       await doc.send(
         new PutCommand({

@@ -55,6 +55,8 @@ const routeSchema = z
         message: 'auth needs passwordEnv (local) or secretId (AWS)',
       })
       .optional(),
+    /** Mailbox the SMTP check names in RCPT TO (never sent to). @default postmaster@ the route's first domain */
+    probeRecipient: emailAddress.optional(),
     /** Seconds to wait for TCP connect and the greeting. @default 30 */
     connectTimeoutSeconds: z.number().int().min(1).max(300).default(30),
     /** Seconds of silence mid-transaction before giving up (Postfix smtp_data_done_timeout is 600). @default 120 */
@@ -74,6 +76,8 @@ export const configSchema = z
     routes: z.array(routeSchema).min(1, 'configure at least one route to the primary'),
     /** Name this gateway uses in EHLO and in the trace header. @default 'lifeboat.local' */
     hostname: z.string().min(1).default('lifeboat.local'),
+    /** The identity provider group whose members may use the admin API and console. @default 'lifeboat-admins' */
+    adminGroup: z.string().min(1).default('lifeboat-admins'),
     /** Days raw mail and its records are kept. Must cover a whole continuity event. @default 365 */
     retentionDays: z.number().int().min(1).max(36500).default(365),
     queue: z
@@ -94,6 +98,77 @@ export const configSchema = z
       .strictObject({
         /** Longest continuity event to plan for: queue lifetime may not be shorter. @default 120 */
         maxEventHours: z.number().int().min(1).default(120),
+        probes: z
+          .strictObject({
+            /** Seconds between probe rounds. @default 60 */
+            intervalSeconds: z.number().int().min(10).max(3600).default(60),
+            /** SMTP check (connect, EHLO, STARTTLS, MAIL, RCPT, QUIT) against every host of every route. @default true */
+            smtpCheck: z.boolean().default(true),
+            roundTrip: z
+              .strictObject({
+                /** A mailbox on the primary that forwards everything to `returnAddress`. */
+                sendTo: emailAddress,
+                /** An address on a (sub)domain whose MX is this gateway, e.g. probe@lifeboat.example.com. */
+                returnAddress: emailAddress,
+                /** Seconds a probe may take to come back before it counts as failed. @default 600 */
+                timeoutSeconds: z.number().int().min(30).default(600),
+              })
+              .optional(),
+          })
+          .prefault({}),
+        thresholds: z
+          .strictObject({
+            /** Failed SMTP checks (or round trips) in a row that open an event. @default 2 */
+            consecutiveFailures: z.number().int().min(1).default(2),
+            /** Share of real delivery attempts failing in the window that opens an event. @default 0.5 */
+            failureRatio: z.number().min(0).max(1).default(0.5),
+            /** Attempts needed in the window before the failure ratio counts. @default 5 */
+            minSamples: z.number().int().min(1).default(5),
+            /** Sliding window for organic figures, in minutes. @default 10 */
+            windowMinutes: z.number().int().min(1).default(10),
+            /** 95th-percentile SMTP transaction time that opens an event, in seconds. @default 60 */
+            p95LatencySeconds: z.number().min(1).default(60),
+            /** Age of the oldest deferred delivery that opens an event, in minutes. @default 30 */
+            oldestDeferredMinutes: z.number().int().min(1).default(30),
+            /** Healthy probe rounds in a row before all-clear (hysteresis against flapping). @default 3 */
+            healthyRoundsForAllClear: z.number().int().min(1).default(3),
+          })
+          .prefault({}),
+        paging: z
+          .strictObject({
+            /** Admin mobile numbers in E.164 form, paged by SMS. @default [] */
+            adminPhones: z
+              .array(z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number such as +447700900123'))
+              .default([]),
+            /** Alternate admin addresses, off the primary's domains (they must work while it is down). @default [] */
+            adminEmails: z.array(emailAddress).default([]),
+            /** Minutes between repeated pages until someone acknowledges. @default 30 */
+            repeatMinutes: z.number().int().min(1).default(30),
+            /** Base URL of the admin console; pages link to `<consoleUrl>/events/<id>`. @default 'http://127.0.0.1:8787' */
+            consoleUrl: z.url().default('http://127.0.0.1:8787'),
+          })
+          .prefault({}),
+        /**
+         * Minutes in `alerting`, unacknowledged, before continuity is invoked automatically; null
+         * turns automatic invocation off. @default 30
+         */
+        autoInvokeAfterMinutes: z.number().int().min(1).nullable().default(30),
+        staff: z
+          .strictObject({
+            /** Staff mobile numbers texted when continuity is invoked. @default [] */
+            phones: z.array(z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number')).default([]),
+            /** Where staff read and send mail during an event. @default 'http://127.0.0.1:8787/mail' */
+            webmailUrl: z.url().default('http://127.0.0.1:8787/mail'),
+          })
+          .prefault({}),
+        handover: z
+          .strictObject({
+            /** Most messages a second handed back to the primary. @default 10 */
+            ratePerSecond: z.number().min(0.1).max(1000).default(10),
+            /** Messages in flight at once; 1 keeps strict arrival order at the primary. @default 2 */
+            concurrency: z.number().int().min(1).max(64).default(2),
+          })
+          .prefault({}),
       })
       .prefault({}),
     policy: z
@@ -119,6 +194,8 @@ export const configSchema = z
         dynamodbPort: port.default(4569),
         /** S3 API (s3rver). @default 4570 */
         s3Port: port.default(4570),
+        /** Admin API (the same handler as API Gateway's) and, later, the web app. @default 8787 */
+        apiPort: port.default(8787),
         /** Port of the demo primary started when no config file is given. @default 2526 */
         demoPrimaryPort: port.default(2526),
         /**
@@ -184,7 +261,18 @@ export const configSchema = z
         }
       });
     });
+    const probeReturn = c.continuity.probes.roundTrip?.returnAddress;
+    const probeDomain = probeReturn ? probeReturn.slice(probeReturn.lastIndexOf('@') + 1) : undefined;
+    if (probeDomain && !c.domains.includes(probeDomain)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['continuity', 'probes', 'roundTrip', 'returnAddress'],
+        message: `${probeDomain} must be an accepted domain (its MX is this gateway)`,
+      });
+    }
     for (const d of c.domains) {
+      // The round-trip probe's domain needs no route: its mail ends at the gateway.
+      if (d === probeDomain) continue;
       if (!c.routes.some((r) => r.domains.includes(d))) {
         ctx.addIssue({ code: 'custom', path: ['domains'], message: `no route serves ${d}` });
       }

@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { BlobStore, Clock, Logger, Mailer, MessageStore, RecipientOutcome } from '../ports.js';
+import type {
+  BlobStore,
+  Clock,
+  ContinuityStore,
+  Logger,
+  Mailer,
+  MessageStore,
+  RecipientOutcome,
+} from '../ports.js';
 import type { LifeboatConfig } from './config.js';
 import { type AttemptResult, claimDelivery, completeAttempt, holdDelivery, isDue } from './delivery-state.js';
 import { ConflictError } from './errors.js';
@@ -15,6 +23,8 @@ export interface DeliverDeps {
   config: LifeboatConfig;
   clock: Clock;
   log: Logger;
+  /** Where each transaction's outcome is kept for the organic probe; optional. */
+  continuity?: ContinuityStore | undefined;
   /** Test seam: called after each step so a crash can be injected between steps. */
   checkpoint?: ((step: DeliverStep) => void) | undefined;
 }
@@ -60,7 +70,9 @@ export async function deliverMessage(messageId: string, deps: DeliverDeps): Prom
   result.skipped = all.length - due.length;
   if (due.length === 0) return result;
 
-  const holds = await store.listHolds();
+  // A draining hold (a hand-over in progress) still holds new mail at ingest, but lets the mail
+  // the hand-over released go out.
+  const holds = (await store.listHolds()).filter((h) => !h.draining);
   const leaseId = randomUUID();
   const claimed: DeliveryRecord[] = [];
   for (const d of due) {
@@ -116,8 +128,19 @@ export async function deliverMessage(messageId: string, deps: DeliverDeps): Prom
         recipients,
         now: clock.now(),
       });
+      const started = Date.now();
       try {
         outcomes = await mailer.send(route, { from: message.envelopeFrom, to: recipients }, bytes);
+        // The primary answered (2xx or 5xx) unless every recipient was deferred.
+        const answered = outcomes.some((o) => o.status !== 'deferred');
+        await deps.continuity
+          ?.recordAttempt({
+            route: route.name,
+            at: clock.now().toISOString(),
+            ok: answered,
+            latencyMs: Date.now() - started,
+          })
+          .catch((err: Error) => log.warn('attempt sample not recorded', { error: err.message }));
       } catch (err) {
         // The mailer reports SMTP outcomes itself; anything thrown is unexpected and retried.
         outcomes = group.map((d) => ({
@@ -130,7 +153,7 @@ export async function deliverMessage(messageId: string, deps: DeliverDeps): Prom
     }
     checkpoint('sent');
     const finished = clock.now();
-    const currentHolds = await store.listHolds();
+    const currentHolds = (await store.listHolds()).filter((h) => !h.draining);
     for (const d of group) {
       const outcome = outcomes.find((o) => o.recipient === d.recipient);
       const attempt: AttemptResult = outcome

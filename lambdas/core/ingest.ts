@@ -1,8 +1,9 @@
-import type { BlobStore, Clock, Logger, MessageStore } from '../ports.js';
+import type { BlobStore, Clock, ContinuityStore, Logger, MessageStore } from '../ports.js';
 import type { LifeboatConfig } from './config.js';
 import { holdReasonFor } from './holds.js';
 import type { DeliveryRecord, MessageRecord, Verdicts } from './model.js';
 import { decideDisposition } from './policy.js';
+import { findProbeToken } from './probes.js';
 import { normaliseAddress, resolveRoute } from './routing.js';
 import { summariseMessage } from './summarise.js';
 
@@ -26,6 +27,8 @@ export interface IngestDeps {
   config: LifeboatConfig;
   clock: Clock;
   log: Logger;
+  /** Where round-trip probe returns are recorded; without it they are treated as ordinary mail. */
+  continuity?: ContinuityStore | undefined;
 }
 
 export interface IngestResult {
@@ -47,7 +50,18 @@ export async function ingestMessage(input: IngestInput, deps: IngestDeps): Promi
   const { blobs, store, config, clock, log } = deps;
   const raw = await blobs.getRaw(input.rawKey);
   const summary = await summariseMessage(raw);
-  const recipients = [...new Set(input.recipients.map(normaliseAddress))];
+  let recipients = [...new Set(input.recipients.map(normaliseAddress))];
+  const probeAddress = config.continuity.probes.roundTrip?.returnAddress;
+  let probeToken: string | undefined;
+  if (probeAddress && recipients.includes(probeAddress)) {
+    // A returning round-trip probe: record the round trip; it never reaches a mailbox or a hand-over.
+    recipients = recipients.filter((r) => r !== probeAddress);
+    probeToken = findProbeToken(raw);
+    const known = probeToken ? await deps.continuity?.getProbeToken(probeToken) : undefined;
+    if (known && !known.returnedAt) {
+      await deps.continuity?.putProbeToken({ ...known, returnedAt: clock.now().toISOString() });
+    }
+  }
 
   const message: MessageRecord = {
     id: input.messageId,
@@ -62,6 +76,7 @@ export async function ingestMessage(input: IngestInput, deps: IngestDeps): Promi
     cc: summary.cc.slice(0, MAX_LISTED_ITEMS),
     attachments: summary.attachments.slice(0, MAX_LISTED_ITEMS),
     verdicts: input.verdicts,
+    ...(probeToken ? { probeToken } : {}),
   };
   await store.putMessage(message);
   if (summary.parseError) {

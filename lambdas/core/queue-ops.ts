@@ -24,7 +24,7 @@ export async function forEachInState(
   } while (cursor);
 }
 
-function inScope(d: DeliveryRecord, scope: string): boolean {
+export function inScope(d: DeliveryRecord, scope: string): boolean {
   return scope === HOLD_ALL || d.route === scope;
 }
 
@@ -77,13 +77,18 @@ export async function holdScope(scope: string, reason: string, by: string, deps:
  * hold stay held.
  * @returns the released deliveries, in arrival order
  */
-export async function releaseScope(scope: string, deps: QueueDeps): Promise<DeliveryRecord[]> {
+export async function releaseScope(
+  scope: string,
+  deps: QueueDeps,
+  onlyReason?: string,
+): Promise<DeliveryRecord[]> {
   const now = deps.clock.now();
   await deps.store.deleteHold(scope);
   const remaining = await deps.store.listHolds();
   const released: DeliveryRecord[] = [];
   await forEachInState(deps.store, 'held', async (d) => {
     if (!inScope(d, scope) || holdReasonFor(d.route, remaining) !== null) return;
+    if (onlyReason !== undefined && d.reason !== onlyReason) return;
     const done = await transitionWithRetry(deps.store, d, (cur) =>
       cur.state === 'held' ? requeueDelivery(cur, now) : null,
     );

@@ -1,6 +1,19 @@
 import { ConflictError } from '../../lambdas/core/errors.js';
 import type { DeliveryRecord, MessageRecord } from '../../lambdas/core/model.js';
-import type { BlobStore, Clock, HoldRecord, MessageStore, Page, StateQuery } from '../../lambdas/ports.js';
+import type { ContinuityEvent, OrgState } from '../../lambdas/core/continuity.js';
+import type {
+  AttemptSample,
+  AuditEntry,
+  BlobStore,
+  Clock,
+  ContinuityStore,
+  HoldRecord,
+  MessageStore,
+  NotificationRecord,
+  Page,
+  ProbeToken,
+  StateQuery,
+} from '../../lambdas/ports.js';
 
 const key = (messageId: string, recipient: string) => `${messageId}\u0000${recipient}`;
 
@@ -11,7 +24,7 @@ function indexTime(d: DeliveryRecord): string {
 }
 
 /** An in-memory MessageStore with DynamoDB's semantics (conditional writes, index order), for unit tests. */
-export class MemoryStore implements MessageStore {
+export class MemoryStore implements MessageStore, ContinuityStore {
   messages = new Map<string, MessageRecord>();
   deliveries = new Map<string, DeliveryRecord>();
   holds = new Map<string, HoldRecord>();
@@ -71,6 +84,59 @@ export class MemoryStore implements MessageStore {
       cursor: start + limit < all.length ? String(start + limit) : undefined,
     };
   }
+  org: OrgState | undefined;
+  events = new Map<string, ContinuityEvent>();
+  audit: AuditEntry[] = [];
+  notifications: NotificationRecord[] = [];
+  attempts: AttemptSample[] = [];
+  probeTokens = new Map<string, ProbeToken>();
+
+  async getOrg() {
+    return this.org && structuredClone(this.org);
+  }
+  async putOrg(next: OrgState, expectedVersion: number) {
+    if ((this.org?.version ?? 0) !== expectedVersion) throw new ConflictError('org');
+    this.org = { ...structuredClone(next), version: expectedVersion + 1 };
+  }
+  async getEvent(id: string) {
+    const e = this.events.get(id);
+    return e && structuredClone(e);
+  }
+  async putEvent(e: ContinuityEvent) {
+    this.events.set(e.id, structuredClone(e));
+  }
+  async listEvents(limit: number) {
+    return [...this.events.values()].sort((a, b) => b.id.localeCompare(a.id)).slice(0, limit);
+  }
+  async appendAudit(entry: AuditEntry) {
+    this.audit.push({ ...entry });
+  }
+  async listAudit(limit: number) {
+    return [...this.audit].reverse().slice(0, limit);
+  }
+  async putNotification(n: NotificationRecord) {
+    this.notifications.push(structuredClone(n));
+  }
+  async listNotifications(limit: number) {
+    return [...this.notifications].reverse().slice(0, limit);
+  }
+  async recordAttempt(sample: AttemptSample) {
+    this.attempts.push({ ...sample });
+  }
+  async listAttempts(route: string, since: string) {
+    return this.attempts.filter((a) => a.route === route && a.at >= since);
+  }
+  async putProbeToken(t: ProbeToken) {
+    this.probeTokens.set(t.token, { ...t });
+  }
+  async getProbeToken(token: string) {
+    const t = this.probeTokens.get(token);
+    return t && { ...t };
+  }
+  async listProbeTokens(since: string) {
+    return [...this.probeTokens.values()].filter((t) => t.sentAt >= since).sort((a, b) => a.sentAt.localeCompare(b.sentAt));
+  }
+
   async putHold(h: HoldRecord) {
     this.holds.set(h.scope, { ...h });
   }

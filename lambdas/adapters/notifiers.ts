@@ -1,0 +1,61 @@
+import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import type { Logger, NotificationRecord, Notifier } from '../ports.js';
+
+/**
+ * Pages through SNS: an SMS straight to each number (SNS SMS, Transactional so it is not
+ * throttled as marketing), an email through the admin topic whose subscriptions the stack makes
+ * from the config.
+ */
+export function createSnsNotifier(
+  sns: SNSClient,
+  options: { adminEmailTopicArn?: string | undefined },
+): Notifier {
+  return {
+    async send(n: NotificationRecord) {
+      if (n.channel === 'sms') {
+        const failures: string[] = [];
+        for (const PhoneNumber of n.to) {
+          try {
+            await sns.send(
+              new PublishCommand({
+                PhoneNumber,
+                Message: n.text,
+                MessageAttributes: {
+                  'AWS.SNS.SMS.SMSType': { DataType: 'String', StringValue: 'Transactional' },
+                  'AWS.SNS.SMS.SenderID': { DataType: 'String', StringValue: 'Lifeboat' },
+                },
+              }),
+            );
+          } catch (err) {
+            failures.push(`${PhoneNumber.slice(0, 4)}…: ${(err as Error).message}`);
+          }
+        }
+        if (failures.length)
+          throw new Error(`SMS not sent to ${failures.length} of ${n.to.length}: ${failures.join('; ')}`);
+        return;
+      }
+      if (!options.adminEmailTopicArn) throw new Error('no admin email topic is configured');
+      // Email subjects on SNS are limited to 100 characters.
+      await sns.send(
+        new PublishCommand({
+          TopicArn: options.adminEmailTopicArn,
+          Subject: n.subject.slice(0, 100),
+          Message: n.text,
+        }),
+      );
+    },
+  };
+}
+
+/** The local runtime's transport: the page is already in the outbox; print it so the admin sees it. */
+export function createConsoleNotifier(log: Logger): Notifier {
+  return {
+    async send(n) {
+      log.warn(`OUTBOX ${n.channel.toUpperCase()} to ${n.audience}`, {
+        to: n.to.join(','),
+        notice: n.notice,
+        text: n.channel === 'sms' ? n.text : n.subject,
+      });
+    },
+  };
+}

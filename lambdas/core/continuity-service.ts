@@ -1,0 +1,336 @@
+import { randomBytes } from 'node:crypto';
+import type {
+  BlobStore,
+  Clock,
+  ContinuityStore,
+  Logger,
+  Mailer,
+  MessageStore,
+  NotificationRecord,
+  Notifier,
+  SmtpProber,
+} from '../ports.js';
+import type { LifeboatConfig } from './config.js';
+import {
+  acknowledge,
+  type ContinuityEvent,
+  finishHandover,
+  initialOrgState,
+  invokeByAdmin,
+  type OrgState,
+  revokeByAdmin,
+  type Step,
+  scheduleMaintenance,
+  stepRound,
+} from './continuity.js';
+import { deliverMessage } from './deliver.js';
+import { requeueDelivery } from './delivery-state.js';
+import { ConflictError, NotFoundError } from './errors.js';
+import type { DeliveryRecord, DeliveryState } from './model.js';
+import { composeNotice } from './notices.js';
+import { runProbes } from './probes.js';
+import { countByState, holdScope, inScope, releaseScope } from './queue-ops.js';
+import { mapWithConcurrency } from './sweep.js';
+
+/** The hold reason continuity uses; admin holds on single deliveries keep their own. */
+export const CONTINUITY_REASON = 'continuity';
+
+export interface ContinuityDeps {
+  store: MessageStore;
+  continuity: ContinuityStore;
+  blobs: BlobStore;
+  mailer: Mailer;
+  prober: SmtpProber;
+  notifier: Notifier;
+  config: LifeboatConfig;
+  clock: Clock;
+  log: Logger;
+  /** Names new events; time-ordered so listing by id lists by time. */
+  newId?: () => string;
+  /** Test seam: called after each hand-over batch so a crash can be injected. */
+  handoverCheckpoint?: ((released: number) => void) | undefined;
+}
+
+export function newEventId(now: Date): string {
+  return `${now.toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
+}
+
+async function load(deps: ContinuityDeps): Promise<{ org: OrgState; event: ContinuityEvent | null }> {
+  const org = (await deps.continuity.getOrg()) ?? initialOrgState(deps.clock.now());
+  const event = org.eventId ? ((await deps.continuity.getEvent(org.eventId)) ?? null) : null;
+  return { org, event };
+}
+
+async function notify(
+  deps: ContinuityDeps,
+  notice: Parameters<typeof composeNotice>[0],
+  event: ContinuityEvent,
+) {
+  const now = deps.clock.now();
+  for (const draft of composeNotice(notice, event, deps.config)) {
+    const n: NotificationRecord = { ...draft, id: randomBytes(6).toString('hex'), at: now.toISOString() };
+    // The outbox keeps every page whatever happens to the transport, so the console can show it.
+    await deps.continuity.putNotification(n);
+    try {
+      await deps.notifier.send(n);
+    } catch (err) {
+      deps.log.error('notification not sent', { notice, channel: n.channel, error: (err as Error).message });
+      await deps.continuity.appendAudit({
+        at: now.toISOString(),
+        actor: 'lifeboat',
+        action: 'notify-failed',
+        detail: `${n.channel} ${notice}: ${(err as Error).message}`,
+        eventId: event.id,
+      });
+    }
+  }
+}
+
+async function countHeld(deps: ContinuityDeps, scope: string): Promise<number> {
+  let n = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await deps.store.queryByState({ state: 'held', limit: 100, cursor });
+    n += page.items.filter((d) => inScope(d, scope) && d.reason === CONTINUITY_REASON).length;
+    cursor = page.cursor;
+  } while (cursor);
+  return n;
+}
+
+/**
+ * Persists a step and carries out its actions. The organisation record is written with a
+ * conditional write first, so two workers never both apply a transition.
+ */
+async function commit(deps: ContinuityDeps, before: OrgState, step: Step): Promise<Step> {
+  await deps.continuity.putOrg(step.org, before.version);
+  let event = step.event;
+  if (event) await deps.continuity.putEvent(event);
+  const at = deps.clock.now().toISOString();
+  for (const a of step.audit) {
+    await deps.continuity.appendAudit({ ...a, at, eventId: event?.id ?? null });
+  }
+  for (const action of step.actions) {
+    if (!event) break;
+    switch (action.type) {
+      case 'hold': {
+        const actor = event.invokedBy ?? 'lifeboat';
+        const moved = await holdScope(action.scope, CONTINUITY_REASON, actor, deps);
+        deps.log.info('continuity hold placed', { eventId: event.id, scope: action.scope, moved });
+        break;
+      }
+      case 'start-handover': {
+        const hold = (await deps.store.listHolds()).find((h) => h.scope === event?.scope);
+        await deps.store.putHold({
+          scope: event.scope,
+          reason: CONTINUITY_REASON,
+          since: hold?.since ?? at,
+          by: hold?.by ?? event.revokedBy ?? 'lifeboat',
+          draining: true,
+        });
+        const total = await countHeld(deps, event.scope);
+        event = { ...event, handover: { startedAt: at, total, released: 0, finishedAt: null } };
+        await deps.continuity.putEvent(event);
+        break;
+      }
+      case 'lift-hold': {
+        const late = await releaseScope(action.scope, deps, CONTINUITY_REASON);
+        if (late.length)
+          deps.log.info('released mail held during the last hand-over batch', { count: late.length });
+        break;
+      }
+      case 'notify':
+        await notify(deps, action.notice, event);
+        break;
+    }
+  }
+  return { ...step, event };
+}
+
+/** Loads, steps and commits, starting again from a fresh read when another worker won the race. */
+async function transact(
+  deps: ContinuityDeps,
+  make: (org: OrgState, event: ContinuityEvent | null) => Step,
+): Promise<Step> {
+  for (let attempt = 0; ; attempt++) {
+    const { org, event } = await load(deps);
+    try {
+      return await commit(deps, org, make(org, event));
+    } catch (err) {
+      if (!(err instanceof ConflictError) || attempt >= 4) throw err;
+    }
+  }
+}
+
+const idFor = (deps: ContinuityDeps) => deps.newId ?? (() => newEventId(deps.clock.now()));
+
+/**
+ * Keeps the holds in line with the state, in case a worker stopped between writing the state
+ * and placing (or lifting) its hold.
+ */
+async function reconcileHolds(
+  deps: ContinuityDeps,
+  org: OrgState,
+  event: ContinuityEvent | null,
+): Promise<void> {
+  if (!event || (org.state !== 'continuity' && org.state !== 'recovering')) return;
+  const holds = await deps.store.listHolds();
+  if (!holds.some((h) => h.scope === event.scope)) {
+    await deps.store.putHold({
+      scope: event.scope,
+      reason: CONTINUITY_REASON,
+      since: event.invokedAt ?? deps.clock.now().toISOString(),
+      by: event.invokedBy ?? 'lifeboat',
+      draining: org.state === 'recovering',
+    });
+  }
+}
+
+/** One probe round: run the probes, step the state machine, page and hold as it says. */
+export async function runProbeRound(deps: ContinuityDeps): Promise<Step> {
+  const results = await runProbes({ ...deps });
+  const step = await transact(deps, (org, event) =>
+    stepRound(org, event, results, deps.clock.now(), deps.config.continuity, idFor(deps)),
+  );
+  await reconcileHolds(deps, step.org, step.event);
+  return step;
+}
+
+export async function acknowledgeEvent(deps: ContinuityDeps, eventId: string, actor: string): Promise<Step> {
+  return transact(deps, (org, current) => {
+    if (!current || current.id !== eventId) throw new NotFoundError(`open event ${eventId}`);
+    return acknowledge(org, current, deps.clock.now(), actor);
+  });
+}
+
+export async function invokeContinuity(
+  deps: ContinuityDeps,
+  actor: string,
+  options: { scope?: string; reason?: string } = {},
+): Promise<Step> {
+  if (options.scope && options.scope !== '*' && !deps.config.routes.some((r) => r.name === options.scope)) {
+    throw new NotFoundError(`route ${options.scope}`);
+  }
+  return transact(deps, (org, event) =>
+    invokeByAdmin(
+      org,
+      event && !event.closedAt && event.state === 'alerting' ? event : null,
+      deps.clock.now(),
+      actor,
+      idFor(deps),
+      options.scope ?? '*',
+      options.reason ?? null,
+    ),
+  );
+}
+
+export async function revokeContinuity(deps: ContinuityDeps, actor: string): Promise<Step> {
+  return transact(deps, (org, event) => revokeByAdmin(org, event, deps.clock.now(), actor));
+}
+
+export async function scheduleContinuity(
+  deps: ContinuityDeps,
+  actor: string,
+  window: { start: Date; end: Date; scope?: string; reason?: string },
+): Promise<Step> {
+  return transact(deps, (org) => scheduleMaintenance(org, deps.clock.now(), actor, idFor(deps), window));
+}
+
+export interface HandoverResult {
+  released: number;
+  done: boolean;
+}
+
+/** The oldest held deliveries of the event's scope, up to `limit`, in arrival order. */
+async function oldestHeld(deps: ContinuityDeps, scope: string, limit: number): Promise<DeliveryRecord[]> {
+  const found: DeliveryRecord[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await deps.store.queryByState({ state: 'held', limit: 100, cursor });
+    for (const d of page.items) {
+      if (inScope(d, scope) && d.reason === CONTINUITY_REASON) found.push(d);
+      if (found.length >= limit) return found;
+    }
+    cursor = page.cursor;
+  } while (cursor);
+  return found;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Hands held mail back to the primary, oldest first, at most `handover.ratePerSecond` deliveries a
+ * second with `handover.concurrency` in flight. Each release is a conditional write and each send
+ * claims its delivery first, so a hand-over that crashes resumes where it stopped without sending
+ * anything twice. Runs until the backlog is empty (then closes the event) or the budget is spent.
+ */
+export async function runHandover(deps: ContinuityDeps, budgetMs: number): Promise<HandoverResult> {
+  const { org, event } = await load(deps);
+  if (org.state !== 'recovering' || !event) return { released: 0, done: false };
+  const { ratePerSecond, concurrency } = deps.config.continuity.handover;
+  const started = Date.now();
+  let released = event.handover?.released ?? 0;
+  let thisRun = 0;
+  while (Date.now() - started < budgetMs) {
+    const batch = await oldestHeld(deps, event.scope, concurrency);
+    if (batch.length === 0) {
+      await transact(deps, (o, e) => {
+        if (o.state !== 'recovering' || !e) throw new ConflictError('the hand-over was already finished');
+        return finishHandover(o, { ...e, handover: e.handover ?? null }, deps.clock.now(), released);
+      }).catch((err) => {
+        if (!(err instanceof ConflictError)) throw err;
+      });
+      return { released: thisRun, done: true };
+    }
+    const now = deps.clock.now();
+    const ids: string[] = [];
+    for (const d of batch) {
+      try {
+        await deps.store.replaceDelivery(requeueDelivery(d, now), d.version);
+        if (!ids.includes(d.messageId)) ids.push(d.messageId);
+        released++;
+        thisRun++;
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+      }
+    }
+    await mapWithConcurrency(ids, concurrency, (id) => deliverMessage(id, deps));
+    const fresh = (await deps.continuity.getEvent(event.id)) ?? event;
+    await deps.continuity.putEvent({
+      ...fresh,
+      handover: {
+        ...(fresh.handover ?? { startedAt: now.toISOString(), total: released, finishedAt: null }),
+        released,
+      },
+    });
+    deps.handoverCheckpoint?.(released);
+    // Pace: the n-th delivery of this run may not start before n / rate seconds have passed.
+    const due = started + (thisRun / ratePerSecond) * 1000;
+    const wait = due - Date.now();
+    if (wait > 0) await sleep(Math.min(wait, Math.max(0, budgetMs - (Date.now() - started))));
+  }
+  return { released: thisRun, done: false };
+}
+
+export interface ContinuityStatus {
+  state: OrgState['state'];
+  since: string;
+  lastProbeRoundAt: string | null;
+  event: ContinuityEvent | null;
+  holds: Awaited<ReturnType<MessageStore['listHolds']>>;
+  queue: Record<DeliveryState, number>;
+}
+
+export async function getStatus(
+  deps: Pick<ContinuityDeps, 'store' | 'continuity' | 'clock'>,
+): Promise<ContinuityStatus> {
+  const org = (await deps.continuity.getOrg()) ?? initialOrgState(deps.clock.now());
+  const event = org.eventId ? ((await deps.continuity.getEvent(org.eventId)) ?? null) : null;
+  return {
+    state: org.state,
+    since: org.since,
+    lastProbeRoundAt: org.lastRoundAt,
+    event,
+    holds: await deps.store.listHolds(),
+    queue: await countByState(deps.store),
+  };
+}

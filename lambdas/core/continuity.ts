@@ -1,0 +1,437 @@
+import type { LifeboatConfig } from './config.js';
+import { LifeboatError } from './errors.js';
+
+/** The organisation's continuity state (DESIGN.md, "Continuity: the state of the organisation"). */
+export const orgStates = ['normal', 'alerting', 'continuity', 'recovering'] as const;
+export type OrgStateName = (typeof orgStates)[number];
+
+export type ProbeKind = 'organic' | 'smtp' | 'roundtrip';
+
+/** One probe's finding for one route in one round. */
+export interface ProbeResult {
+  probe: ProbeKind;
+  route: string;
+  ok: boolean;
+  /** What happened, e.g. `mx1:25: connect ECONNREFUSED` or `3 of 4 attempts failed`. */
+  detail: string;
+  figures: Record<string, number>;
+}
+
+/** A finding kept as an event's evidence. */
+export interface Evidence extends ProbeResult {
+  at: string;
+}
+
+/** Consecutive outcomes per route and probe, for thresholds and hysteresis. */
+export interface ProbeStreak {
+  failures: number;
+  successes: number;
+}
+
+export interface OrgState {
+  state: OrgStateName;
+  /** The open event, if any. */
+  eventId: string | null;
+  since: string;
+  /** `route/probe` → streak. */
+  streaks: Record<string, ProbeStreak>;
+  /** Healthy rounds in a row (for all-clear). */
+  healthyRounds: number;
+  /** When the last probe round ran. */
+  lastRoundAt: string | null;
+  version: number;
+}
+
+export type InvokeMode = 'manual' | 'auto' | 'scheduled';
+
+export interface HandoverProgress {
+  startedAt: string;
+  /** Deliveries held when the hand-over began. */
+  total: number;
+  /** Deliveries released to the primary so far. */
+  released: number;
+  finishedAt: string | null;
+}
+
+export interface ContinuityEvent {
+  id: string;
+  openedAt: string;
+  closedAt: string | null;
+  /** The organisation state this event is in now (`normal` once closed). */
+  state: OrgStateName;
+  openedBy: 'probe' | 'admin' | 'schedule';
+  /** Routes held during the event; `*` is every route. */
+  scope: string;
+  evidence: Evidence[];
+  acknowledgedAt: string | null;
+  acknowledgedBy: string | null;
+  invokedAt: string | null;
+  invokedBy: string | null;
+  invokeMode: InvokeMode | null;
+  revokedAt: string | null;
+  revokedBy: string | null;
+  lastPagedAt: string | null;
+  pages: number;
+  /** Set when probes say flow is back while in continuity (admins are told once). */
+  recoveredAt: string | null;
+  scheduledStart: string | null;
+  scheduledEnd: string | null;
+  reason: string | null;
+  handover: HandoverProgress | null;
+}
+
+export type Notice =
+  | 'alert'
+  | 'repeat'
+  | 'all-clear'
+  | 'invoked'
+  | 'staff-invoked'
+  | 'flow-restored'
+  | 'revoked'
+  | 'recovered'
+  | 'scheduled';
+
+/** What a transition asks the service to do; the pure core never does I/O itself. */
+export type Action =
+  | { type: 'notify'; notice: Notice }
+  | { type: 'hold'; scope: string }
+  | { type: 'start-handover' }
+  | { type: 'lift-hold'; scope: string };
+
+export interface AuditNote {
+  actor: string;
+  action: string;
+  detail: string;
+}
+
+export interface Step {
+  org: OrgState;
+  event: ContinuityEvent | null;
+  actions: Action[];
+  audit: AuditNote[];
+}
+
+export type ContinuitySettings = LifeboatConfig['continuity'];
+
+/** The actor recorded for automatic transitions. */
+export const SYSTEM = 'lifeboat';
+
+export class ContinuityStateError extends LifeboatError {
+  constructor(message: string) {
+    super('CONTINUITY_STATE', message);
+  }
+}
+
+export function initialOrgState(now: Date): OrgState {
+  return {
+    state: 'normal',
+    eventId: null,
+    since: now.toISOString(),
+    streaks: {},
+    healthyRounds: 0,
+    lastRoundAt: null,
+    version: 0,
+  };
+}
+
+function newEvent(
+  id: string,
+  now: Date,
+  openedBy: ContinuityEvent['openedBy'],
+  scope: string,
+): ContinuityEvent {
+  return {
+    id,
+    openedAt: now.toISOString(),
+    closedAt: null,
+    state: 'alerting',
+    openedBy,
+    scope,
+    evidence: [],
+    acknowledgedAt: null,
+    acknowledgedBy: null,
+    invokedAt: null,
+    invokedBy: null,
+    invokeMode: null,
+    revokedAt: null,
+    revokedBy: null,
+    lastPagedAt: null,
+    pages: 0,
+    recoveredAt: null,
+    scheduledStart: null,
+    scheduledEnd: null,
+    reason: null,
+    handover: null,
+  };
+}
+
+const minutes = (m: number) => m * 60_000;
+
+/**
+ * Updates the per-route, per-probe streaks with one round's results and says which results
+ * breach the thresholds. Organic findings breach on their own figures; SMTP checks and round
+ * trips breach after `consecutiveFailures` failures in a row.
+ */
+export function applyRound(
+  streaks: Record<string, ProbeStreak>,
+  results: readonly ProbeResult[],
+  thresholds: ContinuitySettings['thresholds'],
+): { streaks: Record<string, ProbeStreak>; breaches: ProbeResult[] } {
+  const next = { ...streaks };
+  const breaches: ProbeResult[] = [];
+  for (const r of results) {
+    const key = `${r.route}/${r.probe}`;
+    const prev = next[key] ?? { failures: 0, successes: 0 };
+    const streak = r.ok
+      ? { failures: 0, successes: prev.successes + 1 }
+      : { failures: prev.failures + 1, successes: 0 };
+    next[key] = streak;
+    if (!r.ok && (r.probe === 'organic' || streak.failures >= thresholds.consecutiveFailures))
+      breaches.push(r);
+  }
+  return { streaks: next, breaches };
+}
+
+function invoke(org: OrgState, event: ContinuityEvent, now: Date, mode: InvokeMode, actor: string): Step {
+  const e: ContinuityEvent = {
+    ...event,
+    state: 'continuity',
+    invokedAt: now.toISOString(),
+    invokedBy: actor,
+    invokeMode: mode,
+  };
+  return {
+    org: { ...org, state: 'continuity', eventId: e.id, since: now.toISOString() },
+    event: e,
+    actions: [
+      { type: 'hold', scope: e.scope },
+      { type: 'notify', notice: 'invoked' },
+      { type: 'notify', notice: 'staff-invoked' },
+    ],
+    audit: [
+      {
+        actor,
+        action: 'invoke',
+        detail: `continuity invoked (${mode}) for ${e.scope === '*' ? 'all routes' : `route ${e.scope}`}`,
+      },
+    ],
+  };
+}
+
+/**
+ * One probe round through the state machine:
+ * normal → alerting on a breach (page); alerting → normal after enough healthy rounds
+ * (all-clear); alerting repeats its page until acknowledged and invokes automatically when
+ * configured; continuity tells admins once when flow is back; a scheduled event starts and ends
+ * on time. `newId` names an event this round opens.
+ */
+export function stepRound(
+  org: OrgState,
+  event: ContinuityEvent | null,
+  results: readonly ProbeResult[],
+  now: Date,
+  settings: ContinuitySettings,
+  newId: () => string,
+): Step {
+  const nowIso = now.toISOString();
+  const { streaks, breaches } = applyRound(org.streaks, results, settings.thresholds);
+  const healthy = breaches.length === 0;
+  // All-clear counts rounds in which every probe passed: a single failure that is not yet a
+  // breach still breaks the run, or a flapping primary would close and reopen its event.
+  const allPassed = results.every((r) => r.ok);
+  let o: OrgState = {
+    ...org,
+    streaks,
+    healthyRounds: allPassed ? org.healthyRounds + 1 : 0,
+    lastRoundAt: nowIso,
+  };
+  let e = event;
+  const actions: Action[] = [];
+  const audit: AuditNote[] = [];
+  const evidence = breaches.map((b) => ({ ...b, at: nowIso }));
+  // Evidence is capped so an event record stays small however long the outage runs.
+  const addEvidence = (ev: ContinuityEvent) => ({
+    ...ev,
+    evidence: [...ev.evidence, ...evidence].slice(-50),
+  });
+
+  switch (o.state) {
+    case 'normal': {
+      if (e?.scheduledStart && Date.parse(e.scheduledStart) <= now.getTime()) {
+        const step = invoke(o, e, now, 'scheduled', SYSTEM);
+        return { ...step, audit: [...step.audit] };
+      }
+      if (!healthy) {
+        e = addEvidence(newEvent(newId(), now, 'probe', '*'));
+        e = { ...e, lastPagedAt: nowIso, pages: 1 };
+        o = { ...o, state: 'alerting', eventId: e.id, since: nowIso };
+        actions.push({ type: 'notify', notice: 'alert' });
+        audit.push({
+          actor: SYSTEM,
+          action: 'alert',
+          detail: breaches.map((b) => `${b.route} ${b.probe}: ${b.detail}`).join('; '),
+        });
+      }
+      break;
+    }
+    case 'alerting': {
+      if (!e) throw new ContinuityStateError('alerting without an event');
+      if (!healthy) e = addEvidence(e);
+      if (o.healthyRounds >= settings.thresholds.healthyRoundsForAllClear) {
+        e = { ...e, state: 'normal', closedAt: nowIso };
+        o = { ...o, state: 'normal', eventId: null, since: nowIso };
+        actions.push({ type: 'notify', notice: 'all-clear' });
+        audit.push({
+          actor: SYSTEM,
+          action: 'all-clear',
+          detail: `${o.healthyRounds} healthy probe rounds in a row`,
+        });
+        break;
+      }
+      const auto = settings.autoInvokeAfterMinutes;
+      if (auto !== null && !e.acknowledgedAt && now.getTime() - Date.parse(e.openedAt) >= minutes(auto)) {
+        const step = invoke(o, e, now, 'auto', SYSTEM);
+        return step;
+      }
+      if (
+        !e.acknowledgedAt &&
+        e.lastPagedAt &&
+        now.getTime() - Date.parse(e.lastPagedAt) >= minutes(settings.paging.repeatMinutes)
+      ) {
+        e = { ...e, lastPagedAt: nowIso, pages: e.pages + 1 };
+        actions.push({ type: 'notify', notice: 'repeat' });
+      }
+      break;
+    }
+    case 'continuity': {
+      if (!e) throw new ContinuityStateError('continuity without an event');
+      if (!healthy) e = addEvidence(e);
+      if (e.scheduledEnd && Date.parse(e.scheduledEnd) <= now.getTime()) {
+        return revokeStep(o, e, now, SYSTEM, 'the scheduled window ended');
+      }
+      // Flow can only be "restored" if the probes saw it fail during this event: after a manual
+      // invocation for an outage they cannot see, or at the start of maintenance, it never was.
+      const sawFailure = e.evidence.length > 0;
+      if (sawFailure && o.healthyRounds >= settings.thresholds.healthyRoundsForAllClear && !e.recoveredAt) {
+        e = { ...e, recoveredAt: nowIso };
+        actions.push({ type: 'notify', notice: 'flow-restored' });
+        audit.push({
+          actor: SYSTEM,
+          action: 'flow-restored',
+          detail: 'probes healthy again; revoke to hand mail over',
+        });
+      } else if (!healthy && e.recoveredAt) {
+        e = { ...e, recoveredAt: null };
+      }
+      break;
+    }
+    case 'recovering':
+      // The hand-over drives recovering → normal; probes only record evidence meanwhile.
+      if (e && !healthy) e = addEvidence(e);
+      break;
+  }
+  return { org: o, event: e, actions, audit };
+}
+
+function revokeStep(org: OrgState, event: ContinuityEvent, now: Date, actor: string, why: string): Step {
+  const nowIso = now.toISOString();
+  return {
+    org: { ...org, state: 'recovering', since: nowIso },
+    event: { ...event, state: 'recovering', revokedAt: nowIso, revokedBy: actor },
+    actions: [{ type: 'notify', notice: 'revoked' }, { type: 'start-handover' }],
+    audit: [{ actor, action: 'revoke', detail: `continuity revoked: ${why}; handing held mail over` }],
+  };
+}
+
+/** An admin acknowledges the page: repeats stop, and so does the automatic invocation countdown. */
+export function acknowledge(org: OrgState, event: ContinuityEvent, now: Date, actor: string): Step {
+  if (event.closedAt) throw new ContinuityStateError(`event ${event.id} is closed`);
+  if (event.acknowledgedAt) return { org, event, actions: [], audit: [] };
+  return {
+    org,
+    event: { ...event, acknowledgedAt: now.toISOString(), acknowledgedBy: actor },
+    actions: [],
+    audit: [{ actor, action: 'acknowledge', detail: `event ${event.id} acknowledged` }],
+  };
+}
+
+/** An admin invokes continuity, from an alert or without one (an outage the probes cannot see). */
+export function invokeByAdmin(
+  org: OrgState,
+  event: ContinuityEvent | null,
+  now: Date,
+  actor: string,
+  newId: () => string,
+  scope = '*',
+  reason: string | null = null,
+): Step {
+  if (org.state === 'continuity' || org.state === 'recovering') {
+    throw new ContinuityStateError(
+      `continuity is already ${org.state === 'continuity' ? 'invoked' : 'handing over'}`,
+    );
+  }
+  const e = event ?? { ...newEvent(newId(), now, 'admin', scope), reason };
+  const acked = e.acknowledgedAt ? e : { ...e, acknowledgedAt: now.toISOString(), acknowledgedBy: actor };
+  return invoke(org, acked, now, 'manual', actor);
+}
+
+/** An admin revokes continuity: held mail is handed over, then the organisation is back to normal. */
+export function revokeByAdmin(org: OrgState, event: ContinuityEvent | null, now: Date, actor: string): Step {
+  if (org.state !== 'continuity' || !event) throw new ContinuityStateError('continuity is not invoked');
+  return revokeStep(org, event, now, actor, 'by an admin');
+}
+
+/** Plans continuity for maintenance: it starts and ends on its own at the given times. */
+export function scheduleMaintenance(
+  org: OrgState,
+  now: Date,
+  actor: string,
+  newId: () => string,
+  window: { start: Date; end: Date; scope?: string; reason?: string },
+): Step {
+  if (org.state !== 'normal') throw new ContinuityStateError(`cannot schedule while ${org.state}`);
+  if (window.end.getTime() <= window.start.getTime())
+    throw new ContinuityStateError('the window must end after it starts');
+  if (window.end.getTime() <= now.getTime()) throw new ContinuityStateError('the window is already over');
+  const e: ContinuityEvent = {
+    ...newEvent(newId(), now, 'schedule', window.scope ?? '*'),
+    state: 'normal',
+    scheduledStart: window.start.toISOString(),
+    scheduledEnd: window.end.toISOString(),
+    reason: window.reason ?? null,
+  };
+  return {
+    org: { ...org, eventId: e.id },
+    event: e,
+    actions: [{ type: 'notify', notice: 'scheduled' }],
+    audit: [
+      { actor, action: 'schedule', detail: `maintenance from ${e.scheduledStart} to ${e.scheduledEnd}` },
+    ],
+  };
+}
+
+/** The hand-over finished: the hold is lifted and the event closes. */
+export function finishHandover(org: OrgState, event: ContinuityEvent, now: Date, released: number): Step {
+  const nowIso = now.toISOString();
+  const handover = event.handover ?? { startedAt: nowIso, total: released, released, finishedAt: null };
+  return {
+    org: { ...org, state: 'normal', eventId: null, since: nowIso, healthyRounds: 0 },
+    event: {
+      ...event,
+      state: 'normal',
+      closedAt: nowIso,
+      handover: { ...handover, released, finishedAt: nowIso },
+    },
+    actions: [
+      { type: 'lift-hold', scope: event.scope },
+      { type: 'notify', notice: 'recovered' },
+    ],
+    audit: [
+      {
+        actor: SYSTEM,
+        action: 'recovered',
+        detail: `hand-over complete: ${released} deliveries handed over`,
+      },
+    ],
+  };
+}
