@@ -173,14 +173,17 @@ async function reconcileHolds(
   event: ContinuityEvent | null,
 ): Promise<void> {
   if (!event || (org.state !== 'continuity' && org.state !== 'recovering')) return;
-  const holds = await deps.store.listHolds();
-  if (!holds.some((h) => h.scope === event.scope)) {
+  const hold = (await deps.store.listHolds()).find((h) => h.scope === event.scope);
+  // While recovering the hold must be draining too: otherwise delivery holds again every
+  // delivery the hand-over releases, and the hand-over never ends.
+  const draining = org.state === 'recovering';
+  if (!hold || (draining && !hold.draining)) {
     await deps.store.putHold({
       scope: event.scope,
       reason: CONTINUITY_REASON,
-      since: event.invokedAt ?? deps.clock.now().toISOString(),
-      by: event.invokedBy ?? 'lifeboat',
-      draining: org.state === 'recovering',
+      since: hold?.since ?? event.invokedAt ?? deps.clock.now().toISOString(),
+      by: hold?.by ?? event.invokedBy ?? 'lifeboat',
+      draining,
     });
   }
 }
@@ -266,6 +269,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runHandover(deps: ContinuityDeps, budgetMs: number): Promise<HandoverResult> {
   const { org, event } = await load(deps);
   if (org.state !== 'recovering' || !event) return { released: 0, done: false };
+  await reconcileHolds(deps, org, event);
   const { ratePerSecond, concurrency } = deps.config.continuity.handover;
   const started = Date.now();
   let released = event.handover?.released ?? 0;

@@ -1,0 +1,248 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  getStatus,
+  invokeContinuity,
+  revokeContinuity,
+  runHandover,
+} from '../../lambdas/core/continuity-service.js';
+import { holdRecipient } from '../../lambdas/core/queue-ops.js';
+import type { HoldRecord } from '../../lambdas/ports.js';
+import { continuityHarness } from '../support/continuity.js';
+import { delivery } from '../support/fixtures.js';
+
+/** Long enough for any hand-over in these tests at the rate they configure. */
+const BUDGET_MS = 10_000;
+
+/**
+ * Continuity invoked at 10:00, `count` messages received a minute apart from 10:01 (in the
+ * order given by `order`, so arrival order differs from ingest order), then revoked at 12:00.
+ */
+async function heldThenRevoked(
+  h: ReturnType<typeof continuityHarness>,
+  count: number,
+  order: (i: number) => number = (i) => i,
+) {
+  await invokeContinuity(h.deps, 'ops@example.org');
+  for (let i = 0; i < count; i++) {
+    const n = order(i);
+    await h.receive(
+      `m${String(n).padStart(2, '0')}`,
+      ['alice@example.com'],
+      `2026-11-22T10:${String(n + 1).padStart(2, '0')}:00.000Z`,
+    );
+  }
+  h.clock.advance(7200);
+  await revokeContinuity(h.deps, 'ops@example.org');
+}
+
+/** How many times the primary received each message id. */
+function sends(h: ReturnType<typeof continuityHarness>) {
+  const counts: Record<string, number> = {};
+  for (const id of h.primary.order()) counts[id] = (counts[id] ?? 0) + 1;
+  return counts;
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('runHandover', () => {
+  it('hands held mail to the primary oldest first', async () => {
+    const h = continuityHarness({ handover: { ratePerSecond: 1000, concurrency: 1 } });
+    // Received out of order: m03, m00, m04, m01, m02.
+    await heldThenRevoked(h, 5, (i) => [3, 0, 4, 1, 2][i] as number);
+    const result = await runHandover(h.deps, BUDGET_MS);
+    expect(result).toEqual({ released: 5, done: true });
+    expect(h.primary.order()).toEqual(['m00', 'm01', 'm02', 'm03', 'm04']);
+  });
+
+  it('keeps arrival order with several deliveries in flight', async () => {
+    const h = continuityHarness({ handover: { ratePerSecond: 1000, concurrency: 4 } });
+    await heldThenRevoked(h, 12, (i) => 11 - i);
+    await runHandover(h.deps, BUDGET_MS);
+    expect(h.primary.order()).toEqual(Array.from({ length: 12 }, (_, i) => `m${String(i).padStart(2, '0')}`));
+  });
+
+  it('delivers every held recipient of a message', async () => {
+    const h = continuityHarness({ handover: { ratePerSecond: 1000 } });
+    await invokeContinuity(h.deps, 'ops@example.org');
+    await h.receive('m1', ['alice@example.com', 'bob@example.com', 'ceo@example.com']);
+    await revokeContinuity(h.deps, 'ops@example.org');
+    await runHandover(h.deps, BUDGET_MS);
+    expect(await h.queue()).toEqual({
+      'm1 alice@example.com': 'delivered',
+      'm1 bob@example.com': 'delivered',
+      'm1 ceo@example.com': 'delivered',
+    });
+  });
+
+  it('closes the event with every held delivery counted as handed over', async () => {
+    const h = continuityHarness({ handover: { ratePerSecond: 1000 } });
+    await heldThenRevoked(h, 7);
+    await runHandover(h.deps, BUDGET_MS);
+    const event = await h.store.getEvent('ev1');
+    expect(event).toMatchObject({
+      state: 'normal',
+      closedAt: '2026-11-22T12:00:00.000Z',
+      handover: { total: 7, released: 7, finishedAt: '2026-11-22T12:00:00.000Z' },
+    });
+  });
+
+  it('lifts the hold and returns to normal, so new mail flows straight to the primary', async () => {
+    const h = continuityHarness({ handover: { ratePerSecond: 1000 } });
+    await heldThenRevoked(h, 2);
+    await runHandover(h.deps, BUDGET_MS);
+    const status = await getStatus(h.deps);
+    expect(status.state).toBe('normal');
+    expect(status.holds).toEqual([]);
+    await h.receive('after');
+    expect((await h.queue())['after alice@example.com']).toBe('queued');
+  });
+
+  it('tells admins the hand-over is complete, with the count', async () => {
+    const h = continuityHarness({ handover: { ratePerSecond: 1000 } });
+    await heldThenRevoked(h, 3);
+    await runHandover(h.deps, BUDGET_MS);
+    expect((await h.outbox()).slice(-2)).toEqual(['recovered sms', 'recovered email']);
+    const sms = (await h.store.listNotifications(10)).find(
+      (n) => n.notice === 'recovered' && n.channel === 'sms',
+    );
+    expect(sms?.text).toContain('hand-over complete, 3 deliveries handed over');
+    expect((await h.store.listAudit(1))[0]).toMatchObject({ action: 'recovered', eventId: 'ev1' });
+  });
+
+  it('releases at most ratePerSecond deliveries a second of budget', async () => {
+    const h = continuityHarness({ handover: { ratePerSecond: 10, concurrency: 1 } });
+    await heldThenRevoked(h, 30);
+    vi.useFakeTimers({ toFake: ['Date', 'setTimeout'] });
+    const run = runHandover(h.deps, 1000);
+    await vi.runAllTimersAsync();
+    expect(await run).toEqual({ released: 10, done: false });
+    expect(h.primary.sent).toHaveLength(10);
+    expect((await getStatus(h.deps)).queue.held).toBe(20);
+    expect((await h.store.getEvent('ev1'))?.handover).toMatchObject({ total: 30, released: 10 });
+  });
+
+  it('paces whole batches when several deliveries are in flight', async () => {
+    const h = continuityHarness({ handover: { ratePerSecond: 4, concurrency: 2 } });
+    await heldThenRevoked(h, 30);
+    vi.useFakeTimers({ toFake: ['Date', 'setTimeout'] });
+    const run = runHandover(h.deps, 2000);
+    await vi.runAllTimersAsync();
+    expect(await run).toEqual({ released: 8, done: false });
+  });
+
+  it('picks up where the last run stopped, and finishes', async () => {
+    const h = continuityHarness({ handover: { ratePerSecond: 10, concurrency: 1 } });
+    await heldThenRevoked(h, 15);
+    vi.useFakeTimers({ toFake: ['Date', 'setTimeout'] });
+    const first = runHandover(h.deps, 1000);
+    await vi.runAllTimersAsync();
+    await first;
+    const second = runHandover(h.deps, 1000);
+    await vi.runAllTimersAsync();
+    expect(await second).toEqual({ released: 5, done: true });
+    expect((await h.store.getEvent('ev1'))?.handover).toMatchObject({ total: 15, released: 15 });
+    expect(Object.values(sends(h))).toEqual(Array(15).fill(1));
+  });
+
+  it('sends every delivery exactly once when a hand-over crashes after its first batch and runs again', async () => {
+    const h = continuityHarness({ handover: { ratePerSecond: 1000, concurrency: 2 } });
+    await heldThenRevoked(h, 9);
+    h.deps.handoverCheckpoint = () => {
+      throw new Error('worker stopped');
+    };
+    await expect(runHandover(h.deps, BUDGET_MS)).rejects.toThrow('worker stopped');
+    expect(h.primary.sent).toHaveLength(2);
+    h.deps.handoverCheckpoint = undefined;
+    expect(await runHandover(h.deps, BUDGET_MS)).toEqual({ released: 7, done: true });
+    expect(sends(h)).toEqual(Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`m0${i}`, 1])));
+    expect((await h.store.getEvent('ev1'))?.handover).toMatchObject({ total: 9, released: 9 });
+  });
+
+  it('does not release deliveries an admin held individually', async () => {
+    const h = continuityHarness({ handover: { ratePerSecond: 1000 } });
+    await h.receive('suspicious');
+    await h.receive('ordinary');
+    await holdRecipient({ messageId: 'suspicious', recipient: 'alice@example.com' }, 'admin', h.deps);
+    await invokeContinuity(h.deps, 'ops@example.org');
+    await revokeContinuity(h.deps, 'ops@example.org');
+    expect((await h.store.getEvent('ev1'))?.handover?.total).toBe(1);
+    await runHandover(h.deps, BUDGET_MS);
+    expect(h.primary.order()).toEqual(['ordinary']);
+    expect(await h.queue()).toEqual({
+      'suspicious alice@example.com': 'held (admin)',
+      'ordinary alice@example.com': 'delivered',
+    });
+    expect((await getStatus(h.deps)).state).toBe('normal');
+  });
+
+  it('holds mail arriving while recovering and hands it over after the older mail', async () => {
+    const h = continuityHarness({ handover: { ratePerSecond: 1000, concurrency: 1 } });
+    await heldThenRevoked(h, 4);
+    await h.receive('during-recovery');
+    expect((await h.queue())['during-recovery alice@example.com']).toBe('held (continuity)');
+    await runHandover(h.deps, BUDGET_MS);
+    expect(h.primary.order()).toEqual(['m00', 'm01', 'm02', 'm03', 'during-recovery']);
+  });
+
+  it('holds mail arriving mid-hand-over and still sends it after the older mail', async () => {
+    const h = continuityHarness({ handover: { ratePerSecond: 1000, concurrency: 1 } });
+    await heldThenRevoked(h, 4);
+    const template = (await h.store.getMessage('m00'))!;
+    let arrived = false;
+    h.deps.handoverCheckpoint = () => {
+      if (arrived) return;
+      arrived = true;
+      // What ingest records for mail arriving now (the in-memory store writes at once).
+      const receivedAt = h.clock.now().toISOString();
+      void h.store.putMessage({ ...template, id: 'mid', rawKey: 'raw/m00', receivedAt });
+      void h.store.createDelivery(
+        delivery({ messageId: 'mid', state: 'held', reason: 'continuity', receivedAt, nextAttemptAt: null }),
+      );
+    };
+    await runHandover(h.deps, BUDGET_MS);
+    expect(h.primary.order()).toEqual(['m00', 'm01', 'm02', 'm03', 'mid']);
+    expect((await getStatus(h.deps)).state).toBe('normal');
+  });
+
+  it('leaves mail the primary defers during the hand-over in the queue for a retry', async () => {
+    const h = continuityHarness({ handover: { ratePerSecond: 1000 } });
+    await heldThenRevoked(h, 2);
+    h.primary.down = true;
+    await runHandover(h.deps, BUDGET_MS);
+    expect(await h.queue()).toEqual({
+      'm00 alice@example.com': 'deferred',
+      'm01 alice@example.com': 'deferred',
+    });
+  });
+
+  it('does nothing unless a hand-over is under way', async () => {
+    const h = continuityHarness();
+    await invokeContinuity(h.deps, 'ops@example.org');
+    await h.receive('m1');
+    expect(await runHandover(h.deps, BUDGET_MS)).toEqual({ released: 0, done: false });
+    expect(h.primary.sent).toEqual([]);
+  });
+
+  it('finishes a hand-over whose revoke stopped before the hold was marked draining', async () => {
+    const h = continuityHarness({ handover: { ratePerSecond: 1000 } });
+    const putHold = h.store.putHold.bind(h.store);
+    let crash = true;
+    h.store.putHold = async (hold: HoldRecord) => {
+      if (hold.draining && crash) {
+        crash = false;
+        throw new Error('worker stopped');
+      }
+      return putHold(hold);
+    };
+    await invokeContinuity(h.deps, 'ops@example.org');
+    await h.receive('m1');
+    await h.receive('m2');
+    await expect(revokeContinuity(h.deps, 'ops@example.org')).rejects.toThrow('worker stopped');
+    expect((await getStatus(h.deps)).state).toBe('recovering');
+    expect(await runHandover(h.deps, 500)).toMatchObject({ done: true });
+    expect(sends(h)).toEqual({ m1: 1, m2: 1 });
+    expect((await getStatus(h.deps)).state).toBe('normal');
+  });
+});
