@@ -103,8 +103,7 @@ export class TestPrimary {
   private boundPort: number;
   private current: PrimaryMode = { kind: 'accept' };
   private server: SMTPServer | null = null;
-  private starting: Promise<void> | null = null;
-  private stopping: Promise<void> | null = null;
+  private transitions: Promise<void> = Promise.resolve();
 
   private constructor(
     host: string,
@@ -187,44 +186,39 @@ export class TestPrimary {
     return this.close();
   }
 
+  /** Runs open/close transitions one after another, so any mix of calls ends in the last one asked for. */
+  private serially(step: () => Promise<void>): Promise<void> {
+    const next = this.transitions.then(step);
+    this.transitions = next.catch(() => {});
+    return next;
+  }
+
   private listen(): Promise<void> {
-    if (this.server && !this.stopping) return this.starting ?? Promise.resolve();
-    this.starting = (async () => {
-      if (this.stopping) await this.stopping;
+    return this.serially(async () => {
+      if (this.server) return;
       const server = this.createServer();
-      const port = await new Promise<number>((resolve, reject) => {
+      // The port is kept across refuse/accept so the gateway's route keeps pointing at it.
+      this.boundPort = await new Promise<number>((resolve, reject) => {
         server.server.once('error', reject);
-        // The port is kept across refuse/accept so the gateway's route keeps pointing at it.
         server.listen(this.boundPort, this.host, () => {
           server.server.removeListener('error', reject);
           resolve((server.server.address() as AddressInfo).port);
         });
       });
-      this.boundPort = port;
       this.server = server;
-    })();
-    const done = this.starting;
-    return done.finally(() => {
-      if (this.starting === done) this.starting = null;
     });
   }
 
   private close(): Promise<void> {
-    if (this.stopping) return this.stopping;
-    this.stopping = (async () => {
-      if (this.starting) await this.starting.catch(() => {});
+    return this.serially(async () => {
       const server = this.server;
       if (!server) return;
+      this.server = null;
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         // Stalled sessions would otherwise hold close() open until closeTimeout.
         for (const connection of server.connections) connection.close();
       });
-      this.server = null;
-    })();
-    const done = this.stopping;
-    return done.finally(() => {
-      if (this.stopping === done) this.stopping = null;
     });
   }
 
