@@ -65,6 +65,29 @@ describe('deliverMessage against a primary in trouble', () => {
     });
   });
 
+  describe('when the primary stays down past the queue lifetime', () => {
+    beforeEach(async () => {
+      await start();
+      await primary.refuse();
+    });
+
+    it('keeps retrying until the lifetime is used up, then fails as expired with the last error', async () => {
+      const { id } = await rt.sendAndSettle({ to: ['alice@example.com'], raw: fixture });
+      const lifetimeSeconds = rt.config.queue.lifetimeHours * 3600;
+
+      await rt.sweepAfter(lifetimeSeconds - 60);
+      const before = await rt.delivery(id, 'alice@example.com');
+      await rt.sweepAfter(rt.config.queue.maxBackoffSeconds);
+
+      expect(before.state).toBe('deferred');
+      const d = await rt.delivery(id, 'alice@example.com');
+      expect(d).toMatchObject({ state: 'failed', reason: 'expired' });
+      expect(d.lastError).toMatch(
+        new RegExp(`^expired after 120 h in the queue; last error: ${primary.address}: connect ECONNREFUSED`),
+      );
+    });
+  });
+
   describe('when the primary stalls past the timeout', () => {
     beforeEach(() => start({ connectTimeoutSeconds: 1, socketTimeoutSeconds: 1 }));
 
