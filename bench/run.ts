@@ -9,6 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { bundlesFigure } from './bundles.js';
 import { REPO_ROOT } from './corpus.js';
 import { detectionFigure } from './detection.js';
 import { handoverFigure } from './handover.js';
@@ -16,7 +17,7 @@ import { ingestCpuFigure } from './ingest-cpu.js';
 import { type BenchOptions, errorRow, type Figure, type Row, renderTable } from './report.js';
 
 /** Table order. A new figure is one module returning rows, added here. */
-const FIGURES: readonly Figure[] = [ingestCpuFigure, detectionFigure, handoverFigure];
+const FIGURES: readonly Figure[] = [ingestCpuFigure, bundlesFigure, detectionFigure, handoverFigure];
 
 const OUT_FILE = path.join(REPO_ROOT, 'bench/out/latest.json');
 
