@@ -19,6 +19,13 @@ export function demoConfig(): LifeboatConfig {
           tls: 'none',
         },
       ],
+      // Short intervals so an outage rehearsal shows its page within half a minute.
+      queue: { sweepIntervalSeconds: 15, minBackoffSeconds: 30, maxBackoffSeconds: 300 },
+      continuity: {
+        probes: { intervalSeconds: 15 },
+        paging: { adminPhones: ['+447700900123'], adminEmails: ['oncall@example.org'] },
+        staff: { phones: ['+447700900456'] },
+      },
     },
     'demo config',
   );

@@ -13,6 +13,7 @@ import type {
 import type { LifeboatConfig } from './config.js';
 import {
   acknowledge,
+  blankEvent,
   type ContinuityEvent,
   finishHandover,
   initialOrgState,
@@ -57,7 +58,21 @@ export function newEventId(now: Date): string {
 
 async function load(deps: ContinuityDeps): Promise<{ org: OrgState; event: ContinuityEvent | null }> {
   const org = (await deps.continuity.getOrg()) ?? initialOrgState(deps.clock.now());
-  const event = org.eventId ? ((await deps.continuity.getEvent(org.eventId)) ?? null) : null;
+  let event = org.eventId ? ((await deps.continuity.getEvent(org.eventId)) ?? null) : null;
+  if (org.eventId && !event) {
+    // A worker stopped between writing the organisation record and its event: rebuild the
+    // event from the record, so monitoring goes on instead of failing every round.
+    const rebuilt: ContinuityEvent = {
+      ...blankEvent(org.eventId, new Date(org.since), 'probe', '*'),
+      state: org.state,
+    };
+    deps.log.warn('continuity event record was missing; rebuilt it', {
+      eventId: org.eventId,
+      state: org.state,
+    });
+    await deps.continuity.putEvent(rebuilt);
+    event = rebuilt;
+  }
   return { org, event };
 }
 

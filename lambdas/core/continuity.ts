@@ -134,7 +134,8 @@ export function initialOrgState(now: Date): OrgState {
   };
 }
 
-function newEvent(
+/** A new event record with nothing recorded yet. */
+export function blankEvent(
   id: string,
   now: Date,
   openedBy: ContinuityEvent['openedBy'],
@@ -262,7 +263,7 @@ export function stepRound(
         return { ...step, audit: [...step.audit] };
       }
       if (!healthy) {
-        e = addEvidence(newEvent(newId(), now, 'probe', '*'));
+        e = addEvidence(blankEvent(newId(), now, 'probe', '*'));
         e = { ...e, lastPagedAt: nowIso, pages: 1 };
         o = { ...o, state: 'alerting', eventId: e.id, since: nowIso };
         actions.push({ type: 'notify', notice: 'alert' });
@@ -370,7 +371,7 @@ export function invokeByAdmin(
       `continuity is already ${org.state === 'continuity' ? 'invoked' : 'handing over'}`,
     );
   }
-  const e = event ?? { ...newEvent(newId(), now, 'admin', scope), reason };
+  const e = event ?? { ...blankEvent(newId(), now, 'admin', scope), reason };
   const acked = e.acknowledgedAt ? e : { ...e, acknowledgedAt: now.toISOString(), acknowledgedBy: actor };
   return invoke(org, acked, now, 'manual', actor);
 }
@@ -394,7 +395,7 @@ export function scheduleMaintenance(
     throw new ContinuityStateError('the window must end after it starts');
   if (window.end.getTime() <= now.getTime()) throw new ContinuityStateError('the window is already over');
   const e: ContinuityEvent = {
-    ...newEvent(newId(), now, 'schedule', window.scope ?? '*'),
+    ...blankEvent(newId(), now, 'schedule', window.scope ?? '*'),
     state: 'normal',
     scheduledStart: window.start.toISOString(),
     scheduledEnd: window.end.toISOString(),
