@@ -4,6 +4,7 @@
  *
  *   npm run bench                       every figure
  *   npm run bench -- bundles ingest-cpu only these figures
+ *   npm run bench -- --profile          also profile the pipeline and say where its CPU went
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,10 +15,17 @@ import { REPO_ROOT } from './corpus.js';
 import { detectionFigure } from './detection.js';
 import { handoverFigure } from './handover.js';
 import { ingestCpuFigure } from './ingest-cpu.js';
+import { pipelineFigure } from './pipeline.js';
 import { type BenchOptions, errorRow, type Figure, type Row, renderTable } from './report.js';
 
 /** Table order. A new figure is one module returning rows, added here. */
-const FIGURES: readonly Figure[] = [ingestCpuFigure, bundlesFigure, detectionFigure, handoverFigure];
+const FIGURES: readonly Figure[] = [
+  pipelineFigure,
+  ingestCpuFigure,
+  bundlesFigure,
+  detectionFigure,
+  handoverFigure,
+];
 
 const OUT_FILE = path.join(REPO_ROOT, 'bench/out/latest.json');
 
