@@ -10,6 +10,14 @@ import { computeVerdicts } from './verdicts.js';
 /** SES accepts at most 50 recipients per message; more get a temporary failure to retry in batches. */
 export const MAX_RECIPIENTS = 50;
 
+/**
+ * Times ingest is invoked for one stored message before the sender is told to try again: Lambda
+ * retries a failed asynchronous invocation twice. Ingest is idempotent, so a retry finishes what a
+ * passing store error interrupted; refusing at once would leave the deliveries already written to
+ * be sent, and the sender's retry would send them a second time.
+ */
+export const INGEST_ATTEMPTS = 3;
+
 /** An SES-like message id: 40 lower-case base32 characters, time-ordered. */
 export function newSesMessageId(now = Date.now()): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
@@ -82,7 +90,7 @@ export function createReceiver(options: ReceiverOptions): SMTPServer {
           await blobs.putRaw(`${RAW_PREFIX}${id}`, raw);
           const status = (s: string) => ({ status: s });
           const now = new Date().toISOString();
-          await options.ingest({
+          const event: SesEvent = {
             Records: [
               {
                 eventSource: 'aws:ses',
@@ -102,7 +110,20 @@ export function createReceiver(options: ReceiverOptions): SMTPServer {
                 },
               },
             ],
-          });
+          };
+          for (let attempt = 1; ; attempt++) {
+            try {
+              await options.ingest(event);
+              break;
+            } catch (err) {
+              if (attempt >= INGEST_ATTEMPTS) throw err;
+              log.warn('ingest failed; invoking it again as Lambda would', {
+                messageId: id,
+                attempt,
+                error: (err as Error).message,
+              });
+            }
+          }
           callback(null, `2.0.0 Ok: queued as ${id}`);
         })
         .catch((err: Error & { responseCode?: number }) => {

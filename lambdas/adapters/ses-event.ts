@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { formatIssues } from '../core/config.js';
 import { ValidationError } from '../core/errors.js';
 import type { IngestInput } from '../core/ingest.js';

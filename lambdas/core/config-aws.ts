@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Retention periods CloudWatch Logs accepts (PutRetentionPolicy rejects any other number of days). */
 export const LOG_RETENTION_DAYS = [

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { type Context, defaultContext } from '../adapters/context.js';
 import { formatIssues } from '../core/config.js';
 import { ContinuityStateError } from '../core/continuity.js';

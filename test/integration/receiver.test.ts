@@ -9,6 +9,8 @@ import { countByState } from '../../lambdas/core/queue-ops.js';
 import { TestPrimary } from '../support/primary.js';
 import { readFixture, startTestRuntime, type TestRuntime, testConfig } from '../support/runtime.js';
 
+const SITE_VISIT = '<site-visit-20261120@sender.example>';
+
 interface SmtpFailure {
   responseCode?: number;
   response?: string;
@@ -190,6 +192,41 @@ describe('the SMTP receiver (SES stand-in)', () => {
       responseCode: 451,
       response: expect.stringContaining('try again later'),
     } satisfies SmtpFailure);
+    await nothingRecorded();
+  });
+
+  // Regression: a store error after some deliveries were written answered 451 at once; those
+  // deliveries were still sent, and the sender's retry (a new message) sent them a second time.
+  it('finishes ingest on a retry after a passing store error, so each recipient gets one copy', async () => {
+    const store = rt.ctx.store;
+    let writes = 0;
+    rt.ctx.store = {
+      ...store,
+      async createDelivery(d) {
+        if (++writes === 2) throw new Error('ProvisionedThroughputExceededException');
+        return store.createDelivery(d);
+      },
+    };
+
+    const sent = await rt.sendAndSettle({ to: ['alice@example.com', 'bob@example.com'], raw: fixture });
+    await rt.sweepAfter(3600);
+
+    expect((await rt.deliveries(sent.id)).map((d) => d.state)).toEqual(['delivered', 'delivered']);
+    expect(primary.copiesFor(SITE_VISIT, 'alice@example.com')).toBe(1);
+    expect(primary.copiesFor(SITE_VISIT, 'bob@example.com')).toBe(1);
+  });
+
+  it('answers 451 when ingest keeps failing', async () => {
+    rt.ctx.store = {
+      ...rt.ctx.store,
+      async putMessage() {
+        throw new Error('ResourceNotFoundException');
+      },
+    };
+
+    const refused = rt.send({ to: ['alice@example.com'], raw: fixture });
+
+    await expect(refused).rejects.toMatchObject({ responseCode: 451 } satisfies SmtpFailure);
     await nothingRecorded();
   });
 });
