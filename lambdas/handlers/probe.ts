@@ -21,11 +21,14 @@ export function createProbeHandler(context: () => Context) {
       const remaining = lambda?.getRemainingTimeInMillis?.() ?? 60_000;
       handover = await runHandover(ctx, Math.max(0, remaining - HANDOVER_MARGIN_MS));
     }
-    ctx.log.info('probe round', {
-      state: step.org.state,
-      eventId: step.org.eventId,
-      released: handover.released,
-    });
+    // A quiet round in normal times is not worth a log line every minute.
+    if (step.org.state !== 'normal' || step.actions.length > 0) {
+      ctx.log.info('probe round', {
+        state: step.org.state,
+        eventId: step.org.eventId,
+        released: handover.released,
+      });
+    }
     return { state: step.org.state, eventId: step.org.eventId, handover };
   };
 }
