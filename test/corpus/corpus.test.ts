@@ -3,7 +3,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTraceHeader } from '../../lambdas/core/trace.js';
 import { TestPrimary } from '../support/primary.js';
-import { repoRoot, startTestRuntime, type TestRuntime, testConfig } from '../support/runtime.js';
+import {
+  repoRoot,
+  smtpWireForm,
+  startTestRuntime,
+  type TestRuntime,
+  testConfig,
+} from '../support/runtime.js';
 
 /**
  * Real-world messages from other projects' test suites (see its SOURCES.md). They are read in
@@ -18,18 +24,6 @@ function listEml(dir: string): string[] {
     .filter((e) => e.isFile() && e.name.endsWith('.eml'))
     .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
     .sort();
-}
-
-/**
- * What a file becomes on the SMTP wire and so in S3: SMTP (RFC 5321 §2.3.8, §4.5.2) carries lines
- * ending in CRLF, so every bare LF and every bare CR becomes CRLF, and DATA ends with a line end,
- * so a file without a final newline gains one CRLF. Dot-stuffing is undone by the receiver and
- * leaves no trace. Every other byte passes unchanged: 8-bit bytes (8BITMIME), NUL, and lines
- * longer than 998 characters — neither nodemailer nor smtp-server enforces that limit.
- */
-function smtpWireForm(file: Buffer): Buffer {
-  const text = file.toString('latin1').replace(/\r\n|\r|\n/g, '\r\n');
-  return Buffer.from(text.endsWith('\r\n') ? text : `${text}\r\n`, 'latin1');
 }
 
 interface Traits {

@@ -229,6 +229,18 @@ export async function startTestRuntime(options: StartOptions): Promise<TestRunti
   return test;
 }
 
+/**
+ * What a file becomes on the SMTP wire, and so in S3: SMTP (RFC 5321 §2.3.8) carries lines ending
+ * in CRLF, so nodemailer turns every bare LF and every bare CR into CRLF, and DATA ends with a
+ * line end, so a file without a final newline gains one CRLF. Dot-stuffing is undone by the
+ * receiver and leaves no trace. Every other byte passes unchanged: 8-bit bytes, NUL, and lines
+ * longer than RFC 5322's 998 characters (neither nodemailer nor smtp-server enforces that limit).
+ */
+export function smtpWireForm(file: Buffer): Buffer {
+  const text = file.toString('latin1').replace(/\r\n|\r|\n/g, '\r\n');
+  return Buffer.from(text.endsWith('\r\n') ? text : `${text}\r\n`, 'latin1');
+}
+
 /** A fixture message from test/integration/fixtures. */
 export function readFixture(name: string): Promise<Buffer> {
   return readFile(path.join(repoRoot, 'test/integration/fixtures', name));
