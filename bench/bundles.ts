@@ -219,13 +219,15 @@ export async function measureBundles(): Promise<FigureResult> {
   }
   const initOf = (b: Bundle, mode: 'deployed' | 'noMaps' = 'deployed', key: keyof InitSample = 'wallMs') =>
     median((samples.get(b.name)?.[mode] ?? []).map((x) => x[key]));
-  const naiveInit = initOf(naive);
+  // The verdict uses CPU time: on a machine with other load, wall time also counts waiting for a core.
+  const naiveInit = initOf(naive, 'deployed', 'cpuMs');
+  const naiveWall = initOf(naive);
 
   const rows: Row[] = [];
   const notes: string[] = [];
   for (const h of handlers) {
     const sizeRatio = h.bytes / naive.bytes;
-    const init = initOf(h);
+    const init = initOf(h, 'deployed', 'cpuMs');
     const initRatio = init / naiveInit;
     const top = bytesByPackage(h).slice(0, 6);
     rows.push({
@@ -240,19 +242,19 @@ export async function measureBundles(): Promise<FigureResult> {
     });
     rows.push({
       id: `bundle.${h.name}.init`,
-      figure: `Module init: ${h.name}`,
-      value: fmt(init, 'ms'),
-      reference: `naive bundle ${fmt(naiveInit, 'ms')}`,
+      figure: `Module init: ${h.name} (CPU; wall)`,
+      value: `${fmt(init, 'ms')}; ${fmt(initOf(h), 'ms')}`,
+      reference: `naive bundle ${fmt(naiveInit, 'ms')}; ${fmt(naiveWall, 'ms')}`,
       ratio: fmtRatio(initRatio),
       aim: `≤ ${AIM_RATIO}× naive`,
       verdict: initRatio <= AIM_RATIO ? 'PASS' : 'MISS',
       data: {
-        medianMs: init,
-        cpuMedianMs: initOf(h, 'deployed', 'cpuMs'),
-        withoutSourceMapsMedianMs: initOf(h, 'noMaps'),
+        cpuMedianMs: init,
+        wallMedianMs: initOf(h),
+        withoutSourceMaps: { cpuMedianMs: initOf(h, 'noMaps', 'cpuMs'), wallMedianMs: initOf(h, 'noMaps') },
         samples: samples.get(h.name),
-        naiveMedianMs: naiveInit,
-        naiveCpuMedianMs: initOf(naive, 'deployed', 'cpuMs'),
+        naiveCpuMedianMs: naiveInit,
+        naiveWallMedianMs: naiveWall,
         ratio: initRatio,
       },
     });
@@ -283,7 +285,7 @@ export async function measureBundles(): Promise<FigureResult> {
     `Source maps: the stack sets NODE_OPTIONS=--enable-source-maps, and Node then reads each bundle's source map as it loads. Median CPU time of the import without → with it, ms: ${mapCost}.`,
   );
   notes.unshift(
-    `Bundles: esbuild ${stack.source} (\`lambdas/handlers/*.ts\`): platform node, target node22, mainFields module,main, minify, tree-shaking, nothing external (the AWS SDK v3 is bundled), external source map. The naive bundle is one ${stack.format.toUpperCase()} bundle whose entry does \`import * as\` of every handler and of every package the handlers' own code imports (${packages.join(', ')}) — the whole package, not the subpath the code uses — with the same esbuild settings but no minify and tree-shaking off. Init time: median of ${INIT_RUNS} fresh \`node\` processes each timing \`await import(bundle)\` with performance.now() inside the process, NODE_OPTIONS=--enable-source-maps as the stack sets (each import's CPU time is in latest.json too: on a busy machine it is the steadier figure); Node ${process.versions.node} on this machine (Lambda runs Node 22 on ARM64 with a fraction of a vCPU at 512 MB, so absolute times there are higher).`,
+    `Bundles: esbuild ${stack.source} (\`lambdas/handlers/*.ts\`): platform node, target node22, mainFields module,main, minify, tree-shaking, nothing external (the AWS SDK v3 is bundled), external source map. The naive bundle is one ${stack.format.toUpperCase()} bundle whose entry does \`import * as\` of every handler and of every package the handlers' own code imports (${packages.join(', ')}) — the whole package, not the subpath the code uses — with the same esbuild settings but no minify and tree-shaking off. Init time: median of ${INIT_RUNS} fresh \`node\` processes, each timing \`await import(bundle)\` inside the process with process.cpuUsage() (CPU) and performance.now() (wall), with NODE_OPTIONS=--enable-source-maps as the stack sets. The ratio and verdict use CPU: loading a bundle is single-threaded work on files already in the page cache, so on an idle machine wall ≈ CPU, while on a busy one wall also counts waiting for a core (compare the load average above); Node ${process.versions.node} on this machine (Lambda runs Node 22 on ARM64 with a fraction of a vCPU at 512 MB, so absolute times there are higher).`,
   );
   return { rows, notes };
 }
