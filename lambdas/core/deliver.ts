@@ -153,7 +153,10 @@ export async function deliverMessage(messageId: string, deps: DeliverDeps): Prom
     }
     checkpoint('sent');
     const finished = clock.now();
-    const currentHolds = (await store.listHolds()).filter((h) => !h.draining);
+    // A hold placed while the transaction ran turns a deferral into held; only a deferral needs to know.
+    const currentHolds = outcomes.some((o) => o.status === 'deferred')
+      ? (await store.listHolds()).filter((h) => !h.draining)
+      : [];
     for (const d of group) {
       const outcome = outcomes.find((o) => o.recipient === d.recipient);
       const attempt: AttemptResult = outcome
