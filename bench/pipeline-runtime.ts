@@ -1,7 +1,10 @@
 /**
- * Child process for the pipeline figure: runs the local Lifeboat runtime (receiver, s3rver,
- * dynalite, ingest, deliver) in a process of its own, as Postfix runs in processes of its own,
- * relaying to the sink port given as the first argument.
+ * Child process for the pipeline figure: runs Lifeboat in a process of its own, as Postfix runs
+ * in processes of its own, relaying to the sink port given as the first argument.
+ *
+ *   pipeline-runtime.ts <sink port> local    the local runtime: receiver, s3rver, dynalite, ingest, deliver
+ *   pipeline-runtime.ts <sink port> memory   the same receiver and handlers with the stores in memory,
+ *                                            to tell Lifeboat's own cost from the AWS emulators'
  *
  * Protocol on stdio, one line each: it prints `ready {"smtpPort":…}`; on `mark` it restarts its
  * CPU count; on `stop` it waits for deliveries in flight, prints `cpu {"userMs":…,"systemMs":…}`
@@ -13,11 +16,77 @@ import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { startRuntime } from '../infra/local/runtime.js';
-import { parseConfig } from '../lambdas/core/config.js';
+import { createReceiver } from '../infra/local/receiver.js';
+import { createLocalResolver } from '../infra/local/resolver.js';
+import { listen, startRuntime } from '../infra/local/runtime.js';
+import { createContext, readEnv } from '../lambdas/adapters/context.js';
+import { silentLogger } from '../lambdas/adapters/logger.js';
+import { type LifeboatConfig, parseConfig } from '../lambdas/core/config.js';
+import { createDeliverHandler } from '../lambdas/handlers/deliver.js';
+import { createIngestHandler } from '../lambdas/handlers/ingest.js';
+import { MemoryBlobs, MemoryStore } from '../test/support/memory-store.js';
+
+interface Running {
+  smtpPort: number;
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
 
 const sinkPort = Number(process.argv[2]);
-if (!Number.isInteger(sinkPort) || sinkPort <= 0) throw new Error('usage: pipeline-runtime.ts <sink port>');
+const mode = process.argv[3] ?? 'local';
+if (!Number.isInteger(sinkPort) || sinkPort <= 0 || (mode !== 'local' && mode !== 'memory')) {
+  throw new Error('usage: pipeline-runtime.ts <sink port> [local|memory]');
+}
+
+/** The receiver, ingest and deliver wired as in infra/local/runtime.ts, but over MemoryStore and MemoryBlobs. */
+async function startInMemory(config: LifeboatConfig): Promise<Running> {
+  const store = new MemoryStore();
+  const blobs = new MemoryBlobs();
+  const pending = new Set<Promise<unknown>>();
+  let deliver: ReturnType<typeof createDeliverHandler> | undefined;
+  const env = readEnv({
+    TABLE_NAME: 'bench',
+    BUCKET_NAME: 'bench',
+    LIFEBOAT_CONFIG: JSON.stringify(config),
+    AWS_REGION: 'us-east-1',
+  });
+  const ctx = createContext(env, {
+    config,
+    store,
+    continuity: store,
+    blobs,
+    log: silentLogger,
+    trigger: {
+      async requestDelivery(messageId) {
+        const run = deliver?.({ messageId }).catch(() => {});
+        if (!run) return;
+        pending.add(run);
+        run.finally(() => pending.delete(run));
+      },
+    },
+  });
+  const ingest = createIngestHandler(() => ctx);
+  deliver = createDeliverHandler(() => ctx);
+  const receiver = createReceiver({
+    config,
+    blobs,
+    resolver: createLocalResolver(config.local.dns),
+    log: silentLogger,
+    ingest,
+  });
+  const smtpPort = await listen(receiver, 0, '127.0.0.1');
+  const idle = async () => {
+    while (pending.size > 0) await Promise.allSettled([...pending]);
+  };
+  return {
+    smtpPort,
+    idle,
+    async stop() {
+      await new Promise<void>((resolve) => receiver.close(() => resolve()));
+      await idle();
+    },
+  };
+}
 
 const dataDir = await mkdtemp(path.join(tmpdir(), 'lifeboat-bench-'));
 const config = parseConfig(
@@ -31,17 +100,15 @@ const config = parseConfig(
   },
   'bench config',
 );
-const runtime = await startRuntime({
-  config,
-  dataDir,
-  ports: { smtp: 0, dynamodb: 0, s3: 0 },
-  sweepIntervalMs: 0,
-});
+const running: Running =
+  mode === 'memory'
+    ? await startInMemory(config)
+    : await startRuntime({ config, dataDir, ports: { smtp: 0, dynamodb: 0, s3: 0 }, sweepIntervalMs: 0 });
 const profileFile = process.env.BENCH_PROFILE_FILE;
 const inspector = profileFile ? new Session() : undefined;
 inspector?.connect();
 let cpuMark = process.cpuUsage();
-process.stdout.write(`ready ${JSON.stringify({ smtpPort: runtime.smtpPort })}\n`);
+process.stdout.write(`ready ${JSON.stringify({ smtpPort: running.smtpPort })}\n`);
 
 for await (const line of createInterface({ input: process.stdin })) {
   if (line === 'mark') {
@@ -51,7 +118,7 @@ for await (const line of createInterface({ input: process.stdin })) {
     }
     cpuMark = process.cpuUsage();
   } else if (line === 'stop') {
-    await runtime.idle();
+    await running.idle();
     const cpu = process.cpuUsage(cpuMark);
     if (inspector && profileFile) {
       const { profile } = await inspector.post('Profiler.stop');
@@ -62,6 +129,6 @@ for await (const line of createInterface({ input: process.stdin })) {
     break;
   }
 }
-await runtime.stop();
+await running.stop();
 await rm(dataDir, { recursive: true, force: true });
 process.exit(0);

@@ -124,10 +124,10 @@ class RuntimeChild {
     });
   }
 
-  static start(sinkPort: number, profileFile?: string): RuntimeChild {
+  static start(sinkPort: number, mode: RuntimeMode, profileFile?: string): RuntimeChild {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', path.join(REPO_ROOT, 'bench/pipeline-runtime.ts'), String(sinkPort)],
+      ['--import', 'tsx', path.join(REPO_ROOT, 'bench/pipeline-runtime.ts'), String(sinkPort), mode],
       {
         cwd: REPO_ROOT,
         stdio: ['pipe', 'pipe', 'pipe'],
@@ -167,9 +167,16 @@ class RuntimeChild {
   }
 }
 
-async function runLifeboat(jobs: readonly Job[], profileFile?: string): Promise<RunResult> {
+/** `local`: the local runtime as `npm start` runs it; `memory`: the same with the stores in memory. */
+type RuntimeMode = 'local' | 'memory';
+
+async function runLifeboat(
+  jobs: readonly Job[],
+  mode: RuntimeMode,
+  profileFile?: string,
+): Promise<RunResult> {
   const sink = await CountingSink.start();
-  const child = RuntimeChild.start(sink.port, profileFile);
+  const child = RuntimeChild.start(sink.port, mode, profileFile);
   try {
     const { smtpPort } = await child.expect<{ smtpPort: number }>('ready');
     const result = await timedRun(smtpPort, sink, jobs, () => child.send('mark'));
@@ -218,7 +225,7 @@ async function profileLifeboat(jobs: readonly Job[]): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'lifeboat-bench-profile-'));
   try {
     const file = path.join(dir, 'runtime.cpuprofile');
-    const run = await runLifeboat(jobs, file);
+    const run = await runLifeboat(jobs, 'local', file);
     const b = breakdown(await readProfile(file));
     return `Pipeline profile (--profile; a separate run of ${run.accepted} messages at ${fmt(run.perSecond, 'msg/s')} under the profiler): CPU of the Lifeboat runtime process by component, from the end of warm-up until every delivery finished: ${describeBreakdown(b)}.`;
   } finally {
@@ -246,9 +253,10 @@ export async function measurePipeline(options: BenchOptions): Promise<FigureResu
   const lifeboatRuns: RunResult[] = [];
   const postfixRuns: RunResult[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    lifeboatRuns.push(await runLifeboat(jobs));
+    lifeboatRuns.push(await runLifeboat(jobs, 'local'));
     if (missing === undefined) postfixRuns.push(await runPostfix(jobs));
   }
+  const inMemory = await runLifeboat(jobs, 'memory');
   const lifeboat = best(lifeboatRuns);
   const postfix = postfixRuns.length > 0 ? best(postfixRuns) : undefined;
   const value = fmt(lifeboat.perSecond, 'msg/s');
@@ -273,6 +281,7 @@ export async function measurePipeline(options: BenchOptions): Promise<FigureResu
     passes: PASSES,
     rounds: ROUNDS,
     corpusMessages: corpus.length,
+    inMemory,
   };
 
   const corpusBytes = corpus.reduce((s, m) => s + m.raw.length, 0);
@@ -284,6 +293,12 @@ export async function measurePipeline(options: BenchOptions): Promise<FigureResu
         : ''
     }`,
   ];
+  const memoryCpu = (inMemory.cpuMs ?? Number.NaN) / inMemory.accepted;
+  notes.push(
+    `Pipeline without the AWS emulators: the same receiver, ingest and deliver with MemoryStore and MemoryBlobs (test/support) in place of DynamoDB and S3, one run: ${fmt(inMemory.perSecond, 'msg/s')}${
+      postfix ? ` (${fmtRatio(inMemory.perSecond / postfix.perSecond)} Postfix)` : ''
+    }, ${fmt(memoryCpu, 'ms')} of CPU per message. So the S3 and DynamoDB calls — SDK clients, HTTP on loopback, s3rver and dynalite, all in the runtime's one process — take ${Math.round((1 - memoryCpu / cpuPerMessage) * 100)}% of its CPU per message.`,
+  );
   if (options.profile) notes.push(await profileLifeboat(jobs.slice(0, corpus.length)));
   return { rows: [row], notes };
 }
