@@ -2,19 +2,18 @@
  * Child process for the pipeline figure: runs Lifeboat in a process of its own, as Postfix runs
  * in processes of its own, relaying to the sink port given as the first argument.
  *
- *   pipeline-runtime.ts <sink port> local    the local runtime: receiver, s3rver, dynalite, ingest, deliver
- *   pipeline-runtime.ts <sink port> memory   the same receiver and handlers with the stores in memory,
- *                                            to tell Lifeboat's own cost from the AWS emulators'
+ *   pipeline-runtime.ts <sink port> <data dir> local    the local runtime: receiver, s3rver, dynalite,
+ *                                                       ingest, deliver; data under <data dir>
+ *   pipeline-runtime.ts <sink port> <data dir> memory   the same receiver and handlers with the stores in
+ *                                                       memory, to tell Lifeboat's own cost from the emulators'
  *
  * Protocol on stdio, one line each: it prints `ready {"smtpPort":…}`; on `mark` it restarts its
  * CPU count; on `stop` it waits for deliveries in flight, prints `cpu {"userMs":…,"systemMs":…}`
- * (since the last mark), shuts down, removes its data and exits. With BENCH_PROFILE_FILE set, a
+ * (since the last mark), shuts down and exits. The parent owns the data folder and removes it. With BENCH_PROFILE_FILE set, a
  * V8 CPU profile of the same span (mark to stop) is written to that file.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { createReceiver } from '../infra/local/receiver.js';
 import { createLocalResolver } from '../infra/local/resolver.js';
@@ -33,9 +32,15 @@ interface Running {
 }
 
 const sinkPort = Number(process.argv[2]);
-const mode = process.argv[3] ?? 'local';
-if (!Number.isInteger(sinkPort) || sinkPort <= 0 || (mode !== 'local' && mode !== 'memory')) {
-  throw new Error('usage: pipeline-runtime.ts <sink port> [local|memory]');
+const dataDir = process.argv[3] ?? '';
+const mode = process.argv[4];
+if (
+  !Number.isInteger(sinkPort) ||
+  sinkPort <= 0 ||
+  dataDir === '' ||
+  (mode !== 'local' && mode !== 'memory')
+) {
+  throw new Error('usage: pipeline-runtime.ts <sink port> <data dir> local|memory');
 }
 
 /** The receiver, ingest and deliver wired as in infra/local/runtime.ts, but over MemoryStore and MemoryBlobs. */
@@ -88,7 +93,6 @@ async function startInMemory(config: LifeboatConfig): Promise<Running> {
   };
 }
 
-const dataDir = await mkdtemp(path.join(tmpdir(), 'lifeboat-bench-'));
 const config = parseConfig(
   {
     hostname: 'lifeboat.bench.test',
@@ -130,5 +134,4 @@ for await (const line of createInterface({ input: process.stdin })) {
   }
 }
 await running.stop();
-await rm(dataDir, { recursive: true, force: true });
 process.exit(0);

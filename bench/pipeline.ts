@@ -124,10 +124,10 @@ class RuntimeChild {
     });
   }
 
-  static start(sinkPort: number, mode: RuntimeMode, profileFile?: string): RuntimeChild {
+  static start(sinkPort: number, dataDir: string, mode: RuntimeMode, profileFile?: string): RuntimeChild {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', path.join(REPO_ROOT, 'bench/pipeline-runtime.ts'), String(sinkPort), mode],
+      ['--import', 'tsx', path.join(REPO_ROOT, 'bench/pipeline-runtime.ts'), String(sinkPort), dataDir, mode],
       {
         cwd: REPO_ROOT,
         stdio: ['pipe', 'pipe', 'pipe'],
@@ -162,8 +162,12 @@ class RuntimeChild {
     return cpu;
   }
 
-  kill(): void {
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+  /** Ends the child if it is still running (after an error) and waits until it has exited. */
+  async kill(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.kill('SIGKILL');
+    await exited;
   }
 }
 
@@ -176,15 +180,17 @@ async function runLifeboat(
   profileFile?: string,
 ): Promise<RunResult> {
   const sink = await CountingSink.start();
-  const child = RuntimeChild.start(sink.port, mode, profileFile);
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'lifeboat-bench-'));
+  const child = RuntimeChild.start(sink.port, dataDir, mode, profileFile);
   try {
     const { smtpPort } = await child.expect<{ smtpPort: number }>('ready');
     const result = await timedRun(smtpPort, sink, jobs, () => child.send('mark'));
     const cpu = await child.stop();
     return { ...result, cpuMs: cpu.userMs + cpu.systemMs };
   } finally {
-    child.kill();
+    await child.kill();
     await sink.close();
+    await rm(dataDir, { recursive: true, force: true });
   }
 }
 

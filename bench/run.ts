@@ -96,4 +96,6 @@ async function main(): Promise<void> {
   if (rows.some((r) => r.verdict === 'ERROR')) process.exitCode = 1;
 }
 
+// Ctrl-C: exit through process.exit so exit hooks run (the Postfix harness stops its instance in one).
+process.once('SIGINT', () => process.exit(130));
 await main();
