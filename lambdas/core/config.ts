@@ -37,7 +37,7 @@ const routeSchema = z
     domains: z.array(domainName).default([]),
     /** Individual recipients this route serves, ahead of any domain route. */
     addresses: z.array(emailAddress).default([]),
-    /** Servers tried in order; the next one is tried when one cannot be reached or answers 4xx. */
+    /** Servers tried in order; the next one is tried while one cannot be reached or refuses the session (4xx/5xx greeting). */
     hosts: z.array(hostSchema).min(1, 'a route needs at least one host'),
     /** @default 'opportunistic' */
     tls: z.enum(tlsModes).default('opportunistic'),
@@ -90,7 +90,7 @@ export const configSchema = z
         lifetimeHours: z.number().int().min(1).default(120),
         /** How often the sweeper looks for due retries. @default 60 */
         sweepIntervalSeconds: z.number().int().min(5).max(3600).default(60),
-        /** A claim on a delivery older than this is taken to be a crashed worker's. @default 300 */
+        /** A claim on a delivery older than this is taken to be a crashed worker's; a route whose timeouts allow a longer attempt gets a longer lease. @default 300 */
         leaseSeconds: z.number().int().min(30).max(3600).default(300),
       })
       .prefault({}),

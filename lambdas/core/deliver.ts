@@ -8,7 +8,7 @@ import type {
   MessageStore,
   RecipientOutcome,
 } from '../ports.js';
-import type { LifeboatConfig } from './config.js';
+import type { LifeboatConfig, RouteConfig } from './config.js';
 import { type AttemptResult, claimDelivery, completeAttempt, holdDelivery, isDue } from './delivery-state.js';
 import { ConflictError } from './errors.js';
 import { holdReasonFor } from './holds.js';
@@ -39,6 +39,23 @@ export interface DeliverResult {
   held: number;
   /** Deliveries another worker had already claimed, or that were not due. */
   skipped: number;
+}
+
+/**
+ * The longest one attempt on a route can reasonably take: connect and greeting on every host in
+ * turn, then a transaction allowed two idle timeouts.
+ */
+export function worstCaseAttemptSeconds(route: RouteConfig): number {
+  return route.hosts.length * 2 * route.connectTimeoutSeconds + 2 * route.socketTimeoutSeconds;
+}
+
+/**
+ * The lease a claim takes: never shorter than an attempt on the route can last, so a slow but
+ * live attempt is not taken over (and sent twice) by another worker.
+ */
+export function leaseSecondsFor(config: Pick<LifeboatConfig, 'queue' | 'routes'>, routeName: string): number {
+  const route = config.routes.find((r) => r.name === routeName);
+  return Math.max(config.queue.leaseSeconds, route ? worstCaseAttemptSeconds(route) + 30 : 0);
 }
 
 /**
@@ -84,7 +101,7 @@ export async function deliverMessage(messageId: string, deps: DeliverDeps): Prom
       else result.skipped++;
       continue;
     }
-    const next = claimDelivery(d, now, leaseId, config.queue.leaseSeconds);
+    const next = claimDelivery(d, now, leaseId, leaseSecondsFor(config, d.route));
     if (await tryReplace(store, next, d.version)) claimed.push(next);
     else result.skipped++;
   }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../lambdas/adapters/logger.js';
 import type { RouteConfig } from '../../lambdas/core/config.js';
-import { type DeliverStep, deliverMessage } from '../../lambdas/core/deliver.js';
+import { type DeliverStep, deliverMessage, leaseSecondsFor, worstCaseAttemptSeconds } from '../../lambdas/core/deliver.js';
 import { ingestMessage } from '../../lambdas/core/ingest.js';
 import type { Envelope, Mailer, RecipientOutcome } from '../../lambdas/ports.js';
 import { passVerdicts, simpleMessage, testConfig } from '../support/fixtures.js';
@@ -165,9 +165,21 @@ describe('deliverMessage', () => {
     );
     expect(await state()).toEqual({ 'alice@example.com': 'delivering' });
     expect((await deliverMessage('m1', deps)).skipped).toBe(1);
-    clock.advance(deps.config.queue.leaseSeconds);
+    clock.advance(leaseSecondsFor(deps.config, 'cloud'));
     await deliverMessage('m1', deps);
     expect(mailer.sent).toHaveLength(1);
     expect(await state()).toEqual({ 'alice@example.com': 'delivered' });
+  });
+});
+
+describe('leaseSecondsFor', () => {
+  it('outlasts the slowest attempt a route allows, so a live attempt is never taken over', () => {
+    const config = testConfig();
+    const cloud = config.routes.find((r) => r.name === 'cloud')!;
+    // Two hosts × (connect + greeting) × 30 s + 2 × 120 s idle + 30 s margin.
+    expect(worstCaseAttemptSeconds(cloud)).toBe(360);
+    expect(leaseSecondsFor(config, 'cloud')).toBe(390);
+    expect(leaseSecondsFor(config, 'onprem')).toBe(330);
+    expect(leaseSecondsFor({ ...config, queue: { ...config.queue, leaseSeconds: 900 } }, 'cloud')).toBe(900);
   });
 });
