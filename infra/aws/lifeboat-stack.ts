@@ -2,10 +2,12 @@ import { Annotations, Aws, CfnOutput, Duration, Fn, Stack, type StackProps, Toke
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { LifeboatConfig } from '../../lambdas/core/config.js';
+import { AdminApi } from './constructs/api.js';
+import { Continuity } from './constructs/continuity.js';
 import { Delivery } from './constructs/delivery.js';
 import { DeliveryNetwork } from './constructs/delivery-network.js';
 import { Inbound } from './constructs/inbound.js';
-import type { FunctionPlatform } from './constructs/lifeboat-function.js';
+import { type FunctionPlatform, functionConfigJson } from './constructs/lifeboat-function.js';
 import { Monitoring } from './constructs/monitoring.js';
 import { Store } from './constructs/store.js';
 
@@ -34,13 +36,18 @@ export interface LifeboatStackProps extends StackProps {
   readonly configSource?: string;
 }
 
-/** The mail path: SES in, S3 and DynamoDB to keep, Lambda to deliver, CloudWatch to watch. */
+/**
+ * The mail path (SES in, S3 and DynamoDB to keep, Lambda to deliver, CloudWatch to watch) and continuity
+ * (probes and paging, the admin API).
+ */
 export class LifeboatStack extends Stack {
   readonly store: Store;
   readonly monitoring: Monitoring;
   readonly network: DeliveryNetwork | undefined;
   readonly delivery: Delivery;
   readonly inbound: Inbound;
+  readonly continuity: Continuity;
+  readonly adminApi: AdminApi;
 
   constructor(scope: Construct, id: string, props: LifeboatStackProps) {
     super(scope, id, props);
@@ -66,7 +73,7 @@ export class LifeboatStack extends Stack {
     const platform: FunctionPlatform = {
       store: this.store,
       monitoring: this.monitoring,
-      configJson: JSON.stringify(config),
+      configJson: functionConfigJson(config),
       configSource: props.configSource ?? 'config',
       logRetention,
     };
@@ -84,6 +91,13 @@ export class LifeboatStack extends Stack {
       config,
       deliver: this.delivery.deliver.function,
     });
+    this.continuity = new Continuity(this, 'Continuity', {
+      platform,
+      config,
+      network: this.network,
+      routeSecrets: this.delivery.routeSecrets,
+    });
+    this.adminApi = new AdminApi(this, 'AdminApi', { platform, config, continuity: this.continuity });
 
     this.outputs(config);
   }
@@ -98,6 +112,25 @@ export class LifeboatStack extends Stack {
     new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.alarmTopic.topicArn });
     new CfnOutput(this, 'FailedInvocationsQueueUrl', { value: this.monitoring.failedInvocations.queueUrl });
     new CfnOutput(this, 'ReceiptRuleSetName', { value: this.inbound.ruleSetName });
+    new CfnOutput(this, 'AdminApiUrl', {
+      description: 'The admin API; its routes are below admin/ (e.g. admin/status)',
+      value: this.adminApi.url,
+    });
+    new CfnOutput(this, 'AdminEmailTopicArn', {
+      description: 'Pages by email go to this topic: each continuity.paging.adminEmails address must confirm',
+      value: this.continuity.adminEmailTopic.topicArn,
+    });
+    if (this.adminApi.userPool && this.adminApi.userPoolClient) {
+      new CfnOutput(this, 'AdminUserPoolId', {
+        description: `Cognito user pool of the admins: create each admin here and add them to ${config.adminGroup}`,
+        value: this.adminApi.userPool.userPoolId,
+      });
+      new CfnOutput(this, 'AdminUserPoolClientId', {
+        description:
+          'The console’s client id in the admin user pool (sign-in and the CLI steps in the guide)',
+        value: this.adminApi.userPoolClient.userPoolClientId,
+      });
+    }
     if (!config.aws.activateRuleSet) {
       new CfnOutput(this, 'ActivateRuleSetCommand', {
         description: 'Run once to make the rule set active (aws.activateRuleSet is false)',

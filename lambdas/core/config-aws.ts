@@ -15,6 +15,36 @@ const alarmEmail = z
   .string()
   .regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'must be an email address such as ops@example.com');
 
+/**
+ * An OIDC issuer as API Gateway's JWT authorizer takes it: https (the authorizer fetches
+ * `<issuer>/.well-known/openid-configuration` and the keys over TLS), no query or fragment, and
+ * spelt exactly as the `iss` claim of the tokens (Entra ID v1 tokens end in `/`, v2 tokens do not).
+ */
+const oidcIssuer = z.string().refine(
+  (value) => {
+    if (!URL.canParse(value) || /[?#]/.test(value)) return false;
+    const url = new URL(value);
+    return url.protocol === 'https:' && url.username === '' && url.password === '';
+  },
+  {
+    message:
+      'must be the https URL of an OIDC issuer, exactly as the iss claim of its tokens (e.g. https://login.microsoftonline.com/<tenant-id>/v2.0), with no query or fragment',
+  },
+);
+
+/** Sign-in to the admin API through the organisation's own identity provider. */
+const adminAuthSchema = z.strictObject({
+  /** The issuer (`iss` claim) of the tokens the admin console sends. */
+  issuer: oidcIssuer,
+  /**
+   * Accepted audiences, usually the client id of the console's app registration. A token must carry one
+   * of them in `aud` (or, when it has no `aud`, in `client_id`).
+   */
+  audience: z
+    .array(z.string().min(1, 'must not be empty'))
+    .min(1, 'list at least one audience: the client id (or app id URI) of the admin console'),
+});
+
 /** Settings that only the AWS deployment reads (infra/aws). */
 export const awsConfigSchema = z
   .strictObject({
@@ -67,6 +97,13 @@ export const awsConfigSchema = z
      * @default true
      */
     manageDomainIdentities: z.boolean().default(true),
+    /**
+     * Who may call the admin API. Set: the organisation's own OIDC provider (Entra ID, Okta …) signs admins in
+     * and API Gateway checks its tokens. Unset: the stack creates a Cognito user pool with the group
+     * `adminGroup`, TOTP MFA required and no self sign-up, and a client for the console.
+     * @default a Cognito user pool created by the stack
+     */
+    adminAuth: adminAuthSchema.optional(),
     /** Addresses that get alarm notifications by email (each must confirm the SNS subscription). @default [] */
     alarmEmails: z.array(alarmEmail).default([]),
     /** Alarm when the oldest deferred delivery has waited longer than this. @default 60 */
@@ -92,3 +129,4 @@ export const awsConfigSchema = z
   .prefault({});
 
 export type AwsConfig = z.infer<typeof awsConfigSchema>;
+export type AdminAuthConfig = z.infer<typeof adminAuthSchema>;

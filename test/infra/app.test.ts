@@ -27,7 +27,11 @@ function runApp(options: { cwd: string; env?: Record<string, string> }) {
 describe('infra/aws/app.ts', () => {
   it('fails synth on a bad config, listing every problem by path, and writes no template', () => {
     const dir = mkdtempSync(join(tmpdir(), 'lifeboat-bad-'));
-    const config = { ...baseConfig(), retentionDays: 'a year' };
+    const config = {
+      ...baseConfig(),
+      retentionDays: 'a year',
+      aws: { adminAuth: { issuer: 'http://login.example.com/oauth2', audience: ['lifeboat'] } },
+    };
     config.routes[0]!.hosts = [];
     config.routes[0]!.tls = 'sometimes' as never;
     writeFileSync(join(dir, 'bad.json'), JSON.stringify(config));
@@ -39,6 +43,7 @@ describe('infra/aws/app.ts', () => {
     expect(run.stderr).toMatch(/- retentionDays: /);
     expect(run.stderr).toMatch(/- routes\.0\.tls: /);
     expect(run.stderr).toMatch(/- routes\.0\.hosts: a route needs at least one host/);
+    expect(run.stderr).toMatch(/- aws\.adminAuth\.issuer: must be the https URL of an OIDC issuer/);
     expect(existsSync(join(run.outdir, 'Lifeboat.template.json'))).toBe(false);
   });
 
@@ -56,31 +61,33 @@ describe('Lambda bundles', () => {
     const outdir = mkdtempSync(join(tmpdir(), 'lifeboat-bundle-'));
     const { template } = synth({}, { bundle: true, outdir });
     const functions = Object.entries(template.findResources('AWS::Lambda::Function')).filter(([id]) =>
-      /^(InboundIngest|DeliveryDeliver|DeliverySweep)Function/.test(id),
+      /^(InboundIngest|DeliveryDeliver|DeliverySweep|ContinuityProbe|AdminApi)Function/.test(id),
     );
-    expect(functions).toHaveLength(3);
-    for (const [id, fn] of functions) {
+    expect(functions).toHaveLength(5);
+    // One Node process imports every bundle, as a cold start does, with the variables each function gets.
+    const bundles = functions.map(([id, fn]) => {
       const asset = join(outdir, `asset.${String(fn.Properties.Code.S3Key).replace(/\.zip$/, '')}`);
       expect(existsSync(join(asset, 'index.mjs')), id).toBe(true);
       expect(JSON.parse(readFileSync(join(asset, 'index.mjs.map'), 'utf8')).version, id).toBe(3);
-
       const env = Object.fromEntries(
         Object.entries(fn.Properties.Environment.Variables as Record<string, unknown>).map(([k, v]) => [
           k,
           typeof v === 'string' ? v : `test-${k.toLowerCase()}`,
         ]),
       );
-      const load = spawnSync(
-        process.execPath,
-        [
-          '--input-type=module',
-          '-e',
-          `const m = await import(${JSON.stringify(join(asset, 'index.mjs'))}); if (typeof m.handler !== 'function') process.exit(3);`,
-        ],
-        { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', AWS_REGION: 'eu-west-1', ...env } },
-      );
-      expect(load.stderr, id).toBe('');
-      expect(load.status, id).toBe(0);
-    }
+      return { id, file: join(asset, 'index.mjs'), env };
+    });
+    const script = `for (const { id, file, env } of ${JSON.stringify(bundles)}) {
+      for (const name of Object.keys(process.env)) if (name !== 'PATH' && name !== 'AWS_REGION') delete process.env[name];
+      Object.assign(process.env, env);
+      const m = await import(file);
+      if (typeof m.handler !== 'function') { console.error(id + ': no handler'); process.exit(3); }
+    }`;
+    const load = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '', AWS_REGION: 'eu-west-1' },
+    });
+    expect(load.stderr).toBe('');
+    expect(load.status).toBe(0);
   });
 });

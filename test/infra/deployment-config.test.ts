@@ -103,6 +103,28 @@ describe('loadDeploymentConfig', () => {
     expect(message).toMatch(/aws: Unrecognized key: "bogus"/);
   });
 
+  it('names an aws.adminAuth issuer that API Gateway could not use, whatever is wrong with it', () => {
+    for (const issuer of [
+      'http://login.example.com/oauth2/default',
+      'login.microsoftonline.com/tenant/v2.0',
+      'https://example.okta.com/oauth2/default?x=1',
+      'https://example.okta.com/oauth2/default#keys',
+    ]) {
+      expect(
+        problemsOf({ ...baseConfig(), aws: { adminAuth: { issuer, audience: ['api://default'] } } }),
+        issuer,
+      ).toMatch(/^ {2}- aws\.adminAuth\.issuer: must be the https URL of an OIDC issuer/m);
+    }
+  });
+
+  it('names an aws.adminAuth without an audience', () => {
+    const message = problemsOf({
+      ...baseConfig(),
+      aws: { adminAuth: { issuer: 'https://example.okta.com/oauth2/default', audience: [] } },
+    });
+    expect(message).toMatch(/aws\.adminAuth\.audience: list at least one audience/);
+  });
+
   it('reports a file that is not JSON', () => {
     const path = join(dir, 'broken.json');
     writeFileSync(path, '{ "domains": [');

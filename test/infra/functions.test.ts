@@ -1,5 +1,11 @@
+import { readFileSync } from 'node:fs';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  DEPLOY_TIME_VALUE_ALLOWANCE_BYTES,
+  LAMBDA_ENVIRONMENT_LIMIT_BYTES,
+} from '../../infra/aws/constructs/lifeboat-function.js';
+import { EXAMPLE_CONFIG_PATH } from '../../infra/aws/deployment-config.js';
 import { logicalId, type Synthesized, synth } from './stack.js';
 
 type Resource = ReturnType<Template['findResources']>[string];
@@ -16,6 +22,8 @@ describe('Lambda functions', () => {
       ingest: byPrefix('InboundIngestFunction'),
       deliver: byPrefix('DeliveryDeliverFunction'),
       sweep: byPrefix('DeliverySweepFunction'),
+      probe: byPrefix('ContinuityProbeFunction'),
+      api: byPrefix('AdminApiFunction'),
     };
   });
 
@@ -34,14 +42,15 @@ describe('Lambda functions', () => {
     }
   });
 
-  it('get the table, the bucket and the validated config in their environment', () => {
+  it('get the table, the bucket and the validated config (without the local section) in their environment', () => {
     const tableId = logicalId(s.template, 'AWS::DynamoDB::Table', 'StoreTable');
     const bucketId = logicalId(s.template, 'AWS::S3::Bucket', 'StoreMail');
     for (const [name, fn] of Object.entries(fns)) {
       const env = fn.Properties.Environment.Variables;
       expect(env.TABLE_NAME, name).toEqual({ Ref: tableId });
       expect(env.BUCKET_NAME, name).toEqual({ Ref: bucketId });
-      expect(JSON.parse(env.LIFEBOAT_CONFIG), name).toEqual(s.config);
+      const { local: _local, ...deployed } = s.config;
+      expect(JSON.parse(env.LIFEBOAT_CONFIG), name).toEqual(deployed);
       expect(env.LIFEBOAT_CONFIG, name).not.toMatch(/\n/);
     }
   });
@@ -52,13 +61,13 @@ describe('Lambda functions', () => {
     expect(fns.sweep!.Properties.Environment.Variables.DELIVER_FUNCTION_NAME).toBeUndefined();
   });
 
-  it('send every failed asynchronous invocation to the encrypted failure queue after two retries', () => {
+  it('send every failed asynchronous invocation to the encrypted failure queue, after two retries but the probe’s', () => {
     const queueId = logicalId(s.template, 'AWS::SQS::Queue', 'MonitoringFailedInvocations');
-    const configs = Object.values(s.template.findResources('AWS::Lambda::EventInvokeConfig'));
-    expect(configs).toHaveLength(3);
-    for (const config of configs) {
-      expect(config.Properties).toMatchObject({
-        MaximumRetryAttempts: 2,
+    const configs = Object.entries(s.template.findResources('AWS::Lambda::EventInvokeConfig'));
+    expect(configs).toHaveLength(5);
+    for (const [id, config] of configs) {
+      expect(config.Properties, id).toMatchObject({
+        MaximumRetryAttempts: id.startsWith('ContinuityProbe') ? 0 : 2,
         DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } },
       });
     }
@@ -91,14 +100,57 @@ describe('Lambda functions', () => {
       }),
     ).toThrow(/LIFEBOAT_CONFIG.*over Lambda's limit of 4096 bytes \(4 KB\)/s);
   });
+
+  it('fit the example config with every continuity and sign-in setting filled in, and 100 staff phones', () => {
+    const example = JSON.parse(readFileSync(EXAMPLE_CONFIG_PATH, 'utf8'));
+    const filled = synth({
+      ...example,
+      domains: [...example.domains, 'lifeboat.example.com'],
+      continuity: {
+        probes: {
+          intervalSeconds: 60,
+          roundTrip: { sendTo: 'lifeboat-probe@example.com', returnAddress: 'probe@lifeboat.example.com' },
+        },
+        paging: {
+          adminPhones: ['+447700900101', '+447700900102', '+447700900103'],
+          adminEmails: ['it-oncall@example-backup.net', 'alice@example-backup.net', 'bob@example-backup.net'],
+          consoleUrl: 'https://lifeboat.example.com/console',
+        },
+        staff: {
+          phones: Array.from({ length: 100 }, (_, i) => `+4477009${String(i).padStart(5, '0')}`),
+          webmailUrl: 'https://lifeboat.example.com/mail',
+        },
+      },
+      aws: {
+        ...example.aws,
+        alarmEmails: ['ops@example-backup.net'],
+        adminAuth: {
+          issuer: 'https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0',
+          audience: ['api://5f0c3a2e-8d5b-4c1e-9f7a-2b6d4e8c1a93'],
+        },
+      },
+    });
+    const sizes = Object.values(filled.template.findResources('AWS::Lambda::Function'))
+      .filter((fn) => fn.Properties.Environment?.Variables?.LIFEBOAT_CONFIG !== undefined)
+      .map((fn) =>
+        Object.entries(fn.Properties.Environment.Variables as Record<string, unknown>).reduce(
+          (total, [name, value]) =>
+            total +
+            name.length +
+            (typeof value === 'string' ? Buffer.byteLength(value) : DEPLOY_TIME_VALUE_ALLOWANCE_BYTES),
+          0,
+        ),
+      );
+    expect(sizes).toHaveLength(5);
+    for (const size of sizes) expect(size).toBeLessThanOrEqual(LAMBDA_ENVIRONMENT_LIMIT_BYTES);
+  });
 });
 
 describe('Sweep schedule', () => {
   const rate = (sweepIntervalSeconds: number) => {
     const { template } = synth({ queue: { sweepIntervalSeconds } });
-    const rules = Object.values(template.findResources('AWS::Events::Rule'));
-    expect(rules).toHaveLength(1);
-    return rules[0]!.Properties;
+    const rules = template.findResources('AWS::Events::Rule');
+    return rules[logicalId(template, 'AWS::Events::Rule', 'DeliverySweepSchedule')]!.Properties;
   };
 
   it('runs the sweeper every queue.sweepIntervalSeconds rounded up to whole minutes', () => {

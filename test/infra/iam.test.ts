@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { logicalId, type Synthesized, synth } from './stack.js';
 
-type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
+type Statement = {
+  Action: string | string[];
+  Resource: unknown;
+  Effect: string;
+  Condition?: Record<string, unknown>;
+};
 
 /** Every identity-policy statement in the template, with the logical id of its policy. */
 function statements(s: Synthesized): { policy: string; statement: Statement }[] {
@@ -19,6 +24,8 @@ const STAR_ALLOWED: Record<string, string> = {
   // Lambda's VPC network interfaces are created before they have ARNs; Describe* has no resource types.
   'ec2:AssignPrivateIpAddresses,ec2:CreateNetworkInterface,ec2:DeleteNetworkInterface,ec2:DescribeNetworkInterfaces,ec2:DescribeSubnets,ec2:UnassignPrivateIpAddresses':
     'Lambda VPC networking',
+  // Publish with a PhoneNumber (SMS pages) has no resource ARN.
+  'sns:Publish': 'SMS paging',
 };
 
 const port25 = {
@@ -61,14 +68,14 @@ describe('IAM', () => {
     const s3 = statements(s).filter(({ statement }) =>
       list(statement.Action).some((a) => a.startsWith('s3:')),
     );
-    expect(s3).toHaveLength(3);
+    expect(s3).toHaveLength(5);
     for (const { statement } of s3) {
       expect(list(statement.Action).every((a) => /^s3:(Get|List)/.test(a))).toBe(true);
       expect(statement.Resource).toEqual([bucketArn, { 'Fn::Join': ['', [bucketArn, '/raw/*']] }]);
     }
   });
 
-  it('grants read of exactly the SMTP AUTH secrets the routes name, to deliver and sweep only', () => {
+  it('grants read of exactly the SMTP AUTH secrets the routes name, to deliver, sweep and the probe only', () => {
     const s = synth({
       routes: [
         {
@@ -92,6 +99,7 @@ describe('IAM', () => {
       list(statement.Action).includes('secretsmanager:GetSecretValue'),
     );
     expect(secretStatements.map(({ policy }) => policy.replace(/RoleDefaultPolicy.*/, '')).sort()).toEqual([
+      'ContinuityProbe',
       'DeliveryDeliver',
       'DeliverySweep',
     ]);
@@ -136,7 +144,97 @@ describe('IAM', () => {
   it('attaches no AWS managed policy to a Lifeboat function role', () => {
     const s = synth(port25);
     for (const [id, role] of Object.entries(s.template.findResources('AWS::IAM::Role'))) {
-      if (/^(Inbound|Delivery)/.test(id)) expect(role.Properties.ManagedPolicyArns, id).toBeUndefined();
+      if (/^(Inbound|Delivery|Continuity|AdminApi)/.test(id)) {
+        expect(role.Properties.ManagedPolicyArns, id).toBeUndefined();
+      }
     }
+  });
+
+  describe('the probe and the admin API', () => {
+    const getAtt = (s: Synthesized, type: string, prefix: string) => ({
+      'Fn::GetAtt': [logicalId(s.template, type, prefix), 'Arn'],
+    });
+    const of = (s: Synthesized, prefix: string) =>
+      statements(s).filter(({ policy }) => policy.startsWith(prefix));
+
+    it('name only their table, bucket, key, route secret, admin topic, log group and failure queue', () => {
+      const s = synth();
+      const table = getAtt(s, 'AWS::DynamoDB::Table', 'StoreTable');
+      const bucket = getAtt(s, 'AWS::S3::Bucket', 'StoreMail');
+      const shared = [
+        table,
+        { 'Fn::Join': ['', [table, '/index/*']] },
+        bucket,
+        { 'Fn::Join': ['', [bucket, '/raw/*']] },
+        getAtt(s, 'AWS::KMS::Key', 'StoreKey'),
+        { Ref: logicalId(s.template, 'AWS::SNS::Topic', 'ContinuityAdminEmail') },
+        getAtt(s, 'AWS::SQS::Queue', 'MonitoringFailedInvocations'),
+      ];
+      const secret = {
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            ':secretsmanager:',
+            { Ref: 'AWS::Region' },
+            ':',
+            { Ref: 'AWS::AccountId' },
+            ':secret:lifeboat/primary-smtp-??????',
+          ],
+        ],
+      };
+      for (const [prefix, own] of [
+        ['ContinuityProbe', [getAtt(s, 'AWS::Logs::LogGroup', 'ContinuityProbeLogs'), secret]],
+        ['AdminApi', [getAtt(s, 'AWS::Logs::LogGroup', 'AdminApiLogs')]],
+      ] as const) {
+        const found = of(s, prefix);
+        expect(found.length, prefix).toBeGreaterThan(0);
+        const allowed = [...shared, ...own];
+        for (const { policy, statement } of found) {
+          for (const resource of list(statement.Resource)) {
+            if (resource === '*') expect(statement.Action, policy).toBe('sns:Publish');
+            else expect(allowed, `${policy}: ${JSON.stringify(resource)}`).toContainEqual(resource);
+          }
+        }
+      }
+      expect(
+        of(s, 'AdminApi').some(({ statement }) =>
+          list(statement.Action).some((a) => /^(secretsmanager|ec2|lambda):/.test(a)),
+        ),
+      ).toBe(false);
+    });
+
+    it('may send SMS only by sns:Publish in the stack’s region, in a policy of its own', () => {
+      const s = synth();
+      const sms = statements(s).filter(
+        ({ statement }) =>
+          list(statement.Resource).includes('*') && list(statement.Action).includes('sns:Publish'),
+      );
+      expect(sms.map(({ policy }) => policy.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual([
+        'AdminApiSmsPaging',
+        'ContinuityProbeSmsPaging',
+      ]);
+      for (const { statement } of sms) {
+        expect(statement).toMatchObject({
+          Effect: 'Allow',
+          Action: 'sns:Publish',
+          Condition: { StringEquals: { 'aws:RequestedRegion': { Ref: 'AWS::Region' } } },
+        });
+      }
+    });
+
+    it('may not send SMS at all when no admin or staff phone is configured', () => {
+      const s = synth({ continuity: { paging: { adminPhones: [] }, staff: { phones: [] } } });
+      expect(
+        Object.keys(s.template.findResources('AWS::IAM::Policy')).filter((id) => id.includes('Sms')),
+      ).toEqual([]);
+      expect(
+        statements(s).some(
+          ({ statement }) =>
+            list(statement.Action).includes('sns:Publish') && list(statement.Resource).includes('*'),
+        ),
+      ).toBe(false);
+    });
   });
 });

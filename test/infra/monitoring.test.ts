@@ -25,6 +25,8 @@ describe('Monitoring', () => {
       ['InboundIngestIngestErrorsAlarm', 'InboundIngestFunction'],
       ['MonitoringDeliverErrorsAlarm', 'DeliveryDeliverFunction'],
       ['MonitoringSweepErrorsAlarm', 'DeliverySweepFunction'],
+      ['MonitoringProbeErrorsAlarm', 'ContinuityProbeFunction'],
+      ['MonitoringApiErrorsAlarm', 'AdminApiFunction'],
     ]) {
       const fnId = logicalId(s.template, 'AWS::Lambda::Function', fnPrefix!);
       const props = Object.values(alarms).find(
@@ -64,13 +66,35 @@ describe('Monitoring', () => {
     });
   });
 
-  it('alarms when the sweeper stops running, counting silence as a breach', () => {
-    expect(alarm('MonitoringSweepNotRunningAlarm')).toMatchObject({
-      MetricName: 'Invocations',
-      ComparisonOperator: 'LessThanThreshold',
+  it('alarms when the sweeper or the probe stops running, counting silence as a breach', () => {
+    for (const id of ['MonitoringSweepNotRunningAlarm', 'MonitoringProbeNotRunningAlarm']) {
+      expect(alarm(id), id).toMatchObject({
+        MetricName: 'Invocations',
+        ComparisonOperator: 'LessThanThreshold',
+        Threshold: 1,
+        TreatMissingData: 'breaching',
+        Period: 15 * 60,
+      });
+    }
+    expect(alarm('MonitoringProbeNotRunningAlarm').AlarmDescription).toMatch(/nobody would be paged/);
+  });
+
+  it('waits three probe intervals before calling a slow probe schedule silent', () => {
+    const slow = synth({ continuity: { probes: { intervalSeconds: 600 } } });
+    const [, props] = Object.entries(slow.template.findResources('AWS::CloudWatch::Alarm')).find(([id]) =>
+      id.startsWith('MonitoringProbeNotRunningAlarm'),
+    )!;
+    expect(props.Properties.Period).toBe(30 * 60);
+  });
+
+  it('alarms on any 5xx answer of the admin API, which the function itself does not count as an error', () => {
+    const apiId = logicalId(s.template, 'AWS::ApiGatewayV2::Api', 'AdminApiHttp');
+    expect(alarm('MonitoringApiServerErrorsAlarm')).toMatchObject({
+      Namespace: 'AWS/ApiGateway',
+      MetricName: '5xx',
+      Statistic: 'Sum',
       Threshold: 1,
-      TreatMissingData: 'breaching',
-      Period: 15 * 60,
+      Dimensions: [{ Name: 'ApiId', Value: { Ref: apiId } }],
     });
   });
 
@@ -94,7 +118,9 @@ describe('Monitoring', () => {
         ]),
       },
     });
-    const subscriptions = Object.values(s.template.findResources('AWS::SNS::Subscription'));
+    const subscriptions = Object.values(s.template.findResources('AWS::SNS::Subscription')).filter(
+      (r) => r.Properties.TopicArn.Ref === topicId,
+    );
     expect(subscriptions.map((r) => [r.Properties.Protocol, r.Properties.Endpoint])).toEqual([
       ['email', 'ops@example.com'],
       ['email', 'oncall@example.com'],
@@ -127,6 +153,11 @@ describe('Monitoring', () => {
       'Ingest: invocations',
       'Deliver: duration',
       'Sweep: invocations',
+      'Probe: invocations',
+      'Api: duration',
+      'Pages by email',
+      'SMSMonthToDateSpentUSD',
+      'Admin API: requests and errors',
     ]) {
       expect(body).toContain(text);
     }

@@ -2,6 +2,7 @@ import { Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
+import { SMS_PUBLISH_REASON } from '../../infra/aws/constructs/continuity.js';
 import { synth } from './stack.js';
 
 const port25 = {
@@ -12,7 +13,14 @@ const port25 = {
       hosts: [{ host: 'mx.example.com', port: 25 }],
     },
   ],
-  aws: { delivery: 'port25' as const },
+  // The other sign-in: the organisation's own OIDC provider instead of the stack's Cognito pool.
+  aws: {
+    delivery: 'port25' as const,
+    adminAuth: {
+      issuer: 'https://login.microsoftonline.com/contoso-tenant/v2.0',
+      audience: ['api://lifeboat'],
+    },
+  },
 };
 
 /** Every acknowledgment recorded under a construct: rule id and reason. */
@@ -53,5 +61,28 @@ describe('cdk-nag AwsSolutions', () => {
     const iam5 = acknowledgments(stack).filter(({ id }) => id.includes('AwsSolutions-IAM5'));
     expect(iam5.length).toBeGreaterThan(0);
     for (const { id } of iam5) expect(id).toMatch(/AwsSolutions-IAM5\[(Action|Resource)::.+\]$/);
+  });
+
+  it('justifies Resource "*" for SMS on the SMS policies alone, and the Cognito plan on the pool alone', () => {
+    const { stack } = synth();
+    const ackedWith = (match: (id: string, reason: string) => boolean) =>
+      stack.node
+        .findAll()
+        .filter((c) =>
+          c.node.metadata.some(
+            (m) =>
+              m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY &&
+              Object.entries(m.data as Record<string, string>).some(([id, reason]) => match(id, reason)),
+          ),
+        )
+        .map((c) => c.node.path)
+        .sort();
+    expect(
+      ackedWith(
+        (id, reason) => id.includes('AwsSolutions-IAM5[Resource::*]') && reason === SMS_PUBLISH_REASON,
+      ),
+    ).toEqual(['Lifeboat/AdminApi/Api/SmsPaging', 'Lifeboat/Continuity/Probe/SmsPaging']);
+    expect(ackedWith((_id, reason) => reason === SMS_PUBLISH_REASON)).toHaveLength(2);
+    expect(ackedWith((id) => id.includes('AwsSolutions-COG8'))).toEqual(['Lifeboat/AdminApi/Admins']);
   });
 });

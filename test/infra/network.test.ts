@@ -36,8 +36,17 @@ describe('Delivery networking', () => {
       s.template.hasOutput('DeliveryElasticIp', { Value: { 'Fn::GetAtt': [eipId, 'PublicIp'] } });
     });
 
-    it('puts deliver and sweep in private subnets, and leaves ingest outside', () => {
-      expect(functionsInVpc(s)).toEqual(['DeliveryDeliver', 'DeliverySweep']);
+    it('puts deliver, sweep and the probe in private subnets, and leaves ingest and the admin API outside', () => {
+      expect(functionsInVpc(s)).toEqual(['ContinuityProbe', 'DeliveryDeliver', 'DeliverySweep']);
+    });
+
+    it('gives the probe the subnets and security group of deliver, so it reaches the primary from the same address', () => {
+      const vpcConfig = (prefix: string) =>
+        Object.entries(s.template.findResources('AWS::Lambda::Function')).find(([id]) =>
+          id.startsWith(prefix),
+        )?.[1].Properties.VpcConfig;
+      expect(vpcConfig('ContinuityProbeFunction')).toEqual(vpcConfig('DeliveryDeliverFunction'));
+      expect(vpcConfig('ContinuityProbeFunction').SubnetIds).toHaveLength(2);
     });
 
     it('keeps S3 and DynamoDB traffic off the NAT gateway and logs rejected flows', () => {

@@ -16,7 +16,10 @@ export const CDK_CONTEXT = JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 
   unknown
 >;
 
-/** A config accepted on AWS: two domains, a connector route with SMTP AUTH from Secrets Manager. */
+/**
+ * A config accepted on AWS: two domains, a connector route with SMTP AUTH from Secrets Manager, one admin
+ * paged by SMS and email, and console and webmail links on https.
+ */
 export function baseConfig(): ConfigInput {
   return {
     organisation: 'Test Ltd',
@@ -31,6 +34,14 @@ export function baseConfig(): ConfigInput {
       },
     ],
     retentionDays: 400,
+    continuity: {
+      paging: {
+        adminPhones: ['+447700900123'],
+        adminEmails: ['oncall@example.net'],
+        consoleUrl: 'https://lifeboat.example.com/console',
+      },
+      staff: { webmailUrl: 'https://lifeboat.example.com/mail' },
+    },
     aws: { alarmEmails: ['ops@example.com'] },
   };
 }
@@ -41,21 +52,39 @@ export interface Synthesized {
   template: Template;
 }
 
+/** `base` with `overrides` merged in: objects key by key, all the way down; arrays and values replaced. */
+function mergeDeep(base: unknown, overrides: unknown): unknown {
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(base) || !isObject(overrides)) return overrides === undefined ? base : overrides;
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(overrides)) merged[key] = mergeDeep(base[key], value);
+  return merged;
+}
+
 /**
- * Synthesizes the stack for a config without bundling (fast); `aws` overrides merge into the base
- * config's `aws` section.
+ * Synthesizes the stack for a config without bundling (fast); overrides merge into the base config
+ * section by section (`{ continuity: { staff: { phones: [] } } }` changes only the staff phones).
  */
 export function synth(
   overrides: Partial<ConfigInput> = {},
   options: { bundle?: boolean; outdir?: string } = {},
 ): Synthesized {
-  const base = baseConfig();
-  const input = { ...base, ...overrides, aws: { ...base.aws, ...overrides.aws } };
-  const config = parseConfig(input, 'test config');
+  // A synth takes a few hundred milliseconds; tests in one file that ask for the same config share it.
+  const key = options.bundle || options.outdir ? undefined : JSON.stringify(overrides);
+  const cached = key === undefined ? undefined : synthesized.get(key);
+  if (cached) return cached;
+  const config = parseConfig(mergeDeep(baseConfig(), overrides), 'test config');
   const context = options.bundle ? CDK_CONTEXT : { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] };
-  const { stack } = buildApp({ config, appProps: { context, outdir: options.outdir } });
-  return { config, stack, template: Template.fromStack(stack) };
+  // cdk-nag runs in nag.test.ts (both delivery modes) and in `npm run synth`, not on every test's synth.
+  const { stack } = buildApp({ config, appProps: { context, outdir: options.outdir }, nagChecks: false });
+  const result = { config, stack, template: Template.fromStack(stack) };
+  if (key !== undefined) synthesized.set(key, result);
+  return result;
 }
+
+/** Synths of this test file by their overrides; read-only to the tests that share them. */
+const synthesized = new Map<string, Synthesized>();
 
 /** The one resource of a type whose logical id starts with `prefix` (construct path without slashes). */
 export function logicalId(template: Template, type: string, prefix: string): string {

@@ -20,9 +20,10 @@ export interface DeliveryNetworkProps {
 }
 
 /**
- * `aws.delivery: port25` only. AWS blocks outbound port 25 from Lambda, so deliver and sweep run in
- * private subnets whose traffic leaves through one NAT gateway with a fixed Elastic IP. The admin asks
- * AWS to lift the port-25 limit on that IP and allows it in the primary's inbound connector.
+ * `aws.delivery: port25` only. AWS blocks outbound port 25 from Lambda, so deliver, sweep and probe (its
+ * SMTP check and the hand-over talk to the primary too) run in private subnets whose traffic leaves
+ * through one NAT gateway with a fixed Elastic IP. The admin asks AWS to lift the port-25 limit on that
+ * IP and allows it in the primary's inbound connector.
  */
 export class DeliveryNetwork extends Construct {
   readonly vpc: ec2.Vpc;
@@ -70,7 +71,7 @@ export class DeliveryNetwork extends Construct {
 
     this.securityGroup = new ec2.SecurityGroup(this, 'DeliverySecurityGroup', {
       vpc: this.vpc,
-      description: 'Lifeboat deliver and sweep: outbound SMTP and AWS APIs, nothing inbound',
+      description: 'Lifeboat deliver, sweep and probe: outbound SMTP and AWS APIs, nothing inbound',
       allowAllOutbound: true,
     });
   }

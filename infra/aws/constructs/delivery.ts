@@ -8,21 +8,13 @@ import { acknowledgeNag, arnFinding } from '../nag.js';
 import type { DeliveryNetwork } from './delivery-network.js';
 import {
   type FunctionPlatform,
+  LAMBDA_MAX_TIMEOUT_SECONDS,
   LifeboatFunction,
   READ_RAW_AND_TABLE_ACTIONS,
   READ_RAW_AND_TABLE_REASON,
 } from './lifeboat-function.js';
+import { notRunningWindow, scheduleMinutes } from './monitoring.js';
 import { RAW_PREFIX } from './store.js';
-
-/** Lambda's hard ceiling on one invocation. */
-const LAMBDA_MAX_TIMEOUT_SECONDS = 900;
-
-/** EventBridge schedules have a one-minute resolution. */
-const MIN_SWEEP_MINUTES = 1;
-
-/** A sweeper silent for this many of its intervals (and at least 15 minutes) raises an alarm. */
-const MISSED_SWEEPS_BEFORE_ALARM = 3;
-const MIN_NOT_RUNNING_WINDOW = Duration.minutes(15);
 
 /** Secrets Manager appends `-` and six random characters to the name in a secret's full ARN. */
 const COMPLETE_SECRET_ARN = /^arn:[^:]+:secretsmanager:[^:]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$/;
@@ -42,6 +34,8 @@ export interface DeliveryProps {
 export class Delivery extends Construct {
   readonly deliver: LifeboatFunction;
   readonly sweep: LifeboatFunction;
+  /** The SMTP AUTH secrets the routes name; whatever else talks SMTP to the primary needs the same. */
+  readonly routeSecrets: secretsmanager.ISecret[];
   /** Minutes between sweeps: `queue.sweepIntervalSeconds` rounded up to whole minutes. */
   readonly sweepMinutes: number;
 
@@ -68,23 +62,25 @@ export class Delivery extends Construct {
       timeout,
     });
 
-    const secrets = routeSecrets(this, config);
+    this.routeSecrets = routeSecrets(this, config);
     for (const fn of [this.deliver, this.sweep]) {
       platform.store.table.grantReadWriteData(fn.function);
       platform.store.bucket.grantRead(fn.function, `${RAW_PREFIX}*`);
-      for (const secret of secrets) secret.grantRead(fn.function);
+      for (const secret of this.routeSecrets) secret.grantRead(fn.function);
     }
 
-    this.sweepMinutes = Math.max(MIN_SWEEP_MINUTES, Math.ceil(config.queue.sweepIntervalSeconds / 60));
+    this.sweepMinutes = scheduleMinutes(config.queue.sweepIntervalSeconds);
     new events.Rule(this, 'SweepSchedule', {
       description: `Lifeboat: run the sweeper every ${this.sweepMinutes} minute(s)`,
       schedule: events.Schedule.rate(Duration.minutes(this.sweepMinutes)),
       targets: [new targets.LambdaFunction(this.sweep.function, { retryAttempts: 2 })],
     });
-    const window = Duration.minutes(
-      Math.max(MIN_NOT_RUNNING_WINDOW.toMinutes(), this.sweepMinutes * MISSED_SWEEPS_BEFORE_ALARM),
+    platform.monitoring.watchSchedule(
+      'Sweep',
+      this.sweep.function,
+      notRunningWindow(this.sweepMinutes),
+      'retries are not being picked up',
     );
-    platform.monitoring.watchSchedule('Sweep', this.sweep.function, window);
 
     for (const fn of [this.deliver, this.sweep]) {
       acknowledgeNag(fn.role, 'AwsSolutions-IAM5', READ_RAW_AND_TABLE_REASON, [

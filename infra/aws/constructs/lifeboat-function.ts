@@ -8,6 +8,7 @@ import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import type { LifeboatConfig } from '../../../lambdas/core/config.js';
 import { ConfigError } from '../../../lambdas/core/errors.js';
 import { REPO_ROOT } from '../deployment-config.js';
 import { acknowledgeNag } from '../nag.js';
@@ -17,6 +18,9 @@ import type { Store } from './store.js';
 
 /** Where handler entry files live: `lambdas/handlers/<name>.ts`, each exporting `handler`. */
 export const HANDLERS_DIR = join(REPO_ROOT, 'lambdas/handlers');
+
+/** Lambda's hard ceiling on one invocation. */
+export const LAMBDA_MAX_TIMEOUT_SECONDS = 900;
 
 /** Lambda caps all environment variables of a function together (keys and values) at 4 KB. */
 export const LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4 * 1024;
@@ -44,6 +48,16 @@ export const READ_RAW_AND_TABLE_REASON =
 const ASYNC_RETRY_ATTEMPTS = 2;
 
 /**
+ * The config as the functions get it in `LIFEBOAT_CONFIG`: validated, minified, without the `local`
+ * section. Only the local runtime reads `local`, and every byte counts against Lambda's 4 KB environment.
+ * The handlers parse it again, so `local` reads as its defaults there.
+ */
+export function functionConfigJson(config: LifeboatConfig): string {
+  const { local: _local, ...rest } = config;
+  return JSON.stringify(rest);
+}
+
+/**
  * esbuild's ESM output cannot `require` Node built-ins that CommonJS dependencies (nodemailer,
  * mailparser) ask for; this gives the bundle a real `require`.
  */
@@ -54,7 +68,7 @@ const CREATE_REQUIRE_BANNER =
 export interface FunctionPlatform {
   readonly store: Store;
   readonly monitoring: Monitoring;
-  /** The validated config as minified JSON, passed as `LIFEBOAT_CONFIG`. */
+  /** The validated config as {@link functionConfigJson} makes it, passed as `LIFEBOAT_CONFIG`. */
   readonly configJson: string;
   /** Where the config came from, named in a size error. */
   readonly configSource: string;
@@ -74,6 +88,16 @@ export interface LifeboatFunctionProps {
   readonly network?: DeliveryNetwork | undefined;
   /** Variables beyond the shared ones. @default none */
   readonly environment?: Record<string, string>;
+  /**
+   * Concurrent executions reserved for (and capped at) this number; 1 makes runs strictly one at a time.
+   * @default no reservation: the account's unreserved pool
+   */
+  readonly reservedConcurrentExecutions?: number;
+  /**
+   * Retries of a failed asynchronous invocation before it goes to the failure queue (0–2).
+   * @default 2
+   */
+  readonly asyncRetryAttempts?: number;
 }
 
 /**
@@ -146,7 +170,8 @@ export class LifeboatFunction extends Construct {
       vpc: props.network?.vpc,
       vpcSubnets: props.network ? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } : undefined,
       securityGroups: props.network ? [props.network.securityGroup] : undefined,
-      retryAttempts: ASYNC_RETRY_ATTEMPTS,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      retryAttempts: props.asyncRetryAttempts ?? ASYNC_RETRY_ATTEMPTS,
       onFailure: new destinations.SqsDestination(platform.monitoring.failedInvocations),
     });
 
@@ -206,7 +231,7 @@ export function assertEnvironmentFits(
   if (total > LAMBDA_ENVIRONMENT_LIMIT_BYTES) {
     const configBytes = Buffer.byteLength(environment.LIFEBOAT_CONFIG ?? '', 'utf8');
     throw new ConfigError(source, [
-      `(root): the validated config is ${configBytes} bytes as LIFEBOAT_CONFIG; with the other variables of the ${functionId} function that is about ${total} bytes, over Lambda's limit of ${LAMBDA_ENVIRONMENT_LIMIT_BYTES} bytes (4 KB) for all environment variables together. Shorten it: fewer routes or addresses, shorter names.`,
+      `(root): the validated config is ${configBytes} bytes as LIFEBOAT_CONFIG; with the other variables of the ${functionId} function that is about ${total} bytes, over Lambda's limit of ${LAMBDA_ENVIRONMENT_LIMIT_BYTES} bytes (4 KB) for all environment variables together. Shorten it: fewer routes, addresses or phone numbers, shorter names.`,
     ]);
   }
 }

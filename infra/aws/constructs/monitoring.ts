@@ -20,6 +20,23 @@ export const METRICS = {
   deferredDeliveries: 'DeferredDeliveries',
 } as const;
 
+/** EventBridge schedules have a one-minute resolution. */
+const MIN_SCHEDULE_MINUTES = 1;
+
+/** A scheduled function silent for this many of its intervals (and at least 15 minutes) raises an alarm. */
+const MISSED_RUNS_BEFORE_ALARM = 3;
+const MIN_NOT_RUNNING_WINDOW = Duration.minutes(15);
+
+/** Whole minutes between runs of a schedule asked for in seconds: rounded up, at least one minute. */
+export function scheduleMinutes(intervalSeconds: number): number {
+  return Math.max(MIN_SCHEDULE_MINUTES, Math.ceil(intervalSeconds / 60));
+}
+
+/** How long a function on an `every`-minute schedule may stay silent before its not-running alarm. */
+export function notRunningWindow(every: number): Duration {
+  return Duration.minutes(Math.max(MIN_NOT_RUNNING_WINDOW.toMinutes(), every * MISSED_RUNS_BEFORE_ALARM));
+}
+
 /** Alarm and dashboard resolution: fine enough to page within minutes, coarse enough to stay cheap. */
 const ALARM_PERIOD = Duration.minutes(5);
 
@@ -158,17 +175,28 @@ export class Monitoring extends Construct {
 
   /**
    * Alarms when a scheduled function has not run for `window`: a disabled or broken schedule is
-   * otherwise silent, because a function that never runs never errs.
+   * otherwise silent, because a function that never runs never errs. `consequence` tells the reader
+   * what is not happening meanwhile.
    */
-  watchSchedule(id: string, fn: lambda.IFunction, window: Duration): void {
+  watchSchedule(id: string, fn: lambda.IFunction, window: Duration, consequence: string): void {
     this.alarm(
       `${id}NotRunningAlarm`,
-      `The ${id} function has not run for ${window.toHumanString()}: retries are not being picked up.`,
+      `The ${id} function has not run for ${window.toHumanString()}: ${consequence}.`,
       fn.metricInvocations({ period: window, statistic: 'Sum' }),
       1,
       cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
       cloudwatch.TreatMissingData.BREACHING,
     );
+  }
+
+  /** Alarms (to the alarm topic, on alarm and on recovery) when `metric` reaches `threshold`. */
+  addAlarm(id: string, description: string, metric: cloudwatch.IMetric, threshold: number): cloudwatch.Alarm {
+    return this.alarm(id, description, metric, threshold);
+  }
+
+  /** Adds a row of widgets to the dashboard (the widths of one row add up to 24). */
+  addDashboardRow(...widgets: cloudwatch.IWidget[]): void {
+    this.dashboard.addWidgets(...widgets);
   }
 
   private customMetric(metricName: string, statistic: string): cloudwatch.Metric {

@@ -1,0 +1,185 @@
+import { Annotations, Aws, Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import type { LifeboatConfig } from '../../../lambdas/core/config.js';
+import { acknowledgeNag, arnFinding } from '../nag.js';
+import type { DeliveryNetwork } from './delivery-network.js';
+import {
+  type FunctionPlatform,
+  LAMBDA_MAX_TIMEOUT_SECONDS,
+  LifeboatFunction,
+  READ_RAW_AND_TABLE_ACTIONS,
+  READ_RAW_AND_TABLE_REASON,
+} from './lifeboat-function.js';
+import { notRunningWindow, scheduleMinutes } from './monitoring.js';
+import { RAW_PREFIX } from './store.js';
+
+/** The variable naming the admin email topic (lambdas/adapters/context.ts reads it). */
+export const ADMIN_EMAIL_TOPIC_ENV = 'ADMIN_EMAIL_TOPIC_ARN';
+
+/**
+ * The hand-over keeps up to `continuity.handover.concurrency` messages in memory at once, each up to
+ * SES's 40 MB; memory also buys CPU for TLS to the primary.
+ */
+const PROBE_MEMORY_MB = 1024;
+
+/** SNS shows a topic's display name as the sender name of its emails, up to 100 characters. */
+const MAX_DISPLAY_NAME_LENGTH = 100;
+
+/** Why the SMS statement names Resource "*": the reason an auditor reads next to the finding. */
+export const SMS_PUBLISH_REASON =
+  'SMS pages are sns:Publish with a PhoneNumber, not to a topic: that form of Publish has no resource ARN and SNS has no condition key for the destination number, so AWS requires Resource "*". IAM cannot tell it from Publish to another topic, so the statement is held to sns:Publish alone, in the stack’s own region (aws:RequestedRegion, where the SMS spend limit applies), and exists only when the config lists admin or staff phone numbers; topics encrypted with a key the role lacks stay closed to it.';
+
+export interface ContinuityProps {
+  readonly platform: FunctionPlatform;
+  readonly config: LifeboatConfig;
+  /** Present in `port25` mode: the probe then runs where deliver and sweep run. @default no VPC */
+  readonly network?: DeliveryNetwork | undefined;
+  /** The routes' SMTP AUTH secrets: the round-trip probe and the hand-over log in to the primary. */
+  readonly routeSecrets: readonly secretsmanager.ISecret[];
+}
+
+/**
+ * Watching the primary and paging people: the `probe` function on a schedule of
+ * `continuity.probes.intervalSeconds` (one round at a time, then the hand-over while recovering), the
+ * encrypted topic that emails `continuity.paging.adminEmails`, and SMS to admin and staff phones.
+ * Other functions that page (the admin API) get the same rights through {@link Continuity.grantPaging}.
+ */
+export class Continuity extends Construct {
+  readonly probe: LifeboatFunction;
+  /** Emails pages to each of `continuity.paging.adminEmails` (each must confirm the subscription). */
+  readonly adminEmailTopic: sns.Topic;
+  /** Minutes between probe rounds: `continuity.probes.intervalSeconds` rounded up, at least 1. */
+  readonly probeMinutes: number;
+  /** Whether the config lists any phone number, so the paging functions may send SMS. */
+  readonly sendsSms: boolean;
+
+  constructor(scope: Construct, id: string, props: ContinuityProps) {
+    super(scope, id);
+    const { config, platform, network } = props;
+    const { paging, staff, probes } = config.continuity;
+
+    // The mail key: the functions that publish already use it for the table, so no principal gains a
+    // key it did not have, and pages (event ids, links, no mail) need no key of their own.
+    this.adminEmailTopic = new sns.Topic(this, 'AdminEmail', {
+      displayName: `Lifeboat ${config.organisation}`.slice(0, MAX_DISPLAY_NAME_LENGTH),
+      masterKey: platform.store.key,
+      enforceSSL: true,
+    });
+    for (const email of paging.adminEmails) {
+      this.adminEmailTopic.addSubscription(new subscriptions.EmailSubscription(email));
+    }
+    this.sendsSms = paging.adminPhones.length + staff.phones.length > 0;
+
+    this.probeMinutes = scheduleMinutes(probes.intervalSeconds);
+    // A round (and the hand-over after it) ends before the next one is due, so rounds do not queue up
+    // behind the reserved concurrency of 1; and before its claim on a delivery it hands over lapses.
+    const timeoutSeconds = Math.min(
+      this.probeMinutes * 60,
+      config.queue.leaseSeconds,
+      LAMBDA_MAX_TIMEOUT_SECONDS,
+    );
+    this.probe = new LifeboatFunction(this, 'Probe', {
+      handler: 'probe',
+      description: 'Lifeboat: probes the primary, steps the continuity state, pages, and hands mail over',
+      platform,
+      network,
+      timeout: Duration.seconds(timeoutSeconds),
+      memorySize: PROBE_MEMORY_MB,
+      // Two rounds at once would both count a failure or both page: one at a time, whatever the schedule.
+      reservedConcurrentExecutions: 1,
+      // The next scheduled round is the retry; an immediate one would count the same outage twice.
+      asyncRetryAttempts: 0,
+      environment: { [ADMIN_EMAIL_TOPIC_ENV]: this.adminEmailTopic.topicArn },
+    });
+    platform.store.table.grantReadWriteData(this.probe.function);
+    platform.store.bucket.grantRead(this.probe.function, `${RAW_PREFIX}*`);
+    for (const secret of props.routeSecrets) secret.grantRead(this.probe.function);
+    this.grantPaging(this.probe);
+    acknowledgeNag(this.probe.role, 'AwsSolutions-IAM5', READ_RAW_AND_TABLE_REASON, [
+      ...READ_RAW_AND_TABLE_ACTIONS,
+      arnFinding(platform.store.bucket, `/${RAW_PREFIX}*`),
+      arnFinding(platform.store.table, '/index/*'),
+    ]);
+
+    new events.Rule(this, 'ProbeSchedule', {
+      description: `Lifeboat: run a probe round every ${this.probeMinutes} minute(s)`,
+      schedule: events.Schedule.rate(Duration.minutes(this.probeMinutes)),
+      targets: [new targets.LambdaFunction(this.probe.function, { retryAttempts: 2 })],
+    });
+    platform.monitoring.watchSchedule(
+      'Probe',
+      this.probe.function,
+      notRunningWindow(this.probeMinutes),
+      'the primary is not being checked, so nobody would be paged about an outage and no hand-over runs',
+    );
+    platform.monitoring.addDashboardRow(
+      new cloudwatch.GraphWidget({
+        title: 'Pages by email',
+        left: [
+          this.adminEmailTopic.metricNumberOfMessagesPublished({ period: Duration.minutes(5) }),
+          this.adminEmailTopic.metricNumberOfNotificationsDelivered({ period: Duration.minutes(5) }),
+          this.adminEmailTopic.metricNumberOfNotificationsFailed({ period: Duration.minutes(5) }),
+        ],
+        width: 12,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'SMS spent this month (USD)',
+        left: [
+          new cloudwatch.Metric({
+            namespace: 'AWS/SNS',
+            metricName: 'SMSMonthToDateSpentUSD',
+            statistic: 'Maximum',
+            period: Duration.hours(1),
+          }),
+        ],
+        width: 12,
+      }),
+    );
+
+    warnIfUnreachable(this, 'continuity.paging.consoleUrl', paging.consoleUrl, 'pages link admins to it');
+    warnIfUnreachable(this, 'continuity.staff.webmailUrl', staff.webmailUrl, 'staff are texted this link');
+  }
+
+  /**
+   * Lets a function page: publish to the admin email topic (and use its key), and, when the config lists
+   * phone numbers, send SMS; sets nothing else. The function must have {@link ADMIN_EMAIL_TOPIC_ENV}.
+   */
+  grantPaging(fn: LifeboatFunction): void {
+    this.adminEmailTopic.grantPublish(fn.function);
+    if (!this.sendsSms) return;
+    const policy = new iam.Policy(fn, 'SmsPaging', {
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'SendSmsPagesToPhoneNumbers',
+          actions: ['sns:Publish'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'aws:RequestedRegion': Aws.REGION } },
+        }),
+      ],
+    });
+    policy.attachToRole(fn.role);
+    acknowledgeNag(policy, 'AwsSolutions-IAM5', SMS_PUBLISH_REASON, ['Resource::*']);
+  }
+}
+
+/**
+ * Warns at synth when a link people are sent still points at the local runtime's default (loopback or
+ * plain http): the deploy works, but the link does not.
+ */
+function warnIfUnreachable(scope: Construct, setting: string, value: string, why: string): void {
+  const url = new URL(value);
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  if (loopback || url.protocol !== 'https:') {
+    Annotations.of(scope).addWarningV2(
+      `lifeboat:${setting}`,
+      `${setting} is ${value}, which people outside this machine cannot open (${why}); set it to the https address of the deployed page.`,
+    );
+  }
+}
