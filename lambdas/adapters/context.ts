@@ -137,6 +137,7 @@ export function createContext(env: LifeboatEnv, overrides: Partial<Context> = {}
   const config = overrides.config ?? parseConfigJson(env.LIFEBOAT_CONFIG, 'LIFEBOAT_CONFIG');
   const { dynamo, s3 } = createAwsClients(env);
   const store = createDynamoStore(dynamo, { tableName: env.TABLE_NAME, retentionDays: config.retentionDays });
+  const passwords = passwordSource(env.AWS_REGION);
   return {
     config,
     store,
@@ -144,9 +145,9 @@ export function createContext(env: LifeboatEnv, overrides: Partial<Context> = {}
     notifier: createSnsNotifier(new SNSClient({ region: env.AWS_REGION }), {
       adminEmailTopicArn: env.ADMIN_EMAIL_TOPIC_ARN,
     }),
-    prober: createSmtpProber({ hostname: config.hostname }),
+    prober: createSmtpProber({ hostname: config.hostname, passwords }),
     blobs: createS3Blobs(s3, env.BUCKET_NAME),
-    mailer: createSmtpMailer({ hostname: config.hostname, passwords: passwordSource(env.AWS_REGION) }),
+    mailer: createSmtpMailer({ hostname: config.hostname, passwords }),
     trigger: env.DELIVER_FUNCTION_NAME ? lambdaTrigger(env.DELIVER_FUNCTION_NAME, env.AWS_REGION) : noTrigger,
     clock: systemClock,
     log: jsonLogger(),

@@ -2,6 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { RouteConfig } from '../core/config.js';
 import type { SmtpProber } from '../ports.js';
+import type { PasswordSource } from './smtp-mailer.js';
 
 interface Reply {
   code: number;
@@ -53,15 +54,25 @@ class ReplyReader {
 
 class ProbeFailure extends Error {}
 
+/** AUTH LOGIN (RFC 4954 with the LOGIN mechanism), for servers that offer no PLAIN. */
+async function loginAuth(reader: ReplyReader, user: string, pass: string): Promise<Reply> {
+  const first = await reader.command('AUTH LOGIN');
+  if (first.code !== 334) return first;
+  const second = await reader.command(Buffer.from(user, 'utf8').toString('base64'));
+  if (second.code !== 334) return second;
+  return reader.command(Buffer.from(pass, 'utf8').toString('base64'));
+}
+
 function expect2xx(step: string, r: Reply): void {
   if (r.code < 200 || r.code >= 400) throw new ProbeFailure(`${step}: ${r.text.slice(0, 200)}`);
 }
 
 /**
- * The synthetic SMTP check: connect, EHLO, STARTTLS (as the route's TLS mode asks), MAIL FROM:<>,
- * RCPT TO the probe mailbox, QUIT. Nothing is ever sent: no DATA.
+ * The synthetic SMTP check: connect, EHLO, STARTTLS (as the route's TLS mode asks), AUTH when the
+ * route uses it, MAIL FROM (the null sender, or the authenticated user), RCPT TO the probe
+ * mailbox, QUIT. Nothing is ever sent: no DATA.
  */
-export function createSmtpProber(options: { hostname: string }): SmtpProber {
+export function createSmtpProber(options: { hostname: string; passwords?: PasswordSource }): SmtpProber {
   return {
     async check(route: RouteConfig, { host, port }, recipient) {
       const started = Date.now();
@@ -80,6 +91,7 @@ export function createSmtpProber(options: { hostname: string }): SmtpProber {
         expect2xx('greeting', await reader.next());
         const ehlo = await reader.command(`EHLO ${options.hostname}`);
         expect2xx('EHLO', ehlo);
+        let lastEhlo = ehlo;
         const offersTls = /\bSTARTTLS\b/i.test(ehlo.text);
         if (route.tls === 'starttls-required' || (route.tls === 'opportunistic' && offersTls)) {
           if (!offersTls) throw new ProbeFailure('STARTTLS required but not offered');
@@ -96,9 +108,23 @@ export function createSmtpProber(options: { hostname: string }): SmtpProber {
             socket?.once('error', reject);
           });
           reader.attach(socket);
-          expect2xx('EHLO after STARTTLS', await reader.command(`EHLO ${options.hostname}`));
+          lastEhlo = await reader.command(`EHLO ${options.hostname}`);
+          expect2xx('EHLO after STARTTLS', lastEhlo);
         }
-        expect2xx('MAIL FROM', await reader.command('MAIL FROM:<>'));
+        let sender = '';
+        if (route.auth) {
+          // A connector on 587/465 refuses MAIL FROM until the session is authenticated, and
+          // submission servers want the sender to be the authenticated user.
+          const pass = await options.passwords?.(route);
+          if (pass === undefined) throw new ProbeFailure('AUTH: no password available for the route');
+          const plain = Buffer.from(`\0${route.auth.user}\0${pass}`, 'utf8').toString('base64');
+          const reply = /\bAUTH\b[^\r\n]*\bPLAIN\b/i.test(lastEhlo.text)
+            ? await reader.command(`AUTH PLAIN ${plain}`)
+            : await loginAuth(reader, route.auth.user, pass);
+          if (reply.code !== 235) throw new ProbeFailure(`AUTH: ${reply.text.slice(0, 200)}`);
+          sender = route.auth.user;
+        }
+        expect2xx('MAIL FROM', await reader.command(`MAIL FROM:<${sender}>`));
         expect2xx('RCPT TO', await reader.command(`RCPT TO:<${recipient}>`));
         await reader.command('QUIT').catch(() => undefined);
       };

@@ -54,9 +54,16 @@ export interface Caller {
  */
 export function callerFrom(claims: Record<string, unknown> | undefined): Caller {
   if (!claims) throw new AuthError(401, 'sign in first: no verified identity on the request');
-  const id = [claims.email, claims['cognito:username'], claims.sub].find(
-    (v): v is string => typeof v === 'string' && v !== '',
-  );
+  // Cognito ID tokens carry email and cognito:username, its access tokens username; Entra ID
+  // preferred_username or upn. The opaque sub is the last resort.
+  const id = [
+    claims.email,
+    claims['cognito:username'],
+    claims.username,
+    claims.preferred_username,
+    claims.upn,
+    claims.sub,
+  ].find((v): v is string => typeof v === 'string' && v !== '');
   if (!id) throw new AuthError(401, 'the token names no user');
   const raw = claims['cognito:groups'] ?? claims.groups ?? [];
   const groups = Array.isArray(raw)
@@ -106,6 +113,15 @@ export function errorResponse(err: unknown, ctx: Pick<Context, 'log'>): HttpResu
     return json(409, { error: err.code, message: err.message });
   ctx.log.error('api error', { error: (err as Error).message });
   return json(500, { error: 'INTERNAL', message: 'something went wrong; the request was not completed' });
+}
+
+/** A percent-encoded path segment; a malformed one is the caller's mistake (400), not a fault (500). */
+function decodePathSegment(segment: string, name: string): string {
+  try {
+    return decodeURIComponent(segment).toLowerCase();
+  } catch {
+    throw new ValidationError('path', [`${name}: not valid percent-encoding`]);
+  }
 }
 
 function bodyOf(event: z.infer<typeof httpEventSchema>): unknown {
@@ -239,10 +255,7 @@ export function createApiHandler(context: () => Context) {
       method: 'POST',
       pattern: /^\/admin\/messages\/([A-Za-z0-9._-]{1,128})\/recipients\/([^/]{3,320})\/retry$/,
       run: async (m, _e, who) => {
-        const key = {
-          messageId: m[1] as string,
-          recipient: decodeURIComponent(m[2] as string).toLowerCase(),
-        };
+        const key = { messageId: m[1] as string, recipient: decodePathSegment(m[2] as string, 'recipient') };
         const d = await releaseDelivery(key, ctx);
         await ctx.continuity.appendAudit({
           at: ctx.clock.now().toISOString(),
