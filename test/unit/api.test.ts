@@ -393,6 +393,16 @@ describe('admin API: retry', () => {
 
     expect(res.status).toBe(404);
   });
+
+  // A recipient segment that is not valid percent-encoding is the caller's mistake, not a fault.
+  it('answers 400, not 500, when the recipient in the path is malformed percent-encoding', async () => {
+    const { call } = api();
+
+    const res = await call('POST', '/admin/messages/m1/recipients/alice%E0%A4%A/retry');
+
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('VALIDATION_FAILED');
+  });
 });
 
 describe('admin API: audit', () => {
