@@ -239,7 +239,13 @@ export function stepRound(
   const healthy = breaches.length === 0;
   // All-clear counts rounds in which every probe passed: a single failure that is not yet a
   // breach still breaks the run, or a flapping primary would close and reopen its event.
-  const allPassed = results.every((r) => r.ok);
+  // A round trip in flight reports nothing: until one comes back, the last one's failure stands,
+  // or the rounds between two timeouts would clear an outbound outage and page it again.
+  const roundTripFailing =
+    settings.probes.roundTrip !== undefined &&
+    !results.some((r) => r.probe === 'roundtrip') &&
+    Object.entries(streaks).some(([key, s]) => key.endsWith('/roundtrip') && s.failures > 0);
+  const allPassed = results.every((r) => r.ok) && !roundTripFailing;
   let o: OrgState = {
     ...org,
     streaks,

@@ -137,4 +137,42 @@ describe('round-trip probe', () => {
       }),
     ]);
   });
+
+  // Regression: a round trip in flight reports nothing, so the rounds between two timeouts looked
+  // healthy; all-clear closed the event while outbound mail was still broken, and the next
+  // timeout paged the admins again, every timeout for as long as the outage lasted.
+  it('keeps the event open while the primary is still not forwarding, until a probe comes back', async () => {
+    await rt.probe({});
+    rt.clock.advance(TIMEOUT_SECONDS);
+    const alert = await rt.probe({});
+    expect(alert.state).toBe('alerting');
+
+    const states: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      rt.clock.advance(20);
+      states.push((await rt.probe({})).state);
+    }
+
+    expect(states).toEqual(['alerting', 'alerting', 'alerting', 'alerting', 'alerting']);
+    const outbox = await rt.ctx.continuity.listNotifications(100);
+    expect(outbox.map((n) => n.notice)).toEqual(['alert']);
+  });
+
+  it('says all clear once probes come back again', async () => {
+    await rt.probe({});
+    rt.clock.advance(TIMEOUT_SECONDS);
+    await rt.probe({});
+    await primaryForwardsProbes();
+
+    const states: string[] = [];
+    for (let i = 0; i < rt.config.continuity.thresholds.healthyRoundsForAllClear; i++) {
+      rt.clock.advance(60);
+      states.push((await rt.probe({})).state);
+      await primaryForwardsProbes();
+    }
+
+    expect(states.at(-1)).toBe('normal');
+    const outbox = await rt.ctx.continuity.listNotifications(100);
+    expect(outbox.filter((n) => n.notice === 'all-clear').map((n) => n.channel)).toEqual(['email']);
+  });
 });
