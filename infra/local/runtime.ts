@@ -170,9 +170,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   // Locally the hand-over runs in-process as soon as continuity is revoked, batch after batch
   // until the backlog is empty (in AWS the probe function's schedule drives it).
   let handingOver: Promise<void> | null = null;
+  let probing: Promise<unknown> | null = null;
   const kickHandover = (): Promise<void> => {
     handingOver ??= track(
       (async () => {
+        // One hand-over at a time, as in AWS (the probe function's reserved concurrency of 1): a
+        // probe round under way hands over itself while recovering, so this one waits for it.
+        await probing;
         for (;;) {
           const result = await runHandover(ctx, 30_000);
           if (result.done || result.released === 0) break;
@@ -228,11 +232,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       : null;
 
   const probeMs = options.probeIntervalMs ?? config.continuity.probes.intervalSeconds * 1000;
-  let probing: Promise<unknown> | null = null;
   const probeTimer =
     probeMs > 0
       ? setInterval(() => {
-          if (probing) return;
+          if (probing || handingOver) return;
           probing = track(
             probe({}).then((r) => {
               if (r.state === 'recovering') void kickHandover();
