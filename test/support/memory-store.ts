@@ -1,6 +1,6 @@
+import type { ContinuityEvent, OrgState } from '../../lambdas/core/continuity.js';
 import { ConflictError } from '../../lambdas/core/errors.js';
 import type { DeliveryRecord, MessageRecord } from '../../lambdas/core/model.js';
-import type { ContinuityEvent, OrgState } from '../../lambdas/core/continuity.js';
 import type {
   AttemptSample,
   AuditEntry,
@@ -134,7 +134,9 @@ export class MemoryStore implements MessageStore, ContinuityStore {
     return t && { ...t };
   }
   async listProbeTokens(since: string) {
-    return [...this.probeTokens.values()].filter((t) => t.sentAt >= since).sort((a, b) => a.sentAt.localeCompare(b.sentAt));
+    return [...this.probeTokens.values()]
+      .filter((t) => t.sentAt >= since)
+      .sort((a, b) => a.sentAt.localeCompare(b.sentAt));
   }
 
   async putHold(h: HoldRecord) {

@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../lambdas/adapters/logger.js';
 import type { RouteConfig } from '../../lambdas/core/config.js';
-import { type DeliverStep, deliverMessage, leaseSecondsFor, worstCaseAttemptSeconds } from '../../lambdas/core/deliver.js';
+import {
+  type DeliverStep,
+  deliverMessage,
+  leaseSecondsFor,
+  worstCaseAttemptSeconds,
+} from '../../lambdas/core/deliver.js';
 import { ingestMessage } from '../../lambdas/core/ingest.js';
 import type { Envelope, Mailer, RecipientOutcome } from '../../lambdas/ports.js';
 import { passVerdicts, simpleMessage, testConfig } from '../support/fixtures.js';
