@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { RouteConfig } from '../core/config.js';
 import type { Envelope, Mailer, RecipientOutcome } from '../ports.js';
@@ -18,6 +19,11 @@ interface SmtpError extends Error {
   responseCode?: number;
   recipient?: string;
   rejectedErrors?: SmtpError[];
+}
+
+/** SNI names a host, never an address (RFC 6066 §3): an IP-addressed primary gets none. */
+export function serverName(host: string): { servername?: string } {
+  return isIP(host) === 0 ? { servername: host } : {};
 }
 
 /** Commands after which the server has seen our envelope: failures there are per-message, not per-host. */
@@ -87,7 +93,7 @@ export function createSmtpMailer(options: SmtpMailerOptions): Mailer {
           connectionTimeout: route.connectTimeoutSeconds * 1000,
           greetingTimeout: route.connectTimeoutSeconds * 1000,
           socketTimeout: route.socketTimeoutSeconds * 1000,
-          tls: { rejectUnauthorized: route.verifyCertificate, servername: host },
+          tls: { rejectUnauthorized: route.verifyCertificate, ...serverName(host) },
         });
         // Errors after the transaction (a late RST) must not crash the process.
         conn.on('error', () => {});

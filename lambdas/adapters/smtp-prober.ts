@@ -2,7 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { RouteConfig } from '../core/config.js';
 import type { SmtpProber } from '../ports.js';
-import type { PasswordSource } from './smtp-mailer.js';
+import { type PasswordSource, serverName } from './smtp-mailer.js';
 
 interface Reply {
   code: number;
@@ -81,7 +81,7 @@ export function createSmtpProber(options: { hostname: string; passwords?: Passwo
       const run = async () => {
         socket =
           route.tls === 'implicit'
-            ? tls.connect({ host, port, servername: host, rejectUnauthorized: route.verifyCertificate })
+            ? tls.connect({ host, port, ...serverName(host), rejectUnauthorized: route.verifyCertificate })
             : net.connect({ host, port });
         const reader = new ReplyReader(socket);
         await new Promise<void>((resolve, reject) => {
@@ -100,7 +100,7 @@ export function createSmtpProber(options: { hostname: string; passwords?: Passwo
           reader.detach();
           socket = tls.connect({
             socket: plain,
-            servername: host,
+            ...serverName(host),
             rejectUnauthorized: route.verifyCertificate,
           });
           await new Promise<void>((resolve, reject) => {
