@@ -1,8 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo, Server } from 'node:net';
 import path from 'node:path';
-import dynalite from 'dynalite';
-import S3rver from 's3rver';
 import type { SMTPServer } from 'smtp-server';
 import {
   type Context,
@@ -23,7 +21,7 @@ import type { Clock, Logger, Mailer, Notifier, SmtpProber } from '../../lambdas/
 import { createLocalApi, ensureAdminToken } from './http-api.js';
 import { createReceiver } from './receiver.js';
 import { createLocalResolver } from './resolver.js';
-import { ensureTable } from './storage.js';
+import { ensureTable, startStorage } from './storage.js';
 
 export const LOCAL_TABLE = 'lifeboat';
 export const LOCAL_BUCKET = 'lifeboat-raw';
@@ -77,10 +75,12 @@ export interface Runtime {
 /** Listens on a loopback port (0 picks a free one) and resolves with the port taken. */
 export function listen(server: Server | SMTPServer, port: number, host: string): Promise<number> {
   const net: Server = 'server' in server ? server.server : server;
+  // On the outer server: an SMTPServer re-emits its socket's errors, and one unheard would crash.
+  const events = server as Server;
   return new Promise((resolve, reject) => {
-    net.once('error', reject);
+    events.once('error', reject);
     server.listen(port, host, () => {
-      net.removeListener('error', reject);
+      events.removeListener('error', reject);
       resolve((net.address() as AddressInfo).port);
     });
   });
@@ -92,8 +92,8 @@ function closeServer(server: { close(cb: () => void): void }): Promise<void> {
 
 /**
  * Starts Lifeboat on one machine: dynalite for the DynamoDB API and s3rver for the S3 API (both
- * persisted under the data folder), the SMTP receiver standing in for SES, and the same ingest,
- * deliver and sweep handlers that run in Lambda, wired to those endpoints.
+ * persisted under the data folder, in a thread of their own), the SMTP receiver standing in for
+ * SES, and the same ingest, deliver and sweep handlers that run in Lambda, wired to those endpoints.
  */
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const config = options.config;
@@ -103,28 +103,32 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   await mkdir(path.join(dataDir, 'dynamodb'), { recursive: true });
   await mkdir(path.join(dataDir, 's3'), { recursive: true });
 
-  const dynamo = dynalite({
-    path: path.join(dataDir, 'dynamodb'),
-    createTableMs: 0,
-    deleteTableMs: 0,
-    updateTableMs: 0,
+  const storage = await startStorage({
+    dynamoDir: path.join(dataDir, 'dynamodb'),
+    s3Dir: path.join(dataDir, 's3'),
+    host,
+    dynamoPort: options.ports?.dynamodb ?? config.local.dynamodbPort,
+    s3Port: options.ports?.s3 ?? config.local.s3Port,
+    bucket: LOCAL_BUCKET,
   });
-  const dynamoPort = await listen(dynamo, options.ports?.dynamodb ?? config.local.dynamodbPort, host);
-  const s3 = new S3rver({
-    address: host,
-    port: options.ports?.s3 ?? config.local.s3Port,
-    directory: path.join(dataDir, 's3'),
-    silent: true,
-    configureBuckets: [{ name: LOCAL_BUCKET, configs: [] }],
-  });
-  const s3Address = (await s3.run()) as AddressInfo;
+  // Start-up that fails after this point (a port taken) must not leave the storage thread running.
+  let apiServer: Server | null = null;
+  const abandon = async <T>(step: Promise<T>): Promise<T> => {
+    try {
+      return await step;
+    } catch (err) {
+      if (apiServer?.listening) await closeServer(apiServer);
+      await storage.stop();
+      throw err;
+    }
+  };
 
   const env: LifeboatEnv = {
     TABLE_NAME: LOCAL_TABLE,
     BUCKET_NAME: LOCAL_BUCKET,
     LIFEBOAT_CONFIG: JSON.stringify(config),
-    LIFEBOAT_DYNAMODB_ENDPOINT: `http://${host}:${dynamoPort}`,
-    LIFEBOAT_S3_ENDPOINT: `http://${host}:${s3Address.port}`,
+    LIFEBOAT_DYNAMODB_ENDPOINT: `http://${host}:${storage.dynamoPort}`,
+    LIFEBOAT_S3_ENDPOINT: `http://${host}:${storage.s3Port}`,
     AWS_REGION: 'us-east-1',
   };
 
@@ -156,7 +160,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     },
   });
   const { dynamo: dynamoClient } = createAwsClients(env);
-  await ensureTable(dynamoClient, LOCAL_TABLE);
+  await abandon(ensureTable(dynamoClient, LOCAL_TABLE));
 
   const ingest = createIngestHandler(() => ctx);
   deliver = createDeliverHandler(() => ctx);
@@ -192,7 +196,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     return handingOver;
   };
   const adminToken = ensureAdminToken(dataDir);
-  const apiServer =
+  apiServer =
     options.api === false
       ? null
       : createLocalApi({
@@ -206,7 +210,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           },
         });
   const apiPort = apiServer
-    ? await listen(apiServer, options.ports?.api ?? (options.ports ? 0 : config.local.apiPort), host)
+    ? await abandon(listen(apiServer, options.ports?.api ?? (options.ports ? 0 : config.local.apiPort), host))
     : null;
   const receiver = createReceiver({
     config,
@@ -215,7 +219,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     log,
     ingest,
   });
-  const smtpPort = await listen(receiver, options.ports?.smtp ?? config.local.smtpPort, host);
+  const smtpPort = await abandon(listen(receiver, options.ports?.smtp ?? config.local.smtpPort, host));
 
   const intervalMs = options.sweepIntervalMs ?? config.queue.sweepIntervalSeconds * 1000;
   let sweeping: Promise<unknown> | null = null;
@@ -272,8 +276,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       await closeServer(receiver);
       if (apiServer) await closeServer(apiServer);
       while (pending.size > 0) await Promise.allSettled([...pending]);
-      await s3.close();
-      await closeServer(dynamo);
+      await storage.stop();
     },
   };
 }
