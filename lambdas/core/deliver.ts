@@ -58,6 +58,13 @@ export function leaseSecondsFor(config: Pick<LifeboatConfig, 'queue' | 'routes'>
   return Math.max(config.queue.leaseSeconds, route ? worstCaseAttemptSeconds(route) + 30 : 0);
 }
 
+/** The raw key and envelope sender the claimed deliveries carry, if every one of them does. */
+function carriedSource(claimed: DeliveryRecord[]): { rawKey: string; envelopeFrom: string } | undefined {
+  const [first] = claimed;
+  if (!first || claimed.some((d) => d.rawKey === undefined || d.envelopeFrom === undefined)) return undefined;
+  return { rawKey: first.rawKey as string, envelopeFrom: first.envelopeFrom as string };
+}
+
 /**
  * Writes a delivery's next state if nobody changed it meanwhile.
  * @returns false when another worker won the race
@@ -82,6 +89,9 @@ export async function deliverMessage(messageId: string, deps: DeliverDeps): Prom
   const result: DeliverResult = { messageId, delivered: 0, deferred: 0, failed: 0, held: 0, skipped: 0 };
   const checkpoint = deps.checkpoint ?? (() => {});
   const now = clock.now();
+  // Holds are read alongside the deliveries: two round trips in the time of one.
+  const holdsRead = store.listHolds();
+  holdsRead.catch(() => {}); // awaited below when anything is due; a failed read throws there
   const all = await store.listDeliveries(messageId);
   const due = all.filter((d) => isDue(d, now));
   result.skipped = all.length - due.length;
@@ -89,7 +99,7 @@ export async function deliverMessage(messageId: string, deps: DeliverDeps): Prom
 
   // A draining hold (a hand-over in progress) still holds new mail at ingest, but lets the mail
   // the hand-over released go out.
-  const holds = (await store.listHolds()).filter((h) => !h.draining);
+  const holds = (await holdsRead).filter((h) => !h.draining);
   const leaseId = randomUUID();
   const claimed: DeliveryRecord[] = [];
   for (const d of due) {
@@ -108,7 +118,8 @@ export async function deliverMessage(messageId: string, deps: DeliverDeps): Prom
   if (claimed.length === 0) return result;
   checkpoint('claimed');
 
-  const message = await store.getMessage(messageId);
+  // Deliveries carry the message's key and sender; only records older than that need the message read.
+  const message = carriedSource(claimed) ?? (await store.getMessage(messageId));
   let raw: Buffer | undefined;
   let readError: string | undefined;
   try {
@@ -123,6 +134,7 @@ export async function deliverMessage(messageId: string, deps: DeliverDeps): Prom
   for (const [routeName, group] of groupByRoute(claimed)) {
     const route = config.routes.find((r) => r.name === routeName);
     let outcomes: RecipientOutcome[];
+    let sample: Promise<void> | undefined;
     if (!raw || !message) {
       outcomes = group.map((d) => ({
         recipient: d.recipient,
@@ -150,7 +162,8 @@ export async function deliverMessage(messageId: string, deps: DeliverDeps): Prom
         outcomes = await mailer.send(route, { from: message.envelopeFrom, to: recipients }, bytes);
         // The primary answered (2xx or 5xx) unless every recipient was deferred.
         const answered = outcomes.some((o) => o.status !== 'deferred');
-        await deps.continuity
+        // Written while the outcomes are recorded; awaited before this route's group is done.
+        sample = deps.continuity
           ?.recordAttempt({
             route: route.name,
             at: clock.now().toISOString(),
@@ -193,6 +206,7 @@ export async function deliverMessage(messageId: string, deps: DeliverDeps): Prom
       else if (next.state === 'failed') result.failed++;
       else if (next.state === 'held') result.held++;
     }
+    await sample;
     checkpoint('recorded');
   }
   log.info('delivery attempt', { ...result });

@@ -48,6 +48,9 @@ export const NO_ROUTE = '(none)';
  */
 export async function ingestMessage(input: IngestInput, deps: IngestDeps): Promise<IngestResult> {
   const { blobs, store, config, clock, log } = deps;
+  // Holds are read while the raw message is fetched: two round trips in the time of one.
+  const holdsRead = store.listHolds();
+  holdsRead.catch(() => {}); // awaited below; a failed read throws there
   const raw = await blobs.getRaw(input.rawKey);
   const summary = await summariseMessage(raw);
   let recipients = [...new Set(input.recipients.map(normaliseAddress))];
@@ -83,7 +86,7 @@ export async function ingestMessage(input: IngestInput, deps: IngestDeps): Promi
     log.warn('message kept unparsed', { messageId: input.messageId, parseError: summary.parseError });
   }
 
-  const holds = await store.listHolds();
+  const holds = await holdsRead;
   const disposition = decideDisposition(input.verdicts, config.policy);
   const now = clock.now().toISOString();
   const created: string[] = [];
@@ -107,6 +110,8 @@ export async function ingestMessage(input: IngestInput, deps: IngestDeps): Promi
       reason: null,
       version: 1,
       leaseId: null,
+      rawKey: input.rawKey,
+      envelopeFrom: input.envelopeFrom,
     };
     if (!route) {
       Object.assign(delivery, {

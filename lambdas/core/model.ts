@@ -77,4 +77,10 @@ export interface DeliveryRecord {
   version: number;
   /** Identifies the worker holding the lease while `delivering`. */
   leaseId: string | null;
+  /**
+   * The message's raw object key and envelope sender, copied from its record at ingest so an
+   * attempt need not read the record. Absent on records written before they were copied.
+   */
+  rawKey?: string | undefined;
+  envelopeFrom?: string | undefined;
 }

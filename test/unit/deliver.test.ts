@@ -79,6 +79,21 @@ describe('deliverMessage', () => {
     expect(text.match(/^Received:/gm)).toHaveLength(1);
   });
 
+  it('delivers a record written before deliveries carried the raw key and sender, from its message', async () => {
+    const { store, mailer, deps } = await setup(['alice@example.com']);
+    const stored = await store.getDelivery({ messageId: 'm1', recipient: 'alice@example.com' });
+    const { rawKey: _key, envelopeFrom: _from, ...older } = stored!;
+    store.deliveries.clear();
+    await store.createDelivery(older);
+    await deliverMessage('m1', deps);
+    expect(mailer.sent.map((s) => [s.envelope.from, s.envelope.to])).toEqual([
+      ['sender@example.org', ['alice@example.com']],
+    ]);
+    expect(mailer.sent[0]!.raw.subarray(mailer.sent[0]!.raw.length - simpleMessage.length)).toEqual(
+      simpleMessage,
+    );
+  });
+
   it('gives each recipient its own outcome from its own RCPT reply', async () => {
     const mailer = new FakeMailer((rcpt) =>
       rcpt === 'bob@example.com'
