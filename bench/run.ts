@@ -4,16 +4,16 @@
  *
  *   npm run bench                       every figure
  *   npm run bench -- bundles ingest-cpu only these figures
- *   npm run bench -- --profile          also profile the pipeline and say where its CPU went
+ *   npm run bench -- --profile          also profile the pipeline and the hand-over and say where their CPU went
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { bundlesFigure } from './bundles.js';
+import { detectionFigure } from './continuity-detection.js';
+import { handoverFigure } from './continuity-handover.js';
 import { REPO_ROOT } from './corpus.js';
-import { detectionFigure } from './detection.js';
-import { handoverFigure } from './handover.js';
 import { ingestCpuFigure } from './ingest-cpu.js';
 import { pipelineFigure } from './pipeline.js';
 import { type BenchOptions, errorRow, type Figure, type Row, renderTable } from './report.js';

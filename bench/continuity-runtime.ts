@@ -1,0 +1,199 @@
+/**
+ * Child process for the hand-over figure: the local runtime (receiver, s3rver, dynalite, ingest,
+ * deliver) in a process of its own, as Postfix runs in processes of its own, with one route to
+ * the primary on the port given as the first argument.
+ *
+ *   continuity-runtime.ts <primary port> <data dir> <ratePerSecond> <concurrency>
+ *
+ * Protocol on stdio, one line each: it prints `ready {"smtpPort":…}`; then
+ *   invoke   invokes continuity for every route and prints `invoked {"state":…}`
+ *   idle     waits for deliveries in flight and prints `idle {"queue":{…}}` (deliveries by state)
+ *   mark     restarts its CPU count (the whole process: the runtime's thread and its storage
+ *            thread), its main thread's busy share and its tally of store calls (or the profiler)
+ *   revoke   revokes continuity, runs the hand-over to its end as the runtime does after a revoke
+ *            from the admin API, and prints `handed-over {…}`: CPU and store calls since the mark,
+ *            the event's hand-over record, deliveries by state
+ *   stop     shuts down and exits
+ * The parent owns the data folder and removes it. With BENCH_PROFILE_FILE set, a V8 CPU profile
+ * of the span from `mark` to the end of the hand-over is written to that file.
+ */
+import { subscribe } from 'node:diagnostics_channel';
+import { writeFile } from 'node:fs/promises';
+import type { ClientRequest } from 'node:http';
+import { Session } from 'node:inspector/promises';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { startRuntime } from '../infra/local/runtime.js';
+import { parseConfig } from '../lambdas/core/config.js';
+import { invokeContinuity, revokeContinuity } from '../lambdas/core/continuity-service.js';
+import { countByState } from '../lambdas/core/queue-ops.js';
+
+const ACTOR = 'bench-admin@alerts.example.org';
+/** The primary's domain; the parent addresses its messages to it. */
+const HANDOVER_DOMAIN = 'corp.test';
+
+const primaryPort = Number(process.argv[2]);
+const dataDir = process.argv[3] ?? '';
+const ratePerSecond = Number(process.argv[4]);
+const concurrency = Number(process.argv[5]);
+if (
+  !Number.isInteger(primaryPort) ||
+  primaryPort <= 0 ||
+  dataDir === '' ||
+  !(ratePerSecond > 0) ||
+  !(concurrency > 0)
+) {
+  throw new Error('usage: continuity-runtime.ts <primary port> <data dir> <ratePerSecond> <concurrency>');
+}
+
+/** Set for a profiled run, which counts nothing, so that its profile holds no bench code. */
+const profileFile = process.env.BENCH_PROFILE_FILE;
+
+/** Calls and summed wall time per store method, and requests per AWS API operation, counted after `mark`. */
+class Tally {
+  on = false;
+  readonly calls = new Map<string, { calls: number; ms: number }>();
+  readonly requests = new Map<string, number>();
+
+  reset(): void {
+    this.calls.clear();
+    this.requests.clear();
+    this.on = true;
+  }
+
+  add(name: string, ms: number): void {
+    const t = this.calls.get(name) ?? { calls: 0, ms: 0 };
+    t.calls += 1;
+    t.ms += ms;
+    this.calls.set(name, t);
+  }
+}
+
+const tally = new Tally();
+
+/** The same object, with every method call counted and timed under `prefix`. */
+function counted<T extends object>(target: T, prefix: string): T {
+  return new Proxy(target, {
+    get(obj, prop, receiver) {
+      const value = Reflect.get(obj, prop, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        if (!tally.on) return (value as (...a: unknown[]) => unknown).apply(obj, args);
+        const started = performance.now();
+        const result = (value as (...a: unknown[]) => unknown).apply(obj, args);
+        const name = `${prefix}.${String(prop)}`;
+        if (result instanceof Promise) {
+          return result.finally(() => tally.add(name, performance.now() - started));
+        }
+        tally.add(name, performance.now() - started);
+        return result;
+      };
+    },
+  });
+}
+
+// Each HTTP request the SDK clients make, by API operation: the wire-level view of the store calls.
+if (!profileFile) {
+  subscribe('http.client.request.start', (message) => {
+    if (!tally.on) return;
+    const request = (message as { request: ClientRequest }).request;
+    const target = request.getHeader('x-amz-target');
+    const operation =
+      typeof target === 'string' ? `DynamoDB ${target.split('.').pop()}` : `S3 ${request.method}`;
+    tally.requests.set(operation, (tally.requests.get(operation) ?? 0) + 1);
+  });
+}
+
+const config = parseConfig(
+  {
+    organisation: 'Lifeboat bench',
+    hostname: 'lifeboat.bench.test',
+    domains: [HANDOVER_DOMAIN],
+    routes: [
+      {
+        name: 'primary',
+        domains: [HANDOVER_DOMAIN],
+        hosts: [{ host: '127.0.0.1', port: primaryPort }],
+        tls: 'none',
+      },
+    ],
+    continuity: { handover: { ratePerSecond, concurrency } },
+    local: { dataDir },
+  },
+  'bench hand-over config',
+);
+const runtime = await startRuntime({
+  config,
+  dataDir,
+  ports: { smtp: 0, dynamodb: 0, s3: 0, api: 0 },
+  api: false,
+  // Nothing runs on a timer: the hand-over starts on revoke, as after a revoke from the admin API.
+  sweepIntervalMs: 0,
+  probeIntervalMs: 0,
+});
+const ctx = runtime.ctx;
+// The handlers read the context on every call, so counting wrappers put in now see every call.
+// A profiled run goes without them, so the profile shows the runtime and nothing of the bench.
+if (!profileFile) {
+  ctx.store = counted(ctx.store, 'store');
+  ctx.continuity = counted(ctx.continuity, 'store');
+  ctx.blobs = counted(ctx.blobs, 'blobs');
+  ctx.mailer = counted(ctx.mailer, 'mailer');
+}
+
+const inspector = profileFile ? new Session() : undefined;
+inspector?.connect();
+let cpuMark = process.cpuUsage();
+let eluMark = performance.eventLoopUtilization();
+const reply = (tag: string, body: unknown) => process.stdout.write(`${tag} ${JSON.stringify(body)}\n`);
+reply('ready', { smtpPort: runtime.smtpPort });
+
+for await (const line of createInterface({ input: process.stdin })) {
+  if (line === 'invoke') {
+    const step = await invokeContinuity(ctx, ACTOR, { reason: 'bench: primary down' });
+    reply('invoked', { state: step.org.state });
+  } else if (line === 'idle') {
+    await runtime.idle();
+    reply('idle', { queue: await countByState(ctx.store) });
+  } else if (line === 'mark') {
+    if (inspector) {
+      await inspector.post('Profiler.enable');
+      await inspector.post('Profiler.start');
+    }
+    // A profiled run counts nothing, so the profile holds no bench code.
+    if (!profileFile) tally.reset();
+    cpuMark = process.cpuUsage();
+    eluMark = performance.eventLoopUtilization();
+  } else if (line === 'revoke') {
+    const started = performance.now();
+    const step = await revokeContinuity(ctx, ACTOR);
+    await runtime.kickHandover();
+    await runtime.idle();
+    const ms = performance.now() - started;
+    const cpu = process.cpuUsage(cpuMark);
+    const mainThreadBusy = performance.eventLoopUtilization(eluMark).utilization;
+    tally.on = false;
+    if (inspector && profileFile) {
+      const { profile } = await inspector.post('Profiler.stop');
+      await writeFile(profileFile, JSON.stringify(profile));
+    }
+    const event = step.event ? await ctx.continuity.getEvent(step.event.id) : undefined;
+    const org = await ctx.continuity.getOrg();
+    reply('handed-over', {
+      ms,
+      cpu: { userMs: cpu.user / 1000, systemMs: cpu.system / 1000 },
+      mainThreadBusy,
+      stateAfterRevoke: step.org.state,
+      state: org?.state,
+      handover: event?.handover ?? null,
+      queue: await countByState(ctx.store),
+      calls: Object.fromEntries(tally.calls),
+      requests: Object.fromEntries(tally.requests),
+    });
+  } else if (line === 'stop') {
+    break;
+  }
+}
+inspector?.disconnect();
+await runtime.stop();
+process.exit(0);
