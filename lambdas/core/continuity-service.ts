@@ -31,7 +31,6 @@ import type { DeliveryRecord, DeliveryState } from './model.js';
 import { composeNotice } from './notices.js';
 import { runProbes } from './probes.js';
 import { countByState, holdScope, inScope, releaseScope } from './queue-ops.js';
-import { mapWithConcurrency } from './sweep.js';
 
 /** The hold reason continuity uses; admin holds on single deliveries keep their own. */
 export const CONTINUITY_REASON = 'continuity';
@@ -258,12 +257,20 @@ export interface HandoverResult {
   done: boolean;
 }
 
+/**
+ * Held deliveries a hand-over reads per query, per delivery it keeps in flight: one query and
+ * one progress write per batch instead of per delivery, while a batch stays small enough that
+ * mail arriving during the hand-over waits for little more than one batch.
+ */
+export const HANDOVER_BATCH_PER_SLOT = 5;
+
 /** The oldest held deliveries of the event's scope, up to `limit`, in arrival order. */
 async function oldestHeld(deps: ContinuityDeps, scope: string, limit: number): Promise<DeliveryRecord[]> {
   const found: DeliveryRecord[] = [];
   let cursor: string | undefined;
   do {
-    const page = await deps.store.queryByState({ state: 'held', limit: 100, cursor });
+    // Pages no longer than the batch: the index is read again for every batch.
+    const page = await deps.store.queryByState({ state: 'held', limit: Math.min(100, limit), cursor });
     for (const d of page.items) {
       if (inScope(d, scope) && d.reason === CONTINUITY_REASON) found.push(d);
       if (found.length >= limit) return found;
@@ -273,13 +280,25 @@ async function oldestHeld(deps: ContinuityDeps, scope: string, limit: number): P
   return found;
 }
 
+/** A batch as messages, in the order of each message's oldest delivery in it. */
+function byMessage(batch: DeliveryRecord[]): DeliveryRecord[][] {
+  const groups = new Map<string, DeliveryRecord[]>();
+  for (const d of batch) {
+    const group = groups.get(d.messageId);
+    if (group) group.push(d);
+    else groups.set(d.messageId, [d]);
+  }
+  return [...groups.values()];
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Hands held mail back to the primary, oldest first, at most `handover.ratePerSecond` deliveries a
- * second with `handover.concurrency` in flight. Each release is a conditional write and each send
- * claims its delivery first, so a hand-over that crashes resumes where it stopped without sending
- * anything twice. Runs until the backlog is empty (then closes the event) or the budget is spent.
+ * second with `handover.concurrency` in flight. Each release is a conditional write made just
+ * before its message is sent, and each send claims its delivery first, so a hand-over that
+ * crashes resumes where it stopped without sending anything twice. Runs until the backlog is
+ * empty (then closes the event) or the budget is spent.
  */
 export async function runHandover(deps: ContinuityDeps, budgetMs: number): Promise<HandoverResult> {
   const { org, event } = await load(deps);
@@ -287,10 +306,11 @@ export async function runHandover(deps: ContinuityDeps, budgetMs: number): Promi
   await reconcileHolds(deps, org, event);
   const { ratePerSecond, concurrency } = deps.config.continuity.handover;
   const started = Date.now();
+  const spent = () => Date.now() - started >= budgetMs;
   let released = event.handover?.released ?? 0;
   let thisRun = 0;
-  while (Date.now() - started < budgetMs) {
-    const batch = await oldestHeld(deps, event.scope, concurrency);
+  while (!spent()) {
+    const batch = await oldestHeld(deps, event.scope, concurrency * HANDOVER_BATCH_PER_SLOT);
     if (batch.length === 0) {
       await transact(deps, (o, e) => {
         if (o.state !== 'recovering' || !e) throw new ConflictError('the hand-over was already finished');
@@ -300,32 +320,55 @@ export async function runHandover(deps: ContinuityDeps, budgetMs: number): Promi
       });
       return { released: thisRun, done: true };
     }
-    const now = deps.clock.now();
-    const ids: string[] = [];
-    for (const d of batch) {
-      try {
-        await deps.store.replaceDelivery(requeueDelivery(d, now), d.version);
-        if (!ids.includes(d.messageId)) ids.push(d.messageId);
-        released++;
-        thisRun++;
-      } catch (err) {
-        if (!(err instanceof ConflictError)) throw err;
+    const batchStarted = deps.clock.now();
+    const inFlight = new Set<Promise<void>>();
+    let failure: { error: unknown } | undefined;
+    for (const group of byMessage(batch)) {
+      // Pace: the n-th delivery of this run may not start before n / rate seconds have passed.
+      const wait = started + (thisRun / ratePerSecond) * 1000 - Date.now();
+      if (wait > 0) await sleep(Math.min(wait, Math.max(0, budgetMs - (Date.now() - started))));
+      while (inFlight.size >= concurrency) await Promise.race(inFlight);
+      if (failure || spent()) break;
+      const now = deps.clock.now();
+      let releasedHere = 0;
+      for (const d of group) {
+        try {
+          await deps.store.replaceDelivery(requeueDelivery(d, now), d.version);
+          releasedHere++;
+        } catch (err) {
+          // Another worker released it first. Anything else stops the hand-over once the
+          // deliveries in flight have finished.
+          if (!(err instanceof ConflictError)) failure ??= { error: err };
+        }
       }
+      released += releasedHere;
+      thisRun += releasedHere;
+      if (releasedHere === 0) continue;
+      const sending: Promise<void> = deliverMessage(group[0]?.messageId as string, deps).then(
+        () => {},
+        (error: unknown) => {
+          failure ??= { error };
+        },
+      );
+      inFlight.add(sending);
+      void sending.finally(() => inFlight.delete(sending));
     }
-    await mapWithConcurrency(ids, concurrency, (id) => deliverMessage(id, deps));
-    const fresh = (await deps.continuity.getEvent(event.id)) ?? event;
-    await deps.continuity.putEvent({
-      ...fresh,
-      handover: {
-        ...(fresh.handover ?? { startedAt: now.toISOString(), total: released, finishedAt: null }),
-        released,
-      },
-    });
+    await Promise.all(inFlight);
+    try {
+      // Written after a failure too: what this batch released before it stopped still counts.
+      const fresh = (await deps.continuity.getEvent(event.id)) ?? event;
+      await deps.continuity.putEvent({
+        ...fresh,
+        handover: {
+          ...(fresh.handover ?? { startedAt: batchStarted.toISOString(), total: released, finishedAt: null }),
+          released,
+        },
+      });
+    } catch (err) {
+      failure ??= { error: err };
+    }
+    if (failure) throw failure.error;
     deps.handoverCheckpoint?.(released);
-    // Pace: the n-th delivery of this run may not start before n / rate seconds have passed.
-    const due = started + (thisRun / ratePerSecond) * 1000;
-    const wait = due - Date.now();
-    if (wait > 0) await sleep(Math.min(wait, Math.max(0, budgetMs - (Date.now() - started))));
   }
   return { released: thisRun, done: false };
 }

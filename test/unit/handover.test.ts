@@ -1,11 +1,14 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   getStatus,
+  HANDOVER_BATCH_PER_SLOT,
   invokeContinuity,
   revokeContinuity,
   runHandover,
 } from '../../lambdas/core/continuity-service.js';
+import { type DeliverStep, leaseSecondsFor } from '../../lambdas/core/deliver.js';
 import { holdRecipient } from '../../lambdas/core/queue-ops.js';
+import { sweepDue } from '../../lambdas/core/sweep.js';
 import type { HoldRecord } from '../../lambdas/ports.js';
 import { continuityHarness } from '../support/continuity.js';
 import { delivery } from '../support/fixtures.js';
@@ -132,6 +135,52 @@ describe('runHandover', () => {
     expect(await run).toEqual({ released: 8, done: false });
   });
 
+  it('starts each delivery at its paced time, not a batch at a time', async () => {
+    const h = continuityHarness({ handover: { ratePerSecond: 10, concurrency: 2 } });
+    await heldThenRevoked(h, 6);
+    vi.useFakeTimers({ toFake: ['Date', 'setTimeout'] });
+    const t0 = Date.now();
+    const startedAt: number[] = [];
+    const send = h.primary.send.bind(h.primary);
+    h.primary.send = (...args) => {
+      startedAt.push(Date.now() - t0);
+      return send(...args);
+    };
+    const run = runHandover(h.deps, BUDGET_MS);
+    await vi.runAllTimersAsync();
+    expect(await run).toEqual({ released: 6, done: true });
+    expect(startedAt).toEqual([0, 100, 200, 300, 400, 500]);
+  });
+
+  it('leaves the rest of a batch held when a worker dies mid-batch, and resumes in order, each once', async () => {
+    const h = continuityHarness({ handover: { ratePerSecond: 1000, concurrency: 1 } });
+    await heldThenRevoked(h, HANDOVER_BATCH_PER_SLOT + 3);
+    let sends = 0;
+    const dying = {
+      ...h.deps,
+      checkpoint: (step: DeliverStep) => {
+        if (step === 'claimed' && ++sends === 3) throw new Error('worker died holding the lease');
+      },
+    };
+    await expect(runHandover(dying, BUDGET_MS)).rejects.toThrow('worker died');
+    expect(h.primary.order()).toEqual(['m00', 'm01']);
+    expect((await getStatus(h.deps)).queue).toMatchObject({ delivering: 1, held: HANDOVER_BATCH_PER_SLOT });
+
+    expect(await runHandover(h.deps, BUDGET_MS)).toMatchObject({ done: true });
+    h.clock.advance(leaseSecondsFor(h.config, 'cloud') + 1);
+    await sweepDue(h.deps);
+    expect(h.primary.order()).toEqual([
+      'm00',
+      'm01',
+      ...Array.from({ length: HANDOVER_BATCH_PER_SLOT }, (_, i) => `m${String(i + 3).padStart(2, '0')}`),
+      'm02',
+    ]);
+    expect((await h.store.getEvent('ev1'))?.handover).toMatchObject({
+      total: HANDOVER_BATCH_PER_SLOT + 3,
+      released: HANDOVER_BATCH_PER_SLOT + 3,
+    });
+  });
+
   it('picks up where the last run stopped, and finishes', async () => {
     const h = continuityHarness({ handover: { ratePerSecond: 10, concurrency: 1 } });
     await heldThenRevoked(h, 15);
@@ -148,16 +197,23 @@ describe('runHandover', () => {
 
   it('sends every delivery exactly once when a hand-over crashes after its first batch and runs again', async () => {
     const h = continuityHarness({ handover: { ratePerSecond: 1000, concurrency: 2 } });
-    await heldThenRevoked(h, 9);
+    // A batch is HANDOVER_BATCH_PER_SLOT deliveries per delivery in flight; 7 more than one batch.
+    const batch = 2 * HANDOVER_BATCH_PER_SLOT;
+    await heldThenRevoked(h, batch + 7);
     h.deps.handoverCheckpoint = () => {
       throw new Error('worker stopped');
     };
     await expect(runHandover(h.deps, BUDGET_MS)).rejects.toThrow('worker stopped');
-    expect(h.primary.sent).toHaveLength(2);
+    expect(h.primary.sent).toHaveLength(batch);
     h.deps.handoverCheckpoint = undefined;
     expect(await runHandover(h.deps, BUDGET_MS)).toEqual({ released: 7, done: true });
-    expect(sends(h)).toEqual(Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`m0${i}`, 1])));
-    expect((await h.store.getEvent('ev1'))?.handover).toMatchObject({ total: 9, released: 9 });
+    expect(sends(h)).toEqual(
+      Object.fromEntries(Array.from({ length: batch + 7 }, (_, i) => [`m${String(i).padStart(2, '0')}`, 1])),
+    );
+    expect((await h.store.getEvent('ev1'))?.handover).toMatchObject({
+      total: batch + 7,
+      released: batch + 7,
+    });
   });
 
   it('does not release deliveries an admin held individually', async () => {
