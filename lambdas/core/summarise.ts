@@ -1,21 +1,23 @@
 import { type AddressObject, simpleParser } from 'mailparser';
-import type { AttachmentInfo } from './model.js';
+import type { MessageRecord } from './model.js';
 
 /** Characters of body text kept for list views; enough for two lines of a webmail list. */
 export const SNIPPET_CHARS = 200;
 
-export interface MessageSummary {
-  from: string | null;
-  to: string[];
-  cc: string[];
-  subject: string | null;
-  date: string | null;
-  messageIdHeader: string | null;
-  inReplyTo: string | null;
-  snippet: string;
-  attachments: AttachmentInfo[];
-  parseError: string | null;
-}
+/** What the message record takes from the parsed message. */
+export type MessageSummary = Pick<
+  MessageRecord,
+  | 'from'
+  | 'to'
+  | 'cc'
+  | 'subject'
+  | 'date'
+  | 'messageIdHeader'
+  | 'inReplyTo'
+  | 'snippet'
+  | 'attachments'
+  | 'parseError'
+>;
 
 function addresses(value: AddressObject | AddressObject[] | undefined): string[] {
   if (!value) return [];
