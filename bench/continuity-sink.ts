@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { SMTPServer } from 'smtp-server';
+import { ArrivalCounter } from './arrivals.js';
 
 /** Header bytes read per message to find its Message-ID; a header block is far smaller than this. */
 const HEADER_SCAN_BYTES = 64 * 1024;
@@ -18,14 +18,13 @@ function messageIdOf(head: string): string | undefined {
  * and started again on the same port, keeping its counts.
  */
 export class BenchPrimary {
-  count = 0;
   /** SMTP connections accepted: a client that reuses its connections opens fewer than it sends messages. */
   connections = 0;
   /** Message-ID of every message received, in arrival order (`(none)` for a message without one). */
   readonly messageIds: string[] = [];
   private server: SMTPServer | undefined;
   private port_ = 0;
-  private waiters: Array<{ target: number; resolve: (at: number) => void }> = [];
+  private readonly arrivals = new ArrivalCounter('the primary');
 
   /** The port it listens (or last listened) on. */
   get port(): number {
@@ -94,28 +93,18 @@ export class BenchPrimary {
   }
 
   private received(messageId: string): void {
-    this.count += 1;
     this.messageIds.push(messageId);
-    const now = performance.now();
-    const due = this.waiters.filter((w) => this.count >= w.target);
-    this.waiters = this.waiters.filter((w) => this.count < w.target);
-    for (const w of due) w.resolve(now);
+    this.arrivals.arrived();
+  }
+
+  /** Messages received so far. */
+  get count(): number {
+    return this.arrivals.count;
   }
 
   /** Resolves with performance.now() at the moment `target` messages have arrived, or rejects after `timeoutMs`. */
   reach(target: number, timeoutMs: number): Promise<number> {
-    if (this.count >= target) return Promise.resolve(performance.now());
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w.resolve !== done);
-        reject(new Error(`the primary had ${this.count} of ${target} messages after ${timeoutMs / 1000} s`));
-      }, timeoutMs);
-      const done = (at: number) => {
-        clearTimeout(timer);
-        resolve(at);
-      };
-      this.waiters.push({ target, resolve: done });
-    });
+    return this.arrivals.reach(target, timeoutMs);
   }
 
   /**

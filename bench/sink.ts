@@ -1,17 +1,16 @@
 import type { AddressInfo } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { SMTPServer } from 'smtp-server';
+import { ArrivalCounter } from './arrivals.js';
 
 /**
  * The far end of both relays: accepts every message, discards the bytes and counts, noting when
  * a target count is reached (no polling, so the end of a run is timed to the message).
  */
 export class CountingSink {
-  count = 0;
   bytes = 0;
   readonly port: number;
   private readonly server: SMTPServer;
-  private waiters: Array<{ target: number; resolve: (at: number) => void }> = [];
+  private readonly arrivals = new ArrivalCounter('the sink');
 
   private constructor(server: SMTPServer, port: number) {
     this.server = server;
@@ -52,28 +51,18 @@ export class CountingSink {
   }
 
   private received(bytes: number): void {
-    this.count += 1;
     this.bytes += bytes;
-    const now = performance.now();
-    const due = this.waiters.filter((w) => this.count >= w.target);
-    this.waiters = this.waiters.filter((w) => this.count < w.target);
-    for (const w of due) w.resolve(now);
+    this.arrivals.arrived();
+  }
+
+  /** Messages received so far. */
+  get count(): number {
+    return this.arrivals.count;
   }
 
   /** Resolves with performance.now() at the moment `target` messages have arrived, or rejects after `timeoutMs`. */
   reach(target: number, timeoutMs: number): Promise<number> {
-    if (this.count >= target) return Promise.resolve(performance.now());
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w.resolve !== done);
-        reject(new Error(`the sink had ${this.count} of ${target} messages after ${timeoutMs / 1000} s`));
-      }, timeoutMs);
-      const done = (at: number) => {
-        clearTimeout(timer);
-        resolve(at);
-      };
-      this.waiters.push({ target, resolve: done });
-    });
+    return this.arrivals.reach(target, timeoutMs);
   }
 
   close(): Promise<void> {
