@@ -140,6 +140,18 @@ function expectEachOnce(primary: TestPrimary, sent: string[]) {
   expect(new Set(copies(primary).keys())).toEqual(new Set(sent));
 }
 
+/** A test primary and a runtime pointed at it with the drill's config, its admin API on. */
+async function startDrill(concurrency: number) {
+  const primary = await TestPrimary.start();
+  const rt = await startTestRuntime({ config: drillConfig(primary, { concurrency }), api: true });
+  return { primary, rt, admin: adminApi(rt) };
+}
+
+async function stopDrill(rt: TestRuntime | undefined, primary: TestPrimary | undefined): Promise<void> {
+  await rt?.stop();
+  await primary?.stop();
+}
+
 describe.sequential('continuity drill: outage, invoke, 200 held, revoke (hand-over concurrency 1)', () => {
   let primary: TestPrimary;
   let rt: TestRuntime;
@@ -149,15 +161,10 @@ describe.sequential('continuity drill: outage, invoke, 200 held, revoke (hand-ov
   let held: DeliveryRecord[] = [];
 
   beforeAll(async () => {
-    primary = await TestPrimary.start();
-    rt = await startTestRuntime({ config: drillConfig(primary, { concurrency: 1 }), api: true });
-    admin = adminApi(rt);
+    ({ primary, rt, admin } = await startDrill(1));
   });
 
-  afterAll(async () => {
-    await rt?.stop();
-    await primary?.stop();
-  });
+  afterAll(() => stopDrill(rt, primary));
 
   it('opens an event within two probe rounds of the primary going down', async () => {
     await primary.refuse();
@@ -276,15 +283,10 @@ describe.sequential('continuity drill with hand-over concurrency 4', () => {
   let eventId: string;
 
   beforeAll(async () => {
-    primary = await TestPrimary.start();
-    rt = await startTestRuntime({ config: drillConfig(primary, { concurrency: 4 }), api: true });
-    admin = adminApi(rt);
+    ({ primary, rt, admin } = await startDrill(4));
   });
 
-  afterAll(async () => {
-    await rt?.stop();
-    await primary?.stop();
-  });
+  afterAll(() => stopDrill(rt, primary));
 
   it('hands all 200 held messages to the primary exactly once', SLOW, async () => {
     await primary.refuse();
@@ -316,15 +318,10 @@ describe.sequential('continuity hand-over after a crash', () => {
   let sent: string[];
 
   beforeAll(async () => {
-    primary = await TestPrimary.start();
-    rt = await startTestRuntime({ config: drillConfig(primary, { concurrency: 1 }), api: true });
-    admin = adminApi(rt);
+    ({ primary, rt, admin } = await startDrill(1));
   });
 
-  afterAll(async () => {
-    await rt?.stop();
-    await primary?.stop();
-  });
+  afterAll(() => stopDrill(rt, primary));
 
   it('stops where the worker crashed: 50 handed over, the rest still held', SLOW, async () => {
     await admin.invoke();
@@ -367,15 +364,10 @@ describe('continuity hand-over when a worker dies mid-send', () => {
   let admin: ReturnType<typeof adminApi>;
 
   beforeEach(async () => {
-    primary = await TestPrimary.start();
-    rt = await startTestRuntime({ config: drillConfig(primary, { concurrency: 1 }), api: true });
-    admin = adminApi(rt);
+    ({ primary, rt, admin } = await startDrill(1));
   });
 
-  afterEach(async () => {
-    await rt.stop();
-    await primary.stop();
-  });
+  afterEach(() => stopDrill(rt, primary));
 
   it('delivers a message whose send a worker died in, once, after its lease runs out', async () => {
     await admin.invoke();
@@ -411,15 +403,10 @@ describe('continuity hand-over of mail deferred before the invoke', () => {
   let admin: ReturnType<typeof adminApi>;
 
   beforeEach(async () => {
-    primary = await TestPrimary.start();
-    rt = await startTestRuntime({ config: drillConfig(primary, { concurrency: 1 }), api: true });
-    admin = adminApi(rt);
+    ({ primary, rt, admin } = await startDrill(1));
   });
 
-  afterEach(async () => {
-    await rt.stop();
-    await primary.stop();
-  });
+  afterEach(() => stopDrill(rt, primary));
 
   it('holds a delivery that was deferred when continuity was invoked', async () => {
     await primary.refuse();
@@ -458,15 +445,10 @@ describe('continuity hand-over run by two workers at once', () => {
   let admin: ReturnType<typeof adminApi>;
 
   beforeEach(async () => {
-    primary = await TestPrimary.start();
-    rt = await startTestRuntime({ config: drillConfig(primary, { concurrency: 2 }), api: true });
-    admin = adminApi(rt);
+    ({ primary, rt, admin } = await startDrill(2));
   });
 
-  afterEach(async () => {
-    await rt.stop();
-    await primary.stop();
-  });
+  afterEach(() => stopDrill(rt, primary));
 
   // Conditional writes keep two runners from sending anything twice, should they ever overlap.
   it('sends each held message once', SLOW, async () => {
