@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TestPrimary } from '../support/primary.js';
-import { readFixture, routeTo, startTestRuntime, type TestRuntime, testConfig } from '../support/runtime.js';
+import { readFixture, startTestRuntime, type TestRuntime, testConfig } from '../support/runtime.js';
 
 const MESSAGE_ID = '<site-visit-20261120@sender.example>';
 const at = (rt: TestRuntime, seconds: number) =>
@@ -12,11 +12,7 @@ describe('deliverMessage against a primary that answers no', () => {
   let fixture: Buffer;
 
   async function start(routeOverrides = {}) {
-    rt = await startTestRuntime({
-      config: testConfig(null, {
-        routes: [routeTo('primary', [primary], { domains: ['example.com'] }, routeOverrides)],
-      }),
-    });
+    rt = await startTestRuntime({ config: testConfig(primary, {}, routeOverrides) });
   }
 
   beforeEach(async () => {

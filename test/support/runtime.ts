@@ -51,12 +51,13 @@ export function routeTo(
 export function testConfig(
   primary: TestPrimary | null,
   overrides: Partial<ConfigInput> = {},
+  routeOverrides: Partial<RouteInput> = {},
 ): LifeboatConfig {
   return parseConfig(
     {
       organisation: 'Lifeboat tests',
       domains: [TEST_DOMAIN],
-      routes: primary ? [routeTo('primary', [primary], { domains: [TEST_DOMAIN] })] : [],
+      routes: primary ? [routeTo('primary', [primary], { domains: [TEST_DOMAIN] }, routeOverrides)] : [],
       ...overrides,
     },
     'test config',
