@@ -1,13 +1,12 @@
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import nodemailer from 'nodemailer';
 import { findExecutable } from '../test/e2e/support/executables.js';
 import { PostfixInstance, postfixUnavailableReason } from '../test/e2e/support/postfix.js';
-import { CORPUS_MISSING, type CorpusMessage, loadCorpus, REPO_ROOT } from './corpus.js';
+import { ChildRuntime } from './child-runtime.js';
+import { CORPUS_MISSING, type CorpusMessage, loadCorpus } from './corpus.js';
 import { breakdown, describeBreakdown, readProfile } from './cpu-profile.js';
 import type { BenchOptions, Figure, FigureResult, Row } from './report.js';
 import { CountingSink } from './sink.js';
@@ -113,41 +112,11 @@ async function timedRun(
 }
 
 /** The Lifeboat runtime in a child process (bench/pipeline-runtime.ts), driven by lines on stdio. */
-class RuntimeChild {
-  private readonly lines: AsyncIterator<string>;
-  private stderr = '';
-
-  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
-    this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-    child.stderr.on('data', (c: Buffer) => {
-      this.stderr = (this.stderr + c.toString('utf8')).slice(-4000);
-    });
-  }
-
+class RuntimeChild extends ChildRuntime {
   static start(sinkPort: number, dataDir: string, mode: RuntimeMode, profileFile?: string): RuntimeChild {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', path.join(REPO_ROOT, 'bench/pipeline-runtime.ts'), String(sinkPort), dataDir, mode],
-      {
-        cwd: REPO_ROOT,
-        stdio: ['pipe', 'pipe', 'pipe'],
-        env: { ...process.env, ...(profileFile ? { BENCH_PROFILE_FILE: profileFile } : {}) },
-      },
+    return new RuntimeChild(
+      ChildRuntime.spawnScript('bench/pipeline-runtime.ts', [String(sinkPort), dataDir, mode], profileFile),
     );
-    return new RuntimeChild(child);
-  }
-
-  /** The next line starting with `tag `, parsed as JSON. */
-  async expect<T>(tag: string): Promise<T> {
-    for (;;) {
-      const next = await this.lines.next();
-      if (next.done) throw new Error(`the Lifeboat runtime exited before "${tag}": ${this.stderr.trim()}`);
-      if (next.value.startsWith(`${tag} `)) return JSON.parse(next.value.slice(tag.length + 1)) as T;
-    }
-  }
-
-  send(command: string): void {
-    this.child.stdin.write(`${command}\n`);
   }
 
   /** Asks the runtime to finish what is in flight and exit; resolves with its CPU since `mark`. */
