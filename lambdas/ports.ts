@@ -36,7 +36,10 @@ export interface Page<T> {
   cursor: string | undefined;
 }
 
-/** Messages, deliveries and holds (DynamoDB in AWS and locally through dynalite). */
+/** Deliveries per state, delivered included. */
+export type StateCounts = Record<DeliveryState, number>;
+
+/** Messages, deliveries and holds: DynamoDB in AWS, SQLite on the single-node runtime. */
 export interface MessageStore {
   putMessage(message: MessageRecord): Promise<void>;
   getMessage(id: string): Promise<MessageRecord | undefined>;
@@ -51,6 +54,14 @@ export interface MessageStore {
   replaceDelivery(next: DeliveryRecord, expectedVersion: number): Promise<void>;
   /** Deliveries in one state, oldest index time first. */
   queryByState(query: StateQuery): Promise<Page<DeliveryRecord>>;
+  /**
+   * Deliveries per state, from counters the store keeps with every create and transition: one
+   * read, whatever the size of the queue. Counts every delivery ever recorded in each state
+   * (delivered included) until its record expires or is removed.
+   */
+  countByState(): Promise<StateCounts>;
+  /** Arrival time (`receivedAt`) of the route's oldest deferred delivery, in one indexed read. */
+  oldestDeferred(route: string): Promise<string | undefined>;
   /** Messages received on one UTC day (`YYYY-MM-DD`), newest first. */
   listMessagesByDay(day: string, limit?: number, cursor?: string): Promise<Page<MessageRecord>>;
   putHold(hold: HoldRecord): Promise<void>;

@@ -6,10 +6,16 @@ import {
   PutCommand,
   QueryCommand,
   type QueryCommandInput,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ContinuityEvent, OrgState } from '../core/continuity.js';
 import { ConflictError } from '../core/errors.js';
-import type { DeliveryRecord, MessageRecord } from '../core/model.js';
+import {
+  type DeliveryRecord,
+  type DeliveryState,
+  deliveryStates,
+  type MessageRecord,
+} from '../core/model.js';
 import type {
   AttemptSample,
   AuditEntry,
@@ -20,28 +26,41 @@ import type {
   NotificationRecord,
   Page,
   ProbeToken,
+  StateCounts,
   StateQuery,
 } from '../ports.js';
+import { INDEXES, KEYS, TABLE_KEYS } from '../storage-layout.js';
 
-/** Index names and key layout; infra/aws creates exactly these. */
-export const TABLE_KEYS = { pk: 'pk', sk: 'sk', ttl: 'expiresAt' } as const;
-export const INDEX_BY_STATE = 'byState';
-export const INDEX_BY_MAILBOX = 'byMailbox';
+/** Code-unit order, as DynamoDB compares string keys. */
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-const messagePk = (id: string) => `MSG#${id}`;
-const MESSAGE_SK = 'MSG';
-const deliverySk = (recipient: string) => `RCPT#${recipient}`;
-const HOLD_PK = 'HOLD';
-const ORG_KEY = { pk: 'ORG', sk: 'STATE' };
-const EVENT_PK = 'EVENT';
-const AUDIT_PK = 'AUDIT';
-const NOTIFY_PK = 'NOTIFY';
-const PROBE_PK = 'PROBE';
-const attemptPk = (route: string) => `ATTEMPT#${route}`;
+/**
+ * Index names, re-exported for modules that read them from the adapter; the layout itself is
+ * declared once in storage-layout.ts.
+ */
+export { TABLE_KEYS } from '../storage-layout.js';
+export const INDEX_BY_STATE = INDEXES.byState.name;
+export const INDEX_BY_MAILBOX = INDEXES.byMailbox.name;
+export const INDEX_BY_AGE = INDEXES.byAge.name;
+
 /** Attempt samples feed a window of minutes; a day is plenty. */
 const ATTEMPT_TTL_SECONDS = 86_400;
 /** Audit entries and notifications outlive any event: kept ten years unless the table is purged. */
 const LOG_TTL_SECONDS = 10 * 365 * 86_400;
+
+const { pk: PK, sk: SK, ttl: TTL } = TABLE_KEYS;
+const { byState, byMailbox, byAge } = INDEXES;
+
+/** The table key of one item. */
+const tableKey = (pk: string, sk: string): Record<string, string> => ({ [PK]: pk, [SK]: sk });
+
+/** Every attribute the layout adds to a record; stripped before a record is returned. */
+const LAYOUT_ATTRIBUTES: ReadonlySet<string> = new Set([
+  PK,
+  SK,
+  TTL,
+  ...Object.values(INDEXES).flatMap((index) => [index.pk, index.sk]),
+]);
 
 /** The time a delivery sorts by in the queue index: when it is due, or when it arrived. */
 function indexTime(d: DeliveryRecord): string {
@@ -64,22 +83,27 @@ function expiresAt(receivedAt: string, retentionDays: number): number {
 function deliveryItem(d: DeliveryRecord, retentionDays: number): Record<string, unknown> {
   const item: Record<string, unknown> = {
     ...d,
-    pk: messagePk(d.messageId),
-    sk: deliverySk(d.recipient),
-    gsi2pk: `MBX#${d.recipient}`,
-    gsi2sk: `${d.receivedAt}#${d.messageId}`,
-    expiresAt: expiresAt(d.receivedAt, retentionDays),
+    ...tableKey(KEYS.messagePk(d.messageId), KEYS.deliverySk(d.recipient)),
+    [byMailbox.pk]: KEYS.mailboxPk(d.recipient),
+    [byMailbox.sk]: `${d.receivedAt}#${d.messageId}`,
+    [TTL]: expiresAt(d.receivedAt, retentionDays),
   };
   // Delivered mail leaves the queue index, so the index holds only what needs attention.
   if (d.state !== 'delivered') {
-    item.gsi1pk = `Q#${d.state}`;
-    item.gsi1sk = `${indexTime(d)}#${d.messageId}#${d.recipient}`;
+    item[byState.pk] = KEYS.statePk(d.state);
+    item[byState.sk] = `${indexTime(d)}#${d.messageId}#${d.recipient}`;
+  }
+  // Sparse: only a deferred delivery is in byAge, so a route's oldest one is the first key read.
+  if (d.state === 'deferred') {
+    item[byAge.pk] = KEYS.agePk(d.route);
+    item[byAge.sk] = `${d.receivedAt}#${d.messageId}#${d.recipient}`;
   }
   return item;
 }
 
 function stripKeys<T>(item: Record<string, unknown>): T {
-  const { pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, expiresAt: _ttl, ...rest } = item;
+  const rest: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(item)) if (!LAYOUT_ATTRIBUTES.has(name)) rest[name] = value;
   return rest as T;
 }
 
@@ -91,45 +115,87 @@ function decodeCursor(cursor: string | undefined): Record<string, unknown> | und
   return cursor ? JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) : undefined;
 }
 
-/** The message store on DynamoDB's API (AWS, or dynalite on the local runtime). */
+function zeroCounts(): StateCounts {
+  return Object.fromEntries(deliveryStates.map((s) => [s, 0])) as StateCounts;
+}
+
+/**
+ * The message store on DynamoDB's API (AWS; dynalite in the contract tests).
+ *
+ * Per-state counters live in one item (`KEYS.counters`) and are moved by an UpdateItem `ADD`
+ * after each conditional create or replace has succeeded. The two writes are not one
+ * transaction: TransactWriteItems would close the gap, but dynalite, which the contract suite
+ * runs this adapter against, does not implement it. So a process that dies between a delivery's
+ * write and its counter update leaves that one transition uncounted (off by one per crash, never
+ * a lost or doubled delivery), and a record removed by TTL is not subtracted. The counters serve
+ * status and metrics; the queue itself is always read from the index.
+ */
 export function createDynamoStore(
   client: DynamoDBClient,
   options: DynamoStoreOptions,
 ): MessageStore & ContinuityStore {
   const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   const TableName = options.tableName;
+  const notExists = `attribute_not_exists(${PK})`;
 
+  /**
+   * Puts the item if the condition holds.
+   * @returns the attributes it replaced (`{}` when there were none), or undefined when the condition failed
+   */
   async function conditionalPut(
     Item: Record<string, unknown>,
     condition: string,
     values?: Record<string, unknown>,
-  ) {
+  ): Promise<Record<string, unknown> | undefined> {
     try {
-      await doc.send(
+      const out = await doc.send(
         new PutCommand({
           TableName,
           Item,
           ConditionExpression: condition,
           ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_OLD',
         }),
       );
-      return true;
+      return out.Attributes ?? {};
     } catch (err) {
       if (
         err instanceof ConditionalCheckFailedException ||
         (err as Error).name === 'ConditionalCheckFailedException'
       ) {
-        return false;
+        return undefined;
       }
       throw err;
     }
+  }
+
+  /** Moves one delivery between the per-state counters (from nothing, on create). */
+  async function countTransition(from: DeliveryState | undefined, to: DeliveryState): Promise<void> {
+    if (from === to) return;
+    const names: Record<string, string> = { '#to': to };
+    const values: Record<string, number> = { ':plus': 1 };
+    let update = 'ADD #to :plus';
+    if (from !== undefined) {
+      names['#from'] = from;
+      values[':minus'] = -1;
+      update += ', #from :minus';
+    }
+    await doc.send(
+      new UpdateCommand({
+        TableName,
+        Key: tableKey(KEYS.counters.pk, KEYS.counters.sk),
+        UpdateExpression: update,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+    );
   }
 
   async function newestFirst<T>(pk: string, limit: number): Promise<T[]> {
     const out = await doc.send(
       new QueryCommand({
         TableName,
-        KeyConditionExpression: 'pk = :pk',
+        KeyConditionExpression: `${PK} = :pk`,
         ExpressionAttributeValues: { ':pk': pk },
         ScanIndexForward: false,
         Limit: limit,
@@ -139,37 +205,58 @@ export function createDynamoStore(
     return (out.Items ?? []).map((i) => stripKeys<T>(i));
   }
 
+  async function getItem<T>(pk: string, sk: string): Promise<T | undefined> {
+    const out = await doc.send(new GetCommand({ TableName, Key: tableKey(pk, sk), ConsistentRead: true }));
+    return out.Item ? stripKeys<T>(out.Item) : undefined;
+  }
+
+  /** Every item of one partition, oldest sort key first, following LastEvaluatedKey. */
+  async function queryAll<T>(keyCondition: string, values: Record<string, unknown>): Promise<T[]> {
+    const items: T[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const out = await doc.send(
+        new QueryCommand({
+          TableName,
+          KeyConditionExpression: keyCondition,
+          ExpressionAttributeValues: values,
+          ConsistentRead: true,
+          ExclusiveStartKey,
+        }),
+      );
+      for (const i of out.Items ?? []) items.push(stripKeys<T>(i));
+      ExclusiveStartKey = out.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return items;
+  }
+
   const epoch = (iso: string) => Math.floor(Date.parse(iso) / 1000);
   const unique = () => Math.random().toString(36).slice(2, 10);
 
   return {
-    async getOrg() {
-      const out = await doc.send(new GetCommand({ TableName, Key: ORG_KEY, ConsistentRead: true }));
-      return out.Item ? stripKeys<OrgState>(out.Item) : undefined;
+    getOrg() {
+      return getItem<OrgState>(KEYS.org.pk, KEYS.org.sk);
     },
 
     async putOrg(next: OrgState, expectedVersion: number) {
-      const item = { ...next, ...ORG_KEY, version: expectedVersion + 1 };
+      const item = { ...next, ...tableKey(KEYS.org.pk, KEYS.org.sk), version: expectedVersion + 1 };
       const wrote =
         expectedVersion === 0
-          ? await conditionalPut(item, 'attribute_not_exists(pk)')
+          ? await conditionalPut(item, notExists)
           : await conditionalPut(item, 'version = :v', { ':v': expectedVersion });
       if (!wrote) throw new ConflictError('the continuity state');
     },
 
-    async getEvent(id) {
-      const out = await doc.send(
-        new GetCommand({ TableName, Key: { pk: EVENT_PK, sk: id }, ConsistentRead: true }),
-      );
-      return out.Item ? stripKeys<ContinuityEvent>(out.Item) : undefined;
+    getEvent(id) {
+      return getItem<ContinuityEvent>(KEYS.eventPk, id);
     },
 
     async putEvent(event: ContinuityEvent) {
-      await doc.send(new PutCommand({ TableName, Item: { ...event, pk: EVENT_PK, sk: event.id } }));
+      await doc.send(new PutCommand({ TableName, Item: { ...event, ...tableKey(KEYS.eventPk, event.id) } }));
     },
 
     listEvents(limit) {
-      return newestFirst<ContinuityEvent>(EVENT_PK, limit);
+      return newestFirst<ContinuityEvent>(KEYS.eventPk, limit);
     },
 
     async appendAudit(entry: AuditEntry) {
@@ -178,29 +265,28 @@ export function createDynamoStore(
           TableName,
           Item: {
             ...entry,
-            pk: AUDIT_PK,
-            sk: `${entry.at}#${unique()}`,
-            expiresAt: epoch(entry.at) + LOG_TTL_SECONDS,
+            ...tableKey(KEYS.auditPk, `${entry.at}#${unique()}`),
+            [TTL]: epoch(entry.at) + LOG_TTL_SECONDS,
           },
         }),
       );
     },
 
     listAudit(limit) {
-      return newestFirst<AuditEntry>(AUDIT_PK, limit);
+      return newestFirst<AuditEntry>(KEYS.auditPk, limit);
     },
 
     async putNotification(n: NotificationRecord) {
       await doc.send(
         new PutCommand({
           TableName,
-          Item: { ...n, pk: NOTIFY_PK, sk: `${n.at}#${n.id}`, expiresAt: epoch(n.at) + LOG_TTL_SECONDS },
+          Item: { ...n, ...tableKey(KEYS.notifyPk, `${n.at}#${n.id}`), [TTL]: epoch(n.at) + LOG_TTL_SECONDS },
         }),
       );
     },
 
     listNotifications(limit) {
-      return newestFirst<NotificationRecord>(NOTIFY_PK, limit);
+      return newestFirst<NotificationRecord>(KEYS.notifyPk, limit);
     },
 
     async recordAttempt(sample: AttemptSample) {
@@ -209,61 +295,36 @@ export function createDynamoStore(
           TableName,
           Item: {
             ...sample,
-            pk: attemptPk(sample.route),
-            sk: `${sample.at}#${unique()}`,
-            expiresAt: epoch(sample.at) + ATTEMPT_TTL_SECONDS,
+            ...tableKey(KEYS.attemptPk(sample.route), `${sample.at}#${unique()}`),
+            [TTL]: epoch(sample.at) + ATTEMPT_TTL_SECONDS,
           },
         }),
       );
     },
 
-    async listAttempts(route, since) {
-      const items: AttemptSample[] = [];
-      let ExclusiveStartKey: Record<string, unknown> | undefined;
-      do {
-        const out = await doc.send(
-          new QueryCommand({
-            TableName,
-            KeyConditionExpression: 'pk = :pk AND sk >= :since',
-            ExpressionAttributeValues: { ':pk': attemptPk(route), ':since': since },
-            ExclusiveStartKey,
-          }),
-        );
-        for (const i of out.Items ?? []) items.push(stripKeys<AttemptSample>(i));
-        ExclusiveStartKey = out.LastEvaluatedKey;
-      } while (ExclusiveStartKey);
-      return items;
+    listAttempts(route, since) {
+      return queryAll<AttemptSample>(`${PK} = :pk AND ${SK} >= :since`, {
+        ':pk': KEYS.attemptPk(route),
+        ':since': since,
+      });
     },
 
     async putProbeToken(t: ProbeToken) {
       await doc.send(
         new PutCommand({
           TableName,
-          Item: { ...t, pk: PROBE_PK, sk: t.token, expiresAt: epoch(t.sentAt) + ATTEMPT_TTL_SECONDS },
+          Item: { ...t, ...tableKey(KEYS.probePk, t.token), [TTL]: epoch(t.sentAt) + ATTEMPT_TTL_SECONDS },
         }),
       );
     },
 
-    async getProbeToken(token) {
-      const out = await doc.send(
-        new GetCommand({ TableName, Key: { pk: PROBE_PK, sk: token }, ConsistentRead: true }),
-      );
-      return out.Item ? stripKeys<ProbeToken>(out.Item) : undefined;
+    getProbeToken(token) {
+      return getItem<ProbeToken>(KEYS.probePk, token);
     },
 
     async listProbeTokens(since) {
-      const out = await doc.send(
-        new QueryCommand({
-          TableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': PROBE_PK },
-          ConsistentRead: true,
-        }),
-      );
-      return (out.Items ?? [])
-        .map((i) => stripKeys<ProbeToken>(i))
-        .filter((t) => t.sentAt >= since)
-        .sort((a, b) => a.sentAt.localeCompare(b.sentAt));
+      const tokens = await queryAll<ProbeToken>(`${PK} = :pk`, { ':pk': KEYS.probePk });
+      return tokens.filter((t) => t.sentAt >= since).sort((a, b) => compare(a.sentAt, b.sentAt));
     },
 
     async putMessage(message: MessageRecord) {
@@ -272,72 +333,55 @@ export function createDynamoStore(
           TableName,
           Item: {
             ...message,
-            pk: messagePk(message.id),
-            sk: MESSAGE_SK,
+            ...tableKey(KEYS.messagePk(message.id), KEYS.messageSk),
             // Messages of a day share one index partition: the console's and CLI's "recent mail".
-            gsi1pk: `DAY#${message.receivedAt.slice(0, 10)}`,
-            gsi1sk: `${message.receivedAt}#${message.id}`,
-            expiresAt: expiresAt(message.receivedAt, options.retentionDays),
+            [byState.pk]: KEYS.dayPk(message.receivedAt.slice(0, 10)),
+            [byState.sk]: `${message.receivedAt}#${message.id}`,
+            [TTL]: expiresAt(message.receivedAt, options.retentionDays),
           },
         }),
       );
     },
 
-    async getMessage(id) {
-      const out = await doc.send(
-        new GetCommand({ TableName, Key: { pk: messagePk(id), sk: MESSAGE_SK }, ConsistentRead: true }),
-      );
-      return out.Item ? stripKeys<MessageRecord>(out.Item) : undefined;
+    getMessage(id) {
+      return getItem<MessageRecord>(KEYS.messagePk(id), KEYS.messageSk);
     },
 
-    createDelivery(delivery) {
-      return conditionalPut(deliveryItem(delivery, options.retentionDays), 'attribute_not_exists(pk)');
+    async createDelivery(delivery) {
+      const wrote = await conditionalPut(deliveryItem(delivery, options.retentionDays), notExists);
+      if (!wrote) return false;
+      await countTransition(undefined, delivery.state);
+      return true;
     },
 
-    async getDelivery({ messageId, recipient }: DeliveryKey) {
-      const out = await doc.send(
-        new GetCommand({
-          TableName,
-          Key: { pk: messagePk(messageId), sk: deliverySk(recipient) },
-          ConsistentRead: true,
-        }),
-      );
-      return out.Item ? stripKeys<DeliveryRecord>(out.Item) : undefined;
+    getDelivery({ messageId, recipient }: DeliveryKey) {
+      return getItem<DeliveryRecord>(KEYS.messagePk(messageId), KEYS.deliverySk(recipient));
     },
 
-    async listDeliveries(messageId) {
-      const items: DeliveryRecord[] = [];
-      let ExclusiveStartKey: Record<string, unknown> | undefined;
-      do {
-        const out = await doc.send(
-          new QueryCommand({
-            TableName,
-            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :rcpt)',
-            ExpressionAttributeValues: { ':pk': messagePk(messageId), ':rcpt': 'RCPT#' },
-            ConsistentRead: true,
-            ExclusiveStartKey,
-          }),
-        );
-        for (const item of out.Items ?? []) items.push(stripKeys<DeliveryRecord>(item));
-        ExclusiveStartKey = out.LastEvaluatedKey;
-      } while (ExclusiveStartKey);
-      return items;
+    listDeliveries(messageId) {
+      return queryAll<DeliveryRecord>(`${PK} = :pk AND begins_with(${SK}, :rcpt)`, {
+        ':pk': KEYS.messagePk(messageId),
+        ':rcpt': KEYS.deliverySkPrefix,
+      });
     },
 
     async replaceDelivery(next, expectedVersion) {
-      const wrote = await conditionalPut(deliveryItem(next, options.retentionDays), 'version = :v', {
+      const old = await conditionalPut(deliveryItem(next, options.retentionDays), 'version = :v', {
         ':v': expectedVersion,
       });
-      if (!wrote) throw new ConflictError(`delivery ${next.messageId} for ${next.recipient}`);
+      if (!old) throw new ConflictError(`delivery ${next.messageId} for ${next.recipient}`);
+      await countTransition(old.state as DeliveryState, next.state);
     },
 
     async queryByState(query: StateQuery): Promise<Page<DeliveryRecord>> {
       const input: QueryCommandInput = {
         TableName,
-        IndexName: INDEX_BY_STATE,
-        KeyConditionExpression: query.before ? 'gsi1pk = :p AND gsi1sk < :b' : 'gsi1pk = :p',
+        IndexName: byState.name,
+        KeyConditionExpression: query.before
+          ? `${byState.pk} = :p AND ${byState.sk} < :b`
+          : `${byState.pk} = :p`,
         ExpressionAttributeValues: {
-          ':p': `Q#${query.state}`,
+          ':p': KEYS.statePk(query.state),
           // '$' sorts after '#', so every key for the instant `before` is included.
           ...(query.before ? { ':b': `${query.before}$` } : {}),
         },
@@ -351,13 +395,34 @@ export function createDynamoStore(
       };
     },
 
+    async countByState() {
+      const counters = await getItem<Partial<StateCounts>>(KEYS.counters.pk, KEYS.counters.sk);
+      const counts = zeroCounts();
+      for (const state of deliveryStates) counts[state] = Number(counters?.[state] ?? 0);
+      return counts;
+    },
+
+    async oldestDeferred(route) {
+      const out = await doc.send(
+        new QueryCommand({
+          TableName,
+          IndexName: byAge.name,
+          KeyConditionExpression: `${byAge.pk} = :p`,
+          ExpressionAttributeValues: { ':p': KEYS.agePk(route) },
+          Limit: 1,
+        }),
+      );
+      const first = out.Items?.[0];
+      return first ? String(first.receivedAt) : undefined;
+    },
+
     async listMessagesByDay(day, limit = 100, cursor) {
       const out = await doc.send(
         new QueryCommand({
           TableName,
-          IndexName: INDEX_BY_STATE,
-          KeyConditionExpression: 'gsi1pk = :p',
-          ExpressionAttributeValues: { ':p': `DAY#${day}` },
+          IndexName: byState.name,
+          KeyConditionExpression: `${byState.pk} = :p`,
+          ExpressionAttributeValues: { ':p': KEYS.dayPk(day) },
           ScanIndexForward: false,
           Limit: limit,
           ExclusiveStartKey: decodeCursor(cursor),
@@ -370,23 +435,15 @@ export function createDynamoStore(
     },
 
     async putHold(hold: HoldRecord) {
-      await doc.send(new PutCommand({ TableName, Item: { ...hold, pk: HOLD_PK, sk: hold.scope } }));
+      await doc.send(new PutCommand({ TableName, Item: { ...hold, ...tableKey(KEYS.holdPk, hold.scope) } }));
     },
 
     async deleteHold(scope) {
-      await doc.send(new DeleteCommand({ TableName, Key: { pk: HOLD_PK, sk: scope } }));
+      await doc.send(new DeleteCommand({ TableName, Key: tableKey(KEYS.holdPk, scope) }));
     },
 
-    async listHolds() {
-      const out = await doc.send(
-        new QueryCommand({
-          TableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': HOLD_PK },
-          ConsistentRead: true,
-        }),
-      );
-      return (out.Items ?? []).map((i) => stripKeys<HoldRecord>(i));
+    listHolds() {
+      return queryAll<HoldRecord>(`${PK} = :pk`, { ':pk': KEYS.holdPk });
     },
   };
 }

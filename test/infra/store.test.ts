@@ -1,5 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { INDEXES, type IndexLayout } from '../../lambdas/storage-layout.js';
 import { logicalId, type Synthesized, synth } from './stack.js';
 
 describe('Store', () => {
@@ -90,31 +91,30 @@ describe('Store', () => {
       });
     });
 
-    it('has the byState queue index and the byMailbox index, projecting all attributes', () => {
-      s.template.hasResourceProperties('AWS::DynamoDB::Table', {
-        GlobalSecondaryIndexes: [
-          {
-            IndexName: 'byState',
-            KeySchema: [
-              { AttributeName: 'gsi1pk', KeyType: 'HASH' },
-              { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'ALL' },
-          },
-          {
-            IndexName: 'byMailbox',
-            KeySchema: [
-              { AttributeName: 'gsi2pk', KeyType: 'HASH' },
-              { AttributeName: 'gsi2sk', KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'ALL' },
-          },
+    it('has the byState queue, byMailbox and sparse byAge indexes of the storage layout, projecting all attributes', () => {
+      const gsi = (index: IndexLayout) => ({
+        IndexName: index.name,
+        KeySchema: [
+          { AttributeName: index.pk, KeyType: 'HASH' },
+          { AttributeName: index.sk, KeyType: 'RANGE' },
         ],
-        AttributeDefinitions: Match.arrayWith([
-          { AttributeName: 'gsi1pk', AttributeType: 'S' },
-          { AttributeName: 'gsi2sk', AttributeType: 'S' },
-        ]),
+        Projection: { ProjectionType: 'ALL' },
       });
+      s.template.hasResourceProperties('AWS::DynamoDB::Table', {
+        GlobalSecondaryIndexes: [gsi(INDEXES.byState), gsi(INDEXES.byMailbox), gsi(INDEXES.byAge)],
+        AttributeDefinitions: Match.arrayWith(
+          ['gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'gsi3pk', 'gsi3sk'].map((AttributeName) => ({
+            AttributeName,
+            AttributeType: 'S',
+          })),
+        ),
+      });
+    });
+
+    it('keeps the index names of deployed tables (a renamed GSI is a new index, rebuilt from scratch)', () => {
+      expect(INDEXES.byState).toEqual({ name: 'byState', pk: 'gsi1pk', sk: 'gsi1sk' });
+      expect(INDEXES.byMailbox).toEqual({ name: 'byMailbox', pk: 'gsi2pk', sk: 'gsi2sk' });
+      expect(INDEXES.byAge).toEqual({ name: 'byAge', pk: 'gsi3pk', sk: 'gsi3sk' });
     });
   });
 

@@ -1,6 +1,6 @@
 import type { ContinuityEvent, OrgState } from '../../lambdas/core/continuity.js';
 import { ConflictError } from '../../lambdas/core/errors.js';
-import type { DeliveryRecord, MessageRecord } from '../../lambdas/core/model.js';
+import { type DeliveryRecord, deliveryStates, type MessageRecord } from '../../lambdas/core/model.js';
 import type {
   AttemptSample,
   AuditEntry,
@@ -12,15 +12,49 @@ import type {
   NotificationRecord,
   Page,
   ProbeToken,
+  StateCounts,
   StateQuery,
 } from '../../lambdas/ports.js';
 
+/** Code-unit order, as DynamoDB and SQLite compare keys (not the locale's order). */
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 const key = (messageId: string, recipient: string) => `${messageId}\u0000${recipient}`;
 
+/** The time a delivery sorts by in the queue index, exactly as the DynamoDB adapter computes it. */
 function indexTime(d: DeliveryRecord): string {
   return d.state === 'queued' || d.state === 'deferred' || d.state === 'delivering'
     ? (d.nextAttemptAt ?? d.receivedAt)
     : d.receivedAt;
+}
+
+/** The queue index's sort key (time, then message and recipient), as the stores order it. */
+const queueSortKey = (d: DeliveryRecord) => `${indexTime(d)}#${d.messageId}#${d.recipient}`;
+const daySortKey = (m: MessageRecord) => `${m.receivedAt}#${m.id}`;
+
+/**
+ * Keyset paging over a sorted list: the cursor is the last sort key returned, so an item that
+ * moves while a caller pages cannot shift the rest (as with DynamoDB's LastEvaluatedKey).
+ */
+function pageAfter<T>(
+  sorted: T[],
+  sortKey: (item: T) => string,
+  limit: number,
+  cursor: string | undefined,
+  descending = false,
+): Page<T> {
+  const after = cursor === undefined ? undefined : Buffer.from(cursor, 'base64url').toString('utf8');
+  const rest =
+    after === undefined
+      ? sorted
+      : sorted.filter((item) => (descending ? sortKey(item) < after : sortKey(item) > after));
+  const items = rest.slice(0, limit);
+  const last = items.at(-1);
+  return {
+    items,
+    cursor:
+      rest.length > limit && last ? Buffer.from(sortKey(last), 'utf8').toString('base64url') : undefined,
+  };
 }
 
 /** An in-memory MessageStore with DynamoDB's semantics (conditional writes, index order), for unit tests. */
@@ -51,6 +85,7 @@ export class MemoryStore implements MessageStore, ContinuityStore {
   async listDeliveries(messageId: string) {
     return [...this.deliveries.values()]
       .filter((d) => d.messageId === messageId)
+      .sort((a, b) => compare(a.recipient, b.recipient))
       .map((d) => structuredClone(d));
   }
   async replaceDelivery(next: DeliveryRecord, expectedVersion: number) {
@@ -68,21 +103,30 @@ export class MemoryStore implements MessageStore, ContinuityStore {
     const all = [...this.deliveries.values()]
       .filter((d) => d.state === q.state && d.state !== 'delivered')
       .filter((d) => !q.before || indexTime(d) <= q.before)
-      .sort((a, b) => indexTime(a).localeCompare(indexTime(b)));
-    const start = q.cursor ? Number(q.cursor) : 0;
-    const limit = q.limit ?? 100;
-    const items = all.slice(start, start + limit).map((d) => structuredClone(d));
-    return { items, cursor: start + limit < all.length ? String(start + limit) : undefined };
+      .sort((a, b) => compare(queueSortKey(a), queueSortKey(b)));
+    const page = pageAfter(all, queueSortKey, q.limit ?? 100, q.cursor);
+    return { items: page.items.map((d) => structuredClone(d)), cursor: page.cursor };
+  }
+  /** Counted from the records themselves: the reference the stores' kept counters are checked against. */
+  async countByState(): Promise<StateCounts> {
+    const counts = Object.fromEntries(deliveryStates.map((s) => [s, 0])) as StateCounts;
+    for (const d of this.deliveries.values()) counts[d.state]++;
+    return counts;
+  }
+  async oldestDeferred(route: string): Promise<string | undefined> {
+    let oldest: string | undefined;
+    for (const d of this.deliveries.values()) {
+      if (d.state !== 'deferred' || d.route !== route) continue;
+      if (oldest === undefined || d.receivedAt < oldest) oldest = d.receivedAt;
+    }
+    return oldest;
   }
   async listMessagesByDay(day: string, limit = 100, cursor?: string): Promise<Page<MessageRecord>> {
     const all = [...this.messages.values()]
-      .filter((m) => m.receivedAt.startsWith(day))
-      .sort((a, b) => b.receivedAt.localeCompare(a.receivedAt));
-    const start = cursor ? Number(cursor) : 0;
-    return {
-      items: all.slice(start, start + limit),
-      cursor: start + limit < all.length ? String(start + limit) : undefined,
-    };
+      .filter((m) => m.receivedAt.slice(0, 10) === day)
+      .sort((a, b) => compare(daySortKey(b), daySortKey(a)));
+    const page = pageAfter(all, daySortKey, limit, cursor, true);
+    return { items: page.items.map((m) => structuredClone(m)), cursor: page.cursor };
   }
   org: OrgState | undefined;
   events = new Map<string, ContinuityEvent>();
@@ -106,25 +150,36 @@ export class MemoryStore implements MessageStore, ContinuityStore {
     this.events.set(e.id, structuredClone(e));
   }
   async listEvents(limit: number) {
-    return [...this.events.values()].sort((a, b) => b.id.localeCompare(a.id)).slice(0, limit);
+    return [...this.events.values()].sort((a, b) => compare(b.id, a.id)).slice(0, limit);
   }
   async appendAudit(entry: AuditEntry) {
     this.audit.push({ ...entry });
   }
   async listAudit(limit: number) {
-    return [...this.audit].reverse().slice(0, limit);
+    // Newest first by time; entries of the same instant, the later appended first.
+    return [...this.audit]
+      .reverse()
+      .sort((a, b) => compare(b.at, a.at))
+      .slice(0, limit);
   }
   async putNotification(n: NotificationRecord) {
     this.notifications.push(structuredClone(n));
   }
   async listNotifications(limit: number) {
-    return [...this.notifications].reverse().slice(0, limit);
+    // Newest first by time; notifications of the same instant, the later written first.
+    return [...this.notifications]
+      .reverse()
+      .sort((a, b) => compare(b.at, a.at))
+      .slice(0, limit);
   }
   async recordAttempt(sample: AttemptSample) {
     this.attempts.push({ ...sample });
   }
   async listAttempts(route: string, since: string) {
-    return this.attempts.filter((a) => a.route === route && a.at >= since);
+    return this.attempts
+      .filter((a) => a.route === route && a.at >= since)
+      .sort((a, b) => compare(a.at, b.at))
+      .map((a) => ({ ...a }));
   }
   async putProbeToken(t: ProbeToken) {
     this.probeTokens.set(t.token, { ...t });
@@ -136,7 +191,8 @@ export class MemoryStore implements MessageStore, ContinuityStore {
   async listProbeTokens(since: string) {
     return [...this.probeTokens.values()]
       .filter((t) => t.sentAt >= since)
-      .sort((a, b) => a.sentAt.localeCompare(b.sentAt));
+      .sort((a, b) => compare(a.sentAt, b.sentAt))
+      .map((t) => ({ ...t }));
   }
 
   async putHold(h: HoldRecord) {
@@ -146,7 +202,7 @@ export class MemoryStore implements MessageStore, ContinuityStore {
     this.holds.delete(scope);
   }
   async listHolds() {
-    return [...this.holds.values()];
+    return [...this.holds.values()].sort((a, b) => compare(a.scope, b.scope)).map((h) => ({ ...h }));
   }
 }
 

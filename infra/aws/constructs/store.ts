@@ -3,19 +3,26 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { INDEXES, type IndexLayout, RAW_PREFIX, TABLE_KEYS } from '../../../lambdas/storage-layout.js';
 import { acknowledgeNag } from '../nag.js';
 
-/** SES's S3 action writes each message to `raw/<sesMessageId>`; handlers read only below this prefix. */
-export const RAW_PREFIX = 'raw/';
+/**
+ * The layout names, read from the one declaration the adapters also use, and re-exported for the
+ * constructs that grant access below the raw prefix.
+ */
+export { RAW_PREFIX } from '../../../lambdas/storage-layout.js';
 
 /** Attribute the handlers set (epoch seconds) so DynamoDB drops a record when its mail expires. */
-export const TTL_ATTRIBUTE = 'expiresAt';
+export const TTL_ATTRIBUTE = TABLE_KEYS.ttl;
 
 /** GSI the sweeper queries for due deliveries (`gsi1pk` = state, `gsi1sk` = due time). */
-export const BY_STATE_INDEX = 'byState';
+export const BY_STATE_INDEX = INDEXES.byState.name;
 
 /** GSI the webmail reads a mailbox from (`gsi2pk` = mailbox, `gsi2sk` = received time). */
-export const BY_MAILBOX_INDEX = 'byMailbox';
+export const BY_MAILBOX_INDEX = INDEXES.byMailbox.name;
+
+/** Sparse GSI of deferred deliveries by route and arrival, for the oldest-deferred figure. */
+export const BY_AGE_INDEX = INDEXES.byAge.name;
 
 /**
  * Overwritten or deleted raw mail stays recoverable this long: versioning guards against a bad
@@ -89,8 +96,8 @@ export class Store extends Construct {
     });
 
     this.table = new dynamodb.Table(this, 'Table', {
-      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      partitionKey: { name: TABLE_KEYS.pk, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: TABLE_KEYS.sk, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
@@ -99,17 +106,15 @@ export class Store extends Construct {
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    this.table.addGlobalSecondaryIndex({
-      indexName: BY_STATE_INDEX,
-      partitionKey: { name: 'gsi1pk', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'gsi1sk', type: dynamodb.AttributeType.STRING },
-      projectionType: dynamodb.ProjectionType.ALL,
-    });
-    this.table.addGlobalSecondaryIndex({
-      indexName: BY_MAILBOX_INDEX,
-      partitionKey: { name: 'gsi2pk', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'gsi2sk', type: dynamodb.AttributeType.STRING },
-      projectionType: dynamodb.ProjectionType.ALL,
-    });
+    // Every index projects all attributes: each query returns whole records, never a second read.
+    const indexes: readonly IndexLayout[] = [INDEXES.byState, INDEXES.byMailbox, INDEXES.byAge];
+    for (const index of indexes) {
+      this.table.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: { name: index.pk, type: dynamodb.AttributeType.STRING },
+        sortKey: { name: index.sk, type: dynamodb.AttributeType.STRING },
+        projectionType: dynamodb.ProjectionType.ALL,
+      });
+    }
   }
 }

@@ -1,0 +1,59 @@
+/**
+ * The storage layout, declared once: the S3 key prefix of raw mail, the DynamoDB table's key
+ * attributes, its indexes and the key prefixes of each record type. The DynamoDB adapter, the
+ * CDK store construct, the local stores and the tests all read these names from here, so a
+ * renamed index or prefix cannot drift between what the stack creates and what the code queries.
+ */
+
+/** SES's S3 action writes each message to `raw/<sesMessageId>`; handlers read only below this prefix. */
+export const RAW_PREFIX = 'raw/';
+
+/** The table's primary key attributes and its TTL attribute (epoch seconds). */
+export const TABLE_KEYS = { pk: 'pk', sk: 'sk', ttl: 'expiresAt' } as const;
+
+/** One global secondary index: its name and key attributes (both strings). */
+export interface IndexLayout {
+  readonly name: string;
+  readonly pk: string;
+  readonly sk: string;
+}
+
+/**
+ * The table's global secondary indexes.
+ * - `byState`: the queue. Every delivery that is not delivered, by state and due (or arrival)
+ *   time, which the sweeper, the hand-over and the admin queue read; also messages by day.
+ * - `byMailbox`: a mailbox, newest first (`MBX#<address>`, received time): the webmail's list.
+ * - `byAge`: sparse; only deferred deliveries, by route and arrival time, so the organic probe
+ *   reads each route's oldest deferred delivery in one query instead of walking the queue.
+ */
+export const INDEXES = {
+  byState: { name: 'byState', pk: 'gsi1pk', sk: 'gsi1sk' },
+  byMailbox: { name: 'byMailbox', pk: 'gsi2pk', sk: 'gsi2sk' },
+  byAge: { name: 'byAge', pk: 'gsi3pk', sk: 'gsi3sk' },
+} as const satisfies Record<string, IndexLayout>;
+
+/** Key prefixes and fixed keys of each record type in the single table. */
+export const KEYS = {
+  /** `MSG#<id>`: the message (sk `MSG`) and its deliveries (sk `RCPT#<recipient>`). */
+  messagePk: (id: string) => `MSG#${id}`,
+  messageSk: 'MSG',
+  deliverySkPrefix: 'RCPT#',
+  deliverySk: (recipient: string) => `RCPT#${recipient}`,
+  /** byState partition of the deliveries in one state. */
+  statePk: (state: string) => `Q#${state}`,
+  /** byState partition of the messages received on one UTC day. */
+  dayPk: (day: string) => `DAY#${day}`,
+  /** byMailbox partition of one envelope recipient. */
+  mailboxPk: (address: string) => `MBX#${address}`,
+  /** byAge partition of one route's deferred deliveries. */
+  agePk: (route: string) => `AGE#${route}`,
+  holdPk: 'HOLD',
+  org: { pk: 'ORG', sk: 'STATE' },
+  /** Per-state delivery counters, kept with every transition. */
+  counters: { pk: 'COUNT', sk: 'STATE' },
+  eventPk: 'EVENT',
+  auditPk: 'AUDIT',
+  notifyPk: 'NOTIFY',
+  probePk: 'PROBE',
+  attemptPk: (route: string) => `ATTEMPT#${route}`,
+} as const;
