@@ -12,15 +12,20 @@ import type {
 } from '../ports.js';
 import type { LifeboatConfig } from './config.js';
 import {
+  type Action,
   acknowledge,
   blankEvent,
   type ContinuityEvent,
+  ContinuityStateError,
   finishHandover,
   initialOrgState,
   invokeByAdmin,
   type OrgState,
+  pendingActionsDue,
+  resumePending,
   revokeByAdmin,
   type Step,
+  SYSTEM,
   scheduleMaintenance,
   stepRound,
 } from './continuity.js';
@@ -30,7 +35,7 @@ import { ConflictError, NotFoundError } from './errors.js';
 import type { DeliveryRecord, DeliveryState } from './model.js';
 import { composeNotice } from './notices.js';
 import { runProbes } from './probes.js';
-import { countByState, holdScope, inScope, releaseScope } from './queue-ops.js';
+import { holdScope, inScope, releaseScope } from './queue-ops.js';
 
 /** The hold reason continuity uses; admin holds on single deliveries keep their own. */
 export const CONTINUITY_REASON = 'continuity';
@@ -112,50 +117,79 @@ async function countHeld(deps: ContinuityDeps, scope: string): Promise<number> {
 }
 
 /**
+ * How long the worker that commits a transition may still be carrying out its actions: longer
+ * than the API function (29 s) and the probe function (at most `queue.leaseSeconds`) can run.
+ * Past it, pending actions are a dead worker's, and the next probe round or a retry takes them over.
+ */
+export function pendingLeaseMs(config: Pick<LifeboatConfig, 'queue'>): number {
+  return Math.max(120, config.queue.leaseSeconds) * 1000;
+}
+
+/** Carries out one action of a committed step; returns the event as the action left it. */
+async function runAction(
+  deps: ContinuityDeps,
+  action: Action,
+  event: ContinuityEvent,
+): Promise<ContinuityEvent> {
+  const at = deps.clock.now().toISOString();
+  switch (action.type) {
+    case 'hold': {
+      const actor = event.invokedBy ?? 'lifeboat';
+      const moved = await holdScope(action.scope, CONTINUITY_REASON, actor, deps);
+      deps.log.info('continuity hold placed', { eventId: event.id, scope: action.scope, moved });
+      return event;
+    }
+    case 'start-handover': {
+      const hold = (await deps.store.listHolds()).find((h) => h.scope === event.scope);
+      await deps.store.putHold({
+        scope: event.scope,
+        reason: CONTINUITY_REASON,
+        since: hold?.since ?? at,
+        by: hold?.by ?? event.revokedBy ?? 'lifeboat',
+        draining: true,
+      });
+      const total = await countHeld(deps, event.scope);
+      return { ...event, handover: { startedAt: at, total, released: 0, finishedAt: null } };
+    }
+    case 'lift-hold': {
+      const late = await releaseScope(action.scope, deps, CONTINUITY_REASON);
+      if (late.length)
+        deps.log.info('released mail held during the last hand-over batch', { count: late.length });
+      return event;
+    }
+    case 'notify':
+      await notify(deps, action.notice, event);
+      return event;
+  }
+}
+
+/**
  * Persists a step and carries out its actions. The organisation record is written with a
- * conditional write first, so two workers never both apply a transition.
+ * conditional write first, so two workers never both apply a transition. The actions are written
+ * with the event before any is carried out, and struck off one by one, so a worker that dies
+ * half-way leaves the rest for the next probe round or a retry (resumePendingActions).
  */
 async function commit(deps: ContinuityDeps, before: OrgState, step: Step): Promise<Step> {
+  const now = deps.clock.now();
+  // Actions another worker left pending stay pending (for it, or for whoever takes them over)
+  // unless this step is the one taking them over.
+  const carried = step.resumes ? [] : (step.event?.pendingActions ?? []);
+  const lease = new Date(now.getTime() + pendingLeaseMs(deps.config)).toISOString();
+  const pending = (rest: Action[]) => {
+    const all = [...carried, ...rest];
+    const until = rest.length ? lease : (step.event?.pendingUntil ?? null);
+    return { pendingActions: all, pendingUntil: all.length ? until : null };
+  };
+  let event: ContinuityEvent | null = step.event ? { ...step.event, ...pending(step.actions) } : null;
   await deps.continuity.putOrg(step.org, before.version);
-  let event = step.event;
   if (event) await deps.continuity.putEvent(event);
-  const at = deps.clock.now().toISOString();
   for (const a of step.audit) {
-    await deps.continuity.appendAudit({ ...a, at, eventId: event?.id ?? null });
+    await deps.continuity.appendAudit({ ...a, at: now.toISOString(), eventId: event?.id ?? null });
   }
-  for (const action of step.actions) {
+  for (const [i, action] of step.actions.entries()) {
     if (!event) break;
-    switch (action.type) {
-      case 'hold': {
-        const actor = event.invokedBy ?? 'lifeboat';
-        const moved = await holdScope(action.scope, CONTINUITY_REASON, actor, deps);
-        deps.log.info('continuity hold placed', { eventId: event.id, scope: action.scope, moved });
-        break;
-      }
-      case 'start-handover': {
-        const hold = (await deps.store.listHolds()).find((h) => h.scope === event?.scope);
-        await deps.store.putHold({
-          scope: event.scope,
-          reason: CONTINUITY_REASON,
-          since: hold?.since ?? at,
-          by: hold?.by ?? event.revokedBy ?? 'lifeboat',
-          draining: true,
-        });
-        const total = await countHeld(deps, event.scope);
-        event = { ...event, handover: { startedAt: at, total, released: 0, finishedAt: null } };
-        await deps.continuity.putEvent(event);
-        break;
-      }
-      case 'lift-hold': {
-        const late = await releaseScope(action.scope, deps, CONTINUITY_REASON);
-        if (late.length)
-          deps.log.info('released mail held during the last hand-over batch', { count: late.length });
-        break;
-      }
-      case 'notify':
-        await notify(deps, action.notice, event);
-        break;
-    }
+    event = { ...(await runAction(deps, action, event)), ...pending(step.actions.slice(i + 1)) };
+    await deps.continuity.putEvent(event);
   }
   return { ...step, event };
 }
@@ -202,8 +236,31 @@ async function reconcileHolds(
   }
 }
 
+/**
+ * Completes the actions a worker that died half-way through a transition left pending (pages not
+ * sent, a hold not placed or lifted), on the open event or, once it closed, the last one.
+ * @returns whether anything was pending and is now done
+ */
+export async function resumePendingActions(deps: ContinuityDeps): Promise<boolean> {
+  const { event } = await load(deps);
+  const candidate = event ?? (await deps.continuity.listEvents(1))[0] ?? null;
+  if (!candidate || !pendingActionsDue(candidate, deps.clock.now())) return false;
+  try {
+    await transact(deps, (org, current) =>
+      resumePending(org, current?.id === candidate.id ? current : candidate, deps.clock.now(), SYSTEM),
+    );
+  } catch (err) {
+    // Another worker took them over first.
+    if (err instanceof ContinuityStateError) return false;
+    throw err;
+  }
+  deps.log.warn('completed the actions a stopped worker left pending', { eventId: candidate.id });
+  return true;
+}
+
 /** One probe round: run the probes, step the state machine, page and hold as it says. */
 export async function runProbeRound(deps: ContinuityDeps): Promise<Step> {
+  await resumePendingActions(deps);
   const results = await runProbes({ ...deps });
   const step = await transact(deps, (org, event) =>
     stepRound(org, event, results, deps.clock.now(), deps.config.continuity, idFor(deps)),
@@ -230,7 +287,8 @@ export async function invokeContinuity(
   return transact(deps, (org, event) =>
     invokeByAdmin(
       org,
-      event && !event.closedAt && event.state === 'alerting' ? event : null,
+      // An open alert is the event invoked; an invoked one is passed so a retry completes its actions.
+      event && !event.closedAt && (event.state === 'alerting' || event.state === 'continuity') ? event : null,
       deps.clock.now(),
       actor,
       idFor(deps),
@@ -393,6 +451,6 @@ export async function getStatus(
     lastProbeRoundAt: org.lastRoundAt,
     event,
     holds: await deps.store.listHolds(),
-    queue: await countByState(deps.store),
+    queue: await deps.store.countByState(),
   };
 }

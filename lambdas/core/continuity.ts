@@ -78,6 +78,14 @@ export interface ContinuityEvent {
   scheduledEnd: string | null;
   reason: string | null;
   handover: HandoverProgress | null;
+  /**
+   * Actions of the last transition not yet carried out, written with the transition itself, so
+   * a worker that dies half-way (an API function timing out while it holds a large queue) leaves
+   * a record that the next probe round or a retry of the same request completes.
+   */
+  pendingActions?: Action[] | undefined;
+  /** Until when the worker that wrote `pendingActions` may still be carrying them out. */
+  pendingUntil?: string | null | undefined;
 }
 
 export type Notice =
@@ -109,6 +117,8 @@ export interface Step {
   event: ContinuityEvent | null;
   actions: Action[];
   audit: AuditNote[];
+  /** Set when the actions are the event's pending ones, taken over; otherwise those stay pending. */
+  resumes?: boolean;
 }
 
 export type ContinuitySettings = LifeboatConfig['continuity'];
@@ -204,16 +214,20 @@ function invoke(org: OrgState, event: ContinuityEvent, now: Date, mode: InvokeMo
   return {
     org: { ...org, state: 'continuity', eventId: e.id, since: now.toISOString() },
     event: e,
+    // Pages first: they are what admins and staff wait for, while holding a large queue can
+    // take a while (and deliver holds any due delivery at claim time meanwhile).
     actions: [
-      { type: 'hold', scope: e.scope },
       { type: 'notify', notice: 'invoked' },
       { type: 'notify', notice: 'staff-invoked' },
+      { type: 'hold', scope: e.scope },
     ],
     audit: [
       {
         actor,
         action: 'invoke',
-        detail: `continuity invoked (${mode}) for ${e.scope === '*' ? 'all routes' : `route ${e.scope}`}`,
+        detail: `continuity invoked (${mode}) for ${e.scope === '*' ? 'all routes' : `route ${e.scope}`}${
+          e.reason ? `: ${e.reason}` : ''
+        }`,
       },
     ],
   };
@@ -235,7 +249,13 @@ export function stepRound(
   newId: () => string,
 ): Step {
   const nowIso = now.toISOString();
-  const { streaks, breaches } = applyRound(org.streaks, results, settings.thresholds);
+  const { streaks, breaches: allBreaches } = applyRound(org.streaks, results, settings.thresholds);
+  // While continuity holds mail nothing is attempted, so the organic window keeps the failures
+  // from before the hold for as long as the hold lasts: on a quiet domain it would never say the
+  // primary is back. Recovery is judged on the synthetic checks (and the round trip) alone then.
+  const judgeOrganic = org.state !== 'continuity';
+  const judged = judgeOrganic ? results : results.filter((r) => r.probe !== 'organic');
+  const breaches = judgeOrganic ? allBreaches : allBreaches.filter((b) => b.probe !== 'organic');
   const healthy = breaches.length === 0;
   // All-clear counts rounds in which every probe passed: a single failure that is not yet a
   // breach still breaks the run, or a flapping primary would close and reopen its event.
@@ -245,7 +265,7 @@ export function stepRound(
     settings.probes.roundTrip !== undefined &&
     !results.some((r) => r.probe === 'roundtrip') &&
     Object.entries(streaks).some(([key, s]) => key.endsWith('/roundtrip') && s.failures > 0);
-  const allPassed = results.every((r) => r.ok) && !roundTripFailing;
+  const allPassed = judged.every((r) => r.ok) && !roundTripFailing;
   let o: OrgState = {
     ...org,
     streaks,
@@ -372,14 +392,56 @@ export function invokeByAdmin(
   scope = '*',
   reason: string | null = null,
 ): Step {
+  if (org.state === 'continuity' && event && hasPendingActions(event)) {
+    // A retry of an invocation that died half-way: complete what it left undone.
+    return resumePending(org, event, now, actor);
+  }
   if (org.state === 'continuity' || org.state === 'recovering') {
     throw new ContinuityStateError(
       `continuity is already ${org.state === 'continuity' ? 'invoked' : 'handing over'}`,
     );
   }
-  const e = event ?? { ...blankEvent(newId(), now, 'admin', scope), reason };
+  const e = event
+    ? { ...event, reason: reason ?? event.reason }
+    : { ...blankEvent(newId(), now, 'admin', scope), reason };
   const acked = e.acknowledgedAt ? e : { ...e, acknowledgedAt: now.toISOString(), acknowledgedBy: actor };
   return invoke(org, acked, now, 'manual', actor);
+}
+
+/** Whether a transition's actions are still to be carried out, by whoever comes next. */
+export function hasPendingActions(event: ContinuityEvent): boolean {
+  return (event.pendingActions?.length ?? 0) > 0;
+}
+
+/**
+ * Whether pending actions are free to be taken over at `now`: their worker's time is up, so it
+ * is not still carrying them out (which would page twice).
+ */
+export function pendingActionsDue(event: ContinuityEvent, now: Date): boolean {
+  return hasPendingActions(event) && (!event.pendingUntil || Date.parse(event.pendingUntil) <= now.getTime());
+}
+
+/** Takes over the actions a dead worker left pending; the state does not change. */
+export function resumePending(org: OrgState, event: ContinuityEvent, now: Date, actor: string): Step {
+  const actions = event.pendingActions ?? [];
+  if (!pendingActionsDue(event, now)) {
+    throw new ContinuityStateError(
+      'the last change is still being carried out (pages being sent, mail being held); try again in a minute',
+    );
+  }
+  return {
+    org,
+    event,
+    actions,
+    resumes: true,
+    audit: [
+      {
+        actor,
+        action: 'resume',
+        detail: `completed what the last change left undone: ${actions.map((a) => ('notice' in a ? `${a.type} ${a.notice}` : a.type)).join(', ')}`,
+      },
+    ],
+  };
 }
 
 /** An admin revokes continuity: held mail is handed over, then the organisation is back to normal. */

@@ -348,3 +348,93 @@ describe('getStatus', () => {
     });
   });
 });
+
+describe('invokeContinuity when the worker dies half-way', () => {
+  /** An invocation whose hold dies on its first write, as an API function timing out would. */
+  async function invokeThatDies(h: ReturnType<typeof continuityHarness>) {
+    h.primary.down = true;
+    for (const id of ['d1', 'd2', 'd3']) {
+      await h.receive(id);
+      await deliverMessage(id, h.deps);
+    }
+    h.store.failNextReplace = new Error('Task timed out after 29.00 seconds');
+    await expect(invokeContinuity(h.deps, 'ops@example.org')).rejects.toThrow('timed out');
+  }
+
+  it('has paged admins and texted staff before it started holding the queue', async () => {
+    const h = continuityHarness();
+    await invokeThatDies(h);
+    expect(await h.outbox()).toEqual(['invoked sms', 'invoked email', 'staff-invoked sms']);
+  });
+
+  it('lets a retry of the invocation complete the hold once the dead worker’s time is up', async () => {
+    const h = continuityHarness();
+    await invokeThatDies(h);
+    // While the first worker may still be running, a retry says so instead of doing it twice.
+    await expect(invokeContinuity(h.deps, 'ops@example.org')).rejects.toThrow(/still being carried out/);
+    h.clock.advance(10 * 60);
+    const step = await invokeContinuity(h.deps, 'ops@example.org');
+    expect(step.event?.pendingActions).toEqual([]);
+    expect(Object.values(await h.queue())).toEqual([
+      'held (continuity)',
+      'held (continuity)',
+      'held (continuity)',
+    ]);
+    // Nobody is paged twice.
+    expect(await h.outbox()).toEqual(['invoked sms', 'invoked email', 'staff-invoked sms']);
+    expect((await h.store.listAudit(1))[0]).toMatchObject({ action: 'resume', actor: 'ops@example.org' });
+  });
+
+  it('lets the next probe round complete the hold when nobody retries', async () => {
+    const h = continuityHarness();
+    await invokeThatDies(h);
+    await rounds(h, 10);
+    expect(Object.values(await h.queue())).toEqual([
+      'held (continuity)',
+      'held (continuity)',
+      'held (continuity)',
+    ]);
+    expect((await getStatus(h.deps)).event?.pendingActions).toEqual([]);
+  });
+
+  it('still refuses a second invocation once the first one completed', async () => {
+    const h = continuityHarness();
+    await invokeContinuity(h.deps, 'ops@example.org');
+    h.clock.advance(10 * 60);
+    await expect(invokeContinuity(h.deps, 'other@example.org')).rejects.toThrow(
+      'continuity is already invoked',
+    );
+  });
+});
+
+describe('invokeContinuity on an open alert', () => {
+  it('keeps the reason the admin gave, on the event and in the audit log', async () => {
+    const h = continuityHarness();
+    await outage(h);
+    await invokeContinuity(h.deps, 'ops@example.org', { reason: 'Exchange is down' });
+    expect((await getStatus(h.deps)).event).toMatchObject({ id: 'ev1', reason: 'Exchange is down' });
+    expect((await h.store.listAudit(1))[0]?.detail).toContain('Exchange is down');
+  });
+});
+
+describe('the primary-is-back notice while mail is held', () => {
+  it('comes on a quiet domain, judged on the SMTP checks while the organic window is stale', async () => {
+    const h = continuityHarness();
+    // Twenty real deliveries failed before the hold; with mail held, nothing replaces them.
+    for (let i = 0; i < 20; i++) {
+      await h.store.recordAttempt({
+        route: 'cloud',
+        at: h.clock.now().toISOString(),
+        ok: false,
+        latencyMs: 5,
+      });
+    }
+    await outage(h);
+    await invokeContinuity(h.deps, 'ops@example.org');
+    h.prober.down = false;
+    h.primary.down = false;
+    // Inside the organic window (10 minutes), the stale failures still breach it.
+    await rounds(h, 3);
+    expect(await h.outbox()).toContain('flow-restored sms');
+  });
+});

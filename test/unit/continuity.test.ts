@@ -230,9 +230,9 @@ describe('stepRound', () => {
         invokedAt: at(21).toISOString(),
       });
       expect(step.actions).toEqual([
-        { type: 'hold', scope: '*' },
         { type: 'notify', notice: 'invoked' },
         { type: 'notify', notice: 'staff-invoked' },
+        { type: 'hold', scope: '*' },
       ]);
     });
 
@@ -390,10 +390,11 @@ describe('invokeByAdmin', () => {
       invokedBy: 'ops@example.org',
       acknowledgedBy: 'ops@example.org',
     });
+    // Pages before the hold: holding a large queue must not delay or, if it dies, lose them.
     expect(step.actions).toEqual([
-      { type: 'hold', scope: '*' },
       { type: 'notify', notice: 'invoked' },
       { type: 'notify', notice: 'staff-invoked' },
+      { type: 'hold', scope: '*' },
     ]);
     expect(step.audit).toEqual([
       { actor: 'ops@example.org', action: 'invoke', detail: 'continuity invoked (manual) for all routes' },
@@ -428,8 +429,10 @@ describe('invokeByAdmin', () => {
       evidence: [],
       pages: 0,
     });
-    expect(step.actions[0]).toEqual({ type: 'hold', scope: 'onprem' });
-    expect(step.audit[0]?.detail).toBe('continuity invoked (manual) for route onprem');
+    expect(step.actions.at(-1)).toEqual({ type: 'hold', scope: 'onprem' });
+    expect(step.audit[0]?.detail).toBe(
+      'continuity invoked (manual) for route onprem: on-premises server room flooded',
+    );
   });
 
   it('refuses to invoke when continuity is already invoked', () => {
