@@ -26,7 +26,6 @@ import { createInterface } from 'node:readline';
 import { startRuntime } from '../infra/local/runtime.js';
 import { parseConfig } from '../lambdas/core/config.js';
 import { invokeContinuity, revokeContinuity } from '../lambdas/core/continuity-service.js';
-import { countByState } from '../lambdas/core/queue-ops.js';
 
 const ACTOR = 'bench-admin@alerts.example.org';
 /** The primary's domain; the parent addresses its messages to it. */
@@ -154,7 +153,7 @@ for await (const line of createInterface({ input: process.stdin })) {
     reply('invoked', { state: step.org.state });
   } else if (line === 'idle') {
     await runtime.idle();
-    reply('idle', { queue: await countByState(ctx.store) });
+    reply('idle', { queue: await ctx.store.countByState() });
   } else if (line === 'mark') {
     if (inspector) {
       await inspector.post('Profiler.enable');
@@ -186,7 +185,7 @@ for await (const line of createInterface({ input: process.stdin })) {
       stateAfterRevoke: step.org.state,
       state: org?.state,
       handover: event?.handover ?? null,
-      queue: await countByState(ctx.store),
+      queue: await ctx.store.countByState(),
       calls: Object.fromEntries(tally.calls),
       requests: Object.fromEntries(tally.requests),
     });

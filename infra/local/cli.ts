@@ -8,8 +8,7 @@ import { createContext, type LifeboatEnv } from '../../lambdas/adapters/context.
 import { silentLogger } from '../../lambdas/adapters/logger.js';
 import { LifeboatError } from '../../lambdas/core/errors.js';
 import type { DeliveryRecord } from '../../lambdas/core/model.js';
-import { deliveryStates } from '../../lambdas/core/model.js';
-import { forEachInState, releaseDelivery } from '../../lambdas/core/queue-ops.js';
+import { listQueue, QUEUE_STATES, releaseDelivery } from '../../lambdas/core/queue-ops.js';
 import { sweepDue } from '../../lambdas/core/sweep.js';
 import { continuityCommand } from './cli-continuity.js';
 import { adminTokenFile } from './http-api.js';
@@ -39,6 +38,9 @@ const usage = `usage: lifeboat <command> [options]
                               send a test message to the local gateway
 
 Reads the same config as npm start (LIFEBOAT_CONFIG_FILE or ./lifeboat.config.json).`;
+
+/** Deliveries `lifeboat queue` prints: a terminal's worth; the admin API pages through the rest. */
+const QUEUE_LISTING_LIMIT = 200;
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
@@ -177,14 +179,15 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'queue': {
-      const states = values.state ? [values.state] : deliveryStates.filter((s) => s !== 'delivered');
-      for (const s of states) {
-        if (!(deliveryStates as readonly string[]).includes(s))
-          throw new LifeboatError('USAGE', `unknown state ${s}; one of ${deliveryStates.join(', ')}`);
-      }
-      const rows: DeliveryRecord[] = [];
-      for (const s of states)
-        await forEachInState(ctx.store, s as DeliveryRecord['state'], async (d) => void rows.push(d));
+      const state = values.state;
+      if (state !== undefined && !(QUEUE_STATES as readonly string[]).includes(state))
+        throw new LifeboatError('USAGE', `unknown state ${state}; one of ${QUEUE_STATES.join(', ')}`);
+      // One page, oldest first: the listing reads no more of the queue than it shows.
+      const page = await listQueue(ctx.store, {
+        state: state as DeliveryRecord['state'] | undefined,
+        limit: QUEUE_LISTING_LIMIT,
+      });
+      const rows = page.items;
       if (rows.length === 0) {
         process.stdout.write(
           'queue is empty: nothing is waiting (see `lifeboat messages` for what was delivered)\n',
@@ -206,6 +209,10 @@ async function main(argv: string[]): Promise<number> {
           ]),
         ])}\n`,
       );
+      if (page.cursor)
+        process.stdout.write(
+          `showing the first ${rows.length}; \`lifeboat status\` has the count per state, GET /admin/queue pages through all\n`,
+        );
       return 0;
     }
     case 'show': {

@@ -1,5 +1,4 @@
 import type { MessageStore } from '../ports.js';
-import { forEachInState } from './queue-ops.js';
 
 export interface QueueMetrics {
   deferred: number;
@@ -9,19 +8,22 @@ export interface QueueMetrics {
   oldestDeferredAgeSeconds: number;
 }
 
-/** Figures the alarms watch: how much is stuck, and for how long. */
-export async function queueMetrics(store: MessageStore, now: Date): Promise<QueueMetrics> {
-  const m: QueueMetrics = { deferred: 0, failed: 0, held: 0, oldestDeferredAgeSeconds: 0 };
-  await forEachInState(store, 'deferred', async (d) => {
-    m.deferred++;
-    const age = Math.max(0, Math.floor((now.getTime() - Date.parse(d.receivedAt)) / 1000));
-    m.oldestDeferredAgeSeconds = Math.max(m.oldestDeferredAgeSeconds, age);
-  });
-  await forEachInState(store, 'failed', async () => {
-    m.failed++;
-  });
-  await forEachInState(store, 'held', async () => {
-    m.held++;
-  });
-  return m;
+/**
+ * Figures the alarms watch: how much is stuck, and for how long. Read from the store's per-state
+ * counters and one indexed read per route, so the cost stays flat however long the queue grows.
+ */
+export async function queueMetrics(
+  store: MessageStore,
+  routes: readonly { name: string }[],
+  now: Date,
+): Promise<QueueMetrics> {
+  const counts = await store.countByState();
+  let oldestDeferredAgeSeconds = 0;
+  for (const route of routes) {
+    const arrival = await store.oldestDeferred(route.name);
+    if (!arrival) continue;
+    const age = Math.max(0, Math.floor((now.getTime() - Date.parse(arrival)) / 1000));
+    oldestDeferredAgeSeconds = Math.max(oldestDeferredAgeSeconds, age);
+  }
+  return { deferred: counts.deferred, failed: counts.failed, held: counts.held, oldestDeferredAgeSeconds };
 }

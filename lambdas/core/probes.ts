@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import type { Clock, ContinuityStore, Mailer, MessageStore, SmtpProber } from '../ports.js';
 import type { LifeboatConfig, RouteConfig } from './config.js';
 import type { ProbeResult } from './continuity.js';
-import { forEachInState } from './queue-ops.js';
 import { formatRfc5322Date } from './trace.js';
 
 /** Header that marks a round-trip probe; ingest recognises it and keeps the message out of every mailbox. */
@@ -31,13 +30,11 @@ export async function organicProbe(deps: ProbeDeps): Promise<ProbeResult[]> {
   const t = config.continuity.thresholds;
   const now = clock.now();
   const since = new Date(now.getTime() - t.windowMinutes * 60_000).toISOString();
-  const oldestDeferred = new Map<string, number>();
-  await forEachInState(deps.store, 'deferred', async (d) => {
-    const age = (now.getTime() - Date.parse(d.receivedAt)) / 1000;
-    oldestDeferred.set(d.route, Math.max(oldestDeferred.get(d.route) ?? 0, age));
-  });
   const results: ProbeResult[] = [];
   for (const route of config.routes) {
+    // One indexed read per route, whatever the size of the queue.
+    const oldestArrival = await deps.store.oldestDeferred(route.name);
+    const oldestAge = oldestArrival ? Math.max(0, (now.getTime() - Date.parse(oldestArrival)) / 1000) : 0;
     const samples = await deps.continuity.listAttempts(route.name, since);
     const failed = samples.filter((s) => !s.ok).length;
     const ratio = samples.length ? failed / samples.length : 0;
@@ -45,7 +42,7 @@ export async function organicProbe(deps: ProbeDeps): Promise<ProbeResult[]> {
       samples.map((s) => s.latencyMs),
       95,
     );
-    const oldest = Math.round(oldestDeferred.get(route.name) ?? 0);
+    const oldest = Math.round(oldestAge);
     const problems: string[] = [];
     if (samples.length >= t.minSamples && ratio >= t.failureRatio) {
       problems.push(`${failed} of ${samples.length} attempts failed in ${t.windowMinutes} min`);

@@ -1,6 +1,7 @@
-import type { Clock, DeliveryKey, HoldRecord, Logger, MessageStore } from '../ports.js';
+import * as z from 'zod';
+import type { Clock, DeliveryKey, HoldRecord, Logger, MessageStore, Page } from '../ports.js';
 import { canTransition, holdDelivery, requeueDelivery, TransitionError } from './delivery-state.js';
-import { ConflictError, NotFoundError } from './errors.js';
+import { ConflictError, NotFoundError, ValidationError } from './errors.js';
 import { HOLD_ALL, holdReasonFor } from './holds.js';
 import { type DeliveryRecord, type DeliveryState, deliveryStates } from './model.js';
 
@@ -131,14 +132,51 @@ export async function releaseDelivery(key: DeliveryKey, deps: QueueDeps): Promis
   return done ?? ((await deps.store.getDelivery(key)) as DeliveryRecord);
 }
 
-/** Counts deliveries per state, for the CLI and the console. */
-export async function countByState(store: MessageStore): Promise<Record<DeliveryState, number>> {
-  const counts = Object.fromEntries(deliveryStates.map((s) => [s, 0])) as Record<DeliveryState, number>;
-  for (const state of deliveryStates) {
-    if (state === 'delivered') continue; // not indexed: the queue index stays small
-    await forEachInState(store, state, async () => {
-      counts[state]++;
-    });
+/** The states the queue listing shows: everything that is not delivered. */
+export const QUEUE_STATES = deliveryStates.filter((s) => s !== 'delivered');
+
+const queueCursorSchema = z.object({ s: z.number().int().min(0), c: z.string().optional() });
+
+/**
+ * One page of the queue: deliveries in one state (or every state but delivered, state by state),
+ * oldest index time first. It reads no more than the page needs, so its cost does not grow with
+ * the queue; the cursor is opaque to callers and resumes where the page stopped.
+ * @throws ValidationError for a cursor this function did not issue
+ */
+export async function listQueue(
+  store: MessageStore,
+  options: { state?: DeliveryState | undefined; limit: number; cursor?: string | undefined },
+): Promise<Page<DeliveryRecord>> {
+  const states = options.state ? [options.state] : QUEUE_STATES;
+  let position: z.infer<typeof queueCursorSchema> = { s: 0 };
+  if (options.cursor) {
+    let decoded: unknown;
+    try {
+      decoded = JSON.parse(Buffer.from(options.cursor, 'base64url').toString('utf8'));
+    } catch {
+      decoded = undefined;
+    }
+    const parsed = queueCursorSchema.safeParse(decoded);
+    if (!parsed.success || parsed.data.s >= states.length)
+      throw new ValidationError('query', ['cursor: not a cursor from this listing']);
+    position = parsed.data;
   }
-  return counts;
+  const items: DeliveryRecord[] = [];
+  let { s, c } = position;
+  while (s < states.length && items.length < options.limit) {
+    const page = await store.queryByState({
+      state: states[s] as DeliveryState,
+      limit: options.limit - items.length,
+      cursor: c,
+    });
+    items.push(...page.items);
+    if (page.cursor) c = page.cursor;
+    else {
+      s++;
+      c = undefined;
+    }
+  }
+  const cursor =
+    s < states.length ? Buffer.from(JSON.stringify(c ? { s, c } : { s })).toString('base64url') : undefined;
+  return { items, cursor };
 }

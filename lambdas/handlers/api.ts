@@ -10,8 +10,7 @@ import {
   scheduleContinuity,
 } from '../core/continuity-service.js';
 import { LifeboatError, NotFoundError, ValidationError } from '../core/errors.js';
-import { type DeliveryRecord, deliveryStates } from '../core/model.js';
-import { forEachInState, releaseDelivery } from '../core/queue-ops.js';
+import { listQueue, QUEUE_STATES, releaseDelivery } from '../core/queue-ops.js';
 
 /** The parts of an API Gateway HTTP API (payload 2.0) event this handler reads. */
 const httpEventSchema = z.object({
@@ -236,19 +235,12 @@ export function createApiHandler(context: () => Context) {
       method: 'GET',
       pattern: /^\/admin\/queue$/,
       run: async (_m, e) => {
-        const state = parse(
-          z.enum(deliveryStates).exclude(['delivered']).optional(),
-          e.queryStringParameters?.state,
-          'state',
-        );
-        const limit = parse(limitQuery, e.queryStringParameters?.limit, 'limit');
-        const items: DeliveryRecord[] = [];
-        for (const s of state ? [state] : deliveryStates.filter((x) => x !== 'delivered')) {
-          await forEachInState(ctx.store, s, async (d) => {
-            if (items.length < limit) items.push(d);
-          });
-        }
-        return json(200, { deliveries: items });
+        const q = e.queryStringParameters;
+        const state = parse(z.enum(QUEUE_STATES).optional(), q?.state, 'state');
+        const limit = parse(limitQuery, q?.limit, 'limit');
+        const cursor = parse(z.string().max(2048).optional(), q?.cursor, 'cursor');
+        const page = await listQueue(ctx.store, { state, limit, cursor });
+        return json(200, { deliveries: page.items, cursor: page.cursor ?? null });
       },
     },
     {

@@ -35,7 +35,7 @@ export function createSweepHandler(
   return async (_event: unknown): Promise<SweepResult & { metrics: QueueMetrics }> => {
     const ctx = context();
     const result = await sweepDue(ctx);
-    const metrics = await queueMetrics(ctx.store, ctx.clock.now());
+    const metrics = await queueMetrics(ctx.store, ctx.config.routes, ctx.clock.now());
     emit(metricsLine(metrics, ctx.clock.now().getTime()));
     return { ...result, metrics };
   };

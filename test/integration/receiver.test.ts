@@ -5,7 +5,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LOCAL_BUCKET } from '../../infra/local/runtime.js';
 import { createS3Blobs } from '../../lambdas/adapters/s3-blobs.js';
 import { MAX_MESSAGE_BYTES } from '../../lambdas/core/config.js';
-import { countByState } from '../../lambdas/core/queue-ops.js';
 import { TestPrimary } from '../support/primary.js';
 import { readFixture, startTestRuntime, type TestRuntime, testConfig } from '../support/runtime.js';
 
@@ -114,7 +113,7 @@ describe('the SMTP receiver (SES stand-in)', () => {
   async function nothingRecorded() {
     const day = rt.clock.now().toISOString().slice(0, 10);
     expect((await rt.ctx.store.listMessagesByDay(day)).items).toEqual([]);
-    expect(Object.values(await countByState(rt.ctx.store)).every((n) => n === 0)).toBe(true);
+    expect(Object.values(await rt.ctx.store.countByState()).every((n) => n === 0)).toBe(true);
     expect(primary.sessions).toHaveLength(0);
   }
 

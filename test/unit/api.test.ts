@@ -233,6 +233,25 @@ describe('admin API: requests it refuses', () => {
     expect(res.body.message).toMatch(/^state is invalid/);
   });
 
+  it('pages the queue with a cursor and answers 400 to a cursor it did not issue', async () => {
+    const { call, store } = api();
+    for (const id of ['q1', 'q2', 'q3'])
+      await store.createDelivery(delivery({ messageId: id, state: 'deferred' }));
+
+    const first = await call('GET', '/admin/queue', { query: { limit: '2' } });
+    const second = await call('GET', '/admin/queue', { query: { limit: '2', cursor: first.body.cursor } });
+    const forged = await call('GET', '/admin/queue', { query: { cursor: 'eyJzIjo5OX0' } });
+
+    expect(first.body.deliveries).toHaveLength(2);
+    expect(typeof first.body.cursor).toBe('string');
+    expect(
+      [...first.body.deliveries, ...second.body.deliveries].map((d: DeliveryRecord) => d.messageId).sort(),
+    ).toEqual(['q1', 'q2', 'q3']);
+    expect(second.body.cursor).toBeNull();
+    expect(forged.status).toBe(400);
+    expect(forged.body.message).toMatch(/cursor/);
+  });
+
   it('answers 500 without internals when the store fails unexpectedly, and logs the cause', async () => {
     const { call, store, logged } = api();
     store.listHolds = async () => {

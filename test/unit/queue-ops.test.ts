@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../lambdas/adapters/logger.js';
 import { HOLD_ALL } from '../../lambdas/core/holds.js';
 import {
-  countByState,
   holdRecipient,
   holdScope,
   releaseDelivery,
@@ -40,7 +39,7 @@ describe('holdScope / releaseScope', () => {
       { messageId: 'd', route: 'cloud', state: 'failed' },
     ]);
     expect(await holdScope('cloud', 'continuity', 'admin@example.com', deps)).toBe(2);
-    const counts = await countByState(store);
+    const counts = await store.countByState();
     expect(counts).toMatchObject({ held: 2, queued: 1, failed: 1 });
     expect(await store.listHolds()).toEqual([
       { scope: 'cloud', reason: 'continuity', since: '2026-11-22T10:00:00.000Z', by: 'admin@example.com' },
