@@ -1,0 +1,193 @@
+import { randomBytes } from 'node:crypto';
+import * as nodeFs from 'node:fs/promises';
+import path from 'node:path';
+import { NotFoundError, ValidationError } from '../../core/errors.js';
+import type { BlobStore } from '../../ports.js';
+import { RAW_PREFIX } from '../../storage-layout.js';
+
+/** Raw mail is the user's alone: no other local user may list the folder or read a message. */
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+
+/**
+ * Temp files start with this, a character no key may start with, so a half-written message left
+ * by a crash can never be mistaken for a stored one.
+ */
+const TEMP_MARK = '.';
+const TEMP_SUFFIX = '.tmp';
+
+/** The calls of an open file the store makes. */
+export interface BlobFileHandle {
+  writeFile(data: Uint8Array): Promise<void>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** One directory entry, as `readdir(…, { withFileTypes: true })` returns it. */
+export interface BlobDirEntry {
+  name: string;
+  isFile(): boolean;
+}
+
+/**
+ * The fs/promises calls the store makes; node:fs/promises by default. Injected by tests that
+ * record the order of the calls (the durability proof) or make one of them fail.
+ */
+export interface BlobFs {
+  mkdir(dir: string, options: { recursive: true; mode: number }): Promise<string | undefined>;
+  open(file: string, flags: string, mode?: number): Promise<BlobFileHandle>;
+  rename(from: string, to: string): Promise<void>;
+  readFile(file: string): Promise<Buffer>;
+  readdir(dir: string, options: { withFileTypes: true }): Promise<BlobDirEntry[]>;
+  unlink(file: string): Promise<void>;
+}
+
+export interface FileBlobsOptions {
+  /**
+   * The key prefix this folder holds; a key `<prefix><name>` is the file `<dir>/<name>`.
+   * @default RAW_PREFIX (`raw/`, as SES's S3 action keys messages)
+   */
+  prefix?: string;
+  /** @default node:fs/promises */
+  fs?: BlobFs;
+}
+
+/** Raw messages in a folder, plus what start-up recovery needs. */
+export interface FileBlobStore extends BlobStore {
+  /** Keys of every stored message (never a temp file), in name order. */
+  listRaw(): Promise<string[]>;
+  /**
+   * Removes temp files a crash left behind. None was acknowledged: `putRaw` resolves (and the
+   * SMTP 250 is given) only after the rename.
+   * @returns how many were removed
+   */
+  removeTempFiles(): Promise<number>;
+}
+
+/**
+ * Raw mail as files in one folder, written the way an MTA writes its queue file (Postfix's
+ * cleanup does the same before it answers 250): the bytes go to a temp file in the same folder
+ * (0600, created exclusively), the file is fsynced, renamed over its name, and the folder is
+ * fsynced so the rename itself survives a power cut. `putRaw` resolves only after all four, so
+ * an acknowledged message is on disk whatever happens next; a crash before the rename leaves
+ * only a temp file, which is never listed. The folder is created 0700.
+ */
+export function createFileBlobs(dir: string, options: FileBlobsOptions = {}): FileBlobStore {
+  const fs: BlobFs = options.fs ?? nodeFs;
+  const prefix = options.prefix ?? RAW_PREFIX;
+  const root = path.resolve(dir);
+  let ready: Promise<void> | undefined;
+
+  /** The file name of a key, or a ValidationError naming what is wrong with it. */
+  function fileName(key: string): string {
+    const problems: string[] = [];
+    const name = key.startsWith(prefix) ? key.slice(prefix.length) : '';
+    if (!key.startsWith(prefix)) problems.push(`must start with ${JSON.stringify(prefix)}`);
+    else if (name === '') problems.push('names no message after the prefix');
+    if (key.includes('\0')) problems.push('contains a NUL byte');
+    if (name.includes('/') || name.includes('\\'))
+      problems.push('contains a path separator after the prefix (keys name one file in the folder)');
+    if (name.startsWith(TEMP_MARK))
+      problems.push(`starts with "${TEMP_MARK}" after the prefix (".." or a temp name)`);
+    if (path.isAbsolute(key)) problems.push('is an absolute path');
+    if (problems.length) throw new ValidationError(`blob key ${JSON.stringify(key)}`, problems);
+    return name;
+  }
+
+  /** fsync of a folder: makes the entries created or renamed in it durable. */
+  async function syncDir(folder: string): Promise<void> {
+    const handle = await fs.open(folder, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Creates the folder (0700) once; a folder it had to create is made durable in its parent too. */
+  function ensureDir(): Promise<void> {
+    ready ??= (async () => {
+      const created = await fs.mkdir(root, { recursive: true, mode: DIR_MODE });
+      if (created === undefined) return;
+      // Every folder mkdir created is an entry in its parent: fsync each parent, top down.
+      const chain: string[] = [];
+      for (let d = root; d.length >= created.length; d = path.dirname(d)) {
+        chain.unshift(d);
+        if (d === path.dirname(d)) break;
+      }
+      for (const d of chain) await syncDir(path.dirname(d));
+    })().catch((err) => {
+      ready = undefined;
+      throw err;
+    });
+    return ready;
+  }
+
+  async function tempNames(): Promise<string[]> {
+    try {
+      const entries = await fs.readdir(root, { withFileTypes: true });
+      return entries
+        .filter((e) => e.isFile() && e.name.startsWith(TEMP_MARK) && e.name.endsWith(TEMP_SUFFIX))
+        .map((e) => e.name);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  }
+
+  return {
+    async putRaw(key, body) {
+      const name = fileName(key);
+      await ensureDir();
+      const target = path.join(root, name);
+      const temp = path.join(root, `${TEMP_MARK}${name}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
+      // 'wx': a fresh file, never one planted under the temp name.
+      const handle = await fs.open(temp, 'wx', FILE_MODE);
+      let renamed = false;
+      try {
+        try {
+          await handle.writeFile(body);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        await fs.rename(temp, target);
+        renamed = true;
+      } finally {
+        if (!renamed) await fs.unlink(temp).catch(() => {});
+      }
+      await syncDir(root);
+    },
+
+    async getRaw(key) {
+      const name = fileName(key);
+      try {
+        return await fs.readFile(path.join(root, name));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`raw message ${key}`);
+        throw err;
+      }
+    },
+
+    async listRaw() {
+      let entries: BlobDirEntry[];
+      try {
+        entries = await fs.readdir(root, { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+        throw err;
+      }
+      return entries
+        .filter((e) => e.isFile() && !e.name.startsWith(TEMP_MARK))
+        .map((e) => `${prefix}${e.name}`)
+        .sort();
+    },
+
+    async removeTempFiles() {
+      const names = await tempNames();
+      for (const name of names) await fs.unlink(path.join(root, name));
+      if (names.length) await syncDir(root);
+      return names.length;
+    },
+  };
+}
