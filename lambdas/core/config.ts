@@ -17,7 +17,8 @@ const emailAddress = z
   .regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'must be an email address such as user@example.com')
   .transform((a) => a.toLowerCase());
 
-const port = z.number().int().min(0).max(65535);
+/** A listening port. 0 ("any free port") is refused: the CLI and senders must know where to connect. */
+const port = z.number().int().min(1, 'must be a port from 1 to 65535').max(65535);
 
 const hostSchema = z.strictObject({
   /** Host name or IP address of one server of the route. */
@@ -209,75 +210,93 @@ export const configSchema = z
     /** Settings read only by the AWS deployment. */
     aws: awsConfigSchema,
   })
-  .superRefine((c, ctx) => {
-    if (c.queue.maxBackoffSeconds < c.queue.minBackoffSeconds) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['queue', 'maxBackoffSeconds'],
-        message: 'must not be smaller than queue.minBackoffSeconds',
-      });
-    }
-    if (c.queue.lifetimeHours < c.continuity.maxEventHours) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['queue', 'lifetimeHours'],
-        message: `must be at least continuity.maxEventHours (${c.continuity.maxEventHours}): mail is never bounced because an outage ran long`,
-      });
-    }
-    if (c.retentionDays * 24 < c.continuity.maxEventHours) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['retentionDays'],
-        message: 'must cover continuity.maxEventHours: mail held in an event must outlive it',
-      });
-    }
-    const seen = new Map<string, string>();
-    c.routes.forEach((route, i) => {
-      if (seen.has(route.name)) {
+  // Cross-field checks run even when other fields are wrong (`when`), so a config's problems are
+  // all reported in one round: the value may then be partly invalid, hence every guard below.
+  .superRefine(
+    (c, ctx) => {
+      const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
+      const list = <T>(v: T[] | undefined): T[] => (Array.isArray(v) ? v : []);
+      const minBackoff = num(c.queue?.minBackoffSeconds);
+      const maxBackoff = num(c.queue?.maxBackoffSeconds);
+      if (minBackoff !== undefined && maxBackoff !== undefined && maxBackoff < minBackoff) {
         ctx.addIssue({
           code: 'custom',
-          path: ['routes', i, 'name'],
-          message: `duplicate route name ${route.name}`,
+          path: ['queue', 'maxBackoffSeconds'],
+          message: 'must not be smaller than queue.minBackoffSeconds',
         });
       }
-      seen.set(route.name, route.name);
-      route.domains.forEach((d, j) => {
-        if (!c.domains.includes(d)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['routes', i, 'domains', j],
-            message: `${d} is not in the accepted domains`,
-          });
-        }
-      });
-      route.addresses.forEach((a, j) => {
-        const domain = a.slice(a.lastIndexOf('@') + 1);
-        if (!c.domains.includes(domain)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['routes', i, 'addresses', j],
-            message: `${a} is not in an accepted domain`,
-          });
-        }
-      });
-    });
-    const probeReturn = c.continuity.probes.roundTrip?.returnAddress;
-    const probeDomain = probeReturn ? probeReturn.slice(probeReturn.lastIndexOf('@') + 1) : undefined;
-    if (probeDomain && !c.domains.includes(probeDomain)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['continuity', 'probes', 'roundTrip', 'returnAddress'],
-        message: `${probeDomain} must be an accepted domain (its MX is this gateway)`,
-      });
-    }
-    for (const d of c.domains) {
-      // The round-trip probe's domain needs no route: its mail ends at the gateway.
-      if (d === probeDomain) continue;
-      if (!c.routes.some((r) => r.domains.includes(d))) {
-        ctx.addIssue({ code: 'custom', path: ['domains'], message: `no route serves ${d}` });
+      const maxEventHours = num(c.continuity?.maxEventHours);
+      const lifetime = num(c.queue?.lifetimeHours);
+      if (maxEventHours !== undefined && lifetime !== undefined && lifetime < maxEventHours) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['queue', 'lifetimeHours'],
+          message: `must be at least continuity.maxEventHours (${maxEventHours}): mail is never bounced because an outage ran long`,
+        });
       }
-    }
-  });
+      const retention = num(c.retentionDays);
+      if (maxEventHours !== undefined && retention !== undefined && retention * 24 < maxEventHours) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['retentionDays'],
+          message: 'must cover continuity.maxEventHours: mail held in an event must outlive it',
+        });
+      }
+      const domains = list(c.domains).filter((d): d is string => typeof d === 'string');
+      const accepted = (d: unknown) => typeof d !== 'string' || domains.includes(d.toLowerCase());
+      const routes = list(c.routes).filter((r) => typeof r === 'object' && r !== null);
+      const seen = new Set<string>();
+      routes.forEach((route, i) => {
+        if (typeof route.name === 'string' && seen.has(route.name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['routes', i, 'name'],
+            message: `duplicate route name ${route.name}`,
+          });
+        }
+        seen.add(route.name);
+        list(route.domains).forEach((d, j) => {
+          if (!accepted(d)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['routes', i, 'domains', j],
+              message: `${d} is not in the accepted domains`,
+            });
+          }
+        });
+        list(route.addresses).forEach((a, j) => {
+          if (typeof a !== 'string') return;
+          if (!accepted(a.slice(a.lastIndexOf('@') + 1))) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['routes', i, 'addresses', j],
+              message: `${a} is not in an accepted domain`,
+            });
+          }
+        });
+      });
+      const probeReturn = c.continuity?.probes?.roundTrip?.returnAddress;
+      const probeDomain =
+        typeof probeReturn === 'string' ? probeReturn.slice(probeReturn.lastIndexOf('@') + 1) : undefined;
+      if (probeDomain && !accepted(probeDomain)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['continuity', 'probes', 'roundTrip', 'returnAddress'],
+          message: `${probeDomain} must be an accepted domain (its MX is this gateway)`,
+        });
+      }
+      for (const d of domains) {
+        // The round-trip probe's domain needs no route: its mail ends at the gateway.
+        if (d === probeDomain) continue;
+        if (
+          !routes.some((r) => list(r.domains).some((x) => typeof x === 'string' && x.toLowerCase() === d))
+        ) {
+          ctx.addIssue({ code: 'custom', path: ['domains'], message: `no route serves ${d}` });
+        }
+      }
+    },
+    { when: () => true },
+  );
 
 export type LifeboatConfig = z.infer<typeof configSchema>;
 export type RouteConfig = LifeboatConfig['routes'][number];

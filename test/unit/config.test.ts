@@ -3,6 +3,13 @@ import { parseConfig, parseConfigJson } from '../../lambdas/core/config.js';
 import { ConfigError } from '../../lambdas/core/errors.js';
 import { testConfig } from '../support/fixtures.js';
 
+function minimalInput() {
+  return {
+    domains: ['example.com'],
+    routes: [{ name: 'r', domains: ['example.com'], hosts: [{ host: 'h' }] }],
+  };
+}
+
 function problemsOf(input: unknown): string[] {
   try {
     parseConfig(input);
@@ -49,6 +56,26 @@ describe('parseConfig', () => {
     expect(text).toMatch(/^retentionDays: /m);
     expect(text).toMatch(/bogus/);
     expect(problems.length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('reports a domain nobody serves in the same round as a malformed field', () => {
+    // Regression: the cross-field checks ran only once every field was valid, so a user fixed one
+    // round of errors and was then shown a second.
+    const problems = problemsOf({
+      domains: ['example.com', 'other.org'],
+      routes: [
+        { name: 'r', domains: ['example.com', 'third.net'], hosts: [{ host: 'h', port: 'twenty-five' }] },
+      ],
+    });
+    expect(problems).toContain('routes.0.hosts.0.port: Invalid input: expected number, received string');
+    expect(problems).toContain('routes.0.domains.1: third.net is not in the accepted domains');
+    expect(problems).toContain('domains: no route serves other.org');
+  });
+
+  it('refuses port 0 for a local listener, which the CLI could not find', () => {
+    expect(problemsOf({ ...minimalInput(), local: { smtpPort: 0 } })).toEqual([
+      'local.smtpPort: must be a port from 1 to 65535',
+    ]);
   });
 
   it('refuses a route for a domain that is not accepted', () => {
