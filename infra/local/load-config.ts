@@ -1,6 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { type LifeboatConfig, parseConfig, parseConfigJson } from '../../lambdas/core/config.js';
+import { ConfigError } from '../../lambdas/core/errors.js';
 
 /** The file `npm start` reads unless LIFEBOAT_CONFIG_FILE names another. */
 export const DEFAULT_CONFIG_FILE = 'lifeboat.config.json';
@@ -45,8 +46,20 @@ export function loadLocalConfig(env: NodeJS.ProcessEnv = process.env, cwd = proc
   const named = env.LIFEBOAT_CONFIG_FILE;
   const file = path.resolve(cwd, named ?? DEFAULT_CONFIG_FILE);
   if (!existsSync(file)) {
-    if (named) throw new Error(`LIFEBOAT_CONFIG_FILE names ${file}, which does not exist`);
+    if (named) throw new ConfigError('LIFEBOAT_CONFIG_FILE', [`names ${file}, which does not exist`]);
     return { config: demoConfig(), file: null };
   }
-  return { config: parseConfigJson(readFileSync(file, 'utf8'), file), file };
+  let text: string;
+  try {
+    if (!statSync(file).isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'EISDIR'
+        ? 'is a folder, not a JSON file'
+        : `cannot be read (${code ?? (err as Error).message})`;
+    throw new ConfigError(named ? 'LIFEBOAT_CONFIG_FILE' : file, [`${file} ${why}`]);
+  }
+  return { config: parseConfigJson(text, file), file };
 }
