@@ -389,7 +389,7 @@ describe('admin API: retry', () => {
       expect.objectContaining({
         actor: ALICE.email,
         action: 'retry',
-        detail: 'delivery m-failed to alice@example.com requeued (now queued)',
+        detail: 'delivery m-failed to alice@example.com requeued from failed (now queued)',
       }),
     ]);
   });

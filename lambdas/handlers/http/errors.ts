@@ -1,0 +1,33 @@
+import { LifeboatError, ValidationError } from '../../core/errors.js';
+import type { Logger } from '../../ports.js';
+import { type HttpResult, json } from './router.js';
+
+/**
+ * Each stable error code and the HTTP status it answers with: the one place that decides it
+ * (EmailEngine's handleError). An error whose code is not here is a fault, answered 500 without
+ * internals and logged with its cause.
+ */
+export const HTTP_STATUS_BY_CODE: Readonly<Record<string, number>> = {
+  VALIDATION_FAILED: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  CONFLICT: 409,
+  CONTINUITY_STATE: 409,
+  TRANSITION_NOT_ALLOWED: 409,
+};
+
+/** Maps errors to HTTP: the message names what refused; unexpected errors say nothing of internals. */
+export function errorResponse(err: unknown, log: Logger): HttpResult {
+  const status = err instanceof LifeboatError ? HTTP_STATUS_BY_CODE[err.code] : undefined;
+  if (err instanceof LifeboatError && status !== undefined) {
+    return json(status, {
+      error: err.code,
+      message: err.message,
+      ...(err instanceof ValidationError ? { problems: err.problems } : {}),
+    });
+  }
+  log.error('api error', { error: (err as Error).message });
+  return json(500, { error: 'INTERNAL', message: 'something went wrong; the request was not completed' });
+}
