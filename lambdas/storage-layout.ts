@@ -57,3 +57,19 @@ export const KEYS = {
   probePk: 'PROBE',
   attemptPk: (route: string) => `ATTEMPT#${route}`,
 } as const;
+
+/**
+ * How long records other than mail are kept, in seconds (DynamoDB's TTL attribute; the local
+ * store's purge). Messages and deliveries live as long as their raw mail (`retentionDays`).
+ */
+export const RECORD_TTL_SECONDS = {
+  /** Attempt samples and probe tokens feed a window of minutes; a day is plenty. */
+  probe: 86_400,
+  /** Audit entries and notifications outlive any event: ten years unless the table is purged. */
+  log: 10 * 365 * 86_400,
+} as const;
+
+/** Epoch second at which a message or delivery received at `receivedAt` expires. */
+export function mailExpiresAt(receivedAt: string, retentionDays: number): number {
+  return Math.floor(Date.parse(receivedAt) / 1000) + retentionDays * 86_400;
+}

@@ -29,7 +29,7 @@ import type {
   StateCounts,
   StateQuery,
 } from '../ports.js';
-import { INDEXES, KEYS, TABLE_KEYS } from '../storage-layout.js';
+import { INDEXES, KEYS, mailExpiresAt, RECORD_TTL_SECONDS, TABLE_KEYS } from '../storage-layout.js';
 
 /** Code-unit order, as DynamoDB compares string keys. */
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -43,10 +43,8 @@ export const INDEX_BY_STATE = INDEXES.byState.name;
 export const INDEX_BY_MAILBOX = INDEXES.byMailbox.name;
 export const INDEX_BY_AGE = INDEXES.byAge.name;
 
-/** Attempt samples feed a window of minutes; a day is plenty. */
-const ATTEMPT_TTL_SECONDS = 86_400;
-/** Audit entries and notifications outlive any event: kept ten years unless the table is purged. */
-const LOG_TTL_SECONDS = 10 * 365 * 86_400;
+const ATTEMPT_TTL_SECONDS = RECORD_TTL_SECONDS.probe;
+const LOG_TTL_SECONDS = RECORD_TTL_SECONDS.log;
 
 const { pk: PK, sk: SK, ttl: TTL } = TABLE_KEYS;
 const { byState, byMailbox, byAge } = INDEXES;
@@ -76,9 +74,7 @@ export interface DynamoStoreOptions {
   retentionDays: number;
 }
 
-function expiresAt(receivedAt: string, retentionDays: number): number {
-  return Math.floor(Date.parse(receivedAt) / 1000) + retentionDays * 86_400;
-}
+const expiresAt = mailExpiresAt;
 
 function deliveryItem(d: DeliveryRecord, retentionDays: number): Record<string, unknown> {
   const item: Record<string, unknown> = {

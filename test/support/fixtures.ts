@@ -1,5 +1,5 @@
 import { type ConfigInput, type LifeboatConfig, parseConfig } from '../../lambdas/core/config.js';
-import type { DeliveryRecord, Verdicts } from '../../lambdas/core/model.js';
+import type { DeliveryRecord, MessageRecord, Verdicts } from '../../lambdas/core/model.js';
 
 /** A valid config with split routing: two addresses on-premises, the rest of example.com in the cloud. */
 export function testConfig(overrides: Partial<ConfigInput> = {}): LifeboatConfig {
@@ -49,6 +49,31 @@ export function delivery(overrides: Partial<DeliveryRecord> = {}): DeliveryRecor
     reason: null,
     version: 1,
     leaseId: null,
+    ...overrides,
+  };
+}
+
+/** A message record as ingest writes it, received at the time given. */
+export function messageRecord(overrides: Partial<MessageRecord> = {}): MessageRecord {
+  const id = overrides.id ?? 'm1';
+  return {
+    id,
+    rawKey: `raw/${id}`,
+    envelopeFrom: 'bob@example.org',
+    recipients: ['alice@example.com'],
+    receivedAt: '2026-11-22T10:00:00.000Z',
+    size: 1234,
+    from: 'Bob <bob@example.org>',
+    to: ['alice@example.com'],
+    cc: [],
+    subject: 'Quarterly figures',
+    date: null,
+    messageIdHeader: null,
+    inReplyTo: null,
+    snippet: '',
+    attachments: [],
+    verdicts: passVerdicts,
+    parseError: null,
     ...overrides,
   };
 }
