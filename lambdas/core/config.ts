@@ -20,6 +20,14 @@ const emailAddress = z
 /** A listening port. 0 ("any free port") is refused: the CLI and senders must know where to connect. */
 const port = z.number().int().min(1, 'must be a port from 1 to 65535').max(65535);
 
+/** The local runtime keeps its data in files and opens no storage port (nothing to point a client at). */
+const noStoragePort = z
+  .never({
+    error:
+      'no longer used: the local runtime keeps its records in SQLite and its raw messages as files in local.dataDir, and opens no storage port; remove this setting',
+  })
+  .optional();
+
 const hostSchema = z.strictObject({
   /** Host name or IP address of one server of the route. */
   host: z.string().min(1),
@@ -185,16 +193,15 @@ export const configSchema = z
     /** Settings read only by the local runtime (`npm start`). */
     local: z
       .strictObject({
-        /** Folder for the local DynamoDB, S3 and demo primary data; survives restarts. @default '.lifeboat-data' */
+        /** Folder for the local records (SQLite), raw messages and demo primary data, private to the user; survives restarts. @default '.lifeboat-data' */
         dataDir: z.string().min(1).default('.lifeboat-data'),
         /** Loopback address every local listener binds to. @default '127.0.0.1' */
         listen: z.string().min(1).default('127.0.0.1'),
         /** SMTP port standing in for SES receiving. @default 2525 */
         smtpPort: port.default(2525),
-        /** DynamoDB API (dynalite). @default 4569 */
-        dynamodbPort: port.default(4569),
-        /** S3 API (s3rver). @default 4570 */
-        s3Port: port.default(4570),
+        /** Earlier versions' storage ports: refused with a reason rather than silently ignored. */
+        dynamodbPort: noStoragePort,
+        s3Port: noStoragePort,
         /** Admin API (the same handler as API Gateway's) and, later, the web app. @default 8787 */
         apiPort: port.default(8787),
         /** Port of the demo primary started when no config file is given. @default 2526 */
