@@ -19,8 +19,8 @@ const list = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
 
 /** Statements AWS only accepts with Resource "*", each for a stated reason. */
 const STAR_ALLOWED: Record<string, string> = {
-  // SetActiveReceiptRuleSet has no resource-level permissions.
-  'ses:SetActiveReceiptRuleSet': 'activation custom resource',
+  // Neither receipt-rule-set call has resource-level permissions.
+  'ses:DescribeActiveReceiptRuleSet,ses:SetActiveReceiptRuleSet': 'activation custom resource',
   // Lambda's VPC network interfaces are created before they have ARNs; Describe* has no resource types.
   'ec2:AssignPrivateIpAddresses,ec2:CreateNetworkInterface,ec2:DeleteNetworkInterface,ec2:DescribeNetworkInterfaces,ec2:DescribeSubnets,ec2:UnassignPrivateIpAddresses':
     'Lambda VPC networking',

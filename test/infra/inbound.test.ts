@@ -1,6 +1,26 @@
-import { Match } from 'aws-cdk-lib/assertions';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { MAX_RULE_RECIPIENTS } from '../../infra/aws/constructs/inbound.js';
 import { logicalId, type Synthesized, synth } from './stack.js';
+
+type RuleAction = { S3Action?: unknown; LambdaAction?: unknown };
+
+/**
+ * The actions SES runs for one message: those of every enabled rule with a recipient entry matching
+ * one of the envelope recipients (an address matches itself, a domain its addresses), each rule once.
+ */
+function actionsRunFor(template: Template, recipients: string[]): RuleAction[] {
+  const matches = (entry: string, address: string) =>
+    entry.includes('@') ? entry === address : address.split('@')[1] === entry;
+  return Object.values(template.findResources('AWS::SES::ReceiptRule'))
+    .map((r) => r.Properties.Rule)
+    .filter(
+      (rule) =>
+        rule.Enabled &&
+        recipients.some((address) => (rule.Recipients as string[]).some((e) => matches(e, address))),
+    )
+    .flatMap((rule) => rule.Actions as RuleAction[]);
+}
 
 const ruleArn = (rule: string) => ({
   'Fn::Join': [
@@ -21,29 +41,45 @@ describe('Inbound', () => {
   let s: Synthesized;
   let ingestId: string;
   let bucketId: string;
+  let keyId: string;
+  let storeRoleId: string;
   beforeAll(() => {
     s = synth();
     ingestId = logicalId(s.template, 'AWS::Lambda::Function', 'InboundIngestFunction');
     bucketId = logicalId(s.template, 'AWS::S3::Bucket', 'StoreMail');
+    keyId = logicalId(s.template, 'AWS::KMS::Key', 'StoreKey');
+    storeRoleId = logicalId(s.template, 'AWS::IAM::Role', 'InboundSesStoreRole');
   });
 
-  it('has one receipt rule per accepted domain, each for that whole domain', () => {
+  it('has one receipt rule for every accepted domain', () => {
     s.template.resourceCountIs('AWS::SES::ReceiptRuleSet', 1);
     s.template.hasResourceProperties('AWS::SES::ReceiptRuleSet', { RuleSetName: 'Lifeboat-inbound' });
     const rules = Object.values(s.template.findResources('AWS::SES::ReceiptRule'));
-    expect(rules.map((r) => r.Properties.Rule.Recipients)).toEqual([['example.com'], ['example.org']]);
-    expect(rules.map((r) => r.Properties.Rule.Name)).toEqual(['0-example-com', '1-example-org']);
+    expect(rules.map((r) => r.Properties.Rule.Name)).toEqual(['store-and-ingest']);
+    expect(rules[0]!.Properties.Rule.Recipients).toEqual(['example.com', 'example.org']);
   });
 
-  it('stores the raw message under raw/ first, then invokes ingest asynchronously, with scanning on', () => {
-    const rules = Object.values(s.template.findResources('AWS::SES::ReceiptRule'));
-    for (const rule of rules) {
-      expect(rule.Properties.Rule).toMatchObject({ Enabled: true, ScanEnabled: true, TlsPolicy: 'Optional' });
-      expect(rule.Properties.Rule.Actions).toEqual([
-        { S3Action: { BucketName: { Ref: bucketId }, ObjectKeyPrefix: 'raw/' } },
-        { LambdaAction: { FunctionArn: { 'Fn::GetAtt': [ingestId, 'Arn'] }, InvocationType: 'Event' } },
-      ]);
-    }
+  it('stores and ingests a message addressed to two accepted domains once', () => {
+    // SES runs the actions of every rule that matches any envelope recipient, once per message.
+    const run = actionsRunFor(s.template, ['alice@example.com', 'bob@example.org']);
+    expect(run.filter((a) => a.S3Action)).toHaveLength(1);
+    expect(run.filter((a) => a.LambdaAction)).toHaveLength(1);
+    expect(actionsRunFor(s.template, ['carol@other.example'])).toEqual([]);
+  });
+
+  it('stores the raw message under raw/ as its own role first, then invokes ingest asynchronously, with scanning on', () => {
+    const [rule] = Object.values(s.template.findResources('AWS::SES::ReceiptRule'));
+    expect(rule!.Properties.Rule).toMatchObject({ Enabled: true, ScanEnabled: true, TlsPolicy: 'Optional' });
+    expect(rule!.Properties.Rule.Actions).toEqual([
+      {
+        S3Action: {
+          BucketName: { Ref: bucketId },
+          ObjectKeyPrefix: 'raw/',
+          IamRoleArn: { 'Fn::GetAtt': [storeRoleId, 'Arn'] },
+        },
+      },
+      { LambdaAction: { FunctionArn: { 'Fn::GetAtt': [ingestId, 'Arn'] }, InvocationType: 'Event' } },
+    ]);
   });
 
   it('requires TLS from senders only when aws.requireTls is set', () => {
@@ -53,77 +89,134 @@ describe('Inbound', () => {
     }
   });
 
-  it('lets SES put objects only under raw/, only from this account and only from these rules', () => {
-    s.template.hasResourceProperties('AWS::S3::BucketPolicy', {
-      Bucket: { Ref: bucketId },
-      PolicyDocument: {
-        Statement: Match.arrayWith([
-          {
-            Sid: 'AllowSesToStoreRawMail',
-            Effect: 'Allow',
-            Principal: { Service: 'ses.amazonaws.com' },
-            Action: 's3:PutObject',
-            Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/raw/*']] },
-            Condition: {
-              StringEquals: {
-                'aws:SourceAccount': { Ref: 'AWS::AccountId' },
-                'aws:SourceArn': [ruleArn('0-example-com'), ruleArn('1-example-org')],
-              },
-            },
+  it('lets only SES assume the store role, for this rule of this account', () => {
+    const role = s.template.findResources('AWS::IAM::Role')[storeRoleId]!;
+    expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+      {
+        Effect: 'Allow',
+        Principal: { Service: 'ses.amazonaws.com' },
+        Action: 'sts:AssumeRole',
+        Condition: {
+          StringEquals: {
+            'aws:SourceAccount': { Ref: 'AWS::AccountId' },
+            'aws:SourceArn': ruleArn('store-and-ingest'),
           },
-        ]),
+        },
       },
-    });
+    ]);
   });
 
-  it('creates each rule only after the bucket policy exists (SES test-writes when a rule is created)', () => {
-    const policyId = logicalId(s.template, 'AWS::S3::BucketPolicy', 'StoreMailPolicy');
-    for (const rule of Object.values(s.template.findResources('AWS::SES::ReceiptRule'))) {
-      expect(rule.DependsOn).toEqual(expect.arrayContaining([policyId]));
+  it('lets the store role put objects below raw/ and use the mail key through S3, nothing else', () => {
+    const role = s.template.findResources('AWS::IAM::Role')[storeRoleId]!;
+    expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    const statements = role.Properties.Policies.flatMap(
+      (p: { PolicyDocument: { Statement: unknown[] } }) => p.PolicyDocument.Statement,
+    );
+    expect(statements).toEqual([
+      {
+        Sid: 'PutRawMail',
+        Effect: 'Allow',
+        Action: 's3:PutObject',
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/raw/*']] },
+      },
+      {
+        Sid: 'EncryptRawMailThroughS3',
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
+        Resource: { 'Fn::GetAtt': [keyId, 'Arn'] },
+        Condition: {
+          StringEquals: {
+            'kms:ViaService': { 'Fn::Join': ['', ['s3.', { Ref: 'AWS::Region' }, '.amazonaws.com']] },
+          },
+        },
+      },
+    ]);
+    // No separate policy resource SES could race: the permissions are part of the role.
+    expect(
+      Object.keys(s.template.findResources('AWS::IAM::Policy')).filter((id) =>
+        id.startsWith('InboundSesStore'),
+      ),
+    ).toEqual([]);
+  });
+
+  it('names SES in no bucket or key policy: the role is the only way SES writes', () => {
+    const policies = [
+      ...Object.values(s.template.findResources('AWS::S3::BucketPolicy')).map(
+        (p) => p.Properties.PolicyDocument,
+      ),
+      ...Object.values(s.template.findResources('AWS::KMS::Key')).map((k) => k.Properties.KeyPolicy),
+    ];
+    for (const doc of policies) {
+      for (const statement of doc.Statement) {
+        expect(JSON.stringify(statement.Principal ?? {})).not.toContain('ses.amazonaws.com');
+      }
     }
   });
 
-  it('lets SES use the mail key only through S3 and only for this account', () => {
-    s.template.hasResourceProperties('AWS::KMS::Key', {
-      KeyPolicy: {
-        Statement: Match.arrayWith([
-          Match.objectLike({
-            Principal: { Service: 'ses.amazonaws.com' },
-            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-            Condition: {
-              StringEquals: {
-                'aws:SourceAccount': { Ref: 'AWS::AccountId' },
-                'kms:ViaService': { 'Fn::Join': ['', ['s3.', { Ref: 'AWS::Region' }, '.amazonaws.com']] },
-              },
-            },
-          }),
-        ]),
+  it('creates the rule only after the store role and the ingest permission (SES tests both)', () => {
+    const [rule] = Object.values(s.template.findResources('AWS::SES::ReceiptRule'));
+    const permissionId = logicalId(s.template, 'AWS::Lambda::Permission', 'InboundIngestFunctionAllowSes');
+    expect(rule!.DependsOn).toEqual(expect.arrayContaining([storeRoleId, permissionId]));
+  });
+
+  it('lets SES invoke ingest for this rule of this account only', () => {
+    const permissions = Object.values(s.template.findResources('AWS::Lambda::Permission')).filter(
+      (p) => p.Properties.Principal === 'ses.amazonaws.com',
+    );
+    expect(permissions.map((p) => p.Properties)).toEqual([
+      {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: { 'Fn::GetAtt': [ingestId, 'Arn'] },
+        Principal: 'ses.amazonaws.com',
+        SourceAccount: { Ref: 'AWS::AccountId' },
+        SourceArn: ruleArn('store-and-ingest'),
       },
-    });
+    ]);
   });
 
-  it('lets SES invoke ingest, for this account only', () => {
-    s.template.hasResourceProperties('AWS::Lambda::Permission', {
-      Action: 'lambda:InvokeFunction',
-      FunctionName: { 'Fn::GetAtt': [ingestId, 'Arn'] },
-      Principal: 'ses.amazonaws.com',
-      SourceAccount: { Ref: 'AWS::AccountId' },
-    });
+  it('refuses more accepted domains than one receipt rule takes, naming the limit', () => {
+    const domains = Array.from({ length: MAX_RULE_RECIPIENTS + 1 }, (_, i) => `d${i}.io`);
+    expect(() =>
+      synth({
+        domains,
+        routes: [
+          {
+            name: 'primary',
+            domains,
+            hosts: [{ host: 'mail.example.com', port: 587 }],
+          },
+        ],
+      }),
+    ).toThrow(/at most 100 recipients/);
   });
 
-  it('activates the rule set with a custom resource that may call only SetActiveReceiptRuleSet', () => {
-    const activation = Object.values(s.template.findResources('Custom::LifeboatActiveReceiptRuleSet'));
+  it('activates the rule set with its own custom resource, allowed only to read and set the active set', () => {
+    const activation = Object.entries(s.template.findResources('Custom::LifeboatActiveReceiptRuleSet'));
     expect(activation).toHaveLength(1);
-    const create = JSON.parse(activation[0]!.Properties.Create);
-    expect(create).toMatchObject({
-      service: 'SES',
-      action: 'SetActiveReceiptRuleSet',
-      parameters: { RuleSetName: 'Lifeboat-inbound' },
+    const [, resource] = activation[0]!;
+    const fnId = logicalId(s.template, 'AWS::Lambda::Function', 'InboundActivateRuleSetFunction');
+    expect(resource.Properties).toEqual({
+      ServiceToken: { 'Fn::GetAtt': [fnId, 'Arn'] },
+      RuleSetName: 'Lifeboat-inbound',
     });
+    // Deleted (deactivated) before the rule and the set it names.
+    expect(resource.DependsOn).toEqual(
+      expect.arrayContaining([
+        logicalId(s.template, 'AWS::SES::ReceiptRuleSet', 'InboundRuleSet'),
+        logicalId(s.template, 'AWS::SES::ReceiptRule', 'InboundRule'),
+      ]),
+    );
     s.template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyName: Match.stringLikeRegexp('ActivateRuleSet'),
       PolicyDocument: {
-        Statement: [{ Action: 'ses:SetActiveReceiptRuleSet', Effect: 'Allow', Resource: '*' }],
+        Statement: Match.arrayWith([
+          {
+            Sid: 'ActivateReceiptRuleSet',
+            Action: ['ses:DescribeActiveReceiptRuleSet', 'ses:SetActiveReceiptRuleSet'],
+            Effect: 'Allow',
+            Resource: '*',
+          },
+        ]),
       },
     });
   });

@@ -1,23 +1,42 @@
-import { ArnFormat, Aws, Stack } from 'aws-cdk-lib';
+import { join } from 'node:path';
+import { ArnFormat, Aws, CustomResource, Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as ses from 'aws-cdk-lib/aws-ses';
-import * as sesActions from 'aws-cdk-lib/aws-ses-actions';
-import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import type { LifeboatConfig } from '../../../lambdas/core/config.js';
+import { ConfigError } from '../../../lambdas/core/errors.js';
+import { REPO_ROOT } from '../deployment-config.js';
 import { acknowledgeNag, arnFinding } from '../nag.js';
 import {
   type FunctionPlatform,
   LifeboatFunction,
+  nodeFunctionDefaults,
   READ_RAW_AND_TABLE_ACTIONS,
   READ_RAW_AND_TABLE_REASON,
 } from './lifeboat-function.js';
-import { RAW_PREFIX, type Store } from './store.js';
+import { RAW_PREFIX } from './store.js';
 
 /** SES caps receipt rule and rule set names at 64 characters. */
 const MAX_SES_NAME_LENGTH = 64;
+
+/** SES takes at most 100 recipients (addresses or domains) in one receipt rule (SES quotas). */
+export const MAX_RULE_RECIPIENTS = 100;
+
+/** The one receipt rule: stores every message for the accepted domains, then invokes ingest. */
+export const RECEIPT_RULE_NAME = 'store-and-ingest';
+
+/** Ingest's resource-policy statement for SES (the Lambda permission's statement id). */
+const INGEST_PERMISSION_ID = 'AllowSesReceiptRule';
+
+/** The activation custom resource's handler (run by CloudFormation on deploy and delete). */
+const ACTIVATION_HANDLER = join(REPO_ROOT, 'infra/aws/custom-resources/active-rule-set.ts');
+
+/** Two SES calls and one HTTPS PUT: the smallest memory and a minute are plenty. */
+const ACTIVATION_MEMORY_MB = 128;
+const ACTIVATION_TIMEOUT = Duration.minutes(1);
 
 /** Parsing a 40 MB message with attachments needs room; memory also buys CPU on Lambda. */
 const INGEST_MEMORY_MB = 1024;
@@ -30,15 +49,20 @@ export interface InboundProps {
 }
 
 /**
- * How mail gets in: an SES receipt rule set with one rule per accepted domain that stores the raw
- * message under `raw/` and then invokes `ingest` asynchronously; the bucket and key policies that let
- * SES (and only these rules) write; optionally the domain identities and the rule set's activation.
+ * How mail gets in: an SES receipt rule set with one rule for every accepted domain that stores the raw
+ * message under `raw/` (as a role only SES, for that rule, may assume) and then invokes `ingest`
+ * asynchronously; optionally the domain identities and the rule set's activation.
  */
 export class Inbound extends Construct {
   readonly ingest: LifeboatFunction;
   readonly ruleSet: ses.ReceiptRuleSet;
   readonly ruleSetName: string;
-  readonly ruleNames: string[];
+  readonly ruleName: string;
+  /** `arn:…:ses:<region>:<account>:receipt-rule-set/<set>:receipt-rule/<rule>`, as SES sends it in aws:SourceArn. */
+  readonly ruleArn: string;
+  readonly rule: ses.CfnReceiptRule;
+  /** The role SES stores raw mail with (the S3 action's IamRoleArn). */
+  readonly storeRole: iam.Role;
   readonly identities: { domain: string; identity: ses.EmailIdentity }[] = [];
 
   constructor(scope: Construct, id: string, props: InboundProps) {
@@ -70,67 +94,94 @@ export class Inbound extends Construct {
     );
 
     this.ruleSetName = sesName(`${stack.stackName}-inbound`);
-    this.ruleNames = config.domains.map((domain, i) => sesName(`${i}-${domain.replaceAll('.', '-')}`));
-    const ruleArns = this.ruleNames.map((rule) =>
-      stack.formatArn({
-        service: 'ses',
-        resource: 'receipt-rule-set',
-        resourceName: `${this.ruleSetName}:receipt-rule/${rule}`,
-        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    this.ruleName = RECEIPT_RULE_NAME;
+    this.ruleArn = stack.formatArn({
+      service: 'ses',
+      resource: 'receipt-rule-set',
+      resourceName: `${this.ruleSetName}:receipt-rule/${this.ruleName}`,
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    });
+    if (config.domains.length > MAX_RULE_RECIPIENTS) {
+      throw new ConfigError(platform.configSource, [
+        `domains: ${config.domains.length} domains; one SES receipt rule takes at most ${MAX_RULE_RECIPIENTS} recipients, and a second rule would store a message addressed to both twice`,
+      ]);
+    }
+
+    // SES writes the raw message as this role (the S3 action's IamRoleArn), so S3 calls KMS for the
+    // bucket's SSE-KMS as an IAM principal of this account and the bucket and key policies name no
+    // service. Only SES, for this one rule of this account, may assume it (SES Developer Guide, "Giving
+    // permissions to Amazon SES for email receiving": IAM role for the Deliver to S3 bucket action and
+    // its trust policy).
+    this.storeRole = new iam.Role(this, 'SesStoreRole', {
+      description: 'Lifeboat: SES stores received mail under raw/ with this role',
+      assumedBy: new iam.PrincipalWithConditions(new iam.ServicePrincipal('ses.amazonaws.com'), {
+        StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID, 'aws:SourceArn': this.ruleArn },
       }),
+      // Inline, so the permissions exist as soon as the role does: SES test-writes when the rule is created.
+      inlinePolicies: {
+        StoreRawMail: new iam.PolicyDocument({
+          statements: [
+            new iam.PolicyStatement({
+              sid: 'PutRawMail',
+              actions: ['s3:PutObject'],
+              resources: [store.bucket.arnForObjects(`${RAW_PREFIX}*`)],
+            }),
+            new iam.PolicyStatement({
+              sid: 'EncryptRawMailThroughS3',
+              // Encrypt and GenerateDataKey as the S3 action's IamRoleArn documents; Decrypt because S3
+              // needs it to complete a multipart upload under SSE-KMS (S3 multipart upload permissions).
+              actions: ['kms:Encrypt', 'kms:GenerateDataKey', 'kms:Decrypt'],
+              resources: [store.key.keyArn],
+              // Only for S3's calls on the role's behalf: the role cannot use the key directly.
+              conditions: { StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.amazonaws.com` } },
+            }),
+          ],
+        }),
+      },
+    });
+    acknowledgeNag(
+      this.storeRole,
+      'AwsSolutions-IAM5',
+      'SES names each object raw/<sesMessageId>, unknown in advance: the role may put objects below raw/ of the mail bucket and nothing else.',
+      [arnFinding(store.bucket, `/${RAW_PREFIX}*`)],
     );
 
-    // Only these rules of this account may write, and only below raw/ (SES receiving permissions guide).
-    store.bucket.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'AllowSesToStoreRawMail',
-        principals: [new iam.ServicePrincipal('ses.amazonaws.com')],
-        actions: ['s3:PutObject'],
-        resources: [store.bucket.arnForObjects(`${RAW_PREFIX}*`)],
-        conditions: {
-          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID, 'aws:SourceArn': ruleArns },
-        },
-      }),
-    );
-    // The bucket encrypts with the mail key (SSE-KMS), so SES's PutObject needs the key through S3.
-    // Not the S3 action's own kmsKeyArn: that is client-side encryption, and the handlers would read
-    // ciphertext instead of the bytes SES received.
-    store.key.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'AllowSesToEncryptRawMailThroughS3',
-        principals: [new iam.ServicePrincipal('ses.amazonaws.com')],
-        // Decrypt as well: S3 needs it to complete a multipart upload of a large message.
-        actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
-        // A key policy's own key is its only resource.
-        resources: ['*'],
-        conditions: {
-          StringEquals: {
-            'aws:SourceAccount': Aws.ACCOUNT_ID,
-            'kms:ViaService': `s3.${Aws.REGION}.amazonaws.com`,
-          },
-        },
-      }),
-    );
+    // SES invokes ingest for this rule of this account only (SES Developer Guide, "Give SES permission to
+    // invoke a Lambda function": SourceAccount and SourceArn).
+    this.ingest.function.addPermission(INGEST_PERMISSION_ID, {
+      principal: new iam.ServicePrincipal('ses.amazonaws.com'),
+      action: 'lambda:InvokeFunction',
+      sourceAccount: Aws.ACCOUNT_ID,
+      sourceArn: this.ruleArn,
+    });
+    const permission = this.ingest.function.permissionsNode.findChild(INGEST_PERMISSION_ID);
 
     this.ruleSet = new ses.ReceiptRuleSet(this, 'RuleSet', { receiptRuleSetName: this.ruleSetName });
-    const bucketPolicy = store.bucket.policy;
-    config.domains.forEach((domain, i) => {
-      const rule = this.ruleSet.addRule(`Domain${i}`, {
-        receiptRuleName: this.ruleNames[i],
-        recipients: [domain],
+    // One rule for every accepted domain: SES runs each matching rule once per message, so a message
+    // addressed to two domains is stored and ingested once, with every envelope recipient in one event.
+    // L1: the S3 action's IamRoleArn has no L2 property.
+    this.rule = new ses.CfnReceiptRule(this, 'Rule', {
+      ruleSetName: this.ruleSet.receiptRuleSetName,
+      rule: {
+        name: this.ruleName,
+        enabled: true,
+        recipients: [...config.domains],
         scanEnabled: true,
-        tlsPolicy: config.aws.requireTls ? ses.TlsPolicy.REQUIRE : ses.TlsPolicy.OPTIONAL,
+        tlsPolicy: config.aws.requireTls ? 'Require' : 'Optional',
         actions: [
-          new StoreRawMail(store),
-          new sesActions.Lambda({
-            function: this.ingest.function,
-            invocationType: sesActions.LambdaInvocationType.EVENT,
-          }),
+          {
+            s3Action: {
+              bucketName: store.bucket.bucketName,
+              objectKeyPrefix: RAW_PREFIX,
+              iamRoleArn: this.storeRole.roleArn,
+            },
+          },
+          { lambdaAction: { functionArn: this.ingest.function.functionArn, invocationType: 'Event' } },
         ],
-      });
-      // SES writes a test object when it creates the rule: the bucket policy must exist first.
-      if (bucketPolicy) rule.node.addDependency(bucketPolicy);
+      },
     });
+    // SES test-writes with the role when it creates the rule, and checks it may invoke ingest.
+    this.rule.node.addDependency(this.storeRole, permission);
 
     if (config.aws.manageDomainIdentities) {
       config.domains.forEach((domain, i) => {
@@ -145,76 +196,52 @@ export class Inbound extends Construct {
   }
 
   /**
-   * CloudFormation cannot make a rule set active, so a small custom resource calls
-   * SetActiveReceiptRuleSet on deploy and deactivates on delete (SES refuses to delete the active set).
+   * CloudFormation cannot make a rule set active, so a custom resource calls SetActiveReceiptRuleSet on
+   * deploy; on delete it deactivates the set (SES refuses to delete the active one), but only while it
+   * is still the active one, so a set an admin activated since stays active.
    */
   private activate(logRetention: logs.RetentionDays): void {
     const logGroup = new logs.LogGroup(this, 'ActivateRuleSetLogs', { retention: logRetention });
-    const activation = new cr.AwsCustomResource(this, 'ActivateRuleSet', {
-      resourceType: 'Custom::LifeboatActiveReceiptRuleSet',
-      onCreate: this.setActiveCall(this.ruleSetName),
-      onUpdate: this.setActiveCall(this.ruleSetName),
-      onDelete: {
-        service: 'SES',
-        action: 'SetActiveReceiptRuleSet',
-        parameters: {},
-        physicalResourceId: cr.PhysicalResourceId.of(this.ruleSetName),
-      },
-      policy: cr.AwsCustomResourcePolicy.fromStatements([
-        new iam.PolicyStatement({
-          actions: ['ses:SetActiveReceiptRuleSet'],
-          // SetActiveReceiptRuleSet has no resource-level permissions: IAM accepts only "*".
-          resources: ['*'],
-        }),
-      ]),
-      installLatestAwsSdk: false,
+    const role = new iam.Role(this, 'ActivateRuleSetRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'Lifeboat: activates the receipt rule set, and deactivates it on delete if still active',
+    });
+    logGroup.grantWrite(role);
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ActivateReceiptRuleSet',
+        actions: ['ses:SetActiveReceiptRuleSet', 'ses:DescribeActiveReceiptRuleSet'],
+        // Neither action has resource-level permissions (Service Authorization Reference, Amazon SES).
+        resources: ['*'],
+      }),
+    );
+    const fn = new nodejs.NodejsFunction(this, 'ActivateRuleSetFunction', {
+      ...nodeFunctionDefaults(ACTIVATION_HANDLER),
+      description: 'Lifeboat: makes the receipt rule set active; on delete, inactive if it still is',
+      memorySize: ACTIVATION_MEMORY_MB,
+      timeout: ACTIVATION_TIMEOUT,
+      role,
       logGroup,
     });
-    activation.node.addDependency(this.ruleSet);
+    const activation = new CustomResource(this, 'ActivateRuleSet', {
+      resourceType: 'Custom::LifeboatActiveReceiptRuleSet',
+      serviceToken: fn.functionArn,
+      properties: { RuleSetName: this.ruleSetName },
+    });
+    // Activate only a set that has its rule; delete the activation (deactivate) before the set.
+    activation.node.addDependency(this.ruleSet, this.rule);
 
     acknowledgeNag(
-      activation,
+      role,
       'AwsSolutions-IAM5',
-      'ses:SetActiveReceiptRuleSet supports no resource-level permissions; AWS requires Resource "*".',
+      'ses:SetActiveReceiptRuleSet and ses:DescribeActiveReceiptRuleSet support no resource-level permissions; AWS requires Resource "*".',
       ['Resource::*'],
     );
-    const provider = Stack.of(this).node.tryFindChild(
-      `AWS${cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replaceAll('-', '')}`,
+    acknowledgeNag(
+      fn,
+      'AwsSolutions-L1',
+      'Node.js 22 is the pinned runtime of every Lifeboat function: the handlers are bundled for it (target node22).',
     );
-    if (provider) {
-      acknowledgeNag(
-        provider,
-        'AwsSolutions-IAM4',
-        'The CDK-provided custom-resource function uses AWSLambdaBasicExecutionRole: it may write its own logs, nothing else.',
-        ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'],
-      );
-      acknowledgeNag(
-        provider,
-        'AwsSolutions-L1',
-        'The CDK-provided custom-resource function’s runtime is chosen by aws-cdk-lib; it runs once per deploy.',
-      );
-    }
-  }
-
-  private setActiveCall(ruleSetName: string): cr.AwsSdkCall {
-    return {
-      service: 'SES',
-      action: 'SetActiveReceiptRuleSet',
-      parameters: { RuleSetName: ruleSetName },
-      physicalResourceId: cr.PhysicalResourceId.of(ruleSetName),
-    };
-  }
-}
-
-/**
- * SES S3 action storing the raw message under `raw/` with the bucket's own SSE-KMS encryption. CDK's S3
- * action is not used because its bucket policy lacks the aws:SourceArn condition.
- */
-class StoreRawMail implements ses.IReceiptRuleAction {
-  constructor(private readonly store: Store) {}
-
-  bind(): ses.ReceiptRuleActionConfig {
-    return { s3Action: { bucketName: this.store.bucket.bucketName, objectKeyPrefix: RAW_PREFIX } };
   }
 }
 

@@ -98,6 +98,52 @@ export interface LifeboatFunctionProps {
    * @default 2
    */
   readonly asyncRetryAttempts?: number;
+  /**
+   * How long Lambda keeps an asynchronous event it could not run yet (throttled, or between retries)
+   * before it gives up on it (60 s to 6 h).
+   * @default Lambda's maximum, 6 hours
+   */
+  readonly maxEventAge?: Duration;
+  /**
+   * Send an asynchronous event that failed or expired to the failure queue (and its alarm). Off only for
+   * a function whose events carry nothing worth replaying.
+   * @default true
+   */
+  readonly failureQueue?: boolean;
+}
+
+/**
+ * What every Lifeboat-built function shares, whatever it does: Node 22 on ARM64, bundled locally by
+ * esbuild as ESM with source maps and the AWS SDK inside, text logs.
+ */
+export function nodeFunctionDefaults(entry: string) {
+  return {
+    entry,
+    handler: 'handler',
+    runtime: lambda.Runtime.NODEJS_22_X,
+    architecture: lambda.Architecture.ARM_64,
+    // Text, not JSON: under the JSON log format Lambda wraps a console.log line in its own object and
+    // CloudWatch stops reading the sweeper's Embedded Metric Format lines as metrics.
+    loggingFormat: lambda.LoggingFormat.TEXT,
+    // SDK v3 keeps connections alive by itself; the variable would only spend environment bytes.
+    awsSdkConnectionReuse: false,
+    projectRoot: REPO_ROOT,
+    depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
+    bundling: {
+      format: nodejs.OutputFormat.ESM,
+      target: 'node22',
+      mainFields: ['module', 'main'],
+      banner: CREATE_REQUIRE_BANNER,
+      minify: true,
+      sourceMap: true,
+      sourceMapMode: nodejs.SourceMapMode.DEFAULT,
+      sourcesContent: false,
+      // Bundle the AWS SDK too: the versions tested are the versions that run.
+      externalModules: [],
+      forceDockerBundling: false,
+      logLevel: nodejs.LogLevel.WARNING,
+    },
+  } satisfies nodejs.NodejsFunctionProps;
 }
 
 /**
@@ -136,43 +182,23 @@ export class LifeboatFunction extends Construct {
     this.logGroup.grantWrite(this.role);
 
     this.function = new nodejs.NodejsFunction(this, 'Function', {
-      entry,
-      handler: 'handler',
+      ...nodeFunctionDefaults(entry),
       description: props.description,
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.seconds(30),
       role: this.role,
       logGroup: this.logGroup,
-      // Text, not JSON: under the JSON log format Lambda wraps a console.log line in its own object and
-      // CloudWatch stops reading the sweeper's Embedded Metric Format lines as metrics.
-      loggingFormat: lambda.LoggingFormat.TEXT,
       environment,
-      // SDK v3 keeps connections alive by itself; the variable would only spend environment bytes.
-      awsSdkConnectionReuse: false,
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
-      bundling: {
-        format: nodejs.OutputFormat.ESM,
-        target: 'node22',
-        mainFields: ['module', 'main'],
-        banner: CREATE_REQUIRE_BANNER,
-        minify: true,
-        sourceMap: true,
-        sourceMapMode: nodejs.SourceMapMode.DEFAULT,
-        sourcesContent: false,
-        // Bundle the AWS SDK too: the versions tested are the versions that run.
-        externalModules: [],
-        forceDockerBundling: false,
-        logLevel: nodejs.LogLevel.WARNING,
-      },
       vpc: props.network?.vpc,
       vpcSubnets: props.network ? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } : undefined,
       securityGroups: props.network ? [props.network.securityGroup] : undefined,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       retryAttempts: props.asyncRetryAttempts ?? ASYNC_RETRY_ATTEMPTS,
-      onFailure: new destinations.SqsDestination(platform.monitoring.failedInvocations),
+      maxEventAge: props.maxEventAge,
+      onFailure:
+        (props.failureQueue ?? true)
+          ? new destinations.SqsDestination(platform.monitoring.failedInvocations)
+          : undefined,
     });
 
     if (props.network) {
