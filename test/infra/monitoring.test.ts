@@ -127,7 +127,7 @@ describe('Monitoring', () => {
     ]);
   });
 
-  it('lets CloudWatch alarms use the alarm topic key, a key that protects no mail', () => {
+  it('lets only this stack’s CloudWatch alarms in this account use the alarm topic key, a key that protects no mail', () => {
     s.template.hasResourceProperties('AWS::KMS::Key', {
       Description: 'Lifeboat: encrypts alarm notifications',
       KeyPolicy: {
@@ -135,10 +135,36 @@ describe('Monitoring', () => {
           Match.objectLike({
             Principal: { Service: 'cloudwatch.amazonaws.com' },
             Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+            Condition: {
+              StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+              ArnLike: {
+                'aws:SourceArn': {
+                  'Fn::Join': [
+                    '',
+                    [
+                      'arn:',
+                      { Ref: 'AWS::Partition' },
+                      ':cloudwatch:',
+                      { Ref: 'AWS::Region' },
+                      ':',
+                      { Ref: 'AWS::AccountId' },
+                      ':alarm:Lifeboat-*',
+                    ],
+                  ],
+                },
+              },
+            },
           }),
         ]),
       },
     });
+  });
+
+  it('names every alarm after the stack, so that condition covers each of them', () => {
+    const names = Object.values(alarms).map((a) => a.Properties.AlarmName as string);
+    expect(names.length).toBeGreaterThan(5);
+    for (const name of names) expect(name).toMatch(/^Lifeboat-[A-Za-z0-9]+$/);
+    expect(new Set(names).size).toBe(names.length);
   });
 
   it('has one dashboard with the queue metrics and a row per function', () => {

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -61,6 +61,8 @@ export class Monitoring extends Construct {
   readonly alarmTopic: sns.Topic;
   readonly failedInvocations: sqs.Queue;
   readonly dashboard: cloudwatch.Dashboard;
+  /** Every alarm is named `<stackName>-<id>`, so the alarm key's policy can name this stack's alarms. */
+  readonly alarmNamePrefix: string;
   private readonly alarmAction: actions.SnsAction;
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
@@ -73,6 +75,10 @@ export class Monitoring extends Construct {
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    // Only for this stack's alarms in this account (the key policy of the SNS Developer Guide's "Enable
+    // compatibility between event sources from AWS services and encrypted topics", with the
+    // confused-deputy conditions CloudWatch sends: aws:SourceAccount and the alarm's ARN).
+    this.alarmNamePrefix = `${Stack.of(this).stackName}-`;
     topicKey.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'AllowCloudWatchAlarmsToPublish',
@@ -80,6 +86,17 @@ export class Monitoring extends Construct {
         actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         // A key policy's own key is its only resource.
         resources: ['*'],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+          ArnLike: {
+            'aws:SourceArn': Stack.of(this).formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: `${this.alarmNamePrefix}*`,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+        },
       }),
     );
     this.alarmTopic = new sns.Topic(this, 'Alarms', {
@@ -218,6 +235,7 @@ export class Monitoring extends Construct {
     treatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
   ): cloudwatch.Alarm {
     const alarm = new cloudwatch.Alarm(this, id, {
+      alarmName: `${this.alarmNamePrefix}${id}`,
       alarmDescription: description,
       metric,
       threshold,
