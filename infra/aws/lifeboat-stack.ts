@@ -83,6 +83,7 @@ export class LifeboatStack extends Stack {
         ? new DeliveryNetwork(this, 'Network', {
             elasticIpAllocationId: config.aws.elasticIpAllocationId,
             flowLogRetention: logRetention,
+            smtpPorts: config.routes.flatMap((route) => route.hosts.map((host) => host.port)),
           })
         : undefined;
     this.delivery = new Delivery(this, 'Delivery', { platform, config, network: this.network });

@@ -54,6 +54,53 @@ describe('Delivery networking', () => {
       s.template.resourceCountIs('AWS::EC2::FlowLog', 1);
     });
 
+    it('lets the functions connect out only to the routes’ SMTP ports and to 443, and accepts nothing inbound', () => {
+      const groups = Object.values(s.template.findResources('AWS::EC2::SecurityGroup')).filter((g) =>
+        String(g.Properties.GroupDescription).startsWith('Lifeboat deliver'),
+      );
+      expect(groups).toHaveLength(1);
+      const group = groups[0]!.Properties;
+      expect(group.SecurityGroupIngress).toBeUndefined();
+      expect(
+        group.SecurityGroupEgress.map(
+          (r: { IpProtocol: string; FromPort: number; ToPort: number; CidrIp: string }) => [
+            r.IpProtocol,
+            r.FromPort,
+            r.ToPort,
+            r.CidrIp,
+          ],
+        ),
+      ).toEqual([
+        ['tcp', 25, 25, '0.0.0.0/0'],
+        ['tcp', 443, 443, '0.0.0.0/0'],
+      ]);
+    });
+
+    it('opens each SMTP port the routes name once, whatever the number of hosts on it', () => {
+      const twoPorts = synth({
+        routes: [
+          {
+            name: 'primary',
+            domains: ['example.com'],
+            hosts: [
+              { host: 'mx1.example.com', port: 25 },
+              { host: 'mx2.example.com', port: 25 },
+            ],
+          },
+          {
+            name: 'other',
+            domains: ['example.org'],
+            hosts: [{ host: 'smtp.example.org', port: 587 }],
+          },
+        ],
+        aws: { delivery: 'port25' },
+      });
+      const group = Object.values(twoPorts.template.findResources('AWS::EC2::SecurityGroup')).find((g) =>
+        String(g.Properties.GroupDescription).startsWith('Lifeboat deliver'),
+      )!.Properties;
+      expect(group.SecurityGroupEgress.map((r: { FromPort: number }) => r.FromPort)).toEqual([25, 587, 443]);
+    });
+
     it('reuses an Elastic IP named by aws.elasticIpAllocationId instead of allocating one', () => {
       const reused = synth({
         routes: port25Routes,

@@ -9,6 +9,9 @@ import { Construct } from 'constructs';
  */
 const AVAILABILITY_ZONES = 2;
 
+/** AWS APIs (Secrets Manager, SNS, Lambda, KMS; S3 and DynamoDB through their gateway endpoints) use HTTPS. */
+export const HTTPS_PORT = 443;
+
 export interface DeliveryNetworkProps {
   /**
    * An Elastic IP you already own (`eipalloc-…`), kept across redeploys.
@@ -17,6 +20,8 @@ export interface DeliveryNetworkProps {
   readonly elasticIpAllocationId?: string | undefined;
   /** Days the VPC flow log is kept. */
   readonly flowLogRetention: logs.RetentionDays;
+  /** The TCP ports of the routes' hosts: the only ports, with 443, the functions may connect out to. */
+  readonly smtpPorts: readonly number[];
 }
 
 /**
@@ -69,10 +74,26 @@ export class DeliveryNetwork extends Construct {
       trafficType: ec2.FlowLogTrafficType.REJECT,
     });
 
+    // Out only to the primary's SMTP ports and to AWS APIs over HTTPS; nothing in. DNS needs no rule:
+    // security groups do not filter traffic to the VPC's Amazon DNS server (VPC User Guide, security
+    // group rules).
     this.securityGroup = new ec2.SecurityGroup(this, 'DeliverySecurityGroup', {
       vpc: this.vpc,
-      description: 'Lifeboat deliver, sweep and probe: outbound SMTP and AWS APIs, nothing inbound',
-      allowAllOutbound: true,
+      description:
+        'Lifeboat deliver, sweep and probe: outbound SMTP to the primary and AWS APIs, nothing inbound',
+      allowAllOutbound: false,
     });
+    for (const port of [...new Set(props.smtpPorts)].sort((a, b) => a - b)) {
+      this.securityGroup.addEgressRule(
+        ec2.Peer.anyIpv4(),
+        ec2.Port.tcp(port),
+        `SMTP to the primary on ${port}`,
+      );
+    }
+    this.securityGroup.addEgressRule(
+      ec2.Peer.anyIpv4(),
+      ec2.Port.tcp(HTTPS_PORT),
+      'AWS APIs over HTTPS (NAT gateway, S3 and DynamoDB gateway endpoints)',
+    );
   }
 }
