@@ -5,10 +5,11 @@ import type { DeliveryRecord, DeliveryState } from './model.js';
 
 /** The transitions DESIGN.md allows. Anything else is a bug or a forged request. */
 const allowed: Record<DeliveryState, readonly DeliveryState[]> = {
-  queued: ['delivering', 'held', 'quarantined', 'failed'],
+  // queued → deferred and deferred → deferred: put off without an attempt (postponeDelivery).
+  queued: ['delivering', 'deferred', 'held', 'quarantined', 'failed'],
   // delivering → delivering: a crashed worker's lease expired and another takes it over.
   delivering: ['delivered', 'deferred', 'failed', 'held', 'delivering'],
-  deferred: ['delivering', 'held', 'failed'],
+  deferred: ['delivering', 'deferred', 'held', 'failed'],
   failed: ['queued', 'held'],
   held: ['queued'],
   quarantined: ['queued'],
@@ -134,4 +135,14 @@ export function requeueDelivery(d: DeliveryRecord, now: Date, reason: string | n
 /** Quarantines a delivery under a named policy. */
 export function quarantineDelivery(d: DeliveryRecord, reason: string, now: Date): DeliveryRecord {
   return move(d, 'quarantined', now, { nextAttemptAt: null, reason });
+}
+
+/**
+ * Puts off a due delivery without attempting it, because its route has just proved unreachable
+ * (the sweeper's dead-route throttle): deferred until `until` with `why` as its last error, its
+ * attempt count unchanged, since nothing was sent.
+ */
+export function postponeDelivery(d: DeliveryRecord, now: Date, until: string, why: string): DeliveryRecord {
+  if (!isDue(d, now)) throw new TransitionError(d.state, 'deferred');
+  return move(d, 'deferred', now, { leaseId: null, nextAttemptAt: until, lastError: why });
 }

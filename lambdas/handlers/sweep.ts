@@ -27,14 +27,25 @@ export function metricsLine(m: QueueMetrics, timestamp: number): string {
   });
 }
 
-/** EventBridge schedule: retry what is due, then publish queue metrics for the alarms. */
+interface LambdaContextLike {
+  getRemainingTimeInMillis?: () => number;
+}
+
+/**
+ * EventBridge schedule: retry what is due, then publish queue metrics for the alarms. In Lambda
+ * the sweep takes no attempt that the time left in the run cannot fit.
+ */
 export function createSweepHandler(
   context: () => Context,
   emit: (line: string) => void = (l) => console.log(l),
 ) {
-  return async (_event: unknown): Promise<SweepResult & { metrics: QueueMetrics }> => {
+  return async (
+    _event: unknown,
+    lambda?: LambdaContextLike,
+  ): Promise<SweepResult & { metrics: QueueMetrics }> => {
     const ctx = context();
-    const result = await sweepDue(ctx);
+    const remaining = lambda?.getRemainingTimeInMillis?.bind(lambda);
+    const result = await sweepDue(ctx, { remainingMs: remaining });
     const metrics = await queueMetrics(ctx.store, ctx.config.routes, ctx.clock.now());
     emit(metricsLine(metrics, ctx.clock.now().getTime()));
     return { ...result, metrics };
