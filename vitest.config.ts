@@ -5,6 +5,9 @@ export default defineConfig({
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      // One suite of store behaviours, run against every store: in memory, SQLite with raw files, and
+      // the AWS adapters on dynalite and s3rver started in-process on loopback.
+      { test: { name: 'contract', include: ['test/contract/**/*.test.ts'], hookTimeout: 30_000 } },
       {
         test: {
           name: 'integration',

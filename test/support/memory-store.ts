@@ -1,5 +1,5 @@
 import type { ContinuityEvent, OrgState } from '../../lambdas/core/continuity.js';
-import { ConflictError } from '../../lambdas/core/errors.js';
+import { ConflictError, NotFoundError } from '../../lambdas/core/errors.js';
 import { type DeliveryRecord, deliveryStates, type MessageRecord } from '../../lambdas/core/model.js';
 import type {
   AttemptSample,
@@ -210,7 +210,7 @@ export class MemoryBlobs implements BlobStore {
   objects = new Map<string, Buffer>();
   async getRaw(k: string) {
     const b = this.objects.get(k);
-    if (!b) throw Object.assign(new Error(`no object ${k}`), { name: 'NotFoundError' });
+    if (!b) throw new NotFoundError(`no object ${k}`);
     return b;
   }
   async putRaw(k: string, body: Buffer) {
