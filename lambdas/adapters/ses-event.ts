@@ -3,9 +3,10 @@ import { formatIssues } from '../core/config.js';
 import { ValidationError } from '../core/errors.js';
 import type { IngestInput } from '../core/ingest.js';
 import type { VerdictStatus } from '../core/model.js';
+import { RAW_PREFIX } from '../storage-layout.js';
 
-/** The S3 action's object key prefix: raw mail is at `raw/<sesMessageId>`. */
-export const RAW_PREFIX = 'raw/';
+/** The S3 action's object key prefix (declared with the storage layout), re-exported for the receivers. */
+export { RAW_PREFIX };
 
 const verdict = z.object({ status: z.string() });
 const statuses = new Set(['PASS', 'FAIL', 'GRAY', 'PROCESSING_FAILED', 'DISABLED']);
