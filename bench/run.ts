@@ -16,6 +16,7 @@ import { handoverFigure } from './continuity-handover.js';
 import { REPO_ROOT } from './corpus.js';
 import { ingestCpuFigure } from './ingest-cpu.js';
 import { pipelineFigure } from './pipeline.js';
+import { queueCostsFigure } from './queue-costs.js';
 import { type BenchOptions, errorRow, type Figure, type Row, renderTable } from './report.js';
 
 /** Table order. A new figure is one module returning rows, added here. */
@@ -25,6 +26,7 @@ const FIGURES: readonly Figure[] = [
   bundlesFigure,
   detectionFigure,
   handoverFigure,
+  queueCostsFigure,
 ];
 
 const OUT_FILE = path.join(REPO_ROOT, 'bench/out/latest.json');
