@@ -11,6 +11,19 @@ export const LOG_RETENTION_DAYS = [
  */
 export const MAX_STACK_NAME_LENGTH = 48;
 
+/**
+ * Default cap on deliver's concurrent runs, each one SMTP session to the primary. With the sweeper's 8
+ * and the probe's hand-over of 2 that makes 20 sessions at most: the number Postfix itself opens to one
+ * destination by default (`default_destination_concurrency_limit = 20`), which primaries are sized for.
+ */
+export const DEFAULT_DELIVER_CONCURRENCY = 10;
+
+/**
+ * Lambda keeps at least 100 unreserved concurrent executions per account, so no function may reserve
+ * more than the rest of an account's default quota of 1,000 allows; 900 leaves room for the probe's 1.
+ */
+export const MAX_DELIVER_CONCURRENCY = 900;
+
 const alarmEmail = z
   .string()
   .regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'must be an email address such as ops@example.com');
@@ -104,6 +117,18 @@ export const awsConfigSchema = z
      * @default a Cognito user pool created by the stack
      */
     adminAuth: adminAuthSchema.optional(),
+    /**
+     * Most deliver runs at once (Lambda reserved concurrency): a burst of arrivals then queues in Lambda
+     * instead of opening one SMTP session per message against the primary. The sweeper picks up what
+     * waits longer.
+     * @default 10
+     */
+    deliverConcurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_DELIVER_CONCURRENCY)
+      .default(DEFAULT_DELIVER_CONCURRENCY),
     /** Addresses that get alarm notifications by email (each must confirm the SNS subscription). @default [] */
     alarmEmails: z.array(alarmEmail).default([]),
     /** Alarm when the oldest deferred delivery has waited longer than this. @default 60 */

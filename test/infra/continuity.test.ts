@@ -56,9 +56,26 @@ describe('Probe function', () => {
       FunctionName: { Ref: probeId },
       MaximumRetryAttempts: 0,
     });
+    const deliverId = logicalId(s.template, 'AWS::Lambda::Function', 'DeliveryDeliverFunction');
     for (const [id, fn] of Object.entries(s.template.findResources('AWS::Lambda::Function'))) {
-      if (id !== probeId) expect(fn.Properties.ReservedConcurrentExecutions, id).toBeUndefined();
+      if (id !== probeId && id !== deliverId)
+        expect(fn.Properties.ReservedConcurrentExecutions, id).toBeUndefined();
     }
+  });
+
+  it('drops a round still throttled when the next is due, instead of running it up to 6 hours late', () => {
+    const invokeConfig = (synthesized: Synthesized) => {
+      const probeId = logicalId(synthesized.template, 'AWS::Lambda::Function', 'ContinuityProbeFunction');
+      return Object.values(synthesized.template.findResources('AWS::Lambda::EventInvokeConfig')).find(
+        (c) => c.Properties.FunctionName.Ref === probeId,
+      )!.Properties;
+    };
+    expect(invokeConfig(s).MaximumEventAgeInSeconds).toBe(60);
+    expect(
+      invokeConfig(synth({ continuity: { probes: { intervalSeconds: 300 } } })).MaximumEventAgeInSeconds,
+    ).toBe(300);
+    // A round's event is the schedule's tick, not mail: nothing for the failure queue to keep.
+    expect(invokeConfig(s).DestinationConfig).toBeUndefined();
   });
 
   it('stops within one interval (60 s for a 1-minute schedule), so rounds never queue up', () => {
@@ -69,6 +86,7 @@ describe('Probe function', () => {
 
   it('stops before its claim on a delivery it hands over lapses, and within Lambda’s 15 minutes', () => {
     const timeout = (overrides: Partial<ConfigInput>) => probeFunction(synth(overrides)).Properties.Timeout;
+    // queue.leaseSeconds also bounds how long its pending continuity actions stay its own.
     expect(timeout({ continuity: { probes: { intervalSeconds: 600 } }, queue: { leaseSeconds: 240 } })).toBe(
       240,
     );

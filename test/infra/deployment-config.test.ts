@@ -103,6 +103,15 @@ describe('loadDeploymentConfig', () => {
     expect(message).toMatch(/aws: Unrecognized key: "bogus"/);
   });
 
+  it('names an aws.deliverConcurrency below 1 or above what an account can reserve', () => {
+    for (const deliverConcurrency of [0, 901, 2.5]) {
+      expect(
+        problemsOf({ ...baseConfig(), aws: { deliverConcurrency } }),
+        String(deliverConcurrency),
+      ).toMatch(/aws\.deliverConcurrency: /);
+    }
+  });
+
   it('names an aws.adminAuth issuer that API Gateway could not use, whatever is wrong with it', () => {
     for (const issuer of [
       'http://login.example.com/oauth2/default',

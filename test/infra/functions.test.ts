@@ -61,13 +61,13 @@ describe('Lambda functions', () => {
     expect(fns.sweep!.Properties.Environment.Variables.DELIVER_FUNCTION_NAME).toBeUndefined();
   });
 
-  it('send every failed asynchronous invocation to the encrypted failure queue, after two retries but the probe’s', () => {
+  it('send every failed asynchronous invocation but the probe’s to the encrypted failure queue, after two retries', () => {
     const queueId = logicalId(s.template, 'AWS::SQS::Queue', 'MonitoringFailedInvocations');
     const configs = Object.entries(s.template.findResources('AWS::Lambda::EventInvokeConfig'));
     expect(configs).toHaveLength(5);
-    for (const [id, config] of configs) {
+    for (const [id, config] of configs.filter(([id]) => !id.startsWith('ContinuityProbe'))) {
       expect(config.Properties, id).toMatchObject({
-        MaximumRetryAttempts: id.startsWith('ContinuityProbe') ? 0 : 2,
+        MaximumRetryAttempts: 2,
         DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } },
       });
     }
@@ -77,12 +77,66 @@ describe('Lambda functions', () => {
     });
   });
 
-  it('end deliver and sweep runs before their lease on a delivery lapses', () => {
-    const leased = synth({ queue: { leaseSeconds: 240 } });
-    const timeouts = Object.entries(leased.template.findResources('AWS::Lambda::Function'))
-      .filter(([id]) => /Deliver|Sweep/.test(id) && id.includes('Function'))
-      .map(([, fn]) => fn.Properties.Timeout);
-    expect(timeouts).toEqual([240, 240]);
+  describe('deliver, sweep and the probe', () => {
+    const timeouts = (overrides: Parameters<typeof synth>[0]) =>
+      Object.fromEntries(
+        Object.entries(synth(overrides).template.findResources('AWS::Lambda::Function'))
+          .filter(([id]) => /^(DeliveryDeliver|DeliverySweep|ContinuityProbe)Function/.test(id))
+          .map(([id, fn]) => [id.replace(/Function[0-9A-F]{8}$/, ''), fn.Properties.Timeout]),
+      );
+
+    it('end a run before the shortest lease on a delivery it claims lapses, and no sooner', () => {
+      // The base route: one host, 30 s connect, 120 s socket timeouts: 2×30 + 2×120 + 30 = 330 s lease.
+      expect(timeouts({ queue: { leaseSeconds: 240 } })).toMatchObject({
+        DeliveryDeliver: 330,
+        DeliverySweep: 330,
+      });
+      expect(timeouts({ queue: { leaseSeconds: 600 } })).toMatchObject({
+        DeliveryDeliver: 600,
+        DeliverySweep: 600,
+      });
+    });
+
+    it('take the shortest route’s lease when routes differ', () => {
+      const quick = {
+        name: 'quick',
+        domains: ['example.org'],
+        hosts: [{ host: 'mail.example.org', port: 587 }],
+        connectTimeoutSeconds: 10,
+        socketTimeoutSeconds: 60,
+        auth: { user: 'b', secretId: 'lifeboat/org-smtp' },
+      };
+      const slow = {
+        name: 'slow',
+        domains: ['example.com'],
+        hosts: [
+          { host: 'mx1.example.com', port: 587 },
+          { host: 'mx2.example.com', port: 587 },
+        ],
+        auth: { user: 'a', secretId: 'lifeboat/com-smtp' },
+      };
+      // quick: max(120, 2×10 + 2×60 + 30 = 170); slow: 2×2×30 + 2×120 + 30 = 390.
+      expect(timeouts({ routes: [slow, quick], queue: { leaseSeconds: 120 } })).toMatchObject({
+        DeliveryDeliver: 170,
+        DeliverySweep: 170,
+      });
+    });
+
+    it('stay within Lambda’s 15 minutes', () => {
+      expect(timeouts({ queue: { leaseSeconds: 3600 } })).toMatchObject({
+        DeliveryDeliver: 900,
+        DeliverySweep: 900,
+      });
+    });
+  });
+
+  it('cap deliver’s concurrent runs at aws.deliverConcurrency, 10 unless set', () => {
+    const deliver = (s: Synthesized) =>
+      s.template.findResources('AWS::Lambda::Function')[
+        logicalId(s.template, 'AWS::Lambda::Function', 'DeliveryDeliverFunction')
+      ]!.Properties.ReservedConcurrentExecutions;
+    expect(deliver(s)).toBe(10);
+    expect(deliver(synth({ aws: { deliverConcurrency: 3 } }))).toBe(3);
   });
 
   it('refuses a config too large for the 4 KB Lambda environment, naming the limit', () => {

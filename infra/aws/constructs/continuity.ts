@@ -11,8 +11,8 @@ import type { LifeboatConfig } from '../../../lambdas/core/config.js';
 import { acknowledgeNag, arnFinding } from '../nag.js';
 import type { DeliveryNetwork } from './delivery-network.js';
 import {
+  claimingTimeoutSeconds,
   type FunctionPlatform,
-  LAMBDA_MAX_TIMEOUT_SECONDS,
   LifeboatFunction,
   READ_RAW_AND_TABLE_ACTIONS,
   READ_RAW_AND_TABLE_REASON,
@@ -28,6 +28,9 @@ export const ADMIN_EMAIL_TOPIC_ENV = 'ADMIN_EMAIL_TOPIC_ARN';
  * SES's 40 MB; memory also buys CPU for TLS to the primary.
  */
 const PROBE_MEMORY_MB = 1024;
+
+/** Lambda's shortest maximum event age for asynchronous invocations (its range is 60 s to 6 hours). */
+const MIN_MAX_EVENT_AGE_SECONDS = 60;
 
 /** SNS shows a topic's display name as the sender name of its emails, up to 100 characters. */
 const MAX_DISPLAY_NAME_LENGTH = 100;
@@ -79,11 +82,13 @@ export class Continuity extends Construct {
 
     this.probeMinutes = scheduleMinutes(probes.intervalSeconds);
     // A round (and the hand-over after it) ends before the next one is due, so rounds do not queue up
-    // behind the reserved concurrency of 1; and before its claim on a delivery it hands over lapses.
+    // behind the reserved concurrency of 1; before its claim on a delivery it hands over lapses; and
+    // within queue.leaseSeconds, after which its pending continuity actions count as a dead worker's
+    // (pendingLeaseMs).
     const timeoutSeconds = Math.min(
       this.probeMinutes * 60,
       config.queue.leaseSeconds,
-      LAMBDA_MAX_TIMEOUT_SECONDS,
+      claimingTimeoutSeconds(config),
     );
     this.probe = new LifeboatFunction(this, 'Probe', {
       handler: 'probe',
@@ -96,6 +101,12 @@ export class Continuity extends Construct {
       reservedConcurrentExecutions: 1,
       // The next scheduled round is the retry; an immediate one would count the same outage twice.
       asyncRetryAttempts: 0,
+      // A round throttled behind the one still running is stale once the next is due: Lambda drops it
+      // then, instead of retrying it for up to 6 hours and running old rounds back to back.
+      maxEventAge: Duration.seconds(Math.max(MIN_MAX_EVENT_AGE_SECONDS, this.probeMinutes * 60)),
+      // A round's event is only the schedule's tick: nothing to replay. A failed round raises the
+      // function's error alarm, a missing one the not-running alarm.
+      failureQueue: false,
       environment: { [ADMIN_EMAIL_TOPIC_ENV]: this.adminEmailTopic.topicArn },
     });
     platform.store.table.grantReadWriteData(this.probe.function);

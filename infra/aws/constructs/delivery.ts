@@ -7,8 +7,8 @@ import type { LifeboatConfig } from '../../../lambdas/core/config.js';
 import { acknowledgeNag, arnFinding } from '../nag.js';
 import type { DeliveryNetwork } from './delivery-network.js';
 import {
+  claimingTimeoutSeconds,
   type FunctionPlatform,
-  LAMBDA_MAX_TIMEOUT_SECONDS,
   LifeboatFunction,
   READ_RAW_AND_TABLE_ACTIONS,
   READ_RAW_AND_TABLE_REASON,
@@ -43,9 +43,7 @@ export class Delivery extends Construct {
     super(scope, id);
     const { config, platform, network } = props;
 
-    // A run must end before its claim on a delivery lapses, or a second worker could deliver the same
-    // recipient while the first is still talking to the primary.
-    const timeout = Duration.seconds(Math.min(config.queue.leaseSeconds, LAMBDA_MAX_TIMEOUT_SECONDS));
+    const timeout = Duration.seconds(claimingTimeoutSeconds(config));
 
     this.deliver = new LifeboatFunction(this, 'Deliver', {
       handler: 'deliver',
@@ -53,6 +51,10 @@ export class Delivery extends Construct {
       platform,
       network,
       timeout,
+      // Each run is one SMTP session to the primary: a burst of arrivals waits in Lambda's queue (throttled
+      // events are kept and retried) instead of opening a session per message; the sweeper also picks up
+      // mail that waits longer.
+      reservedConcurrentExecutions: config.aws.deliverConcurrency,
     });
     this.sweep = new LifeboatFunction(this, 'Sweep', {
       handler: 'sweep',

@@ -9,6 +9,7 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { LifeboatConfig } from '../../../lambdas/core/config.js';
+import { leaseSecondsFor } from '../../../lambdas/core/deliver.js';
 import { ConfigError } from '../../../lambdas/core/errors.js';
 import { REPO_ROOT } from '../deployment-config.js';
 import { acknowledgeNag } from '../nag.js';
@@ -21,6 +22,18 @@ export const HANDLERS_DIR = join(REPO_ROOT, 'lambdas/handlers');
 
 /** Lambda's hard ceiling on one invocation. */
 export const LAMBDA_MAX_TIMEOUT_SECONDS = 900;
+
+/**
+ * The timeout of a function that claims deliveries (deliver, sweep, the probe's hand-over): a claim on a
+ * route's delivery lasts that route's lease (`leaseSecondsFor`: at least `queue.leaseSeconds`, and never
+ * shorter than the route's slowest attempt plus 30 s), and a run must end before the shortest of them
+ * lapses, or a second worker could send the same recipient while the first is still talking to the
+ * primary. Within that, the longest: a slow attempt is not cut off. At most Lambda's 15 minutes.
+ */
+export function claimingTimeoutSeconds(config: Pick<LifeboatConfig, 'queue' | 'routes'>): number {
+  const leases = config.routes.map((route) => leaseSecondsFor(config, route.name));
+  return Math.min(LAMBDA_MAX_TIMEOUT_SECONDS, ...leases);
+}
 
 /** Lambda caps all environment variables of a function together (keys and values) at 4 KB. */
 export const LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4 * 1024;
