@@ -136,6 +136,8 @@ export interface NotificationRecord {
   text: string;
   eventId: string | null;
   notice: string;
+  /** Why the notifier refused it (SNS sandbox, spend limit, AccessDenied); absent once handed over. */
+  error?: string | undefined;
 }
 
 export interface ProbeToken {
@@ -157,6 +159,7 @@ export interface ContinuityStore {
   appendAudit(entry: AuditEntry): Promise<void>;
   /** Newest first. */
   listAudit(limit: number): Promise<AuditEntry[]>;
+  /** Writes an outbox record; writing one with the same `at` and `id` again replaces it. */
   putNotification(n: NotificationRecord): Promise<void>;
   /** Newest first. */
   listNotifications(limit: number): Promise<NotificationRecord[]>;
@@ -166,6 +169,15 @@ export interface ContinuityStore {
   getProbeToken(token: string): Promise<ProbeToken | undefined>;
   /** Probe tokens sent since `since`, oldest first. */
   listProbeTokens(since: string): Promise<ProbeToken[]>;
+}
+
+/**
+ * Counters the alarms watch: an Embedded Metric Format log line per count in Lambda, which
+ * CloudWatch turns into a metric without a PutMetricData call; nothing on the single-node runtime.
+ */
+export interface Metrics {
+  /** Adds `value` to the metric `name` (namespace Lifeboat, no dimensions). */
+  count(name: string, value: number): void;
 }
 
 /** Carries pages and texts: SNS in AWS, the terminal on the local runtime. */

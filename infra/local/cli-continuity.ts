@@ -65,6 +65,11 @@ export async function continuityCommand(
         event: EventView | null;
         holds: Array<{ scope: string; reason: string; since: string; by: string; draining?: boolean }>;
         queue: Record<string, number>;
+        failedNotifications?: {
+          count: number;
+          windowHours: number;
+          last: { at: string; channel: string; notice: string; error: string } | null;
+        };
       };
       out(
         `continuity: ${s.state.toUpperCase()} since ${s.since} (last probe round ${s.lastProbeRoundAt ?? 'not yet'})`,
@@ -81,6 +86,14 @@ export async function continuityCommand(
           ? `holds: ${s.holds.map((h) => `${h.scope === '*' ? 'everything' : `route ${h.scope}`} (${h.reason}${h.draining ? ', handing over' : ''}, by ${h.by})`).join('; ')}`
           : 'holds: none',
       );
+      const failed = s.failedNotifications;
+      if (failed) {
+        out(
+          failed.count && failed.last
+            ? `failed pages: ${failed.count} in the last ${failed.windowHours} h (last: ${failed.last.channel} ${failed.last.notice} at ${failed.last.at}: ${failed.last.error})`
+            : `failed pages: none in the last ${failed.windowHours} h`,
+        );
+      }
       return 0;
     }
     case 'events': {
@@ -150,11 +163,13 @@ export async function continuityCommand(
           to: string[];
           subject: string;
           text: string;
+          error?: string;
         }>;
       };
       if (notifications.length === 0) out('outbox is empty: no page has been sent');
       for (const n of notifications) {
         out(`${n.at}  ${n.channel.toUpperCase().padEnd(5)} to ${n.audience} (${n.to.join(', ')})`);
+        if (n.error) out(`    NOT SENT: ${n.error}`);
         out(`    ${n.channel === 'sms' ? n.text : n.subject}`);
       }
       return 0;

@@ -14,11 +14,13 @@ import {
   type Logger,
   type Mailer,
   type MessageStore,
+  type Metrics,
   type Notifier,
   type SmtpProber,
   systemClock,
 } from '../ports.js';
 import { createDynamoStore } from './dynamo-store.js';
+import { emfMetrics } from './emf-metrics.js';
 import { jsonLogger } from './logger.js';
 import { createSnsNotifier } from './notifiers.js';
 import { createS3Blobs } from './s3-blobs.js';
@@ -52,6 +54,8 @@ export interface Context {
   trigger: DeliveryTrigger;
   clock: Clock;
   log: Logger;
+  /** Counters for the alarms; absent on the single-node runtime, which has no CloudWatch. */
+  metrics?: Metrics | undefined;
 }
 
 /** Reads and validates the environment, naming every missing or wrong setting. */
@@ -151,6 +155,7 @@ export function createContext(env: LifeboatEnv, overrides: Partial<Context> = {}
     trigger: env.DELIVER_FUNCTION_NAME ? lambdaTrigger(env.DELIVER_FUNCTION_NAME, env.AWS_REGION) : noTrigger,
     clock: systemClock,
     log: jsonLogger(),
+    metrics: emfMetrics(),
     ...overrides,
   };
 }

@@ -6,6 +6,7 @@ import type {
   Logger,
   Mailer,
   MessageStore,
+  Metrics,
   NotificationRecord,
   Notifier,
   SmtpProber,
@@ -34,6 +35,11 @@ import { requeueDelivery } from './delivery-state.js';
 import { ConflictError, NotFoundError } from './errors.js';
 import type { DeliveryRecord, DeliveryState } from './model.js';
 import { composeNotice } from './notices.js';
+import {
+  type FailedNotifications,
+  failedNotifications,
+  recordNotificationFailure,
+} from './notification-failures.js';
 import { runProbes } from './probes.js';
 import { holdScope, inScope, releaseScope } from './queue-ops.js';
 
@@ -50,6 +56,8 @@ export interface ContinuityDeps {
   config: LifeboatConfig;
   clock: Clock;
   log: Logger;
+  /** Counters for the alarms (a refused page); absent where nothing watches them. */
+  metrics?: Metrics | undefined;
   /** Names new events; time-ordered so listing by id lists by time. */
   newId?: () => string;
   /** Test seam: called after each hand-over batch so a crash can be injected. */
@@ -94,6 +102,7 @@ async function notify(
       await deps.notifier.send(n);
     } catch (err) {
       deps.log.error('notification not sent', { notice, channel: n.channel, error: (err as Error).message });
+      await recordNotificationFailure(deps, n, (err as Error).message);
       await deps.continuity.appendAudit({
         at: now.toISOString(),
         actor: 'lifeboat',
@@ -438,6 +447,8 @@ export interface ContinuityStatus {
   event: ContinuityEvent | null;
   holds: Awaited<ReturnType<MessageStore['listHolds']>>;
   queue: Record<DeliveryState, number>;
+  /** Pages and texts the notifier refused lately (SNS sandbox, spend limit, AccessDenied). */
+  failedNotifications: FailedNotifications;
 }
 
 export async function getStatus(
@@ -452,5 +463,6 @@ export async function getStatus(
     event,
     holds: await deps.store.listHolds(),
     queue: await deps.store.countByState(),
+    failedNotifications: await failedNotifications(deps.continuity, deps.clock.now()),
   };
 }

@@ -1,5 +1,7 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { METRIC_NAMESPACE } from '../../lambdas/adapters/emf-metrics.js';
+import { FAILED_NOTIFICATIONS_METRIC } from '../../lambdas/core/notification-failures.js';
 import { logicalId, type Synthesized, synth } from './stack.js';
 
 describe('Monitoring', () => {
@@ -64,6 +66,19 @@ describe('Monitoring', () => {
       Statistic: 'Sum',
       Threshold: 1,
     });
+  });
+
+  it('alarms on any page the notifier refused, to the alarm topic, from the metric the core emits', () => {
+    expect(alarm('MonitoringFailedNotificationsAlarm')).toMatchObject({
+      Namespace: METRIC_NAMESPACE,
+      MetricName: FAILED_NOTIFICATIONS_METRIC,
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: topicId }],
+    });
+    expect(alarm('MonitoringFailedNotificationsAlarm').Dimensions).toBeUndefined();
   });
 
   it('alarms when the sweeper or the probe stops running, counting silence as a breach', () => {

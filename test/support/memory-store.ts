@@ -163,7 +163,10 @@ export class MemoryStore implements MessageStore, ContinuityStore {
       .slice(0, limit);
   }
   async putNotification(n: NotificationRecord) {
-    this.notifications.push(structuredClone(n));
+    // Keyed by time and id, as in DynamoDB and SQLite: writing the same record again replaces it.
+    const i = this.notifications.findIndex((x) => x.at === n.at && x.id === n.id);
+    if (i >= 0) this.notifications[i] = structuredClone(n);
+    else this.notifications.push(structuredClone(n));
   }
   async listNotifications(limit: number) {
     // Newest first by time; notifications of the same instant, the later written first.

@@ -13,11 +13,12 @@ import { acknowledgeNag } from '../nag.js';
 /** Namespace of the custom metrics the sweeper publishes through Embedded Metric Format. */
 export const METRIC_NAMESPACE = 'Lifeboat';
 
-/** Custom metrics (no dimensions) the sweeper publishes on every run. */
+/** Custom metrics (no dimensions): the sweeper's on every run, and a count of each page the notifier refused. */
 export const METRICS = {
   oldestDeferredAgeSeconds: 'OldestDeferredAgeSeconds',
   failedDeliveries: 'FailedDeliveries',
   deferredDeliveries: 'DeferredDeliveries',
+  failedNotifications: 'FailedNotifications',
 } as const;
 
 /** EventBridge schedules have a one-minute resolution. */
@@ -146,6 +147,15 @@ export class Monitoring extends Construct {
       'FailedDeliveriesAlarm',
       'A delivery failed permanently (5xx or expired): an admin must retry, reroute or bounce it.',
       failed,
+      1,
+    );
+
+    // A page SNS refused (SMS sandbox, spend limit, AccessDenied) is otherwise only a log line: this
+    // alarm emails the alarm addresses, a path that does not depend on the SMS that failed.
+    this.alarm(
+      'FailedNotificationsAlarm',
+      'A page or text to admins or staff was refused by SNS (SMS sandbox, spend limit, AccessDenied): see `lifeboat status` or GET /admin/status, and the outbox for the error.',
+      this.customMetric(METRICS.failedNotifications, 'Sum'),
       1,
     );
 
