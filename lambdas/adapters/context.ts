@@ -4,7 +4,13 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import * as z from 'zod';
-import { formatIssues, type LifeboatConfig, parseConfigJson, type RouteConfig } from '../core/config.js';
+import {
+  formatIssues,
+  type LifeboatConfig,
+  parseConfigJson,
+  type RouteConfig,
+  recordDays,
+} from '../core/config.js';
 import { ConfigError } from '../core/errors.js';
 import {
   type BlobStore,
@@ -140,7 +146,8 @@ const noTrigger: DeliveryTrigger = {
 export function createContext(env: LifeboatEnv, overrides: Partial<Context> = {}): Context {
   const config = overrides.config ?? parseConfigJson(env.LIFEBOAT_CONFIG, 'LIFEBOAT_CONFIG');
   const { dynamo, s3 } = createAwsClients(env);
-  const store = createDynamoStore(dynamo, { tableName: env.TABLE_NAME, retentionDays: config.retentionDays });
+  // Records expire with the history window; the raw mail, the source of truth, stays for retentionDays.
+  const store = createDynamoStore(dynamo, { tableName: env.TABLE_NAME, retentionDays: recordDays(config) });
   const passwords = passwordSource(env.AWS_REGION);
   return {
     config,

@@ -75,6 +75,12 @@ const routeSchema = z
     message: 'a route must name at least one domain or address',
   });
 
+/**
+ * Default history window: a month of mail in the webmail and the console, well past any continuity
+ * event (`continuity.maxEventHours`, 5 days by default) and the queue lifetime.
+ */
+export const DEFAULT_HISTORY_DAYS = 30;
+
 export const configSchema = z
   .strictObject({
     /** Organisation name, shown in alerts. */
@@ -87,8 +93,15 @@ export const configSchema = z
     hostname: z.string().min(1).default('lifeboat.local'),
     /** The identity provider group whose members may use the admin API and console. @default 'lifeboat-admins' */
     adminGroup: z.string().min(1).default('lifeboat-admins'),
-    /** Days raw mail and its records are kept. Must cover a whole continuity event. @default 365 */
+    /** Days raw mail is kept (the source of truth, for replays). Must cover a whole continuity event. @default 365 */
     retentionDays: z.number().int().min(1).max(36500).default(365),
+    /**
+     * The history window: days the message and delivery records behind the webmail, the queue and the
+     * console are kept (capped at retentionDays; see {@link recordDays}). Older mail stays as raw mail,
+     * from which the records can be rebuilt; on AWS it moves to a cheaper storage class after this.
+     * @default 30
+     */
+    historyDays: z.number().int().min(1).max(36500).default(DEFAULT_HISTORY_DAYS),
     queue: z
       .strictObject({
         /** First retry delay (Postfix minimal_backoff_time). @default 300 */
@@ -249,6 +262,17 @@ export const configSchema = z
           message: 'must cover continuity.maxEventHours: mail held in an event must outlive it',
         });
       }
+      const history = num(c.historyDays);
+      if (history !== undefined && retention !== undefined && lifetime !== undefined) {
+        const days = Math.min(history, retention);
+        if (days * 24 < lifetime) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['historyDays'],
+            message: `must cover queue.lifetimeHours (${lifetime}), with retentionDays: a delivery's record must outlive its retries`,
+          });
+        }
+      }
       const domains = list(c.domains).filter((d): d is string => typeof d === 'string');
       const accepted = (d: unknown) => typeof d !== 'string' || domains.includes(d.toLowerCase());
       const routes = list(c.routes).filter((r) => typeof r === 'object' && r !== null);
@@ -306,6 +330,14 @@ export const configSchema = z
   );
 
 export type LifeboatConfig = z.infer<typeof configSchema>;
+
+/**
+ * Days a message or delivery record is kept: the history window, never longer than the raw mail it
+ * describes.
+ */
+export function recordDays(config: Pick<LifeboatConfig, 'historyDays' | 'retentionDays'>): number {
+  return Math.min(config.historyDays, config.retentionDays);
+}
 export type RouteConfig = LifeboatConfig['routes'][number];
 export type ConfigInput = z.input<typeof configSchema>;
 
