@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type {
   BlobStore,
   Clock,
@@ -30,8 +30,8 @@ import {
   scheduleMaintenance,
   stepRound,
 } from './continuity.js';
-import { deliverMessage } from './deliver.js';
-import { requeueDelivery } from './delivery-state.js';
+import { type DeliverStep, leaseSecondsFor, sendClaimed } from './deliver.js';
+import { claimDelivery, INTERRUPTED_ATTEMPT, isDue, releaseAndClaim } from './delivery-state.js';
 import { ConflictError, NotFoundError } from './errors.js';
 import type { DeliveryRecord, DeliveryState } from './model.js';
 import { composeNotice } from './notices.js';
@@ -41,7 +41,7 @@ import {
   recordNotificationFailure,
 } from './notification-failures.js';
 import { runProbes } from './probes.js';
-import { holdScope, inScope, releaseScope } from './queue-ops.js';
+import { forEachInState, holdScope, inScope, releaseScope } from './queue-ops.js';
 
 /** The hold reason continuity uses; admin holds on single deliveries keep their own. */
 export const CONTINUITY_REASON = 'continuity';
@@ -62,6 +62,8 @@ export interface ContinuityDeps {
   newId?: () => string;
   /** Test seam: called after each hand-over batch so a crash can be injected. */
   handoverCheckpoint?: ((released: number) => void) | undefined;
+  /** Test seam: called after each step of a handed-over delivery so a crash can be injected. */
+  checkpoint?: ((step: DeliverStep) => void) | undefined;
 }
 
 export function newEventId(now: Date): string {
@@ -360,28 +362,85 @@ function byMessage(batch: DeliveryRecord[]): DeliveryRecord[][] {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Deliveries of a scope a hand-over has to see through before it may finish, besides held ones. */
+interface Unfinished {
+  /** Free to be sent now: a stopped worker's expired lease, or released mail nobody claimed. */
+  takeable: DeliveryRecord[];
+  /** Under a live lease: a worker may be sending them right now. */
+  live: number;
+}
+
+/**
+ * Deliveries of the scope left mid-way (`delivering`, or `queued` by a release nobody claimed),
+ * in arrival order. Read when a run starts and before it finishes, never per delivery: a run
+ * sees every delivery it releases through to its outcome itself.
+ */
+async function unfinished(deps: ContinuityDeps, scope: string): Promise<Unfinished> {
+  const now = deps.clock.now();
+  const takeable: DeliveryRecord[] = [];
+  let live = 0;
+  for (const state of ['delivering', 'queued'] as const) {
+    await forEachInState(deps.store, state, async (d) => {
+      if (!inScope(d, scope)) return;
+      if (isDue(d, now)) takeable.push(d);
+      else live++;
+    });
+  }
+  takeable.sort((a, b) => a.receivedAt.localeCompare(b.receivedAt) || a.messageId.localeCompare(b.messageId));
+  return { takeable, live };
+}
+
 /**
  * Hands held mail back to the primary, oldest first, at most `handover.ratePerSecond` deliveries a
- * second with `handover.concurrency` in flight. Each release is a conditional write made just
- * before its message is sent, and each send claims its delivery first, so a hand-over that
- * crashes resumes where it stopped without sending anything twice. Runs until the backlog is
- * empty (then closes the event) or the budget is spent.
+ * second with `handover.concurrency` in flight (1 keeps strict arrival order).
+ *
+ * Each held delivery is released straight into a claim (one conditional write) and sent with the
+ * record in hand; its outcome is the second write. A run reads the held index once per batch and
+ * writes its progress once per batch. Deliveries a stopped run left mid-send go first: once their
+ * lease has run out (or at once, after the single-node runtime reclaimed them at start-up) they
+ * are sent before anything newer, and while a live lease may still be sending one, nothing newer
+ * starts. The event closes only when nothing of its scope is held or in flight any more.
+ *
+ * Pacing and the budget are durations, measured on the monotonic clock; lease expiry and every
+ * recorded time come from `deps.clock`.
  */
 export async function runHandover(deps: ContinuityDeps, budgetMs: number): Promise<HandoverResult> {
   const { org, event } = await load(deps);
   if (org.state !== 'recovering' || !event) return { released: 0, done: false };
   await reconcileHolds(deps, org, event);
   const { ratePerSecond, concurrency } = deps.config.continuity.handover;
-  const started = Date.now();
-  const spent = () => Date.now() - started >= budgetMs;
+  const started = performance.now();
+  const elapsed = () => performance.now() - started;
+  const spent = () => elapsed() >= budgetMs;
   let released = event.handover?.released ?? 0;
   let thisRun = 0;
+  // Deliveries this run has started, for the pace: released ones and ones taken over.
+  let starts = 0;
+  let left = await unfinished(deps, event.scope);
+  if (left.live > 0) {
+    deps.log.info('hand-over waits for a delivery another worker may still be sending', {
+      eventId: event.id,
+      inFlight: left.live,
+    });
+    return { released: 0, done: false };
+  }
   while (!spent()) {
-    const batch = await oldestHeld(deps, event.scope, concurrency * HANDOVER_BATCH_PER_SLOT);
+    const takingOver = left.takeable.length > 0;
+    const batch = takingOver
+      ? left.takeable
+      : await oldestHeld(deps, event.scope, concurrency * HANDOVER_BATCH_PER_SLOT);
+    left = { takeable: [], live: 0 };
     if (batch.length === 0) {
+      // Finishing checks, never assumes: a delivery still in flight (a worker that died holding
+      // it, a retry under way) keeps the event open until it is delivered, failed or back in the
+      // queue, and one whose worker is gone is sent now, ahead of anything newer.
+      left = await unfinished(deps, event.scope);
+      if (left.takeable.length > 0) continue;
+      if (left.live > 0) return { released: thisRun, done: false };
+      const backlog = { held: batch.length, inFlight: left.live + left.takeable.length };
       await transact(deps, (o, e) => {
         if (o.state !== 'recovering' || !e) throw new ConflictError('the hand-over was already finished');
-        return finishHandover(o, { ...e, handover: e.handover ?? null }, deps.clock.now(), released);
+        return finishHandover(o, { ...e, handover: e.handover ?? null }, deps.clock.now(), released, backlog);
       }).catch((err) => {
         if (!(err instanceof ConflictError)) throw err;
       });
@@ -392,47 +451,63 @@ export async function runHandover(deps: ContinuityDeps, budgetMs: number): Promi
     let failure: { error: unknown } | undefined;
     for (const group of byMessage(batch)) {
       // Pace: the n-th delivery of this run may not start before n / rate seconds have passed.
-      const wait = started + (thisRun / ratePerSecond) * 1000 - Date.now();
-      if (wait > 0) await sleep(Math.min(wait, Math.max(0, budgetMs - (Date.now() - started))));
+      const wait = (starts / ratePerSecond) * 1000 - elapsed();
+      if (wait > 0) await sleep(Math.min(wait, Math.max(0, budgetMs - elapsed())));
       while (inFlight.size >= concurrency) await Promise.race(inFlight);
       if (failure || spent()) break;
       const now = deps.clock.now();
-      let releasedHere = 0;
+      const leaseId = randomUUID();
+      const claimed: DeliveryRecord[] = [];
       for (const d of group) {
+        const lease = leaseSecondsFor(deps.config, d.route);
+        const next = takingOver
+          ? claimDelivery(d, now, leaseId, lease)
+          : releaseAndClaim(d, now, leaseId, lease);
         try {
-          await deps.store.replaceDelivery(requeueDelivery(d, now), d.version);
-          releasedHere++;
+          await deps.store.replaceDelivery(next, d.version);
+          claimed.push(next);
+          // Taken over, or held again by the runtime's start-up: an earlier run released it.
+          if (!takingOver && d.lastError !== INTERRUPTED_ATTEMPT) {
+            released++;
+            thisRun++;
+          }
         } catch (err) {
           // Another worker released it first. Anything else stops the hand-over once the
           // deliveries in flight have finished.
           if (!(err instanceof ConflictError)) failure ??= { error: err };
         }
       }
-      released += releasedHere;
-      thisRun += releasedHere;
-      if (releasedHere === 0) continue;
-      const sending: Promise<void> = deliverMessage(group[0]?.messageId as string, deps).then(
-        () => {},
-        (error: unknown) => {
-          failure ??= { error };
-        },
-      );
+      starts += claimed.length;
+      if (claimed.length === 0) continue;
+      const messageId = claimed[0]?.messageId as string;
+      const sending: Promise<void> = (async () => {
+        deps.checkpoint?.('claimed');
+        await sendClaimed(messageId, claimed, deps);
+      })().catch((error: unknown) => {
+        failure ??= { error };
+      });
       inFlight.add(sending);
       void sending.finally(() => inFlight.delete(sending));
     }
     await Promise.all(inFlight);
-    try {
-      // Written after a failure too: what this batch released before it stopped still counts.
-      const fresh = (await deps.continuity.getEvent(event.id)) ?? event;
-      await deps.continuity.putEvent({
-        ...fresh,
-        handover: {
-          ...(fresh.handover ?? { startedAt: batchStarted.toISOString(), total: released, finishedAt: null }),
-          released,
-        },
-      });
-    } catch (err) {
-      failure ??= { error: err };
+    if (!takingOver) {
+      try {
+        // Written after a failure too: what this batch released before it stopped still counts.
+        const fresh = (await deps.continuity.getEvent(event.id)) ?? event;
+        await deps.continuity.putEvent({
+          ...fresh,
+          handover: {
+            ...(fresh.handover ?? {
+              startedAt: batchStarted.toISOString(),
+              total: released,
+              finishedAt: null,
+            }),
+            released,
+          },
+        });
+      } catch (err) {
+        failure ??= { error: err };
+      }
     }
     if (failure) throw failure.error;
     deps.handoverCheckpoint?.(released);

@@ -479,17 +479,47 @@ export function scheduleMaintenance(
   };
 }
 
-/** The hand-over finished: the hold is lifted and the event closes. */
-export function finishHandover(org: OrgState, event: ContinuityEvent, now: Date, released: number): Step {
+/** What a hand-over has not yet seen through, counted when it would finish. */
+export interface HandoverBacklog {
+  /** Deliveries of the event's scope still held for it. */
+  held: number;
+  /**
+   * Deliveries of the scope still `delivering` (a send under way, or a worker that died holding
+   * it) or released to `queued` with nobody sending them.
+   */
+  inFlight: number;
+}
+
+/**
+ * The hand-over finished: the hold is lifted and the event closes. Only when every delivery it
+ * released is delivered, failed or back in the queue (deferred): a delivery still in flight
+ * might yet arrive after mail that is newer, or twice, after admins were told it was all over.
+ * Every delivery held when it began has been released by then, so `released` is at least the
+ * total, whatever a worker stopped mid-batch did not get to count.
+ * @throws ContinuityStateError while anything is still held or in flight
+ */
+export function finishHandover(
+  org: OrgState,
+  event: ContinuityEvent,
+  now: Date,
+  released: number,
+  backlog: HandoverBacklog,
+): Step {
+  if (backlog.held > 0 || backlog.inFlight > 0) {
+    throw new ContinuityStateError(
+      `the hand-over is not finished: ${backlog.held} deliveries still held, ${backlog.inFlight} in flight`,
+    );
+  }
   const nowIso = now.toISOString();
   const handover = event.handover ?? { startedAt: nowIso, total: released, released, finishedAt: null };
+  const count = Math.max(released, handover.total);
   return {
     org: { ...org, state: 'normal', eventId: null, since: nowIso, healthyRounds: 0 },
     event: {
       ...event,
       state: 'normal',
       closedAt: nowIso,
-      handover: { ...handover, released, finishedAt: nowIso },
+      handover: { ...handover, released: count, finishedAt: nowIso },
     },
     actions: [
       { type: 'lift-hold', scope: event.scope },
@@ -499,7 +529,7 @@ export function finishHandover(org: OrgState, event: ContinuityEvent, now: Date,
       {
         actor: SYSTEM,
         action: 'recovered',
-        detail: `hand-over complete: ${released} deliveries handed over`,
+        detail: `hand-over complete: ${count} deliveries handed over`,
       },
     ],
   };

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type {
+  AttemptSample,
   BlobStore,
   Clock,
   ContinuityStore,
@@ -85,9 +86,8 @@ async function tryReplace(store: MessageStore, next: DeliveryRecord, expected: n
  * Each recipient is claimed with a conditional write first, so two workers never send it twice.
  */
 export async function deliverMessage(messageId: string, deps: DeliverDeps): Promise<DeliverResult> {
-  const { blobs, store, mailer, config, clock, log } = deps;
+  const { store, config, clock } = deps;
   const result: DeliverResult = { messageId, delivered: 0, deferred: 0, failed: 0, held: 0, skipped: 0 };
-  const checkpoint = deps.checkpoint ?? (() => {});
   const now = clock.now();
   // Holds are read alongside the deliveries: two round trips in the time of one.
   const holdsRead = store.listHolds();
@@ -116,8 +116,48 @@ export async function deliverMessage(messageId: string, deps: DeliverDeps): Prom
     else result.skipped++;
   }
   if (claimed.length === 0) return result;
-  checkpoint('claimed');
+  (deps.checkpoint ?? (() => {}))('claimed');
+  const sent = await sendClaimed(messageId, claimed, deps);
+  return addResults(result, sent);
+}
 
+function addResults(into: DeliverResult, more: DeliverResult): DeliverResult {
+  into.delivered += more.delivered;
+  into.deferred += more.deferred;
+  into.failed += more.failed;
+  into.held += more.held;
+  into.skipped += more.skipped;
+  return into;
+}
+
+/** The outcome the mailer reported for a delivery, as its record keeps it. */
+function attemptOf(d: DeliveryRecord, outcomes: RecipientOutcome[]): AttemptResult {
+  const outcome = outcomes.find((o) => o.recipient === d.recipient);
+  if (!outcome) return { status: 'deferred', response: 'no outcome reported for this recipient' };
+  return {
+    status: outcome.status,
+    response: outcome.host ? `${outcome.host}: ${outcome.response}` : outcome.response,
+  };
+}
+
+/**
+ * Sends one message to deliveries already claimed for it (by `deliverMessage`, or by the
+ * hand-over, which releases held mail straight into a claim) and records each outcome. It reads
+ * nothing but the raw bytes when the claimed records carry the message's key and sender.
+ *
+ * Each outcome is written as soon as the primary has replied, before anything else: between
+ * the primary's `250` and the recorded `delivered` a crash means the message goes again, so
+ * that window holds only the conditional writes themselves (the attempt sample, the holds a
+ * deferral needs, the log line and the next transaction all come after).
+ */
+export async function sendClaimed(
+  messageId: string,
+  claimed: DeliveryRecord[],
+  deps: DeliverDeps,
+): Promise<DeliverResult> {
+  const { blobs, store, mailer, config, clock, log } = deps;
+  const result: DeliverResult = { messageId, delivered: 0, deferred: 0, failed: 0, held: 0, skipped: 0 };
+  const checkpoint = deps.checkpoint ?? (() => {});
   // Deliveries carry the message's key and sender; only records older than that need the message read.
   const message = carriedSource(claimed) ?? (await store.getMessage(messageId));
   let raw: Buffer | undefined;
@@ -131,10 +171,22 @@ export async function deliverMessage(messageId: string, deps: DeliverDeps): Prom
   }
   checkpoint('read');
 
+  const record = async (d: DeliveryRecord, next: DeliveryRecord, routeName: string) => {
+    if (!(await tryReplace(store, next, d.version))) {
+      log.warn('delivery changed while sending', { messageId, route: routeName, status: next.state });
+      result.skipped++;
+      return;
+    }
+    if (next.state === 'delivered') result.delivered++;
+    else if (next.state === 'deferred') result.deferred++;
+    else if (next.state === 'failed') result.failed++;
+    else if (next.state === 'held') result.held++;
+  };
+
   for (const [routeName, group] of groupByRoute(claimed)) {
     const route = config.routes.find((r) => r.name === routeName);
     let outcomes: RecipientOutcome[];
-    let sample: Promise<void> | undefined;
+    let sample: AttemptSample | undefined;
     if (!raw || !message) {
       outcomes = group.map((d) => ({
         recipient: d.recipient,
@@ -157,20 +209,17 @@ export async function deliverMessage(messageId: string, deps: DeliverDeps): Prom
         recipients,
         now: clock.now(),
       });
-      const started = Date.now();
+      // A duration, not a time of day: measured on the monotonic clock.
+      const started = performance.now();
       try {
         outcomes = await mailer.send(route, { from: message.envelopeFrom, to: recipients }, bytes);
-        // The primary answered (2xx or 5xx) unless every recipient was deferred.
-        const answered = outcomes.some((o) => o.status !== 'deferred');
-        // Written while the outcomes are recorded; awaited before this route's group is done.
-        sample = deps.continuity
-          ?.recordAttempt({
-            route: route.name,
-            at: clock.now().toISOString(),
-            ok: answered,
-            latencyMs: Date.now() - started,
-          })
-          .catch((err: Error) => log.warn('attempt sample not recorded', { error: err.message }));
+        sample = {
+          route: route.name,
+          at: clock.now().toISOString(),
+          // The primary answered (2xx or 5xx) unless every recipient was deferred.
+          ok: outcomes.some((o) => o.status !== 'deferred'),
+          latencyMs: performance.now() - started,
+        };
       } catch (err) {
         // The mailer reports SMTP outcomes itself; anything thrown is unexpected and retried.
         outcomes = group.map((d) => ({
@@ -183,30 +232,27 @@ export async function deliverMessage(messageId: string, deps: DeliverDeps): Prom
     }
     checkpoint('sent');
     const finished = clock.now();
+    // Delivered and failed first, all at once: nothing else may run between a 250 and its record.
+    const settled = group.filter((d) => attemptOf(d, outcomes).status !== 'deferred');
+    await Promise.all(
+      settled.map((d) =>
+        record(d, completeAttempt(d, attemptOf(d, outcomes), finished, config, null), routeName),
+      ),
+    );
     // A hold placed while the transaction ran turns a deferral into held; only a deferral needs to know.
-    const currentHolds = outcomes.some((o) => o.status === 'deferred')
-      ? (await store.listHolds()).filter((h) => !h.draining)
-      : [];
-    for (const d of group) {
-      const outcome = outcomes.find((o) => o.recipient === d.recipient);
-      const attempt: AttemptResult = outcome
-        ? {
-            status: outcome.status,
-            response: outcome.host ? `${outcome.host}: ${outcome.response}` : outcome.response,
-          }
-        : { status: 'deferred', response: 'no outcome reported for this recipient' };
-      const next = completeAttempt(d, attempt, finished, config, holdReasonFor(d.route, currentHolds));
-      if (!(await tryReplace(store, next, d.version))) {
-        log.warn('delivery changed while sending', { messageId, route: routeName, status: attempt.status });
-        result.skipped++;
-        continue;
+    const deferred = group.filter((d) => !settled.includes(d));
+    if (deferred.length > 0) {
+      const currentHolds = (await store.listHolds()).filter((h) => !h.draining);
+      for (const d of deferred) {
+        const hold = holdReasonFor(d.route, currentHolds);
+        await record(d, completeAttempt(d, attemptOf(d, outcomes), finished, config, hold), routeName);
       }
-      if (next.state === 'delivered') result.delivered++;
-      else if (next.state === 'deferred') result.deferred++;
-      else if (next.state === 'failed') result.failed++;
-      else if (next.state === 'held') result.held++;
     }
-    await sample;
+    if (sample && deps.continuity) {
+      await deps.continuity
+        .recordAttempt(sample)
+        .catch((err: Error) => log.warn('attempt sample not recorded', { error: err.message }));
+    }
     checkpoint('recorded');
   }
   log.info('delivery attempt', { ...result });

@@ -122,6 +122,38 @@ export function completeAttempt(
   }
 }
 
+/**
+ * Releases a held delivery straight into a claim, as the hand-over does just before it sends:
+ * released (held → queued) and claimed (queued → delivering) in the one conditional write the
+ * caller makes with `d.version`, so there is never a released delivery that nobody holds a
+ * lease on (which the sweeper would send out of order).
+ */
+export function releaseAndClaim(
+  d: DeliveryRecord,
+  now: Date,
+  leaseId: string,
+  leaseSeconds: number,
+): DeliveryRecord {
+  if (d.state !== 'held') throw new TransitionError(d.state, 'delivering');
+  return claimDelivery(requeueDelivery(d, now), now, leaseId, leaseSeconds);
+}
+
+/** Why a reclaimed delivery is back in the queue: its attempt may or may not have reached the primary. */
+export const INTERRUPTED_ATTEMPT =
+  "the attempt was interrupted: Lifeboat stopped before it recorded the primary's reply";
+
+/**
+ * Takes back a delivery whose worker is known to be dead (the single-node runtime restarted):
+ * held again under `holdReason` when its route is held, so a hand-over sends it before anything
+ * newer; otherwise deferred and due at once.
+ */
+export function reclaimDelivery(d: DeliveryRecord, now: Date, holdReason: string | null): DeliveryRecord {
+  const base = { leaseId: null, lastError: INTERRUPTED_ATTEMPT };
+  if (d.state !== 'delivering') throw new TransitionError(d.state, holdReason === null ? 'deferred' : 'held');
+  if (holdReason !== null) return move(d, 'held', now, { ...base, nextAttemptAt: null, reason: holdReason });
+  return move(d, 'deferred', now, { ...base, nextAttemptAt: now.toISOString() });
+}
+
 /** Puts a waiting delivery on hold (continuity or an admin). */
 export function holdDelivery(d: DeliveryRecord, reason: string, now: Date): DeliveryRecord {
   return move(d, 'held', now, { nextAttemptAt: null, reason });

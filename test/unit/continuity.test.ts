@@ -565,7 +565,7 @@ describe('finishHandover', () => {
       ...m.event!,
       handover: { startedAt: at(40).toISOString(), total: 12, released: 0, finishedAt: null },
     };
-    const step = finishHandover(m.org, event, at(45), 12);
+    const step = finishHandover(m.org, event, at(45), 12, { held: 0, inFlight: 0 });
     expect(step.org).toMatchObject({ state: 'normal', eventId: null });
     expect(step.event).toMatchObject({
       state: 'normal',
@@ -584,11 +584,35 @@ describe('finishHandover', () => {
     expect(step.audit[0]?.detail).toBe('hand-over complete: 12 deliveries handed over');
   });
 
+  it('refuses to finish while a delivery it released is still in flight or held', () => {
+    const m = new Machine().alerting();
+    m.invoke(3);
+    m.apply(revokeByAdmin(m.org, m.event, at(40), 'ops@example.org'));
+    expect(() => finishHandover(m.org, m.event!, at(45), 12, { held: 0, inFlight: 1 })).toThrow(
+      /not finished: 0 deliveries still held, 1 in flight/,
+    );
+    expect(() => finishHandover(m.org, m.event!, at(45), 12, { held: 2, inFlight: 0 })).toThrow(
+      ContinuityStateError,
+    );
+  });
+
+  it('counts every delivery held at the start as handed over, even those a stopped worker did not count', () => {
+    const m = new Machine().alerting();
+    m.invoke(3);
+    m.apply(revokeByAdmin(m.org, m.event, at(40), 'ops@example.org'));
+    const event = {
+      ...m.event!,
+      handover: { startedAt: at(40).toISOString(), total: 12, released: 9, finishedAt: null },
+    };
+    const step = finishHandover(m.org, event, at(45), 9, { held: 0, inFlight: 0 });
+    expect(step.event?.handover?.released).toBe(12);
+  });
+
   it('pages afresh for a new outage after the hand-over', () => {
     const m = new Machine().alerting();
     m.invoke(3);
     m.apply(revokeByAdmin(m.org, m.event, at(40), 'ops@example.org'));
-    m.apply(finishHandover(m.org, m.event!, at(45), 0));
+    m.apply(finishHandover(m.org, m.event!, at(45), 0, { held: 0, inFlight: 0 }));
     m.round(46, up);
     m.round(47, down);
     const step = m.round(48, down);

@@ -9,6 +9,7 @@ import {
 } from '../../lambdas/core/deliver.js';
 import { ingestMessage } from '../../lambdas/core/ingest.js';
 import type { Envelope, Mailer, RecipientOutcome } from '../../lambdas/ports.js';
+import { journaled } from '../support/counting-store.js';
 import { passVerdicts, simpleMessage, testConfig } from '../support/fixtures.js';
 import { ManualClock, MemoryBlobs, MemoryStore } from '../support/memory-store.js';
 
@@ -189,6 +190,63 @@ describe('deliverMessage', () => {
     await deliverMessage('m1', deps);
     expect(mailer.sent).toHaveLength(1);
     expect(await state()).toEqual({ 'alice@example.com': 'delivered' });
+  });
+});
+
+describe('deliverMessage: between the primary’s reply and the record', () => {
+  /** A delivery of m1 whose every store call and reply is written to one journal, in order. */
+  async function journaledSetup(recipients: string[], reply: Reply) {
+    const journal: string[] = [];
+    const mailer = new FakeMailer(reply);
+    const send = mailer.send.bind(mailer);
+    mailer.send = async (...args) => {
+      const outcomes = await send(...args);
+      journal.push('reply');
+      return outcomes;
+    };
+    const { store, deps } = await setup(recipients, mailer);
+    const watched = journaled(store, journal);
+    return { journal, deps: { ...deps, store: watched, continuity: watched } };
+  }
+
+  it('records the delivery right after the 250, before the attempt sample', async () => {
+    const { journal, deps } = await journaledSetup(['alice@example.com'], () => ({
+      status: 'delivered',
+      response: '250 2.0.0 Ok',
+      host: 'mx1:587',
+    }));
+    await deliverMessage('m1', deps);
+    expect(journal.slice(journal.indexOf('reply'))).toEqual([
+      'reply',
+      'replaceDelivery alice@example.com delivered',
+      'recordAttempt',
+    ]);
+  });
+
+  it('records delivered recipients before it reads the holds a deferral needs', async () => {
+    const { journal, deps } = await journaledSetup(['alice@example.com', 'bob@example.com'], (rcpt) =>
+      rcpt === 'bob@example.com'
+        ? { status: 'deferred', response: '452 4.2.2 mailbox full', host: 'mx1:587' }
+        : { status: 'delivered', response: '250 2.0.0 Ok', host: 'mx1:587' },
+    );
+    await deliverMessage('m1', deps);
+    expect(journal.slice(journal.indexOf('reply'))).toEqual([
+      'reply',
+      'replaceDelivery alice@example.com delivered',
+      'listHolds',
+      'replaceDelivery bob@example.com deferred',
+      'recordAttempt',
+    ]);
+  });
+
+  it('still holds a deferral when the route went on hold during the transaction', async () => {
+    const { store, deps, state } = await setup(['alice@example.com']);
+    deps.mailer.send = async (_route, envelope) => {
+      await store.putHold({ scope: 'cloud', reason: 'continuity', since: 'x', by: 'y' });
+      return envelope.to.map((recipient) => ({ recipient, status: 'deferred', response: '421', host: null }));
+    };
+    await deliverMessage('m1', deps);
+    expect(await state()).toEqual({ 'alice@example.com': 'held' });
   });
 });
 
