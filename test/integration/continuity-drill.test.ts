@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import nodemailer from 'nodemailer';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../lambdas/core/config.js';
@@ -8,11 +9,11 @@ import {
   revokeContinuity,
   runHandover,
 } from '../../lambdas/core/continuity-service.js';
-import type { DeliverDeps } from '../../lambdas/core/deliver.js';
+import { type DeliverStep, leaseSecondsFor } from '../../lambdas/core/deliver.js';
 import type { DeliveryRecord } from '../../lambdas/core/model.js';
 import type { NotificationRecord } from '../../lambdas/ports.js';
 import { TestPrimary } from '../support/primary.js';
-import { startTestRuntime, type TestRuntime, testConfig } from '../support/runtime.js';
+import { makeDataDir, startTestRuntime, type TestRuntime, testConfig } from '../support/runtime.js';
 
 // A rehearsal of a whole outage on the local runtime: dynalite, s3rver, the SMTP receiver and a
 // real SMTP primary. Probe rounds are run by hand, one per interval, on a manual clock; the admin
@@ -256,7 +257,9 @@ describe.sequential('continuity drill: outage, invoke, 200 held, revoke (hand-ov
     const status = await admin.status();
 
     expect(status).toMatchObject({ state: 'normal', event: null, holds: [] });
-    expect(Object.values(status.queue).every((n) => n === 0)).toBe(true);
+    const { delivered, ...waiting } = status.queue;
+    expect(delivered).toBe(MESSAGES);
+    expect(Object.values(waiting).every((n) => n === 0)).toBe(true);
   });
 
   it('closes the event with all 200 deliveries counted as handed over', async () => {
@@ -369,13 +372,13 @@ describe('continuity hand-over when a worker dies mid-send', () => {
 
   afterEach(() => stopDrill(rt, primary));
 
-  it('delivers a message whose send a worker died in, once, after its lease runs out', async () => {
+  it('sends the message a worker died holding first, once its lease runs out, and only then finishes', async () => {
     await admin.invoke();
     const sent = await sendDrillMessages(rt, 1, 3);
     await revokeContinuity(rt.ctx, ONCALL);
     let died = false;
     // The hand-over passes its dependencies on to delivery, whose checkpoint this is.
-    const dying: ContinuityDeps & DeliverDeps = {
+    const dying: ContinuityDeps = {
       ...rt.ctx,
       checkpoint: (step) => {
         if (step === 'claimed' && !died) {
@@ -386,14 +389,91 @@ describe('continuity hand-over when a worker dies mid-send', () => {
     };
 
     await expect(runHandover(dying, 60_000)).rejects.toThrow('worker died');
-    await runHandover(rt.ctx, 60_000);
-    await rt.sweepAfter(rt.config.queue.leaseSeconds + 1);
+    expect(await runHandover(rt.ctx, 60_000)).toEqual({ released: 0, done: false });
+    expect(primary.transactions).toHaveLength(0);
+    expect((await admin.status()).state).toBe('recovering');
 
+    rt.clock.advance(leaseSecondsFor(rt.config, 'primary') + 1);
+    expect(await runHandover(rt.ctx, 60_000)).toMatchObject({ done: true });
+
+    expect(primary.transactions.map((t) => t.messageId)).toEqual(sent);
     expectEachOnce(primary, sent);
     expect(await admin.status()).toMatchObject({
       state: 'normal',
       queue: { held: 0, delivering: 0, queued: 0 },
     });
+  });
+});
+
+describe.sequential('continuity hand-over interrupted by a process that dies, then restarts', () => {
+  const HELD = 6;
+  let primary: TestPrimary;
+  let rt: TestRuntime;
+  let dataDir: string;
+
+  beforeEach(async () => {
+    primary = await TestPrimary.start();
+    // A folder of its own, so it outlives the runtime that dies.
+    dataDir = await makeDataDir();
+    rt = await startTestRuntime({ config: drillConfig(primary, { concurrency: 1 }), api: true, dataDir });
+  });
+
+  afterEach(async () => {
+    await stopDrill(rt, primary);
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  /**
+   * Holds HELD messages, revokes, lets the hand-over die at `step` of its third message, then
+   * starts the runtime again on the same data and lets it finish what it takes up at start-up.
+   */
+  async function dieMidHandoverAndRestart(step: DeliverStep): Promise<string[]> {
+    await adminApi(rt).invoke();
+    const sent = await sendDrillMessages(rt, 1, HELD);
+    await revokeContinuity(rt.ctx, ONCALL);
+    let seen = 0;
+    const dying: ContinuityDeps = {
+      ...rt.ctx,
+      checkpoint: (s) => {
+        if (s === step && ++seen === 3) throw new Error('process killed');
+      },
+    };
+    await expect(runHandover(dying, 60_000)).rejects.toThrow('process killed');
+    // Nothing is held any more, but the third message is still in flight: not finished.
+    expect(await runHandover(rt.ctx, 60_000)).toEqual({ released: 0, done: false });
+    const admin = adminApi(rt);
+    expect(await admin.status()).toMatchObject({ state: 'recovering', queue: { delivering: 1 } });
+    expect((await admin.outbox()).filter((n) => n.notice === 'recovered')).toEqual([]);
+
+    await rt.stop();
+    rt = await startTestRuntime({ config: drillConfig(primary, { concurrency: 1 }), api: true, dataDir });
+    // Start-up takes back what the dead process held and resumes the hand-over.
+    await rt.idle();
+    if ((await adminApi(rt).status()).state === 'recovering') await runHandover(rt.ctx, 60_000);
+    return sent;
+  }
+
+  it('after the restart hands the interrupted message over first, each once, and only then finishes', async () => {
+    const sent = await dieMidHandoverAndRestart('claimed');
+    const admin = adminApi(rt);
+
+    expect(primary.transactions.map((t) => t.messageId)).toEqual(sent);
+    expectEachOnce(primary, sent);
+    expect(await admin.status()).toMatchObject({ state: 'normal', queue: { held: 0, delivering: 0 } });
+    expect((await admin.latestEvent())?.handover).toMatchObject({ total: HELD, released: HELD });
+    expect((await admin.outbox()).filter((n) => n.notice === 'recovered')).toHaveLength(2);
+  });
+
+  it('sends again first the message whose 250 it never recorded, and nothing else twice', async () => {
+    const sent = await dieMidHandoverAndRestart('sent');
+
+    // The third message reached the primary before the kill: it goes again, ahead of the rest.
+    expect(primary.transactions.map((t) => t.messageId)).toEqual([
+      ...sent.slice(0, 3),
+      sent[2],
+      ...sent.slice(3),
+    ]);
+    expect((await adminApi(rt).status()).state).toBe('normal');
   });
 });
 
