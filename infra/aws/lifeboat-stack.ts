@@ -1,7 +1,7 @@
 import { Annotations, Aws, CfnOutput, Duration, Fn, Stack, type StackProps, Token } from 'aws-cdk-lib';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import type { LifeboatConfig } from '../../lambdas/core/config.js';
+import { type LifeboatConfig, recordDays } from '../../lambdas/core/config.js';
 import { AdminApi } from './constructs/api.js';
 import { Continuity } from './constructs/continuity.js';
 import { Delivery } from './constructs/delivery.js';
@@ -64,7 +64,10 @@ export class LifeboatStack extends Stack {
       );
     }
 
-    this.store = new Store(this, 'Store', { retentionDays: config.retentionDays });
+    this.store = new Store(this, 'Store', {
+      retentionDays: config.retentionDays,
+      historyDays: recordDays(config),
+    });
     this.monitoring = new Monitoring(this, 'Monitoring', {
       key: this.store.key,
       alarmEmails: config.aws.alarmEmails,

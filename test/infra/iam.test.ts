@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../infra/aws/deployment-config.js';
 import { logicalId, type Synthesized, synth } from './stack.js';
 
 type Statement = {
@@ -16,6 +19,37 @@ function statements(s: Synthesized): { policy: string; statement: Statement }[] 
 }
 
 const list = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
+
+/** The IAM action behind each DynamoDB document-client command (a transaction needs its items' actions). */
+const COMMAND_ACTIONS: Record<string, string[]> = {
+  GetCommand: ['dynamodb:GetItem'],
+  PutCommand: ['dynamodb:PutItem'],
+  UpdateCommand: ['dynamodb:UpdateItem'],
+  DeleteCommand: ['dynamodb:DeleteItem'],
+  QueryCommand: ['dynamodb:Query'],
+  ScanCommand: ['dynamodb:Scan'],
+  BatchGetCommand: ['dynamodb:BatchGetItem'],
+  BatchWriteCommand: ['dynamodb:BatchWriteItem'],
+  TransactGetCommand: ['dynamodb:GetItem'],
+  TransactWriteCommand: [
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:DeleteItem',
+    'dynamodb:ConditionCheckItem',
+  ],
+};
+
+/** The IAM actions of every command the DynamoDB adapter sends, read from its source, sorted. */
+function dynamoActionsIssuedByAdapter(): string[] {
+  const source = readFileSync(join(REPO_ROOT, 'lambdas/adapters/dynamo-store.ts'), 'utf8');
+  const commands = new Set([...source.matchAll(/new (\w+Command)\(/g)].map((m) => m[1] as string));
+  const actions = [...commands].flatMap((command) => {
+    const mapped = COMMAND_ACTIONS[command];
+    if (!mapped) throw new Error(`no IAM action known for ${command}: add it to the table grant and here`);
+    return mapped;
+  });
+  return [...new Set(actions)].sort();
+}
 
 /** Statements AWS only accepts with Resource "*", each for a stated reason. */
 const STAR_ALLOWED: Record<string, string> = {
@@ -62,16 +96,42 @@ describe('IAM', () => {
     });
   }
 
-  it('lets functions read raw mail only below raw/ and write nothing to the bucket', () => {
+  it('lets ingest, deliver, sweep and the probe read raw mail only below raw/, the admin API not at all, and no function write it', () => {
     const s = synth();
     const bucketArn = { 'Fn::GetAtt': [logicalId(s.template, 'AWS::S3::Bucket', 'StoreMail'), 'Arn'] };
     const s3 = statements(s).filter(({ statement }) =>
       list(statement.Action).some((a) => a.startsWith('s3:')),
     );
-    expect(s3).toHaveLength(5);
+    expect(s3.map(({ policy }) => policy.replace(/RoleDefaultPolicy.*/, '')).sort()).toEqual([
+      'ContinuityProbe',
+      'DeliveryDeliver',
+      'DeliverySweep',
+      'InboundIngest',
+    ]);
     for (const { statement } of s3) {
       expect(list(statement.Action).every((a) => /^s3:(Get|List)/.test(a))).toBe(true);
       expect(statement.Resource).toEqual([bucketArn, { 'Fn::Join': ['', [bucketArn, '/raw/*']] }]);
+    }
+  });
+
+  it('lets each function make exactly the DynamoDB calls the adapter issues, on the table and its indexes', () => {
+    const s = synth();
+    const issued = dynamoActionsIssuedByAdapter();
+    expect(issued).toContain('dynamodb:UpdateItem');
+    const tableArn = { 'Fn::GetAtt': [logicalId(s.template, 'AWS::DynamoDB::Table', 'StoreTable'), 'Arn'] };
+    const dynamo = statements(s).filter(({ statement }) =>
+      list(statement.Action).some((a) => a.startsWith('dynamodb:')),
+    );
+    expect(dynamo.map(({ policy }) => policy.replace(/RoleDefaultPolicy.*/, '')).sort()).toEqual([
+      'AdminApi',
+      'ContinuityProbe',
+      'DeliveryDeliver',
+      'DeliverySweep',
+      'InboundIngest',
+    ]);
+    for (const { policy, statement } of dynamo) {
+      expect([...list(statement.Action)].sort(), policy).toEqual(issued);
+      expect(statement.Resource, policy).toEqual([tableArn, { 'Fn::Join': ['', [tableArn, '/index/*']] }]);
     }
   });
 

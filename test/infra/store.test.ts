@@ -56,12 +56,37 @@ describe('Store', () => {
       });
     });
 
-    it('is versioned and expires raw mail after retentionDays', () => {
+    it('is versioned, moves raw mail to Glacier Instant Retrieval after the 30-day history window, expires it after retentionDays', () => {
       const bucket = s.template.toJSON().Resources[mailBucketId];
       expect(bucket.Properties.VersioningConfiguration).toEqual({ Status: 'Enabled' });
       expect(bucket.Properties.LifecycleConfiguration.Rules).toEqual([
-        expect.objectContaining({ Prefix: 'raw/', ExpirationInDays: 400, Status: 'Enabled' }),
+        expect.objectContaining({
+          Prefix: 'raw/',
+          ExpirationInDays: 400,
+          Status: 'Enabled',
+          Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 30 }],
+        }),
       ]);
+    });
+
+    it('moves only objects of 128 KB or more, which Glacier IR does not bill above their size', () => {
+      const bucket = s.template.toJSON().Resources[mailBucketId];
+      expect(bucket.Properties.LifecycleConfiguration.TransitionDefaultMinimumObjectSize).toBe(
+        'all_storage_classes_128K',
+      );
+    });
+
+    it('moves raw mail when it leaves the history window set by historyDays', () => {
+      const later = synth({ retentionDays: 400, historyDays: 60 });
+      const rules = later.template.toJSON().Resources[mailBucketId].Properties.LifecycleConfiguration.Rules;
+      expect(rules[0].Transitions).toEqual([{ StorageClass: 'GLACIER_IR', TransitionInDays: 60 }]);
+    });
+
+    it('keeps raw mail in Standard when it would leave Glacier IR before the 90 days Glacier IR bills', () => {
+      const short = synth({ retentionDays: 100, historyDays: 30 });
+      const rules = short.template.toJSON().Resources[mailBucketId].Properties.LifecycleConfiguration.Rules;
+      expect(rules[0]).toMatchObject({ ExpirationInDays: 100 });
+      expect(rules[0].Transitions).toBeUndefined();
     });
 
     it('logs access to a separate bucket', () => {
@@ -91,17 +116,21 @@ describe('Store', () => {
       });
     });
 
-    it('has the byState queue, byMailbox and sparse byAge indexes of the storage layout, projecting all attributes', () => {
-      const gsi = (index: IndexLayout) => ({
+    it('has the byState queue and sparse byAge indexes with whole records, and byMailbox with keys only, written once per delivery', () => {
+      const gsi = (index: IndexLayout, ProjectionType: string) => ({
         IndexName: index.name,
         KeySchema: [
           { AttributeName: index.pk, KeyType: 'HASH' },
           { AttributeName: index.sk, KeyType: 'RANGE' },
         ],
-        Projection: { ProjectionType: 'ALL' },
+        Projection: { ProjectionType },
       });
       s.template.hasResourceProperties('AWS::DynamoDB::Table', {
-        GlobalSecondaryIndexes: [gsi(INDEXES.byState), gsi(INDEXES.byMailbox), gsi(INDEXES.byAge)],
+        GlobalSecondaryIndexes: [
+          gsi(INDEXES.byState, 'ALL'),
+          gsi(INDEXES.byMailbox, 'KEYS_ONLY'),
+          gsi(INDEXES.byAge, 'ALL'),
+        ],
         AttributeDefinitions: Match.arrayWith(
           ['gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'gsi3pk', 'gsi3sk'].map((AttributeName) => ({
             AttributeName,

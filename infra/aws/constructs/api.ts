@@ -8,15 +8,9 @@ import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { LifeboatConfig } from '../../../lambdas/core/config.js';
-import { acknowledgeNag, arnFinding } from '../nag.js';
+import { acknowledgeNag } from '../nag.js';
 import { ADMIN_EMAIL_TOPIC_ENV, type Continuity } from './continuity.js';
-import {
-  type FunctionPlatform,
-  LifeboatFunction,
-  READ_RAW_AND_TABLE_ACTIONS,
-  READ_RAW_AND_TABLE_REASON,
-} from './lifeboat-function.js';
-import { RAW_PREFIX } from './store.js';
+import { type FunctionPlatform, LifeboatFunction } from './lifeboat-function.js';
 
 /** Where the admin API lives; the handler's routes are all below it. */
 export const ADMIN_PATH = '/admin/{proxy+}';
@@ -103,14 +97,9 @@ export class AdminApi extends Construct {
       timeout: API_FUNCTION_TIMEOUT,
       environment: { [ADMIN_EMAIL_TOPIC_ENV]: continuity.adminEmailTopic.topicArn },
     });
-    platform.store.table.grantReadWriteData(this.api.function);
-    platform.store.bucket.grantRead(this.api.function, `${RAW_PREFIX}*`);
+    // Records only: nothing the admin API serves reads raw mail.
+    platform.store.grantTable(this.api);
     continuity.grantPaging(this.api);
-    acknowledgeNag(this.api.role, 'AwsSolutions-IAM5', READ_RAW_AND_TABLE_REASON, [
-      ...READ_RAW_AND_TABLE_ACTIONS,
-      arnFinding(platform.store.bucket, `/${RAW_PREFIX}*`),
-      arnFinding(platform.store.table, '/index/*'),
-    ]);
 
     let authorizer: apigw.IHttpRouteAuthorizer;
     const { adminAuth } = config.aws;

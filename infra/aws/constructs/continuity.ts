@@ -8,17 +8,10 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { LifeboatConfig } from '../../../lambdas/core/config.js';
-import { acknowledgeNag, arnFinding } from '../nag.js';
+import { acknowledgeNag } from '../nag.js';
 import type { DeliveryNetwork } from './delivery-network.js';
-import {
-  claimingTimeoutSeconds,
-  type FunctionPlatform,
-  LifeboatFunction,
-  READ_RAW_AND_TABLE_ACTIONS,
-  READ_RAW_AND_TABLE_REASON,
-} from './lifeboat-function.js';
+import { claimingTimeoutSeconds, type FunctionPlatform, LifeboatFunction } from './lifeboat-function.js';
 import { notRunningWindow, scheduleMinutes } from './monitoring.js';
-import { RAW_PREFIX } from './store.js';
 
 /** The variable naming the admin email topic (lambdas/adapters/context.ts reads it). */
 export const ADMIN_EMAIL_TOPIC_ENV = 'ADMIN_EMAIL_TOPIC_ARN';
@@ -109,15 +102,10 @@ export class Continuity extends Construct {
       failureQueue: false,
       environment: { [ADMIN_EMAIL_TOPIC_ENV]: this.adminEmailTopic.topicArn },
     });
-    platform.store.table.grantReadWriteData(this.probe.function);
-    platform.store.bucket.grantRead(this.probe.function, `${RAW_PREFIX}*`);
+    platform.store.grantTable(this.probe);
+    platform.store.grantReadRaw(this.probe);
     for (const secret of props.routeSecrets) secret.grantRead(this.probe.function);
     this.grantPaging(this.probe);
-    acknowledgeNag(this.probe.role, 'AwsSolutions-IAM5', READ_RAW_AND_TABLE_REASON, [
-      ...READ_RAW_AND_TABLE_ACTIONS,
-      arnFinding(platform.store.bucket, `/${RAW_PREFIX}*`),
-      arnFinding(platform.store.table, '/index/*'),
-    ]);
 
     new events.Rule(this, 'ProbeSchedule', {
       description: `Lifeboat: run a probe round every ${this.probeMinutes} minute(s)`,

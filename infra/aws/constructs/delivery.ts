@@ -4,17 +4,9 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { LifeboatConfig } from '../../../lambdas/core/config.js';
-import { acknowledgeNag, arnFinding } from '../nag.js';
 import type { DeliveryNetwork } from './delivery-network.js';
-import {
-  claimingTimeoutSeconds,
-  type FunctionPlatform,
-  LifeboatFunction,
-  READ_RAW_AND_TABLE_ACTIONS,
-  READ_RAW_AND_TABLE_REASON,
-} from './lifeboat-function.js';
+import { claimingTimeoutSeconds, type FunctionPlatform, LifeboatFunction } from './lifeboat-function.js';
 import { notRunningWindow, scheduleMinutes } from './monitoring.js';
-import { RAW_PREFIX } from './store.js';
 
 /** Secrets Manager appends `-` and six random characters to the name in a secret's full ARN. */
 const COMPLETE_SECRET_ARN = /^arn:[^:]+:secretsmanager:[^:]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$/;
@@ -66,8 +58,8 @@ export class Delivery extends Construct {
 
     this.routeSecrets = routeSecrets(this, config);
     for (const fn of [this.deliver, this.sweep]) {
-      platform.store.table.grantReadWriteData(fn.function);
-      platform.store.bucket.grantRead(fn.function, `${RAW_PREFIX}*`);
+      platform.store.grantTable(fn);
+      platform.store.grantReadRaw(fn);
       for (const secret of this.routeSecrets) secret.grantRead(fn.function);
     }
 
@@ -83,14 +75,6 @@ export class Delivery extends Construct {
       notRunningWindow(this.sweepMinutes),
       'retries are not being picked up',
     );
-
-    for (const fn of [this.deliver, this.sweep]) {
-      acknowledgeNag(fn.role, 'AwsSolutions-IAM5', READ_RAW_AND_TABLE_REASON, [
-        ...READ_RAW_AND_TABLE_ACTIONS,
-        arnFinding(platform.store.bucket, `/${RAW_PREFIX}*`),
-        arnFinding(platform.store.table, '/index/*'),
-      ]);
-    }
   }
 }
 

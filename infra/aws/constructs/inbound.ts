@@ -10,13 +10,7 @@ import type { LifeboatConfig } from '../../../lambdas/core/config.js';
 import { ConfigError } from '../../../lambdas/core/errors.js';
 import { REPO_ROOT } from '../deployment-config.js';
 import { acknowledgeNag, arnFinding } from '../nag.js';
-import {
-  type FunctionPlatform,
-  LifeboatFunction,
-  nodeFunctionDefaults,
-  READ_RAW_AND_TABLE_ACTIONS,
-  READ_RAW_AND_TABLE_REASON,
-} from './lifeboat-function.js';
+import { type FunctionPlatform, LifeboatFunction, nodeFunctionDefaults } from './lifeboat-function.js';
 import { RAW_PREFIX } from './store.js';
 
 /** SES caps receipt rule and rule set names at 64 characters. */
@@ -78,14 +72,9 @@ export class Inbound extends Construct {
       memorySize: INGEST_MEMORY_MB,
       environment: { DELIVER_FUNCTION_NAME: deliver.functionName },
     });
-    store.table.grantReadWriteData(this.ingest.function);
-    store.bucket.grantRead(this.ingest.function, `${RAW_PREFIX}*`);
+    store.grantTable(this.ingest);
+    store.grantReadRaw(this.ingest);
     deliver.grantInvoke(this.ingest.function);
-    acknowledgeNag(this.ingest.role, 'AwsSolutions-IAM5', READ_RAW_AND_TABLE_REASON, [
-      ...READ_RAW_AND_TABLE_ACTIONS,
-      arnFinding(store.bucket, `/${RAW_PREFIX}*`),
-      arnFinding(store.table, '/index/*'),
-    ]);
     acknowledgeNag(
       this.ingest.role,
       'AwsSolutions-IAM5',

@@ -44,19 +44,6 @@ export const LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4 * 1024;
  */
 export const DEPLOY_TIME_VALUE_ALLOWANCE_BYTES = 128;
 
-/** Wildcard actions that grantRead (bucket, key) and grantReadWriteData (table, key) give a function. */
-export const READ_RAW_AND_TABLE_ACTIONS = [
-  'Action::s3:GetObject*',
-  'Action::s3:GetBucket*',
-  'Action::s3:List*',
-  'Action::kms:GenerateDataKey*',
-  'Action::kms:ReEncrypt*',
-] as const;
-
-/** Why those grants pass review: every wildcard stays inside one named bucket, key or table. */
-export const READ_RAW_AND_TABLE_REASON =
-  'grantRead on the raw/ prefix gives s3:GetObject*/GetBucket*/List* on the mail bucket and raw/* only; the KMS data-key actions apply to the mail key only; grantReadWriteData adds the table’s own index/* ARNs. Every wildcard stays inside one named bucket, key or table.';
-
 /** How often Lambda retries a failed asynchronous invocation (its maximum) before the failure queue. */
 const ASYNC_RETRY_ATTEMPTS = 2;
 

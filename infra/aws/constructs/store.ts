@@ -1,10 +1,12 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { INDEXES, type IndexLayout, RAW_PREFIX, TABLE_KEYS } from '../../../lambdas/storage-layout.js';
-import { acknowledgeNag } from '../nag.js';
+import { acknowledgeNag, arnFinding } from '../nag.js';
 
 /**
  * The layout names, read from the one declaration the adapters also use, and re-exported for the
@@ -33,9 +35,50 @@ const NONCURRENT_VERSION_DAYS = 30;
 /** An upload SES abandoned half-way is cleaned up after this; nothing completes it later. */
 const ABORT_INCOMPLETE_UPLOAD_DAYS = 7;
 
+/**
+ * S3 Glacier Instant Retrieval bills an object for at least 90 days and at least 128 KB, charges per GB
+ * read, and serves a GET at once (S3 User Guide, storage classes compared). Raw mail moves there when it
+ * leaves the history window, if it then stays at least this long; S3's default minimum transition size
+ * keeps every object under 128 KB in Standard, where it costs less than 128 KB billed in Glacier IR.
+ */
+export const GLACIER_IR_MIN_STORAGE_DAYS = 90;
+
+/**
+ * The DynamoDB calls the adapter (lambdas/adapters/dynamo-store.ts) makes, as IAM actions: conditional
+ * puts, the counters' update, gets, hold deletes, and queries of the table and its indexes. Not Scan,
+ * the batch calls or the stream reads that grantReadWriteData would add: nothing issues them.
+ */
+export const TABLE_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:Query',
+] as const;
+
+/** What a caller of a table under a customer managed key needs of the key (what CDK's table grants give). */
+const TABLE_KEY_ACTIONS = [
+  'kms:Decrypt',
+  'kms:DescribeKey',
+  'kms:Encrypt',
+  'kms:ReEncrypt*',
+  'kms:GenerateDataKey*',
+] as const;
+
+/** A function the store grants access to: its handle and its own role (for the cdk-nag acknowledgments). */
+export interface StoreUser {
+  readonly function: lambda.IFunction;
+  readonly role: iam.Role;
+}
+
 export interface StoreProps {
   /** Days raw mail is kept before S3 expires it (config `retentionDays`). */
   readonly retentionDays: number;
+  /**
+   * Days mail is read routinely (config `historyDays`, at most `retentionDays`): raw mail older than this
+   * moves to Glacier Instant Retrieval, if it then stays there {@link GLACIER_IR_MIN_STORAGE_DAYS} days.
+   */
+  readonly historyDays: number;
 }
 
 /**
@@ -83,6 +126,9 @@ export class Store extends Construct {
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       serverAccessLogsBucket: this.accessLogs,
       serverAccessLogsPrefix: 'mail/',
+      // Objects under 128 KB never transition (named here, though it is S3's default): Glacier IR would
+      // bill them as 128 KB and charge a transition request each, more than Standard saves.
+      transitionDefaultMinimumObjectSize: s3.TransitionDefaultMinimumObjectSize.ALL_STORAGE_CLASSES_128_K,
       lifecycleRules: [
         {
           id: 'expire-raw-mail',
@@ -90,6 +136,17 @@ export class Store extends Construct {
           expiration: Duration.days(props.retentionDays),
           noncurrentVersionExpiration: Duration.days(NONCURRENT_VERSION_DAYS),
           abortIncompleteMultipartUploadAfter: Duration.days(ABORT_INCOMPLETE_UPLOAD_DAYS),
+          // Past the history window raw mail is read only to replay it into a restored primary: rare,
+          // and Glacier IR answers a plain GET at once, with no restore step, for a per-GB fee.
+          transitions:
+            props.retentionDays - props.historyDays >= GLACIER_IR_MIN_STORAGE_DAYS
+              ? [
+                  {
+                    storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+                    transitionAfter: Duration.days(props.historyDays),
+                  },
+                ]
+              : undefined,
         },
       ],
       removalPolicy: RemovalPolicy.RETAIN,
@@ -106,15 +163,52 @@ export class Store extends Construct {
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    // Every index projects all attributes: each query returns whole records, never a second read.
-    const indexes: readonly IndexLayout[] = [INDEXES.byState, INDEXES.byMailbox, INDEXES.byAge];
-    for (const index of indexes) {
+    // The queue indexes project all attributes: each query returns whole records, never a second read.
+    // byMailbox only keys: a delivery's mailbox keys never change, so its index entry is written once
+    // when the delivery is created, where projecting all attributes rewrote it on every state change
+    // (an index is written only when its keys or projected attributes change: DynamoDB Developer
+    // Guide, global secondary indexes). The webmail lists a mailbox from the keys (message id, time)
+    // and reads the message records for the page it shows.
+    const projections: readonly [IndexLayout, dynamodb.ProjectionType][] = [
+      [INDEXES.byState, dynamodb.ProjectionType.ALL],
+      [INDEXES.byMailbox, dynamodb.ProjectionType.KEYS_ONLY],
+      [INDEXES.byAge, dynamodb.ProjectionType.ALL],
+    ];
+    for (const [index, projectionType] of projections) {
       this.table.addGlobalSecondaryIndex({
         indexName: index.name,
         partitionKey: { name: index.pk, type: dynamodb.AttributeType.STRING },
         sortKey: { name: index.sk, type: dynamodb.AttributeType.STRING },
-        projectionType: dynamodb.ProjectionType.ALL,
+        projectionType,
       });
     }
+  }
+
+  /** Lets a function make the DynamoDB calls the adapter makes ({@link TABLE_ACTIONS}), and nothing else. */
+  grantTable(user: StoreUser): void {
+    this.table.grant(user.function, ...TABLE_ACTIONS);
+    this.key.grant(user.function, ...TABLE_KEY_ACTIONS);
+    acknowledgeNag(
+      user.role,
+      'AwsSolutions-IAM5',
+      'The table grant names the table and its own indexes (index/*); the KMS data-key actions are the ones DynamoDB needs of a caller of a table under the mail key, on that key only.',
+      ['Action::kms:ReEncrypt*', 'Action::kms:GenerateDataKey*', arnFinding(this.table, '/index/*')],
+    );
+  }
+
+  /** Lets a function read raw mail below `raw/` (and decrypt it), and nothing else in the bucket. */
+  grantReadRaw(user: StoreUser): void {
+    this.bucket.grantRead(user.function, `${RAW_PREFIX}*`);
+    acknowledgeNag(
+      user.role,
+      'AwsSolutions-IAM5',
+      'grantRead on the raw/ prefix gives s3:GetObject*/GetBucket*/List* on the mail bucket and raw/* only (List lets a missing message answer 404, not 403).',
+      [
+        'Action::s3:GetObject*',
+        'Action::s3:GetBucket*',
+        'Action::s3:List*',
+        arnFinding(this.bucket, `/${RAW_PREFIX}*`),
+      ],
+    );
   }
 }
