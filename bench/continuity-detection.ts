@@ -124,7 +124,7 @@ async function runDrill(phase: number): Promise<Drill> {
     runtime = await startRuntime({
       config,
       dataDir,
-      ports: { smtp: 0, dynamodb: 0, s3: 0, api: 0 },
+      ports: { smtp: 0, api: 0 },
       api: false,
       sweepIntervalMs: 0,
       // The production path: the runtime's own probe timer, not rounds run by hand.

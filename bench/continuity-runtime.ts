@@ -1,5 +1,5 @@
 /**
- * Child process for the hand-over figure: the local runtime (receiver, s3rver, dynalite, ingest,
+ * Child process for the hand-over figure: the local runtime (receiver, SQLite and file stores, ingest,
  * deliver) in a process of its own, as Postfix runs in processes of its own, with one route to
  * the primary on the port given as the first argument.
  *
@@ -124,7 +124,7 @@ const config = parseConfig(
 const runtime = await startRuntime({
   config,
   dataDir,
-  ports: { smtp: 0, dynamodb: 0, s3: 0, api: 0 },
+  ports: { smtp: 0, api: 0 },
   api: false,
   // Nothing runs on a timer: the hand-over starts on revoke, as after a revoke from the admin API.
   sweepIntervalMs: 0,

@@ -2,10 +2,10 @@
  * Child process for the pipeline figure: runs Lifeboat in a process of its own, as Postfix runs
  * in processes of its own, relaying to the sink port given as the first argument.
  *
- *   pipeline-runtime.ts <sink port> <data dir> local    the local runtime: receiver, s3rver, dynalite,
- *                                                       ingest, deliver; data under <data dir>
+ *   pipeline-runtime.ts <sink port> <data dir> local    the local runtime: receiver, SQLite and file
+ *                                                       stores, ingest, deliver; data under <data dir>
  *   pipeline-runtime.ts <sink port> <data dir> memory   the same receiver and handlers with the stores in
- *                                                       memory, to tell Lifeboat's own cost from the emulators'
+ *                                                       memory, to tell Lifeboat's own cost from the stores'
  *
  * Protocol on stdio, one line each: it prints `ready {"smtpPort":…}`; on `mark` it restarts its
  * CPU count; on `stop` it waits for deliveries in flight, prints `cpu {"userMs":…,"systemMs":…}`
@@ -107,7 +107,7 @@ const config = parseConfig(
 const running: Running =
   mode === 'memory'
     ? await startInMemory(config)
-    : await startRuntime({ config, dataDir, ports: { smtp: 0, dynamodb: 0, s3: 0 }, sweepIntervalMs: 0 });
+    : await startRuntime({ config, dataDir, ports: { smtp: 0 }, sweepIntervalMs: 0 });
 const profileFile = process.env.BENCH_PROFILE_FILE;
 const inspector = profileFile ? new Session() : undefined;
 inspector?.connect();

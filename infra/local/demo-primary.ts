@@ -23,8 +23,9 @@ export function createDemoPrimary(
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
         const file = path.join(dir, `${Date.now()}-${String(++n).padStart(4, '0')}.eml`);
-        mkdir(dir, { recursive: true })
-          .then(() => writeFile(file, Buffer.concat(chunks)))
+        // Private like the rest of the data folder: these are the organisation's messages.
+        mkdir(dir, { recursive: true, mode: 0o700 })
+          .then(() => writeFile(file, Buffer.concat(chunks), { mode: 0o600 }))
           .then(() => {
             onMessage?.(
               file,

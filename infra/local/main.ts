@@ -58,10 +58,8 @@ async function main(): Promise<void> {
     `Lifeboat is running (${config.organisation})`,
     `  config        ${file ?? 'none: DEMO mode, mail for example.com goes to a demo primary that writes files'}`,
     `  SMTP in       ${config.local.listen}:${runtime.smtpPort}   (stands in for SES receiving)`,
-    `  DynamoDB API  ${runtime.dynamodbEndpoint}`,
-    `  S3 API        ${runtime.s3Endpoint}`,
-    `  admin API     http://${config.local.listen}:${runtime.apiPort}/admin/status   (token in ${path.join(dataDir, 'admin-token')})`,
-    `  data          ${dataDir}`,
+    `  admin API     http://${config.local.listen}:${runtime.apiPort}/admin/status   (token in ${runtime.layout.adminToken})`,
+    `  data          ${dataDir}   (private to you: records in SQLite, lifeboat.db; raw messages as files, raw/)`,
     ...(demo
       ? [
           `  demo primary  ${config.local.listen}:${config.local.demoPrimaryPort} -> ${path.join(dataDir, 'demo-primary')}`,

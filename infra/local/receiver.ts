@@ -4,6 +4,7 @@ import { RAW_PREFIX, type SesEvent } from '../../lambdas/adapters/ses-event.js';
 import { type LifeboatConfig, MAX_MESSAGE_BYTES } from '../../lambdas/core/config.js';
 import { isAcceptedRecipient, normaliseAddress } from '../../lambdas/core/routing.js';
 import type { BlobStore, Logger } from '../../lambdas/ports.js';
+import type { ReceiptStore } from './receipts.js';
 import type { Resolver } from './resolver.js';
 import { computeVerdicts } from './verdicts.js';
 
@@ -29,6 +30,12 @@ export function newSesMessageId(now = Date.now()): string {
 export interface ReceiverOptions {
   config: LifeboatConfig;
   blobs: BlobStore;
+  /**
+   * Where the event handed to ingest is kept, as durably as the raw message and before the 250,
+   * so start-up can finish an ingest a crash interrupted. Without it (a test's in-memory stores)
+   * an interrupted ingest is lost with the process.
+   */
+  receipts?: ReceiptStore;
   resolver: Resolver;
   log: Logger;
   /** The ingest handler, invoked as SES's Lambda action would. */
@@ -50,9 +57,10 @@ function smtpError(message: string, responseCode: number): Error {
 
 /**
  * The local stand-in for SES receiving: refuses recipients outside the accepted domains and
- * messages over 40 MB, stores the raw bytes through the S3 API under `raw/<id>`, and invokes
- * ingest with an SES-shaped event. It answers 250 only once both are done, so an accepted
- * message is never lost; any failure answers 451 and the sender retries.
+ * messages over 40 MB, stores the raw bytes under `raw/<id>` and the SES-shaped event beside them
+ * (each fsynced, folder included), and invokes ingest with that event. It answers 250 only once
+ * all of it is done, so an accepted message is on disk and recorded; any failure answers 451 and
+ * the sender retries. A crash after the stores and before the record is finished at start-up.
  */
 export function createReceiver(options: ReceiverOptions): SMTPServer {
   const { config, blobs, resolver, log } = options;
@@ -87,7 +95,6 @@ export function createReceiver(options: ReceiverOptions): SMTPServer {
             mta: config.hostname,
             resolver,
           });
-          await blobs.putRaw(`${RAW_PREFIX}${id}`, raw);
           const status = (s: string) => ({ status: s });
           const now = new Date().toISOString();
           const event: SesEvent = {
@@ -111,6 +118,9 @@ export function createReceiver(options: ReceiverOptions): SMTPServer {
               },
             ],
           };
+          // Both durable before ingest, and so before the 250: written side by side, as neither
+          // is of use without the other (a raw file without its receipt was never acknowledged).
+          await Promise.all([blobs.putRaw(`${RAW_PREFIX}${id}`, raw), options.receipts?.put(event)]);
           for (let attempt = 1; ; attempt++) {
             try {
               await options.ingest(event);

@@ -1,42 +1,45 @@
-import { mkdir } from 'node:fs/promises';
 import type { AddressInfo, Server } from 'node:net';
-import path from 'node:path';
 import type { SMTPServer } from 'smtp-server';
-import {
-  type Context,
-  createAwsClients,
-  createContext,
-  type LifeboatEnv,
-} from '../../lambdas/adapters/context.js';
+import type { Context } from '../../lambdas/adapters/context.js';
+import type { BlobFs } from '../../lambdas/adapters/local/file-blobs.js';
 import { silentLogger } from '../../lambdas/adapters/logger.js';
 import { createConsoleNotifier } from '../../lambdas/adapters/notifiers.js';
 import type { LifeboatConfig } from '../../lambdas/core/config.js';
 import { runHandover } from '../../lambdas/core/continuity-service.js';
+import type { DeliveryState } from '../../lambdas/core/model.js';
+import { forEachInState } from '../../lambdas/core/queue-ops.js';
+import { reclaimInterrupted } from '../../lambdas/core/reclaim.js';
+import { mapWithConcurrency } from '../../lambdas/core/sweep.js';
 import { createApiHandler } from '../../lambdas/handlers/api.js';
 import { createDeliverHandler } from '../../lambdas/handlers/deliver.js';
 import { createIngestHandler } from '../../lambdas/handlers/ingest.js';
 import { createProbeHandler } from '../../lambdas/handlers/probe.js';
 import { createSweepHandler } from '../../lambdas/handlers/sweep.js';
-import type { Clock, Logger, Mailer, Notifier, SmtpProber } from '../../lambdas/ports.js';
+import type { Clock, Logger, Mailer, MessageStore, Notifier, SmtpProber } from '../../lambdas/ports.js';
+import { type DataLayout, prepareDataDir } from './data-dir.js';
 import { createLocalApi, ensureAdminToken } from './http-api.js';
+import { createLocalContext, type LocalStores, openLocalStores } from './local-context.js';
 import { createReceiver } from './receiver.js';
-import { createLocalResolver } from './resolver.js';
-import { ensureTable, startStorage } from './storage.js';
 
-export const LOCAL_TABLE = 'lifeboat';
-export const LOCAL_BUCKET = 'lifeboat-raw';
+import { type RecoveryResult, recoverUnrecorded } from './recovery.js';
+import { createLocalResolver } from './resolver.js';
+
+/** Messages attempted at once at start-up, as in one sweep. */
+const STARTUP_DELIVERY_CONCURRENCY = 8;
 
 export interface RuntimeOptions {
   config: LifeboatConfig;
   /** Overrides `config.local.dataDir`. */
   dataDir?: string;
   /** Port overrides; 0 picks a free port (tests). Given any, the admin API picks a free port too unless named. */
-  ports?: Partial<{ smtp: number; dynamodb: number; s3: number; api: number }>;
+  ports?: Partial<{ smtp: number; api: number }>;
   log?: Logger;
   clock?: Clock;
   mailer?: Mailer;
   notifier?: Notifier;
   prober?: SmtpProber;
+  /** The file calls of the raw and receipt folders (tests record them). @default node:fs/promises */
+  fs?: BlobFs;
   /** Milliseconds between sweeps; 0 turns the timer off (tests sweep by hand). */
   sweepIntervalMs?: number;
   /** Milliseconds between probe rounds; 0 turns the timer off. @default continuity.probes.intervalSeconds */
@@ -49,17 +52,25 @@ export interface RuntimeOptions {
   deliverOnIngest?: boolean;
 }
 
+/** What start-up found a crash had left unfinished, and finished. */
+export interface StartupRecovery extends RecoveryResult {
+  /** Deliveries a dead process had claimed, due again at once. */
+  reclaimed: number;
+}
+
 export interface Runtime {
   config: LifeboatConfig;
   ctx: Context;
-  env: LifeboatEnv;
+  /** Where everything is stored (the data folder and its parts). */
+  layout: DataLayout;
+  stores: LocalStores;
+  /** What start-up recovered before the SMTP listener opened. */
+  recovery: StartupRecovery;
   smtpPort: number;
   /** The admin API's port, or null when it is off. */
   apiPort: number | null;
   /** Bearer token of the local admin API. */
   adminToken: string;
-  dynamodbEndpoint: string;
-  s3Endpoint: string;
   ingest: ReturnType<typeof createIngestHandler>;
   deliver: ReturnType<typeof createDeliverHandler>;
   sweep: ReturnType<typeof createSweepHandler>;
@@ -91,46 +102,21 @@ function closeServer(server: { close(cb: () => void): void }): Promise<void> {
 }
 
 /**
- * Starts Lifeboat on one machine: dynalite for the DynamoDB API and s3rver for the S3 API (both
- * persisted under the data folder, in a thread of their own), the SMTP receiver standing in for
- * SES, and the same ingest, deliver and sweep handlers that run in Lambda, wired to those endpoints.
+ * Starts Lifeboat on one machine: records in SQLite and raw messages in files under the data
+ * folder (no storage server, no storage port), the SMTP receiver standing in for SES, and the
+ * same ingest, deliver, sweep and probe handlers that run in Lambda, in this process.
+ *
+ * Before the SMTP listener opens, start-up finishes what a crash left: it ingests every raw
+ * message that was stored but never recorded, and makes the deliveries the dead process had
+ * claimed due again at once (one machine, one runtime: nobody else holds them); then it sweeps.
+ * @throws LegacyDataError when the data folder holds the previous version's stores
  */
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const config = options.config;
   const host = config.local.listen;
-  const dataDir = path.resolve(options.dataDir ?? config.local.dataDir);
   const log = options.log ?? silentLogger;
-  await mkdir(path.join(dataDir, 'dynamodb'), { recursive: true });
-  await mkdir(path.join(dataDir, 's3'), { recursive: true });
-
-  const storage = await startStorage({
-    dynamoDir: path.join(dataDir, 'dynamodb'),
-    s3Dir: path.join(dataDir, 's3'),
-    host,
-    dynamoPort: options.ports?.dynamodb ?? config.local.dynamodbPort,
-    s3Port: options.ports?.s3 ?? config.local.s3Port,
-    bucket: LOCAL_BUCKET,
-  });
-  // Start-up that fails after this point (a port taken) must not leave the storage thread running.
-  let apiServer: Server | null = null;
-  const abandon = async <T>(step: Promise<T>): Promise<T> => {
-    try {
-      return await step;
-    } catch (err) {
-      if (apiServer?.listening) await closeServer(apiServer);
-      await storage.stop();
-      throw err;
-    }
-  };
-
-  const env: LifeboatEnv = {
-    TABLE_NAME: LOCAL_TABLE,
-    BUCKET_NAME: LOCAL_BUCKET,
-    LIFEBOAT_CONFIG: JSON.stringify(config),
-    LIFEBOAT_DYNAMODB_ENDPOINT: `http://${host}:${storage.dynamoPort}`,
-    LIFEBOAT_S3_ENDPOINT: `http://${host}:${storage.s3Port}`,
-    AWS_REGION: 'us-east-1',
-  };
+  const layout = await prepareDataDir(options.dataDir ?? config.local.dataDir, log);
+  const stores = openLocalStores(layout, config, options.fs);
 
   const pending = new Set<Promise<unknown>>();
   const track = <T>(p: Promise<T>) => {
@@ -139,12 +125,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     return p;
   };
   let deliver: ReturnType<typeof createDeliverHandler> | undefined;
-  const ctx: Context = createContext(env, {
-    config,
+  const ctx: Context = createLocalContext(config, stores, {
     log,
-    ...(options.clock ? { clock: options.clock } : {}),
-    ...(options.mailer ? { mailer: options.mailer } : {}),
-    ...(options.prober ? { prober: options.prober } : {}),
+    clock: options.clock,
+    mailer: options.mailer,
+    prober: options.prober,
     notifier: options.notifier ?? createConsoleNotifier(log),
     trigger: {
       // In AWS this is an asynchronous Lambda invoke; here the same handler runs in-process.
@@ -159,9 +144,6 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       },
     },
   });
-  const { dynamo: dynamoClient } = createAwsClients(env);
-  await abandon(ensureTable(dynamoClient, LOCAL_TABLE));
-
   const ingest = createIngestHandler(() => ctx);
   deliver = createDeliverHandler(() => ctx);
   const sweep = createSweepHandler(
@@ -170,6 +152,48 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   );
   const probe = createProbeHandler(() => ctx);
   const api = createApiHandler(() => ctx);
+
+  // Start-up that fails after this point (a port taken) must not leave the database open.
+  let apiServer: Server | null = null;
+  const abandon = async <T>(step: Promise<T>): Promise<T> => {
+    try {
+      return await step;
+    } catch (err) {
+      if (apiServer?.listening) await closeServer(apiServer);
+      while (pending.size > 0) await Promise.allSettled([...pending]);
+      await closeMailer(ctx.mailer);
+      stores.store.close();
+      throw err;
+    }
+  };
+
+  // Reclaimed first: every delivery left `delivering` now is the dead process's. Once recovered
+  // messages are ingested, their first attempts are this process's own claims.
+  const interrupted = await abandon(messageIdsIn(stores.store, 'delivering'));
+  const { reclaimed } = await abandon(
+    reclaimInterrupted({ store: stores.store, clock: ctx.clock, log, config }),
+  );
+  log.info(`reclaimed ${reclaimed} interrupted deliveries`, { reclaimed });
+  // What the dead process had claimed or queued, read before recovery ingests anything (recovered
+  // messages ask for their own first attempt, as the receiver's do).
+  const stranded = [...new Set([...interrupted, ...(await abandon(messageIdsIn(stores.store, 'queued')))])];
+  const recovered = await abandon(
+    recoverUnrecorded({
+      blobs: stores.blobs,
+      receipts: stores.receipts,
+      store: stores.store,
+      ingest,
+      clock: ctx.clock,
+      retentionDays: config.retentionDays,
+      log,
+    }),
+  );
+  log.info(`recovered ${recovered.recovered} unrecorded messages`, {
+    recovered: recovered.recovered,
+    ...(recovered.failed ? { failed: recovered.failed } : {}),
+    ...(recovered.unacknowledged ? { unacknowledged: recovered.unacknowledged } : {}),
+    ...(recovered.expired ? { expired: recovered.expired } : {}),
+  });
 
   // Locally the hand-over runs in-process as soon as continuity is revoked, batch after batch
   // until the backlog is empty (in AWS the probe function's schedule drives it).
@@ -195,7 +219,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     );
     return handingOver;
   };
-  const adminToken = ensureAdminToken(dataDir);
+  const adminToken = ensureAdminToken(layout.dataDir);
   apiServer =
     options.api === false
       ? null
@@ -214,26 +238,39 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     : null;
   const receiver = createReceiver({
     config,
-    blobs: ctx.blobs,
+    blobs: stores.blobs,
+    receipts: stores.receipts,
     resolver: createLocalResolver(config.local.dns),
     log,
     ingest,
   });
   const smtpPort = await abandon(listen(receiver, options.ports?.smtp ?? config.local.smtpPort, host));
 
-  const intervalMs = options.sweepIntervalMs ?? config.queue.sweepIntervalSeconds * 1000;
   let sweeping: Promise<unknown> | null = null;
-  const timer =
-    intervalMs > 0
-      ? setInterval(() => {
-          if (sweeping) return;
-          sweeping = track(sweep({}))
-            .catch((err: Error) => log.error('sweep failed', { error: err.message }))
-            .finally(() => {
-              sweeping = null;
-            });
-        }, intervalMs)
-      : null;
+  const sweepNow = () => {
+    if (sweeping) return;
+    sweeping = track(sweep({}))
+      .catch((err: Error) => log.error('sweep failed', { error: err.message }))
+      .finally(() => {
+        sweeping = null;
+      });
+  };
+  // What the dead process had queued or claimed goes out now, not after the sweeper's grace for
+  // first attempts; so do retries that fell due while nothing ran.
+  if (stranded.length > 0 && options.deliverOnIngest !== false) {
+    track(
+      mapWithConcurrency(stranded, STARTUP_DELIVERY_CONCURRENCY, (messageId) =>
+        deliver({ messageId }).catch((err: Error) =>
+          log.error('delivery attempt crashed; the sweeper will retry', { messageId, error: err.message }),
+        ),
+      ),
+    );
+  }
+  if (options.sweepIntervalMs !== 0) sweepNow();
+  if ((await stores.store.getOrg())?.state === 'recovering') void kickHandover();
+
+  const intervalMs = options.sweepIntervalMs ?? config.queue.sweepIntervalSeconds * 1000;
+  const timer = intervalMs > 0 ? setInterval(sweepNow, intervalMs) : null;
 
   const probeMs = options.probeIntervalMs ?? config.continuity.probes.intervalSeconds * 1000;
   const probeTimer =
@@ -252,15 +289,16 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         }, probeMs)
       : null;
 
+  let stopping: Promise<void> | undefined;
   return {
     config,
     ctx,
-    env,
+    layout,
+    stores,
+    recovery: { ...recovered, reclaimed },
     smtpPort,
     apiPort,
     adminToken,
-    dynamodbEndpoint: env.LIFEBOAT_DYNAMODB_ENDPOINT as string,
-    s3Endpoint: env.LIFEBOAT_S3_ENDPOINT as string,
     ingest,
     deliver,
     sweep,
@@ -270,13 +308,32 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     async idle() {
       while (pending.size > 0) await Promise.allSettled([...pending]);
     },
-    async stop() {
-      if (timer) clearInterval(timer);
-      if (probeTimer) clearInterval(probeTimer);
-      await closeServer(receiver);
-      if (apiServer) await closeServer(apiServer);
-      while (pending.size > 0) await Promise.allSettled([...pending]);
-      await storage.stop();
+    stop() {
+      stopping ??= (async () => {
+        if (timer) clearInterval(timer);
+        if (probeTimer) clearInterval(probeTimer);
+        await closeServer(receiver);
+        if (apiServer) await closeServer(apiServer);
+        while (pending.size > 0) await Promise.allSettled([...pending]);
+        await closeMailer(ctx.mailer);
+        stores.store.close();
+      })();
+      return stopping;
     },
   };
+}
+
+/** Messages with a delivery in `state`, each once. */
+async function messageIdsIn(store: MessageStore, state: DeliveryState): Promise<string[]> {
+  const ids = new Set<string>();
+  await forEachInState(store, state, async (d) => {
+    ids.add(d.messageId);
+  });
+  return [...ids];
+}
+
+/** Ends the SMTP sessions a pooling mailer keeps open to the primaries. */
+async function closeMailer(mailer: Mailer): Promise<void> {
+  const closable = mailer as Mailer & { close?: () => Promise<void> };
+  if (typeof closable.close === 'function') await closable.close();
 }

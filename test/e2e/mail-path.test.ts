@@ -95,12 +95,7 @@ describeWithPostfix('the mail path with Postfix as the primary', () => {
     });
     dataDir = await mkdtemp(join(tmpdir(), 'lifeboat-e2e-'));
     // Fixed ports, written into the config file too, so the CLI finds this runtime as it finds `npm start`.
-    const [smtpPort, dynamodbPort, s3Port, apiPort] = [
-      await freePort(),
-      await freePort(),
-      await freePort(),
-      await freePort(),
-    ];
+    const [smtpPort, apiPort] = [await freePort(), await freePort()];
     const input: ConfigInput = {
       organisation: 'Lifeboat e2e',
       hostname: GATEWAY,
@@ -116,14 +111,14 @@ describeWithPostfix('the mail path with Postfix as the primary', () => {
         },
       ],
       queue: { minBackoffSeconds: MIN_BACKOFF_SECONDS, maxBackoffSeconds: 4000 },
-      local: { dataDir, smtpPort, dynamodbPort, s3Port, apiPort },
+      local: { dataDir, smtpPort, apiPort },
     };
     configFile = join(dataDir, 'lifeboat.config.json');
     await writeFile(configFile, JSON.stringify(input, null, 2));
     runtime = await startRuntime({
       config: parseConfig(input, 'e2e config'),
       dataDir,
-      ports: { smtp: smtpPort, dynamodb: dynamodbPort, s3: s3Port, api: apiPort },
+      ports: { smtp: smtpPort, api: apiPort },
       sweepIntervalMs: 0,
       probeIntervalMs: 0,
       clock,

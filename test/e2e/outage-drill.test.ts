@@ -118,7 +118,7 @@ describeWithPostfix('the continuity drill with Postfix as the primary', () => {
     runtime = await startRuntime({
       config,
       dataDir,
-      ports: { smtp: 0, dynamodb: 0, s3: 0, api: 0 },
+      ports: { smtp: 0, api: 0 },
       // Probes and sweeps run by hand, one call per "interval", so the drill is deterministic.
       sweepIntervalMs: 0,
       probeIntervalMs: 0,

@@ -27,7 +27,7 @@ describe('local runtime: probe timer during a hand-over', () => {
         continuity: { autoInvokeAfterMinutes: null, handover: { ratePerSecond: 1000, concurrency: 2 } },
       }),
       dataDir,
-      ports: { smtp: 0, dynamodb: 0, s3: 0, api: 0 },
+      ports: { smtp: 0, api: 0 },
       sweepIntervalMs: 0,
       probeIntervalMs: PROBE_EVERY_MS,
     });

@@ -1,9 +1,6 @@
 import net from 'node:net';
-import { S3Client } from '@aws-sdk/client-s3';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LOCAL_BUCKET } from '../../infra/local/runtime.js';
-import { createS3Blobs } from '../../lambdas/adapters/s3-blobs.js';
 import { MAX_MESSAGE_BYTES } from '../../lambdas/core/config.js';
 import { TestPrimary } from '../support/primary.js';
 import { readFixture, startTestRuntime, type TestRuntime, testConfig } from '../support/runtime.js';
@@ -83,15 +80,6 @@ async function dialogue(port: number, commands: string[]): Promise<string[]> {
   } finally {
     socket.destroy();
   }
-}
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe('the SMTP receiver (SES stand-in)', () => {
@@ -174,16 +162,14 @@ describe('the SMTP receiver (SES stand-in)', () => {
     await nothingRecorded();
   });
 
-  it('answers 451 and records nothing when S3 cannot be reached', async () => {
-    const unreachable = new S3Client({
-      region: 'us-east-1',
-      endpoint: `http://127.0.0.1:${await closedPort()}`,
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-      maxAttempts: 1,
+  it('answers 451 and records nothing when the raw message cannot be written', async () => {
+    const full = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    // The receiver holds this object: its writes now fail as on a full disk.
+    Object.assign(rt.ctx.blobs, {
+      async putRaw() {
+        throw full;
+      },
     });
-    // The receiver holds this object: its S3 calls now go to a closed port.
-    Object.assign(rt.ctx.blobs, createS3Blobs(unreachable, LOCAL_BUCKET));
 
     const refused = rt.send({ to: ['alice@example.com'], raw: fixture });
 

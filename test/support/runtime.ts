@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import nodemailer from 'nodemailer';
 import { type Runtime, startRuntime } from '../../infra/local/runtime.js';
+import type { BlobFs } from '../../lambdas/adapters/local/file-blobs.js';
 import { RAW_PREFIX, type SesEvent } from '../../lambdas/adapters/ses-event.js';
 import { type ConfigInput, type LifeboatConfig, parseConfig } from '../../lambdas/core/config.js';
 import type { DeliveryRecord, MessageRecord } from '../../lambdas/core/model.js';
@@ -98,6 +99,8 @@ export interface StartOptions {
   log?: Logger;
   /** Serve the runtime's admin API (on a free port) where the runtime has one. @default false */
   api?: boolean;
+  /** The file calls of the raw and receipt folders, for a test that records them. */
+  fs?: BlobFs;
 }
 
 export interface TestRuntime extends Runtime {
@@ -145,8 +148,8 @@ export async function sendRaw(port: number, mail: OutgoingMail): Promise<Accepte
 }
 
 /**
- * Starts the local runtime (dynalite, s3rver, the SES stand-in and the handlers) on free ports
- * in a temp data folder, with the sweeper timer off and a manual clock: tests sweep by hand.
+ * Starts the local runtime (SQLite and file stores, the SES stand-in and the handlers) on free
+ * ports in a temp data folder, with the sweeper timer off and a manual clock: tests sweep by hand.
  */
 export async function startTestRuntime(options: StartOptions): Promise<TestRuntime> {
   const ownsDir = options.dataDir === undefined;
@@ -157,7 +160,7 @@ export async function startTestRuntime(options: StartOptions): Promise<TestRunti
   const runtimeOptions = {
     config: options.config,
     dataDir,
-    ports: { smtp: 0, dynamodb: 0, s3: 0, api: 0 },
+    ports: { smtp: 0, api: 0 },
     // Timers off: tests sweep by hand, and a probe round would open sessions on the test primaries.
     sweepIntervalMs: 0,
     probeIntervalMs: 0,
@@ -166,6 +169,7 @@ export async function startTestRuntime(options: StartOptions): Promise<TestRunti
     ...(options.deliverOnIngest === undefined ? {} : { deliverOnIngest: options.deliverOnIngest }),
     ...(options.mailer ? { mailer: options.mailer } : {}),
     ...(options.log ? { log: options.log } : {}),
+    ...(options.fs ? { fs: options.fs } : {}),
   };
   const runtime = await startRuntime(runtimeOptions);
   let stopped: Promise<void> | undefined;

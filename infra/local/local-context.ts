@@ -1,0 +1,82 @@
+import { type Context, passwordSource } from '../../lambdas/adapters/context.js';
+import { type BlobFs, createFileBlobs, type FileBlobStore } from '../../lambdas/adapters/local/file-blobs.js';
+import { openSqliteStore } from '../../lambdas/adapters/local/sqlite-store.js';
+import { createSmtpMailer } from '../../lambdas/adapters/smtp-mailer.js';
+import { createSmtpProber } from '../../lambdas/adapters/smtp-prober.js';
+import type { LifeboatConfig } from '../../lambdas/core/config.js';
+import {
+  type Clock,
+  type ContinuityStore,
+  type DeliveryTrigger,
+  type Logger,
+  type Mailer,
+  type MessageStore,
+  type Notifier,
+  type SmtpProber,
+  systemClock,
+} from '../../lambdas/ports.js';
+import type { DataLayout } from './data-dir.js';
+import { createReceiptStore, type ReceiptStore } from './receipts.js';
+
+/**
+ * Region for Secrets Manager when a route's SMTP password names a secret and no environment
+ * variable: the single-node runtime otherwise talks to no AWS service.
+ */
+const SECRETS_REGION = process.env.AWS_REGION ?? 'us-east-1';
+
+/** The single-node runtime's stores, all under its data folder; nothing listens for them. */
+export interface LocalStores {
+  /** Records in SQLite (`lifeboat.db`): messages, deliveries, holds and continuity. */
+  store: MessageStore & ContinuityStore & { close(): void };
+  /** Raw messages (`raw/`), fsynced before the SMTP 250. */
+  blobs: FileBlobStore;
+  /** The receiver's event for each message (`receipts/`), fsynced with it. */
+  receipts: ReceiptStore;
+}
+
+/**
+ * Opens the stores of a prepared data folder (see prepareDataDir).
+ * @param fs the file calls of the raw and receipt folders; node:fs/promises unless a test records them
+ */
+export function openLocalStores(layout: DataLayout, config: LifeboatConfig, fs?: BlobFs): LocalStores {
+  const withFs = fs ? { fs } : {};
+  return {
+    store: openSqliteStore(layout.database, { retentionDays: config.retentionDays }),
+    blobs: createFileBlobs(layout.rawDir, withFs),
+    receipts: createReceiptStore(layout.receiptsDir, withFs),
+  };
+}
+
+export interface LocalContextParts {
+  log: Logger;
+  notifier: Notifier;
+  trigger: DeliveryTrigger;
+  clock?: Clock | undefined;
+  mailer?: Mailer | undefined;
+  prober?: SmtpProber | undefined;
+}
+
+/**
+ * The handlers' context on one machine: the same core and the same SMTP adapters as in AWS,
+ * over the local stores. It builds no AWS client: in Lambda, createContext builds the DynamoDB,
+ * S3 and SNS ones from the environment.
+ */
+export function createLocalContext(
+  config: LifeboatConfig,
+  stores: LocalStores,
+  parts: LocalContextParts,
+): Context {
+  const passwords = passwordSource(SECRETS_REGION);
+  return {
+    config,
+    store: stores.store,
+    continuity: stores.store,
+    blobs: stores.blobs,
+    notifier: parts.notifier,
+    trigger: parts.trigger,
+    log: parts.log,
+    clock: parts.clock ?? systemClock,
+    mailer: parts.mailer ?? createSmtpMailer({ hostname: config.hostname, passwords }),
+    prober: parts.prober ?? createSmtpProber({ hostname: config.hostname, passwords }),
+  };
+}

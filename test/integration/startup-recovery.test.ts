@@ -1,0 +1,174 @@
+import { readdir } from 'node:fs/promises';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { claimDelivery } from '../../lambdas/core/delivery-state.js';
+import type { Logger } from '../../lambdas/ports.js';
+import { ManualClock } from '../support/memory-store.js';
+import { TestPrimary } from '../support/primary.js';
+import {
+  makeDataDir,
+  readFixture,
+  startTestRuntime,
+  type TestRuntime,
+  testConfig,
+} from '../support/runtime.js';
+
+const SITE_VISIT = '<site-visit-20261120@sender.example>';
+
+/** A logger that keeps its lines as `level message`, for the counts start-up reports. */
+function recordingLog(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  return {
+    lines,
+    info: (m) => void lines.push(`info ${m}`),
+    warn: (m) => void lines.push(`warn ${m}`),
+    error: (m) => void lines.push(`error ${m}`),
+  };
+}
+
+describe('start-up recovery on the single-node runtime', () => {
+  let primary: TestPrimary;
+  let dataDir: string;
+  let clock: ManualClock;
+  let before: TestRuntime | undefined;
+  let after: TestRuntime | undefined;
+
+  beforeEach(async () => {
+    primary = await TestPrimary.start();
+    dataDir = await makeDataDir();
+    clock = new ManualClock(new Date(Math.floor(Date.now() / 1000) * 1000));
+  });
+
+  afterEach(async () => {
+    await before?.stop();
+    await after?.stop();
+    before = after = undefined;
+    await primary.stop();
+  });
+
+  /** The runtime again on the same data folder, as after a crash; the start-up log is kept. */
+  async function restart(): Promise<{ rt: TestRuntime; log: ReturnType<typeof recordingLog> }> {
+    await before?.stop();
+    const log = recordingLog();
+    after = await startTestRuntime({ config: testConfig(primary), dataDir, clock, log });
+    await after.idle();
+    return { rt: after, log };
+  }
+
+  /**
+   * The disk as a crash between the receiver's writes and ingest leaves it: raw message and
+   * receipt fsynced, no record. Made with the real receiver, whose ingest fails every time.
+   */
+  async function storedButNeverRecorded(): Promise<void> {
+    before = await startTestRuntime({ config: testConfig(primary), dataDir, clock });
+    before.ctx.store = {
+      ...before.ctx.store,
+      async putMessage() {
+        throw new Error('the process died here');
+      },
+    };
+    await expect(
+      before.send({ to: ['alice@example.com', 'bob@example.com'], raw: await readFixture('plain.eml') }),
+    ).rejects.toMatchObject({ responseCode: 451 });
+  }
+
+  it('ingests a raw message that was stored but never recorded, with the envelope the receiver saw', async () => {
+    await storedButNeverRecorded();
+    const [id] = await readdir(`${dataDir}/raw`);
+
+    const { rt } = await restart();
+
+    const message = await rt.message(id as string);
+    expect(message).toMatchObject({
+      envelopeFrom: 'sender@sender.example',
+      recipients: ['alice@example.com', 'bob@example.com'],
+      subject: 'Site visit moved to Thursday',
+    });
+    expect(message?.verdicts.spf).toBeDefined();
+  });
+
+  it('delivers a recovered message once to each recipient', async () => {
+    await storedButNeverRecorded();
+    const [id] = await readdir(`${dataDir}/raw`);
+
+    const { rt } = await restart();
+
+    expect((await rt.deliveries(id as string)).map((d) => d.state)).toEqual(['delivered', 'delivered']);
+    expect(primary.copiesFor(SITE_VISIT, 'alice@example.com')).toBe(1);
+    expect(primary.copiesFor(SITE_VISIT, 'bob@example.com')).toBe(1);
+  });
+
+  it('logs how many unrecorded messages it recovered', async () => {
+    await storedButNeverRecorded();
+
+    const { rt, log } = await restart();
+
+    expect(rt.recovery.recovered).toBe(1);
+    expect(log.lines).toContain('info recovered 1 unrecorded messages');
+  });
+
+  it('leaves alone a raw message without a receipt (never acknowledged) and says so', async () => {
+    before = await startTestRuntime({ config: testConfig(primary), dataDir, clock });
+    await before.stores.blobs.putRaw('raw/never-acknowledged', await readFixture('plain.eml'));
+
+    const { rt, log } = await restart();
+
+    expect(await rt.message('never-acknowledged')).toBeUndefined();
+    expect(rt.recovery).toMatchObject({ recovered: 0, unacknowledged: 1 });
+    expect(log.lines).toContain(
+      'warn raw messages without a receipt were never acknowledged; left undelivered',
+    );
+    expect(primary.transactions).toHaveLength(0);
+  });
+
+  it('does not ingest again a message that was recorded', async () => {
+    before = await startTestRuntime({ config: testConfig(primary), dataDir, clock });
+    const sent = await before.sendAndSettle({
+      to: ['alice@example.com'],
+      raw: await readFixture('plain.eml'),
+    });
+
+    const { rt } = await restart();
+
+    expect(rt.recovery.recovered).toBe(0);
+    expect(await rt.delivery(sent.id, 'alice@example.com')).toMatchObject({
+      state: 'delivered',
+      attempts: 1,
+    });
+    expect(primary.copiesFor(SITE_VISIT, 'alice@example.com')).toBe(1);
+  });
+
+  describe('deliveries the dead process had claimed', () => {
+    /** A delivery left `delivering`, its lease running for the default 300 s, as a kill -9 leaves it. */
+    async function claimedThenKilled(): Promise<string> {
+      before = await startTestRuntime({
+        config: testConfig(primary),
+        dataDir,
+        clock,
+        deliverOnIngest: false,
+      });
+      const sent = await before.send({ to: ['alice@example.com'], raw: await readFixture('plain.eml') });
+      const queued = await before.delivery(sent.id, 'alice@example.com');
+      const claimed = claimDelivery(queued, clock.now(), 'dead-worker', before.config.queue.leaseSeconds);
+      await before.ctx.store.replaceDelivery(claimed, queued.version);
+      return sent.id;
+    }
+
+    it('sends them at once instead of waiting out the lease', async () => {
+      const id = await claimedThenKilled();
+
+      const { rt } = await restart(); // the clock has not moved: the lease has 300 s to run
+
+      expect(await rt.delivery(id, 'alice@example.com')).toMatchObject({ state: 'delivered' });
+      expect(primary.copiesFor(SITE_VISIT, 'alice@example.com')).toBe(1);
+    });
+
+    it('logs how many it reclaimed', async () => {
+      await claimedThenKilled();
+
+      const { rt, log } = await restart();
+
+      expect(rt.recovery.reclaimed).toBe(1);
+      expect(log.lines).toContain('info reclaimed 1 interrupted deliveries');
+    });
+  });
+});
