@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', join(root, 'infra/local/cli.ts'), ...process.argv.slice(2)],
+  // tsx resolved from here, not from the working folder, which need not be the checkout.
+  ['--import', import.meta.resolve('tsx'), join(root, 'infra/local/cli.ts'), ...process.argv.slice(2)],
   {
     stdio: 'inherit',
   },

@@ -1,19 +1,22 @@
 import './quiet.js';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import nodemailer from 'nodemailer';
-import { createContext, type LifeboatEnv } from '../../lambdas/adapters/context.js';
 import { silentLogger } from '../../lambdas/adapters/logger.js';
+import { createConsoleNotifier } from '../../lambdas/adapters/notifiers.js';
 import { LifeboatError } from '../../lambdas/core/errors.js';
 import type { DeliveryRecord } from '../../lambdas/core/model.js';
 import { listQueue, QUEUE_STATES, releaseDelivery } from '../../lambdas/core/queue-ops.js';
 import { sweepDue } from '../../lambdas/core/sweep.js';
 import { continuityCommand } from './cli-continuity.js';
+import { consoleLogger } from './console-logger.js';
+import { dataLayout, hasLegacyData, LegacyDataError } from './data-dir.js';
 import { adminTokenFile } from './http-api.js';
+import { importLegacyData } from './legacy-import.js';
 import { loadLocalConfig } from './load-config.js';
-import { LOCAL_BUCKET, LOCAL_TABLE } from './runtime.js';
+import { createLocalContext, openLocalStores } from './local-context.js';
 
 const usage = `usage: lifeboat <command> [options]
 
@@ -36,6 +39,8 @@ const usage = `usage: lifeboat <command> [options]
   flush                       attempt every due delivery now (like postqueue -f)
   send --to ADDR [--from ADDR] [--subject S] [--body B]
                               send a test message to the local gateway
+  import-legacy               import the data folder of an earlier version (dynalite and s3rver
+                              folders) into this one's store; run once, with Lifeboat stopped
 
 Reads the same config as npm start (LIFEBOAT_CONFIG_FILE or ./lifeboat.config.json).`;
 
@@ -144,15 +149,28 @@ async function main(argv: string[]): Promise<number> {
     return continuityCommand(command, positionals, values, call);
   }
 
-  const env: LifeboatEnv = {
-    TABLE_NAME: LOCAL_TABLE,
-    BUCKET_NAME: LOCAL_BUCKET,
-    LIFEBOAT_CONFIG: JSON.stringify(config),
-    LIFEBOAT_DYNAMODB_ENDPOINT: `http://${host}:${config.local.dynamodbPort}`,
-    LIFEBOAT_S3_ENDPOINT: `http://${host}:${config.local.s3Port}`,
-    AWS_REGION: 'us-east-1',
-  };
-  const ctx = createContext(env, { config, log: silentLogger });
+  const layout = dataLayout(config.local.dataDir);
+  if (command === 'import-legacy') {
+    const result = await importLegacyData(config, layout.dataDir, consoleLogger());
+    process.stdout.write(
+      `imported ${result.messages} messages and ${result.deliveries} deliveries; start Lifeboat again with npm start\n`,
+    );
+    return 0;
+  }
+  // The records are read where they are kept: a file private to this user, no storage port.
+  if (hasLegacyData(layout)) throw new LegacyDataError(layout.dataDir);
+  if (!existsSync(layout.database)) {
+    throw new LifeboatError(
+      'NO_DATA',
+      `no Lifeboat data in ${layout.dataDir}: start Lifeboat with \`npm start\` first (same folder, same config)`,
+    );
+  }
+  const stores = openLocalStores(layout, config);
+  const ctx = createLocalContext(config, stores, {
+    log: silentLogger,
+    notifier: createConsoleNotifier(silentLogger),
+    trigger: { requestDelivery: async () => {} },
+  });
   const now = ctx.clock.now();
 
   switch (command) {
