@@ -52,8 +52,9 @@ export interface SmtpMailerOptions {
 /** A mailer that keeps SMTP sessions open between transactions. */
 export interface SmtpMailer extends Mailer {
   /**
-   * Ends every idle session now (QUIT) and every busy one when its transaction ends; later
-   * transactions each get a session of their own that is closed after it.
+   * Ends every idle session now (QUIT) and every busy one when its transaction ends: a process
+   * about to stop, or a Lambda invocation about to be frozen, leaves no session open on the
+   * primary. Sends after it open sessions afresh.
    */
   close(): Promise<void>;
   /** Sessions open now, idle or busy, per route name: for tests and the bench. */
@@ -194,6 +195,8 @@ interface Session {
   ready: Promise<boolean>;
   /** Settles (false) when the connection has ended, whoever ended it. */
   ended: Promise<false>;
+  /** Sessions opened before the last close() are not kept. */
+  generation: number;
   /** The server closed it or it failed: never used again. */
   gone: boolean;
 }
@@ -234,7 +237,7 @@ export function createSmtpMailer(options: SmtpMailerOptions): SmtpMailer {
   const idleMs = options.idleTimeoutMs ?? IDLE_CONNECTION_MS;
   const maxOpen = options.maxConnectionsPerRoute ?? MAX_CONNECTIONS_PER_ROUTE;
   const pools = new Map<string, RoutePool>();
-  let closed = false;
+  let generation = 0;
 
   const poolOf = (route: RouteConfig): RoutePool => {
     let pool = pools.get(route.name);
@@ -270,7 +273,7 @@ export function createSmtpMailer(options: SmtpMailerOptions): SmtpMailer {
   /** Puts a session back for the next transaction, after RSET, unless it has done its share. */
   const release = (pool: RoutePool, session: Session) => {
     if (
-      closed ||
+      session.generation !== generation ||
       session.gone ||
       session.conn.destroyed ||
       session.transactions >= maxMessages ||
@@ -318,6 +321,7 @@ export function createSmtpMailer(options: SmtpMailerOptions): SmtpMailer {
       openedAt: Date.now(),
       transactions: 0,
       idleTimer: undefined,
+      generation,
       ready: Promise.resolve(true),
       ended: new Promise<false>((resolve) => {
         ended = resolve;
@@ -470,7 +474,7 @@ export function createSmtpMailer(options: SmtpMailerOptions): SmtpMailer {
       return envelope.to.map((recipient) => ({ recipient, status: 'deferred', response, host: null }));
     },
     async close() {
-      closed = true;
+      generation++;
       for (const pool of pools.values()) for (const s of [...pool.idle]) discard(pool, s);
     },
     openConnections() {

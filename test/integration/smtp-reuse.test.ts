@@ -189,16 +189,31 @@ describe('createSmtpMailer: sessions kept per route', () => {
     expect(mailer.openConnections()).toEqual({ primary: 1, other: 1 });
   });
 
-  it('closes idle sessions on close(), and gives each later message a session of its own', async () => {
-    await mailer.send(route, envelope, message(0));
-    expect(mailer.openConnections()).toEqual({ primary: 1 });
+  it('ends idle sessions on close(), and busy ones when their transaction ends', async () => {
+    await mailer.send(routeFor('second', primary.port), envelope, message(0));
+    await mailer.send(route, envelope, message(1));
+    // Takes the kept session at once, so close() finds it busy.
+    const busy = mailer.send(route, envelope, message(2));
 
     await mailer.close();
-    await eventually(() => mailer.openConnections().primary === 0, 'the idle session closed');
-    const [after] = await mailer.send(route, envelope, message(1));
-    await eventually(() => mailer.openConnections().primary === 0, 'the later session closed');
+    const [during] = await busy;
+    await eventually(
+      () => mailer.openConnections().primary === 0 && mailer.openConnections().second === 0,
+      'every session closed',
+    );
 
-    expect(after?.status).toBe('delivered');
+    expect(during?.status).toBe('delivered');
+    expect(primary.sessions).toHaveLength(2);
+  });
+
+  it('opens sessions afresh, and keeps them again, for messages sent after close()', async () => {
+    await mailer.send(route, envelope, message(0));
+    await mailer.close();
+
+    await mailer.send(route, envelope, message(1));
+    await mailer.send(route, envelope, message(2));
+
+    expect(primary.transactions).toHaveLength(3);
     expect(primary.sessions).toHaveLength(2);
   });
 });
