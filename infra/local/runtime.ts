@@ -150,7 +150,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     () => ctx,
     () => {},
   );
-  const probe = createProbeHandler(() => ctx);
+  // A probe run does the rounds of its interval (a failed check's confirmation included), as in
+  // Lambda; stop() ends its waits between rounds.
+  const probeRuns = new AbortController();
+  const probe = createProbeHandler(() => ctx, {
+    windowMs: options.probeIntervalMs ?? config.continuity.probes.intervalSeconds * 1000,
+    signal: probeRuns.signal,
+  });
   const api = createApiHandler(() => ctx);
 
   // Start-up that fails after this point (a port taken) must not leave the database open.
@@ -312,6 +318,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       stopping ??= (async () => {
         if (timer) clearInterval(timer);
         if (probeTimer) clearInterval(probeTimer);
+        probeRuns.abort();
         await closeServer(receiver);
         if (apiServer) await closeServer(apiServer);
         while (pending.size > 0) await Promise.allSettled([...pending]);

@@ -122,10 +122,29 @@ export const configSchema = z
         maxEventHours: z.number().int().min(1).default(120),
         probes: z
           .strictObject({
-            /** Seconds between probe rounds. @default 60 */
-            intervalSeconds: z.number().int().min(10).max(3600).default(60),
+            /**
+             * Seconds between probe rounds. On AWS a schedule runs at most once a minute, so each
+             * minute's probe run does that minute's rounds; 30 puts the first failed check within
+             * 30 s of an outage, so with its confirming check the page goes out within a minute.
+             * @default 30
+             */
+            intervalSeconds: z.number().int().min(10).max(3600).default(30),
             /** SMTP check (connect, EHLO, STARTTLS, MAIL, RCPT, QUIT) against every host of every route. @default true */
             smtpCheck: z.boolean().default(true),
+            /**
+             * Seconds after a failed SMTP check's start that the confirming check runs, instead of at
+             * the next round: long enough for a blip (one refused connection, a restarting MTA) to
+             * pass, short enough that `thresholds.consecutiveFailures` checks page within a minute.
+             * null waits for the next round. @default 10
+             */
+            confirmAfterSeconds: z.number().int().min(1).max(3600).nullable().default(10),
+            /**
+             * Seconds an SMTP check may take, connect to RCPT, before it counts as failed (never more
+             * than the route's connectTimeoutSeconds). A healthy primary answers in a second or two,
+             * Postfix's postscreen greets after 6 s, and Nagios's check_smtp waits 10 s; a primary that
+             * drops packets is then known within seconds, not after a 30 s connect timeout. @default 10
+             */
+            checkTimeoutSeconds: z.number().int().min(1).max(300).default(10),
             roundTrip: z
               .strictObject({
                 /** A mailbox on the primary that forwards everything to `returnAddress`. */
@@ -252,6 +271,23 @@ export const configSchema = z
           code: 'custom',
           path: ['queue', 'lifetimeHours'],
           message: `must be at least continuity.maxEventHours (${maxEventHours}): mail is never bounced because an outage ran long`,
+        });
+      }
+      const probeInterval = num(c.continuity?.probes?.intervalSeconds);
+      const confirmAfter = num(c.continuity?.probes?.confirmAfterSeconds);
+      if (probeInterval !== undefined && confirmAfter !== undefined && confirmAfter > probeInterval) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['continuity', 'probes', 'confirmAfterSeconds'],
+          message: `must not be longer than continuity.probes.intervalSeconds (${probeInterval}): the next round would come first (use null to wait for it)`,
+        });
+      }
+      const checkTimeout = num(c.continuity?.probes?.checkTimeoutSeconds);
+      if (probeInterval !== undefined && checkTimeout !== undefined && checkTimeout > probeInterval) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['continuity', 'probes', 'checkTimeoutSeconds'],
+          message: `must not be longer than continuity.probes.intervalSeconds (${probeInterval}): a round must end by the time the next is due`,
         });
       }
       const retention = num(c.retentionDays);

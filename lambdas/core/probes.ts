@@ -73,14 +73,20 @@ function probeRecipientFor(route: RouteConfig): string {
   return route.probeRecipient ?? `postmaster@${route.domains[0] ?? route.addresses[0]?.split('@')[1]}`;
 }
 
-/** SMTP check against every host of every route; a route passes while any of its hosts does. */
+/**
+ * SMTP check against every host of every route, all at once; a route passes while any of its
+ * hosts does. Each check gives up after `probes.checkTimeoutSeconds` (or the route's shorter
+ * connect timeout), so a round against a primary that drops packets still ends in seconds.
+ */
 export async function smtpProbe(deps: ProbeDeps): Promise<ProbeResult[]> {
+  const limit = deps.config.continuity.probes.checkTimeoutSeconds;
   return Promise.all(
     deps.config.routes.map(async (route) => {
+      const checked = { ...route, connectTimeoutSeconds: Math.min(route.connectTimeoutSeconds, limit) };
       const checks = await Promise.all(
         route.hosts.map(async (h) => ({
           host: `${h.host}:${h.port}`,
-          ...(await deps.prober.check(route, h, probeRecipientFor(route))),
+          ...(await deps.prober.check(checked, h, probeRecipientFor(route))),
         })),
       );
       const ok = checks.some((c) => c.ok);

@@ -1,0 +1,103 @@
+import type { LifeboatConfig } from './config.js';
+import type { Step } from './continuity.js';
+import { type ContinuityDeps, runProbeRound } from './continuity-service.js';
+
+/**
+ * Time a probe round may take beyond its SMTP checks (which run at once, each at most
+ * `probes.checkTimeoutSeconds`): the organic figures, the round trip's bookkeeping, the state
+ * write and the pages.
+ */
+export const ROUND_OVERHEAD_MS = 5_000;
+
+/**
+ * A run's last round ends this long before the next run is due, so a scheduled start that comes a
+ * little early or a round that runs a little long does not meet the next run (which, at a reserved
+ * concurrency of 1, would be throttled).
+ */
+export const SCHEDULE_SLACK_MS = 5_000;
+
+/** EventBridge schedules run at most once a minute. */
+const MIN_SCHEDULE_SECONDS = 60;
+
+/**
+ * How long one probe run on AWS has before the next is due: `probes.intervalSeconds` rounded up to
+ * whole minutes (the schedule infra/aws/constructs/continuity.ts sets), at least one minute.
+ */
+export function awsProbeWindowMs(config: Pick<LifeboatConfig, 'continuity'>): number {
+  const seconds = config.continuity.probes.intervalSeconds;
+  return Math.max(MIN_SCHEDULE_SECONDS, Math.ceil(seconds / 60) * 60) * 1000;
+}
+
+export interface ProbeCycleOptions {
+  /** Time until the next run is due: its schedule's interval. 0 runs one round. */
+  windowMs: number;
+  /** Milliseconds before the function is stopped (Lambda's getRemainingTimeInMillis). @default no limit */
+  remainingMs?: (() => number) | undefined;
+  /** Waits `ms` milliseconds of the deps' clock; resolves false when the run is told to stop instead. */
+  sleep: (ms: number) => Promise<boolean>;
+}
+
+export interface ProbeCycleResult {
+  /** The last round's step (the state the run leaves the organisation in). */
+  last: Step;
+  /** Rounds run, confirming checks included. */
+  rounds: number;
+  /** Actions (pages, holds) the rounds took together. */
+  actions: number;
+}
+
+/**
+ * Whether the round's SMTP check failed on some route without having failed often enough yet to
+ * page: then a confirming check is due soon, not at the next round.
+ */
+export function awaitsConfirmation(step: Step, settings: ContinuityDeps['config']['continuity']): boolean {
+  if (step.org.state !== 'normal') return false;
+  return Object.entries(step.org.streaks).some(
+    ([key, streak]) =>
+      key.endsWith('/smtp') &&
+      streak.failures > 0 &&
+      streak.failures < settings.thresholds.consecutiveFailures,
+  );
+}
+
+/**
+ * One probe run: probe rounds, one at a time, every `probes.intervalSeconds` from the run's start
+ * for as long as its window lasts, and a confirming round `probes.confirmAfterSeconds` after a
+ * round whose SMTP check failed without yet breaching, so an outage pages within a minute while a
+ * single blip pages nobody. A round is started only if its worst case (the check timeout and
+ * {@link ROUND_OVERHEAD_MS}) ends {@link SCHEDULE_SLACK_MS} before the next run is due and before the
+ * function is stopped. Stops after a round that leaves the organisation recovering: the hand-over
+ * takes the rest of the run.
+ */
+export async function runProbeCycle(
+  deps: ContinuityDeps,
+  options: ProbeCycleOptions,
+): Promise<ProbeCycleResult> {
+  const { probes } = deps.config.continuity;
+  const now = () => deps.clock.now().getTime();
+  const start = now();
+  const end = start + options.windowMs - SCHEDULE_SLACK_MS;
+  const spacing = probes.intervalSeconds * 1000;
+  const worstRound = probes.checkTimeoutSeconds * 1000 + ROUND_OVERHEAD_MS;
+  let rounds = 0;
+  let actions = 0;
+  let slot = 0;
+  for (;;) {
+    const roundStart = now();
+    const last = await runProbeRound(deps);
+    rounds++;
+    actions += last.actions.length;
+    const done = { last, rounds, actions };
+    if (last.org.state === 'recovering') return done;
+    while (start + slot * spacing <= roundStart) slot++;
+    let next = start + slot * spacing;
+    if (probes.confirmAfterSeconds !== null && awaitsConfirmation(last, deps.config.continuity)) {
+      next = Math.min(next, roundStart + probes.confirmAfterSeconds * 1000);
+    }
+    const wait = Math.max(0, next - now());
+    if (now() + wait + worstRound > end) return done;
+    const remaining = options.remainingMs?.();
+    if (remaining !== undefined && remaining < wait + worstRound + SCHEDULE_SLACK_MS) return done;
+    if (wait > 0 && !(await options.sleep(wait))) return done;
+  }
+}
