@@ -9,7 +9,7 @@ import { createDynamoStore } from '../../lambdas/adapters/dynamo-store.js';
 import { createFileBlobs } from '../../lambdas/adapters/local/file-blobs.js';
 import { openSqliteStore } from '../../lambdas/adapters/local/sqlite-store.js';
 import type { SesEvent } from '../../lambdas/adapters/ses-event.js';
-import type { LifeboatConfig } from '../../lambdas/core/config.js';
+import { type LifeboatConfig, recordDays } from '../../lambdas/core/config.js';
 import { LifeboatError } from '../../lambdas/core/errors.js';
 import type { MessageRecord } from '../../lambdas/core/model.js';
 import type { Logger } from '../../lambdas/ports.js';
@@ -192,10 +192,10 @@ export async function importLegacyData(
     notifications: 0,
     probeTokens: 0,
   };
-  const store = openSqliteStore(importing, { retentionDays: config.retentionDays });
+  const store = openSqliteStore(importing, { retentionDays: recordDays(config) });
   try {
     const old = legacy
-      ? createDynamoStore(legacy.client, { tableName: LEGACY_TABLE, retentionDays: config.retentionDays })
+      ? createDynamoStore(legacy.client, { tableName: LEGACY_TABLE, retentionDays: recordDays(config) })
       : null;
     const blobs = createFileBlobs(layout.rawDir);
     const receipts = createReceiptStore(layout.receiptsDir);

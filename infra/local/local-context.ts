@@ -1,16 +1,14 @@
 import { type Context, passwordSource } from '../../lambdas/adapters/context.js';
 import { type BlobFs, createFileBlobs, type FileBlobStore } from '../../lambdas/adapters/local/file-blobs.js';
-import { openSqliteStore } from '../../lambdas/adapters/local/sqlite-store.js';
+import { openSqliteStore, type SqliteStore } from '../../lambdas/adapters/local/sqlite-store.js';
 import { createSmtpMailer } from '../../lambdas/adapters/smtp-mailer.js';
 import { createSmtpProber } from '../../lambdas/adapters/smtp-prober.js';
-import type { LifeboatConfig } from '../../lambdas/core/config.js';
+import { type LifeboatConfig, recordDays } from '../../lambdas/core/config.js';
 import {
   type Clock,
-  type ContinuityStore,
   type DeliveryTrigger,
   type Logger,
   type Mailer,
-  type MessageStore,
   type Notifier,
   type SmtpProber,
   systemClock,
@@ -27,7 +25,7 @@ const SECRETS_REGION = process.env.AWS_REGION ?? 'us-east-1';
 /** The single-node runtime's stores, all under its data folder; nothing listens for them. */
 export interface LocalStores {
   /** Records in SQLite (`lifeboat.db`): messages, deliveries, holds and continuity. */
-  store: MessageStore & ContinuityStore & { close(): void };
+  store: SqliteStore;
   /** Raw messages (`raw/`), fsynced before the SMTP 250. */
   blobs: FileBlobStore;
   /** The receiver's event for each message (`receipts/`), fsynced with it. */
@@ -41,7 +39,8 @@ export interface LocalStores {
 export function openLocalStores(layout: DataLayout, config: LifeboatConfig, fs?: BlobFs): LocalStores {
   const withFs = fs ? { fs } : {};
   return {
-    store: openSqliteStore(layout.database, { retentionDays: config.retentionDays }),
+    // Records expire with the history window; the raw mail stays for retentionDays.
+    store: openSqliteStore(layout.database, { retentionDays: recordDays(config) }),
     blobs: createFileBlobs(layout.rawDir, withFs),
     receipts: createReceiptStore(layout.receiptsDir, withFs),
   };

@@ -120,7 +120,12 @@ export function createReceiver(options: ReceiverOptions): SMTPServer {
           };
           // Both durable before ingest, and so before the 250: written side by side, as neither
           // is of use without the other (a raw file without its receipt was never acknowledged).
-          await Promise.all([blobs.putRaw(`${RAW_PREFIX}${id}`, raw), options.receipts?.put(event)]);
+          // Both finish before any reply, so no write outlives the session that asked for it.
+          const writes = await Promise.allSettled([
+            blobs.putRaw(`${RAW_PREFIX}${id}`, raw),
+            options.receipts?.put(event),
+          ]);
+          for (const w of writes) if (w.status === 'rejected') throw w.reason;
           for (let attempt = 1; ; attempt++) {
             try {
               await options.ingest(event);

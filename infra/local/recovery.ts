@@ -4,6 +4,13 @@ import type { Clock, Logger, MessageStore } from '../../lambdas/ports.js';
 import { RAW_PREFIX } from '../../lambdas/storage-layout.js';
 import type { ReceiptStore } from './receipts.js';
 
+/**
+ * Messages within this many days of the records' lifetime are taken as expired, not unrecorded:
+ * their record may have been purged. Missing one would take a runtime stopped for the whole
+ * history window right after a crash.
+ */
+const EXPIRY_MARGIN_DAYS = 1;
+
 export interface RecoveryDeps {
   blobs: FileBlobStore;
   receipts: ReceiptStore;
@@ -11,8 +18,8 @@ export interface RecoveryDeps {
   /** The ingest handler, given the receipt's event as the receiver gave it. */
   ingest: (event: SesEvent) => Promise<unknown>;
   clock: Clock;
-  /** Records are kept this long (`retentionDays`); an older message without one has expired, not been lost. */
-  retentionDays: number;
+  /** Records are kept this long (`recordDays`); an older message without one has expired, not been lost. */
+  recordDays: number;
   log: Logger;
 }
 
@@ -23,7 +30,7 @@ export interface RecoveryResult {
   unacknowledged: number;
   /** Raw messages whose ingest failed again; the next start tries them again. */
   failed: number;
-  /** Raw messages older than the retention whose record was removed: never delivered again. */
+  /** Raw messages older than the records' lifetime, whose record expired: never delivered again. */
   expired: number;
 }
 
@@ -33,7 +40,8 @@ export interface RecoveryResult {
  * fsynced, before ingest and before its `250`, so an acknowledged message always has both; a raw
  * file without a receipt was never acknowledged (its sender still holds it and sends it again).
  * Temp files of writes a crash cut short are removed: none was acknowledged either. A message
- * older than the retention has no record because its record expired: it is not ingested again.
+ * about as old as the records' lifetime has no record because its record expired (the raw mail
+ * stays longer): it is not ingested again.
  */
 export async function recoverUnrecorded(deps: RecoveryDeps): Promise<RecoveryResult> {
   const { log } = deps;
@@ -42,7 +50,8 @@ export async function recoverUnrecorded(deps: RecoveryDeps): Promise<RecoveryRes
     log.info('removed files of writes a crash cut short (none was acknowledged)', { files: temps });
 
   const result: RecoveryResult = { recovered: 0, unacknowledged: 0, failed: 0, expired: 0 };
-  const oldest = deps.clock.now().getTime() - deps.retentionDays * 86_400_000;
+  // A day's margin: a record close to its expiry may have gone in the last purge.
+  const oldest = deps.clock.now().getTime() - (deps.recordDays - EXPIRY_MARGIN_DAYS) * 86_400_000;
   const unacknowledged: string[] = [];
   for (const key of await deps.blobs.listRaw()) {
     const id = key.slice(RAW_PREFIX.length);

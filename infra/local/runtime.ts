@@ -4,7 +4,7 @@ import type { Context } from '../../lambdas/adapters/context.js';
 import type { BlobFs } from '../../lambdas/adapters/local/file-blobs.js';
 import { silentLogger } from '../../lambdas/adapters/logger.js';
 import { createConsoleNotifier } from '../../lambdas/adapters/notifiers.js';
-import type { LifeboatConfig } from '../../lambdas/core/config.js';
+import { type LifeboatConfig, recordDays } from '../../lambdas/core/config.js';
 import { runHandover } from '../../lambdas/core/continuity-service.js';
 import type { DeliveryState } from '../../lambdas/core/model.js';
 import { forEachInState } from '../../lambdas/core/queue-ops.js';
@@ -23,6 +23,9 @@ import { createReceiver } from './receiver.js';
 
 import { type RecoveryResult, recoverUnrecorded } from './recovery.js';
 import { createLocalResolver } from './resolver.js';
+
+/** How often expired records are removed: as often as anyone could tell the difference. */
+const PURGE_INTERVAL_MS = 60 * 60 * 1000;
 
 /** Messages attempted at once at start-up, as in one sweep. */
 const STARTUP_DELIVERY_CONCURRENCY = 8;
@@ -190,7 +193,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       store: stores.store,
       ingest,
       clock: ctx.clock,
-      retentionDays: config.retentionDays,
+      recordDays: recordDays(config),
       log,
     }),
   );
@@ -253,9 +256,21 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const smtpPort = await abandon(listen(receiver, options.ports?.smtp ?? config.local.smtpPort, host));
 
   let sweeping: Promise<unknown> | null = null;
+  let purgedAt = 0;
   const sweepNow = () => {
     if (sweeping) return;
-    sweeping = track(sweep({}))
+    sweeping = track(
+      (async () => {
+        await sweep({});
+        // DynamoDB's TTL, done here: records past the history window go, at most once an hour.
+        const now = ctx.clock.now();
+        if (now.getTime() - purgedAt < PURGE_INTERVAL_MS) return;
+        purgedAt = now.getTime();
+        const purged = await stores.store.purgeExpired(now);
+        if (purged.messages + purged.deliveries + purged.records > 0)
+          log.info('expired records removed', { ...purged });
+      })(),
+    )
       .catch((err: Error) => log.error('sweep failed', { error: err.message }))
       .finally(() => {
         sweeping = null;
