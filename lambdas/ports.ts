@@ -39,6 +39,28 @@ export interface Page<T> {
 /** Deliveries per state, delivered included. */
 export type StateCounts = Record<DeliveryState, number>;
 
+/** A place in a mailbox's order: newest `receivedAt` first, then message id (descending). */
+export interface MailboxPosition {
+  receivedAt: string;
+  messageId: string;
+}
+
+export interface MailboxQuery {
+  /** Only deliveries received at or after this instant (the history window). */
+  since?: string | undefined;
+  /** Only deliveries strictly after this place in newest-first order (older, or same time and lower id). */
+  before?: MailboxPosition | undefined;
+  limit: number;
+  /** The cursor of the previous page of the same query. */
+  cursor?: string | undefined;
+}
+
+/** One user's read and flagged marks on one message, kept apart from its deliveries. */
+export interface MailboxFlags {
+  seen: boolean;
+  flagged: boolean;
+}
+
 /** Messages, deliveries and holds: DynamoDB in AWS, SQLite on the single-node runtime. */
 export interface MessageStore {
   putMessage(message: MessageRecord): Promise<void>;
@@ -64,6 +86,27 @@ export interface MessageStore {
   oldestDeferred(route: string): Promise<string | undefined>;
   /** Messages received on one UTC day (`YYYY-MM-DD`), newest first. */
   listMessagesByDay(day: string, limit?: number, cursor?: string): Promise<Page<MessageRecord>>;
+  /**
+   * The messages with these ids that exist, in one request (DynamoDB BatchGetItem; at most
+   * MAX_BATCH_READ ids), in no particular order.
+   */
+  getMessages(ids: readonly string[]): Promise<MessageRecord[]>;
+  /**
+   * One envelope recipient's deliveries, whatever their state, newest first (received time,
+   * then message id, both descending): the webmail's list, from the byMailbox index.
+   */
+  queryMailbox(address: string, query: MailboxQuery): Promise<Page<DeliveryRecord>>;
+  /**
+   * A user's marks on these messages, in one request (at most MAX_BATCH_READ ids); a message
+   * never marked is absent from the result.
+   */
+  getMailboxFlags(user: string, messageIds: readonly string[]): Promise<Record<string, MailboxFlags>>;
+  /**
+   * Sets the marks given and keeps the other; never touches a delivery, so read state cannot
+   * block or change the hand-over.
+   * @returns the marks as they now are
+   */
+  setMailboxFlags(user: string, messageId: string, changes: Partial<MailboxFlags>): Promise<MailboxFlags>;
   putHold(hold: HoldRecord): Promise<void>;
   deleteHold(scope: string): Promise<void>;
   listHolds(): Promise<HoldRecord[]>;
@@ -192,4 +235,37 @@ export interface SmtpProber {
     host: { host: string; port: number },
     recipient: string,
   ): Promise<{ ok: boolean; detail: string; latencyMs: number }>;
+}
+
+/** What a short-lived download link gives access to: one part of one message, for one user. */
+export interface LinkSubject {
+  /** The signed-in user the link was made for. */
+  user: string;
+  messageId: string;
+  /** `raw` for the whole message as received, or an attachment's index in the read view. */
+  part: 'raw' | number;
+  /** The user's address the message was delivered to: rechecked when the link is used. */
+  address: string;
+}
+
+export interface SignedLink {
+  url: string;
+  /** ISO time after which the link is refused. */
+  expiresAt: string;
+}
+
+/**
+ * Makes and checks short-lived links that a browser follows without the bearer token (an
+ * `<img src>`, a download), so large parts never pass through a Lambda response (6 MB limit).
+ * Locally every link is an HMAC-signed URL of the webmail's files route; in AWS the raw
+ * message can be an S3 presigned URL instead, and attachments the same signed route.
+ */
+export interface LinkSigner {
+  sign(subject: LinkSubject): Promise<SignedLink>;
+  /**
+   * The subject of a token this signer put in a files-route URL.
+   * @throws LinkError (LINK_INVALID) for a token it did not sign or that was altered,
+   *   (LINK_EXPIRED) for one past its time
+   */
+  verify(token: string): LinkSubject;
 }

@@ -8,6 +8,21 @@
 /** SES's S3 action writes each message to `raw/<sesMessageId>`; handlers read only below this prefix. */
 export const RAW_PREFIX = 'raw/';
 
+/**
+ * Search indexes, one blob per mailbox: `index/<address>.json`, the address percent-encoded so
+ * that no character of it can name another folder or file.
+ */
+export const INDEX_PREFIX = 'index/';
+
+/** The blob key of one mailbox's search index. */
+export function indexKey(address: string): string {
+  // A leading dot would read as a hidden or relative name on disk; '/' is already encoded.
+  return `${INDEX_PREFIX}${encodeURIComponent(address).replace(/^\./, '%2E')}.json`;
+}
+
+/** DynamoDB's BatchGetItem reads at most 100 keys per request; every store's batch reads share the cap. */
+export const MAX_BATCH_READ = 100;
+
 /** The table's primary key attributes and its TTL attribute (epoch seconds). */
 export const TABLE_KEYS = { pk: 'pk', sk: 'sk', ttl: 'expiresAt' } as const;
 
@@ -45,6 +60,11 @@ export const KEYS = {
   dayPk: (day: string) => `DAY#${day}`,
   /** byMailbox partition of one envelope recipient. */
   mailboxPk: (address: string) => `MBX#${address}`,
+  /** byMailbox sort key: received time, then message id, so a page ends at a unique place. */
+  mailboxSk: (receivedAt: string, messageId: string) => `${receivedAt}#${messageId}`,
+  /** `USER#<id>`: one webmail user's records; sk `FLAGS#<messageId>` their marks on one message. */
+  userPk: (id: string) => `USER#${id}`,
+  flagsSk: (messageId: string) => `FLAGS#${messageId}`,
   /** byAge partition of one route's deferred deliveries. */
   agePk: (route: string) => `AGE#${route}`,
   holdPk: 'HOLD',

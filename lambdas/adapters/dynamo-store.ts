@@ -1,5 +1,6 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
@@ -9,7 +10,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ContinuityEvent, OrgState } from '../core/continuity.js';
-import { ConflictError } from '../core/errors.js';
+import { ConflictError, ValidationError } from '../core/errors.js';
 import {
   type DeliveryRecord,
   type DeliveryState,
@@ -22,6 +23,8 @@ import type {
   ContinuityStore,
   DeliveryKey,
   HoldRecord,
+  MailboxFlags,
+  MailboxQuery,
   MessageStore,
   NotificationRecord,
   Page,
@@ -29,7 +32,14 @@ import type {
   StateCounts,
   StateQuery,
 } from '../ports.js';
-import { INDEXES, KEYS, mailExpiresAt, RECORD_TTL_SECONDS, TABLE_KEYS } from '../storage-layout.js';
+import {
+  INDEXES,
+  KEYS,
+  MAX_BATCH_READ,
+  mailExpiresAt,
+  RECORD_TTL_SECONDS,
+  TABLE_KEYS,
+} from '../storage-layout.js';
 
 /** Code-unit order, as DynamoDB compares string keys. */
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -81,7 +91,7 @@ function deliveryItem(d: DeliveryRecord, retentionDays: number): Record<string, 
     ...d,
     ...tableKey(KEYS.messagePk(d.messageId), KEYS.deliverySk(d.recipient)),
     [byMailbox.pk]: KEYS.mailboxPk(d.recipient),
-    [byMailbox.sk]: `${d.receivedAt}#${d.messageId}`,
+    [byMailbox.sk]: KEYS.mailboxSk(d.receivedAt, d.messageId),
     [TTL]: expiresAt(d.receivedAt, retentionDays),
   };
   // Delivered mail leaves the queue index, so the index holds only what needs attention.
@@ -109,6 +119,18 @@ function encodeCursor(key: Record<string, unknown> | undefined): string | undefi
 
 function decodeCursor(cursor: string | undefined): Record<string, unknown> | undefined {
   return cursor ? JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) : undefined;
+}
+
+/**
+ * Rounds of UnprocessedKeys a batch read retries before giving up: DynamoDB returns them under
+ * throttling, and a read that cannot finish after this many is an error, not a short answer.
+ */
+const MAX_BATCH_ROUNDS = 8;
+
+function batchSize(n: number): void {
+  if (n > MAX_BATCH_READ) {
+    throw new ValidationError('batch read', [`at most ${MAX_BATCH_READ} keys per request, got ${n}`]);
+  }
 }
 
 function zeroCounts(): StateCounts {
@@ -228,6 +250,24 @@ export function createDynamoStore(
 
   const epoch = (iso: string) => Math.floor(Date.parse(iso) / 1000);
   const unique = () => Math.random().toString(36).slice(2, 10);
+
+  /** The items at these keys that exist, retrying what DynamoDB leaves unprocessed. */
+  async function batchGet(keys: Record<string, string>[]): Promise<Record<string, unknown>[]> {
+    batchSize(keys.length);
+    const found: Record<string, unknown>[] = [];
+    let pending = keys;
+    for (let round = 0; pending.length > 0; round++) {
+      if (round === MAX_BATCH_ROUNDS) {
+        throw new Error(`batch read: ${pending.length} keys still unprocessed after ${round} rounds`);
+      }
+      const out = await doc.send(
+        new BatchGetCommand({ RequestItems: { [TableName]: { Keys: pending, ConsistentRead: true } } }),
+      );
+      found.push(...(out.Responses?.[TableName] ?? []));
+      pending = (out.UnprocessedKeys?.[TableName]?.Keys ?? []) as Record<string, string>[];
+    }
+    return found;
+  }
 
   return {
     getOrg() {
@@ -428,6 +468,83 @@ export function createDynamoStore(
         items: (out.Items ?? []).map((i) => stripKeys<MessageRecord>(i)),
         cursor: encodeCursor(out.LastEvaluatedKey),
       };
+    },
+
+    async getMessages(ids) {
+      const distinct = [...new Set(ids)];
+      if (distinct.length === 0) return [];
+      const items = await batchGet(distinct.map((id) => tableKey(KEYS.messagePk(id), KEYS.messageSk)));
+      return items.map((i) => stripKeys<MessageRecord>(i));
+    },
+
+    async queryMailbox(address: string, query: MailboxQuery): Promise<Page<DeliveryRecord>> {
+      const values: Record<string, unknown> = { ':p': KEYS.mailboxPk(address) };
+      let condition = `${byMailbox.pk} = :p`;
+      // One sort-key condition per query: the upper bound when paging on, else the lower bound;
+      // with both, items older than `since` are dropped below and end the listing.
+      if (query.before) {
+        condition += ` AND ${byMailbox.sk} < :b`;
+        values[':b'] = KEYS.mailboxSk(query.before.receivedAt, query.before.messageId);
+      } else if (query.since) {
+        condition += ` AND ${byMailbox.sk} >= :s`;
+        values[':s'] = query.since;
+      }
+      const out = await doc.send(
+        new QueryCommand({
+          TableName,
+          IndexName: byMailbox.name,
+          KeyConditionExpression: condition,
+          ExpressionAttributeValues: values,
+          ScanIndexForward: false,
+          Limit: query.limit,
+          ExclusiveStartKey: decodeCursor(query.cursor),
+        }),
+      );
+      const all = (out.Items ?? []).map((i) => stripKeys<DeliveryRecord>(i));
+      const since = query.since;
+      const items = since === undefined ? all : all.filter((d) => d.receivedAt >= since);
+      const ended = items.length < all.length;
+      return { items, cursor: ended ? undefined : encodeCursor(out.LastEvaluatedKey) };
+    },
+
+    async getMailboxFlags(user, messageIds) {
+      const distinct = [...new Set(messageIds)];
+      if (distinct.length === 0) return {};
+      const items = await batchGet(distinct.map((id) => tableKey(KEYS.userPk(user), KEYS.flagsSk(id))));
+      const flags: Record<string, MailboxFlags> = {};
+      for (const i of items)
+        flags[String(i.messageId)] = { seen: i.seen === true, flagged: i.flagged === true };
+      return flags;
+    },
+
+    async setMailboxFlags(user, messageId, changes) {
+      const names: Record<string, string> = { '#seen': 'seen', '#flagged': 'flagged', '#ttl': TTL };
+      const values: Record<string, unknown> = {
+        ':id': messageId,
+        ':ttl': epoch(new Date().toISOString()) + options.retentionDays * 86_400,
+      };
+      const set = ['messageId = :id', '#ttl = :ttl'];
+      for (const flag of ['seen', 'flagged'] as const) {
+        const value = changes[flag];
+        if (value === undefined) {
+          set.push(`#${flag} = if_not_exists(#${flag}, :false)`);
+          values[':false'] = false;
+        } else {
+          set.push(`#${flag} = :${flag}`);
+          values[`:${flag}`] = value;
+        }
+      }
+      const out = await doc.send(
+        new UpdateCommand({
+          TableName,
+          Key: tableKey(KEYS.userPk(user), KEYS.flagsSk(messageId)),
+          UpdateExpression: `SET ${set.join(', ')}`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return { seen: out.Attributes?.seen === true, flagged: out.Attributes?.flagged === true };
     },
 
     async putHold(hold: HoldRecord) {

@@ -423,6 +423,148 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       });
     });
 
+    describe('getMessages', () => {
+      it('returns the messages that exist among the ids, once each, in one call', async () => {
+        await store.putMessage(messageRecord({ id: 'a', subject: 'first' }));
+        await store.putMessage(messageRecord({ id: 'b', subject: 'second' }));
+        await store.putMessage(messageRecord({ id: 'c' }));
+        const found = await store.getMessages(['b', 'missing', 'a', 'b']);
+        expect(found.map((m) => m.id).sort()).toEqual(['a', 'b']);
+        expect(found.find((m) => m.id === 'a')).toEqual(messageRecord({ id: 'a', subject: 'first' }));
+        expect(await store.getMessages([])).toEqual([]);
+      });
+    });
+
+    describe('queryMailbox', () => {
+      /** One delivery per message to `recipient`, received `minutes` after the epoch. */
+      async function receive(
+        messageId: string,
+        minutes: number,
+        recipient = 'alice@example.com',
+        state = 'queued',
+      ) {
+        const d = delivery({
+          messageId,
+          recipient,
+          receivedAt: at(minutes),
+          state: state as DeliveryRecord['state'],
+        });
+        await store.createDelivery(d);
+        return d;
+      }
+      const ids = (page: { items: DeliveryRecord[] }) => page.items.map((d) => d.messageId);
+      async function mailbox(
+        address: string,
+        query: Omit<Parameters<MessageStore['queryMailbox']>[1], 'cursor'>,
+      ) {
+        const items = await allPages(query.limit, (cursor) =>
+          store.queryMailbox(address, { ...query, cursor }),
+        );
+        return items.map((d) => d.messageId);
+      }
+
+      it('lists one recipient’s deliveries in every state newest first, ties by message id, across pages', async () => {
+        const states = ['delivered', 'held', 'deferred', 'queued', 'failed', 'quarantined', 'delivering'];
+        for (let i = 0; i < 14; i++) {
+          await receive(
+            `m${String(i).padStart(2, '0')}`,
+            Math.floor(i / 3),
+            'alice@example.com',
+            states[i % 7],
+          );
+        }
+        await receive('bob-only', 3, 'bob@example.com');
+        const expected = Array.from({ length: 14 }, (_, i) => `m${String(13 - i).padStart(2, '0')}`);
+        expect(await mailbox('alice@example.com', { limit: 4 })).toEqual(expected);
+        expect(await mailbox('alice@example.com', { limit: 1 })).toEqual(expected);
+        expect(await mailbox('bob@example.com', { limit: 4 })).toEqual(['bob-only']);
+        expect(await mailbox('nobody@example.com', { limit: 4 })).toEqual([]);
+      });
+
+      it('returns deliveries as stored', async () => {
+        const d = await receive('m1', 0, 'alice@example.com', 'held');
+        expect((await store.queryMailbox('alice@example.com', { limit: 10 })).items).toEqual([d]);
+      });
+
+      it('stops at `since`, to the instant', async () => {
+        await receive('old', -1);
+        await receive('edge', 0);
+        await receive('new', 1);
+        expect(await mailbox('alice@example.com', { limit: 2, since: at(0) })).toEqual(['new', 'edge']);
+        expect(await mailbox('alice@example.com', { limit: 2, since: at(2) })).toEqual([]);
+      });
+
+      it('starts strictly after `before`, with or without `since`', async () => {
+        await receive('a', 0);
+        await receive('b', 0);
+        await receive('c', 0);
+        await receive('older', -5);
+        await receive('oldest', -10);
+        await receive('newer', 5);
+        const before = { receivedAt: at(0), messageId: 'b' };
+        expect(await mailbox('alice@example.com', { limit: 2, before })).toEqual(['a', 'older', 'oldest']);
+        expect(await mailbox('alice@example.com', { limit: 2, before, since: at(-5) })).toEqual([
+          'a',
+          'older',
+        ]);
+        expect(await mailbox('alice@example.com', { limit: 1, before, since: at(-5) })).toEqual([
+          'a',
+          'older',
+        ]);
+        const first = await store.queryMailbox('alice@example.com', { limit: 1, before, since: at(-7) });
+        expect(ids(first)).toEqual(['a']);
+      });
+
+      it('keeps listing a delivery at its place when its state changes', async () => {
+        const d = await receive('m1', 0);
+        await receive('m2', 1);
+        await transition(d, { state: 'delivered', deliveredAt: at(2), nextAttemptAt: null });
+        expect(await mailbox('alice@example.com', { limit: 5 })).toEqual(['m2', 'm1']);
+      });
+    });
+
+    describe('mailbox flags', () => {
+      it('keeps each user’s marks apart, sets only the marks given and reads many in one call', async () => {
+        expect(await store.getMailboxFlags('alice', ['m1', 'm2'])).toEqual({});
+        expect(await store.setMailboxFlags('alice', 'm1', { seen: true })).toEqual({
+          seen: true,
+          flagged: false,
+        });
+        expect(await store.setMailboxFlags('alice', 'm1', { flagged: true })).toEqual({
+          seen: true,
+          flagged: true,
+        });
+        expect(await store.setMailboxFlags('alice', 'm2', { flagged: true })).toEqual({
+          seen: false,
+          flagged: true,
+        });
+        expect(await store.setMailboxFlags('alice', 'm1', { seen: false })).toEqual({
+          seen: false,
+          flagged: true,
+        });
+        await store.setMailboxFlags('bob', 'm1', { seen: true });
+        expect(await store.getMailboxFlags('alice', ['m1', 'm2', 'm3'])).toEqual({
+          m1: { seen: false, flagged: true },
+          m2: { seen: false, flagged: true },
+        });
+        expect(await store.getMailboxFlags('bob', ['m1', 'm2'])).toEqual({
+          m1: { seen: true, flagged: false },
+        });
+        expect(await store.getMailboxFlags('alice', [])).toEqual({});
+      });
+
+      it('never touches the deliveries or their counters', async () => {
+        const d = delivery({ state: 'held', reason: 'continuity' });
+        await store.createDelivery(d);
+        await store.setMailboxFlags('alice', d.messageId, { seen: true, flagged: true });
+        expect(await store.getDelivery(d)).toEqual(d);
+        expect(await store.countByState()).toEqual({ ...zero(), held: 1 });
+        // The hand-over's conditional write still wins on the version it read.
+        await transition(d, { state: 'queued', reason: null });
+        expect((await store.getDelivery(d))?.state).toBe('queued');
+      });
+    });
+
     describe('holds', () => {
       it('keeps holds by scope, replaces one written again and removes one deleted', async () => {
         expect(await store.listHolds()).toEqual([]);

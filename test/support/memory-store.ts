@@ -1,5 +1,5 @@
 import type { ContinuityEvent, OrgState } from '../../lambdas/core/continuity.js';
-import { ConflictError, NotFoundError } from '../../lambdas/core/errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../../lambdas/core/errors.js';
 import { type DeliveryRecord, deliveryStates, type MessageRecord } from '../../lambdas/core/model.js';
 import type {
   AttemptSample,
@@ -8,6 +8,8 @@ import type {
   Clock,
   ContinuityStore,
   HoldRecord,
+  MailboxFlags,
+  MailboxQuery,
   MessageStore,
   NotificationRecord,
   Page,
@@ -15,6 +17,7 @@ import type {
   StateCounts,
   StateQuery,
 } from '../../lambdas/ports.js';
+import { KEYS, MAX_BATCH_READ } from '../../lambdas/storage-layout.js';
 
 /** Code-unit order, as DynamoDB and SQLite compare keys (not the locale's order). */
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -31,6 +34,16 @@ function indexTime(d: DeliveryRecord): string {
 /** The queue index's sort key (time, then message and recipient), as the stores order it. */
 const queueSortKey = (d: DeliveryRecord) => `${indexTime(d)}#${d.messageId}#${d.recipient}`;
 const daySortKey = (m: MessageRecord) => `${m.receivedAt}#${m.id}`;
+const mailboxSortKey = (d: DeliveryRecord) => KEYS.mailboxSk(d.receivedAt, d.messageId);
+
+/** The batch reads' cap, as DynamoDB's BatchGetItem. */
+function batch(ids: readonly string[]): string[] {
+  const distinct = [...new Set(ids)];
+  if (distinct.length > MAX_BATCH_READ) {
+    throw new ValidationError('batch read', [`at most ${MAX_BATCH_READ} keys per request`]);
+  }
+  return distinct;
+}
 
 /**
  * Keyset paging over a sorted list: the cursor is the last sort key returned, so an item that
@@ -62,6 +75,8 @@ export class MemoryStore implements MessageStore, ContinuityStore {
   messages = new Map<string, MessageRecord>();
   deliveries = new Map<string, DeliveryRecord>();
   holds = new Map<string, HoldRecord>();
+  /** Marks by `<user>\u0000<messageId>`. */
+  flags = new Map<string, MailboxFlags>();
   /** Set to make the next replaceDelivery throw, as a crashed write would. */
   failNextReplace: Error | null = null;
 
@@ -127,6 +142,39 @@ export class MemoryStore implements MessageStore, ContinuityStore {
       .sort((a, b) => compare(daySortKey(b), daySortKey(a)));
     const page = pageAfter(all, daySortKey, limit, cursor, true);
     return { items: page.items.map((m) => structuredClone(m)), cursor: page.cursor };
+  }
+  async getMessages(ids: readonly string[]) {
+    return batch(ids)
+      .map((id) => this.messages.get(id))
+      .filter((m): m is MessageRecord => m !== undefined)
+      .map((m) => structuredClone(m));
+  }
+  async queryMailbox(address: string, q: MailboxQuery): Promise<Page<DeliveryRecord>> {
+    const before = q.before && KEYS.mailboxSk(q.before.receivedAt, q.before.messageId);
+    const all = [...this.deliveries.values()]
+      .filter((d) => d.recipient === address)
+      .filter((d) => q.since === undefined || mailboxSortKey(d) >= q.since)
+      .filter((d) => before === undefined || mailboxSortKey(d) < before)
+      .sort((a, b) => compare(mailboxSortKey(b), mailboxSortKey(a)));
+    const page = pageAfter(all, mailboxSortKey, q.limit, q.cursor, true);
+    return { items: page.items.map((d) => structuredClone(d)), cursor: page.cursor };
+  }
+  async getMailboxFlags(user: string, messageIds: readonly string[]) {
+    const found: Record<string, MailboxFlags> = {};
+    for (const id of batch(messageIds)) {
+      const f = this.flags.get(key(user, id));
+      if (f) found[id] = { ...f };
+    }
+    return found;
+  }
+  async setMailboxFlags(user: string, messageId: string, changes: Partial<MailboxFlags>) {
+    const current = this.flags.get(key(user, messageId)) ?? { seen: false, flagged: false };
+    const next = {
+      seen: changes.seen ?? current.seen,
+      flagged: changes.flagged ?? current.flagged,
+    };
+    this.flags.set(key(user, messageId), next);
+    return { ...next };
   }
   org: OrgState | undefined;
   events = new Map<string, ContinuityEvent>();

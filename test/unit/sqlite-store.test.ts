@@ -65,6 +65,46 @@ describe('openSqliteStore', () => {
     again.close();
   });
 
+  it('upgrades a version 1 database in place: records kept, the mailbox index and marks added', async () => {
+    const first = openSqliteStore(file, { retentionDays: 30 });
+    await first.createDelivery(delivery({ messageId: 'kept', state: 'held' }));
+    first.close();
+    // What version 1 wrote: no mailbox index, no marks table.
+    const v1 = new Database(file);
+    v1.exec('DROP INDEX deliveries_by_mailbox; DROP TABLE mailbox_flags;');
+    v1.pragma('user_version = 1');
+    v1.close();
+
+    const upgraded = openSqliteStore(file, { retentionDays: 30 });
+    const page = await upgraded.queryMailbox('alice@example.com', { limit: 10 });
+    expect(page.items.map((d) => d.messageId)).toEqual(['kept']);
+    expect(await upgraded.setMailboxFlags('alice', 'kept', { seen: true })).toEqual({
+      seen: true,
+      flagged: false,
+    });
+    expect(await upgraded.countByState()).toMatchObject({ held: 1 });
+    upgraded.close();
+    const db = new Database(file, { readonly: true });
+    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    db.close();
+  });
+
+  it('reads a mailbox page from its index, not by scanning the deliveries', () => {
+    openSqliteStore(file, { retentionDays: 30 }).close();
+    const db = new Database(file, { readonly: true });
+    const plan = db
+      .prepare(
+        `EXPLAIN QUERY PLAN SELECT record FROM deliveries
+         WHERE recipient = ? AND received_at || '#' || message_id >= ? AND received_at || '#' || message_id < ?
+         ORDER BY received_at || '#' || message_id DESC LIMIT ?`,
+      )
+      .all('a@example.com', '', '\uffff', 10) as { detail: string }[];
+    db.close();
+    const details = plan.map((p) => p.detail).join('\n');
+    expect(details).toMatch(/USING INDEX deliveries_by_mailbox/);
+    expect(details).not.toMatch(/TEMP B-TREE/);
+  });
+
   it('refuses a database written by a newer version', () => {
     const db = new Database(file);
     db.pragma('user_version = 99');

@@ -14,6 +14,8 @@ import type {
   ContinuityStore,
   DeliveryKey,
   HoldRecord,
+  MailboxFlags,
+  MailboxQuery,
   MessageStore,
   NotificationRecord,
   Page,
@@ -21,7 +23,7 @@ import type {
   StateCounts,
   StateQuery,
 } from '../../ports.js';
-import { mailExpiresAt, RECORD_TTL_SECONDS } from '../../storage-layout.js';
+import { KEYS, MAX_BATCH_READ, mailExpiresAt, RECORD_TTL_SECONDS } from '../../storage-layout.js';
 
 /** The database and its WAL and shared-memory files hold everyone's mail: the user's alone. */
 const FILE_MODE = 0o600;
@@ -34,7 +36,7 @@ const FILE_MODE = 0o600;
 const BUSY_TIMEOUT_MS = 5_000;
 
 /** The schema this code writes; a newer file is refused instead of being misread. */
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 /** A page unless the caller asks for another size (as the DynamoDB adapter). */
 const DEFAULT_PAGE = 100;
@@ -64,7 +66,7 @@ export interface SqliteStoreOptions {
 export interface PurgeCounts {
   messages: number;
   deliveries: number;
-  /** Audit entries, notifications, attempt samples and probe tokens. */
+  /** Audit entries, notifications, attempt samples, probe tokens and mailbox marks. */
   records: number;
 }
 
@@ -214,6 +216,29 @@ CREATE INDEX IF NOT EXISTS probe_tokens_by_time ON probe_tokens (sent_at);
 CREATE INDEX IF NOT EXISTS probe_tokens_by_expiry ON probe_tokens (expires_at);
 `;
 
+/**
+ * What each schema version adds to the one before, run once in order (in the transaction that
+ * records the new `user_version`) when a file written by an older version is opened. Version 1
+ * is SCHEMA itself; a new version appends an entry here and never edits an earlier one.
+ */
+const MIGRATIONS: Readonly<Record<number, string>> = {
+  // Webmail: a mailbox newest first (the byMailbox index's key, received time then message id),
+  // and each user's read and flagged marks, apart from the deliveries.
+  2: `
+CREATE INDEX IF NOT EXISTS deliveries_by_mailbox ON deliveries (recipient, (received_at || '#' || message_id));
+
+CREATE TABLE IF NOT EXISTS mailbox_flags (
+  user TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  seen INTEGER NOT NULL,
+  flagged INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (user, message_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mailbox_flags_by_expiry ON mailbox_flags (expires_at);
+`,
+};
+
 /** Creates the file 0600 unless it exists, and makes it 0600 whatever the umask or an earlier mode. */
 function makePrivate(file: string, create: boolean): void {
   if (create) closeSync(openSync(file, 'a', FILE_MODE));
@@ -253,6 +278,9 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions): Sqli
       db.exec(SCHEMA);
       const seed = db.prepare('INSERT OR IGNORE INTO state_counts (state, count) VALUES (?, 0)');
       for (const state of deliveryStates) seed.run(state);
+      for (let version = Math.max(found, 1) + 1; version <= SCHEMA_VERSION; version++) {
+        db.exec(MIGRATIONS[version] as string);
+      }
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
   } catch (err) {
@@ -345,7 +373,26 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions): Sqli
     ),
     purgeDeliveries: db.prepare('DELETE FROM deliveries WHERE expires_at <= ?'),
     purgeMessages: db.prepare('DELETE FROM messages WHERE expires_at <= ?'),
-    purgeRecords: ['audit', 'notifications', 'attempts', 'probe_tokens'].map((table) =>
+    // Mailbox order: the expression of the deliveries_by_mailbox index, so SQLite reads the index.
+    mailbox: db.prepare<[string, string, string, number], Row & { mailbox_key: string }>(
+      `SELECT record, received_at || '#' || message_id AS mailbox_key FROM deliveries
+       WHERE recipient = ? AND received_at || '#' || message_id >= ? AND received_at || '#' || message_id < ?
+       ORDER BY received_at || '#' || message_id DESC LIMIT ?`,
+    ),
+    getFlags: db.prepare<[string, string], { message_id: string; seen: number; flagged: number }>(
+      `SELECT message_id, seen, flagged FROM mailbox_flags
+       WHERE user = ? AND message_id IN (SELECT value FROM json_each(?))`,
+    ),
+    getOneFlags: db.prepare<[string, string], { seen: number; flagged: number }>(
+      'SELECT seen, flagged FROM mailbox_flags WHERE user = ? AND message_id = ?',
+    ),
+    putFlags: db.prepare(
+      'INSERT OR REPLACE INTO mailbox_flags (user, message_id, seen, flagged, expires_at) VALUES (?, ?, ?, ?, ?)',
+    ),
+    getMessages: db.prepare<[string], Row>(
+      'SELECT record FROM messages WHERE id IN (SELECT value FROM json_each(?))',
+    ),
+    purgeRecords: ['audit', 'notifications', 'attempts', 'probe_tokens', 'mailbox_flags'].map((table) =>
       db.prepare(`DELETE FROM ${table} WHERE expires_at <= ?`),
     ),
   };
@@ -416,6 +463,29 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions): Sqli
     if (changes === 0) throw new ConflictError('the continuity state');
   });
 
+  const setFlags = db.transaction(
+    (user: string, messageId: string, changes: Partial<MailboxFlags>, expiresAt: number): MailboxFlags => {
+      const current = sql.getOneFlags.get(user, messageId);
+      const next = {
+        seen: changes.seen ?? current?.seen === 1,
+        flagged: changes.flagged ?? current?.flagged === 1,
+      };
+      sql.putFlags.run(user, messageId, next.seen ? 1 : 0, next.flagged ? 1 : 0, expiresAt);
+      return next;
+    },
+  );
+
+  /** Batch reads take at most MAX_BATCH_READ keys, as DynamoDB's BatchGetItem. */
+  function batchIds(ids: readonly string[]): string {
+    const distinct = [...new Set(ids)];
+    if (distinct.length > MAX_BATCH_READ) {
+      throw new ValidationError('batch read', [
+        `at most ${MAX_BATCH_READ} keys per request, got ${distinct.length}`,
+      ]);
+    }
+    return JSON.stringify(distinct);
+  }
+
   const purgeExpired = db.transaction((nowSeconds: number): PurgeCounts => {
     for (const { state, n } of sql.expiredDeliveriesByState.all(nowSeconds)) sql.addCount.run(-n, state);
     const deliveries = sql.purgeDeliveries.run(nowSeconds).changes;
@@ -453,6 +523,41 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions): Sqli
         items: parseAll<MessageRecord>(page),
         cursor: rows.length > n && last ? encodeCursor(last.day_key) : undefined,
       };
+    },
+
+    async getMessages(ids) {
+      return parseAll<MessageRecord>(sql.getMessages.all(batchIds(ids)));
+    },
+
+    async queryMailbox(address: string, query: MailboxQuery): Promise<Page<DeliveryRecord>> {
+      const n = pageLimit(query.limit);
+      // Keys are `<receivedAt>#<messageId>`: '' is below every key, '\uffff' above every one.
+      const from = query.since ?? '';
+      const cursorKey = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+      const beforeKey = query.before && KEYS.mailboxSk(query.before.receivedAt, query.before.messageId);
+      // The lower of the two upper bounds (string order); neither: above every key.
+      const upTo = [cursorKey, beforeKey].filter((k): k is string => k !== undefined).sort()[0] ?? '\uffff';
+      const rows = sql.mailbox.all(address, from, upTo, n + 1);
+      const page = rows.slice(0, n);
+      const last = page.at(-1);
+      return {
+        items: parseAll<DeliveryRecord>(page),
+        cursor: rows.length > n && last ? encodeCursor(last.mailbox_key) : undefined,
+      };
+    },
+
+    async getMailboxFlags(user, messageIds) {
+      const flags: Record<string, MailboxFlags> = {};
+      for (const row of sql.getFlags.all(user, batchIds(messageIds))) {
+        flags[row.message_id] = { seen: row.seen === 1, flagged: row.flagged === 1 };
+      }
+      return flags;
+    },
+
+    async setMailboxFlags(user, messageId, changes) {
+      // Marks outlive no mail: they go with the longest-kept message they could describe.
+      const expiresAt = Math.floor(Date.now() / 1000) + retentionDays * 86_400;
+      return setFlags.immediate(user, messageId, changes, expiresAt);
     },
 
     async createDelivery(delivery) {
