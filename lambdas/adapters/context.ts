@@ -40,9 +40,6 @@ export const envSchema = z.object({
   LIFEBOAT_CONFIG: z.string().min(2),
   /** Set in AWS: ingest asks for the first attempt by invoking this function. */
   DELIVER_FUNCTION_NAME: z.string().min(1).optional(),
-  /** Set on the local runtime only: dynalite's and s3rver's loopback endpoints. */
-  LIFEBOAT_DYNAMODB_ENDPOINT: z.url().optional(),
-  LIFEBOAT_S3_ENDPOINT: z.url().optional(),
   /** Set in AWS: the SNS topic whose email subscriptions are the admins' alternate addresses. */
   ADMIN_EMAIL_TOPIC_ARN: z.string().min(1).optional(),
   AWS_REGION: z.string().default('us-east-1'),
@@ -71,25 +68,15 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): LifeboatEnv {
   return result.data;
 }
 
-/** Local endpoints get fixed credentials: dynalite accepts any, s3rver only its own. */
-const localCredentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-
+/** The DynamoDB and S3 clients of a Lambda function (the single-node runtime builds none). */
 export function createAwsClients(env: LifeboatEnv) {
   const region = env.AWS_REGION;
-  const dynamo = new DynamoDBClient({
-    region,
-    ...(env.LIFEBOAT_DYNAMODB_ENDPOINT
-      ? { endpoint: env.LIFEBOAT_DYNAMODB_ENDPOINT, credentials: localCredentials }
-      : {}),
-  });
+  const dynamo = new DynamoDBClient({ region });
   const s3 = new S3Client({
     region,
     // Checksums only when required: s3rver would otherwise store the aws-chunked framing as the object.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    ...(env.LIFEBOAT_S3_ENDPOINT
-      ? { endpoint: env.LIFEBOAT_S3_ENDPOINT, forcePathStyle: true, credentials: localCredentials }
-      : {}),
   });
   return { dynamo, s3 };
 }
