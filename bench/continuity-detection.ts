@@ -1,209 +1,258 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import net, { type AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { type Runtime, startRuntime } from '../infra/local/runtime.js';
+import type { Context } from '../lambdas/adapters/context.js';
+import { silentLogger } from '../lambdas/adapters/logger.js';
 import { createSmtpProber } from '../lambdas/adapters/smtp-prober.js';
-import { type LifeboatConfig, parseConfig } from '../lambdas/core/config.js';
-import type { NotificationRecord, Notifier, SmtpProber } from '../lambdas/ports.js';
+import { type LifeboatConfig, parseConfig, type RouteConfig } from '../lambdas/core/config.js';
+import { awsProbeWindowMs } from '../lambdas/core/probe-cycle.js';
+import { mapWithConcurrency } from '../lambdas/core/sweep.js';
+import { createProbeHandler } from '../lambdas/handlers/probe.js';
+import type { Mailer, NotificationRecord, Notifier, SmtpProber } from '../lambdas/ports.js';
+import { ManualClock, MemoryBlobs, MemoryStore } from '../test/support/memory-store.js';
 import { BenchPrimary } from './continuity-sink.js';
 import type { Figure, FigureResult, Row } from './report.js';
-import { fmt } from './stats.js';
+import { fmt, median, percentile } from './stats.js';
 
-/** Aim: the first page is in the outbox within two probe intervals of the primary going down. */
-export const AIM_INTERVALS = 2;
+/** Aim: the first page within a minute of the primary going down, for 95 % of outage start times. */
+export const AIM_SECONDS = 60;
 /**
- * The runtime's probe timer in this figure. Production rounds are `intervalSeconds` apart (at
- * least 10 s); the figure is in intervals, which do not depend on the length of one as long as a
- * round takes a small part of it, so a 1 s timer keeps a drill to a few seconds.
+ * Outage start times, spread evenly over one scheduled minute (every half second, each in the
+ * middle of its slot): where in the probe's cycle an outage begins decides most of the wait.
  */
-const PROBE_INTERVAL_MS = 1_000;
-/** The least `continuity.probes.intervalSeconds` the config schema allows. */
-const CONFIG_INTERVAL_SECONDS = 10;
-/**
- * Where in the probe cycle the primary stops, as a share of an interval after a round's SMTP
- * check began (and not before that check has finished): spread evenly, so the drills sample
- * the whole cycle instead of a lucky point in it.
- */
-const PHASES = [0.1, 0.3, 0.5, 0.7, 0.9] as const;
-/** Healthy rounds before each drill, so the primary is known to be up and the runtime warm. */
-const HEALTHY_ROUNDS = 2;
+const OFFSETS_MS = Array.from({ length: 120 }, (_, i) => i * 500 + 250);
+/** Drills run at once (each on its own store and simulated clock). */
+const DRILLS_AT_ONCE = 12;
+/** Healthy scheduled runs before each outage, so the streaks start clean. */
+const HEALTHY_RUNS = 2;
 /** A drill with no page by then has failed. */
-const PAGE_TIMEOUT_MS = 6 * PROBE_INTERVAL_MS;
+const GIVE_UP_RUNS = 10;
+/** EventBridge's rate(1 minute), the probe schedule at the default `intervalSeconds`. */
+const RUN_EVERY_MS = 60_000;
+/** The probe function's timeout at the defaults (one schedule interval): Lambda's remaining time counts down from it. */
+const LAMBDA_TIMEOUT_MS = 60_000;
+/**
+ * A silent primary's check really waits for its timeout, divided by this (the simulated clock
+ * then moves on by the whole timeout): the real prober's timeout path, without minutes of waiting.
+ */
+const SILENT_TIME_SCALE = 100;
+/** The probe function's memory (infra/aws/constructs/continuity.ts), for the GB-s a month. */
+const PROBE_MEMORY_GB = 1;
+/** Scheduled runs in a 30-day month at rate(1 minute). */
+const RUNS_PER_MONTH = 30 * 24 * 60;
+/** Lambda on ARM64, per GB-second (us-east-1). */
+const USD_PER_GB_SECOND = 0.0000133334;
 const DOMAIN = 'corp.test';
-const ADMIN_PHONE = '+447700900123';
-const ADMIN_EMAIL = 'oncall@alerts.example.org';
+const T0 = Date.parse('2026-11-23T03:00:00Z');
 
-interface Drill {
-  phase: number;
-  /** Primary stopped → first admin page in the outbox. */
-  ms: number;
-  intervals: number;
-  /** SMTP checks that ran after the stop, up to the page. */
-  failedRounds: number;
-  /** Duration of the round that paged: its SMTP check starting → the page in the outbox. */
-  pagingRoundMs: number;
-}
+type Failure = 'refused' | 'silent';
 
-/** A notifier that notes when the first page to admins is handed to it, i.e. is already in the outbox. */
+/** Notes the simulated time at which the first page to the admins reached the notifier (it is in the outbox by then). */
 class PageClock implements Notifier {
-  private resolveFirst: ((at: { at: number; page: NotificationRecord }) => void) | undefined;
-  readonly first = new Promise<{ at: number; page: NotificationRecord }>((resolve) => {
-    this.resolveFirst = resolve;
-  });
-
+  firstAlertAt: number | undefined;
+  constructor(private readonly clock: ManualClock) {}
   async send(n: NotificationRecord): Promise<void> {
-    // `notify` writes the outbox record before it calls the transport, so now it is there.
-    if (n.audience === 'admins' && n.notice === 'alert')
-      this.resolveFirst?.({ at: performance.now(), page: n });
+    if (n.audience === 'admins' && n.notice === 'alert') this.firstAlertAt ??= this.clock.now().getTime();
   }
 }
 
-/** The real SMTP prober, noting when each check starts and ends: the probe timer's phase, seen from outside. */
-class TimedProber implements SmtpProber {
-  readonly starts: number[] = [];
-  private readonly inner: SmtpProber;
-  private waiters: Array<(check: { start: number; end: number }) => void> = [];
+/** Loopback endpoints standing for the primary: up (an smtp-server), refusing, and silent (accepts, never greets). */
+interface Endpoints {
+  up: number;
+  refused: number;
+  silent: number;
+}
 
-  constructor(hostname: string) {
-    this.inner = createSmtpProber({ hostname });
-  }
+/**
+ * The real SMTP prober, pointed by the simulated clock at the primary up or down. Simulated time
+ * moves on by the check's real duration, or for a silent primary by its whole timeout (waited
+ * for in real time at 1/{@link SILENT_TIME_SCALE}).
+ */
+class SimulatedPrimary implements SmtpProber {
+  constructor(
+    private readonly real: SmtpProber,
+    private readonly clock: ManualClock,
+    private readonly endpoints: Endpoints,
+    private readonly outage: { downAt: number; failure: Failure },
+  ) {}
 
-  async check(...args: Parameters<SmtpProber['check']>) {
-    const start = performance.now();
-    this.starts.push(start);
-    const result = await this.inner.check(...args);
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w({ start, end: performance.now() });
+  async check(route: RouteConfig, host: { host: string; port: number }, recipient: string) {
+    const t = this.clock.now().getTime();
+    const down = t >= this.outage.downAt;
+    const silent = down && this.outage.failure === 'silent';
+    const port = !down ? this.endpoints.up : silent ? this.endpoints.silent : this.endpoints.refused;
+    const timeoutSeconds = route.connectTimeoutSeconds;
+    const started = performance.now();
+    const result = await this.real.check(
+      silent ? { ...route, connectTimeoutSeconds: timeoutSeconds / SILENT_TIME_SCALE } : route,
+      { host: host.host, port },
+      recipient,
+    );
+    const elapsed = silent ? timeoutSeconds * 1000 : performance.now() - started;
+    this.clock.current = new Date(Math.max(this.clock.now().getTime(), t + elapsed));
     return result;
   }
-
-  /** Resolves when the next check has finished. */
-  next(): Promise<{ start: number; end: number }> {
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
 }
 
-function drillConfig(primaryPort: number, dataDir: string): LifeboatConfig {
+function drillConfig(): LifeboatConfig {
+  // Everything at its shipped default but the route and somewhere to page.
   return parseConfig(
     {
       organisation: 'Lifeboat bench',
       hostname: 'lifeboat.bench.test',
       domains: [DOMAIN],
-      routes: [
-        {
-          name: 'primary',
-          domains: [DOMAIN],
-          hosts: [{ host: '127.0.0.1', port: primaryPort }],
-          tls: 'none',
-        },
-      ],
-      continuity: {
-        // Thresholds stay at their defaults (consecutiveFailures 2); paging needs somewhere to page.
-        probes: { intervalSeconds: CONFIG_INTERVAL_SECONDS },
-        paging: { adminPhones: [ADMIN_PHONE], adminEmails: [ADMIN_EMAIL] },
-      },
-      local: { dataDir },
+      routes: [{ name: 'primary', domains: [DOMAIN], hosts: [{ host: '127.0.0.1', port: 25 }], tls: 'none' }],
+      continuity: { paging: { adminPhones: ['+447700900123'], adminEmails: ['oncall@alerts.example.org'] } },
     },
     'bench detection config',
   );
 }
 
-/** One drill on a fresh runtime: healthy rounds, the primary stopped at `phase`, time to the first page. */
-async function runDrill(phase: number): Promise<Drill> {
-  const primary = new BenchPrimary();
-  await primary.start(0);
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'lifeboat-bench-detect-'));
-  const config = drillConfig(primary.port, dataDir);
-  const prober = new TimedProber(config.hostname);
-  const pages = new PageClock();
-  let runtime: Runtime | undefined;
-  try {
-    runtime = await startRuntime({
-      config,
-      dataDir,
-      ports: { smtp: 0, api: 0 },
-      api: false,
-      sweepIntervalMs: 0,
-      // The production path: the runtime's own probe timer, not rounds run by hand.
-      probeIntervalMs: PROBE_INTERVAL_MS,
-      prober,
-      notifier: pages,
-    });
-    while (prober.starts.length < HEALTHY_ROUNDS) await prober.next();
-    // The primary goes down between rounds, as nearly always at a real interval (a check takes
-    // milliseconds of it): after this round's check has finished, at `phase` of the interval.
-    const tick = await prober.next();
-    await sleep(Math.max(0, tick.start + phase * PROBE_INTERVAL_MS - performance.now()));
-    const org = await runtime.ctx.continuity.getOrg();
-    if (org && org.state !== 'normal')
-      throw new Error(`the organisation was ${org.state} before the primary stopped`);
+const noMail: Mailer = {
+  async send() {
+    throw new Error('the detection drill sends no mail');
+  },
+};
 
-    const stoppedAt = performance.now();
-    const stopping = primary.stop();
-    const timeout = new AbortController();
-    const first = await Promise.race([
-      pages.first,
-      sleep(PAGE_TIMEOUT_MS, undefined, { signal: timeout.signal }).then(() => {
-        throw new Error(
-          `no page within ${PAGE_TIMEOUT_MS / PROBE_INTERVAL_MS} intervals of the primary stopping`,
-        );
-      }),
-    ]).finally(() => timeout.abort());
-    await stopping;
-    const ms = first.at - stoppedAt;
-    const after = prober.starts.filter((t) => t > stoppedAt && t <= first.at);
+interface Drill {
+  offsetMs: number;
+  /** Primary down → first admin page in the outbox, simulated seconds. */
+  seconds: number;
+  /** Probe runs from the outage to the page. */
+  runs: number;
+}
 
-    // The figure counts only if the outbox really holds the page, for the event the probes opened.
-    const outbox = await runtime.ctx.continuity.listNotifications(20);
-    const alerts = outbox.filter((n) => n.notice === 'alert' && n.audience === 'admins');
-    const now = await runtime.ctx.continuity.getOrg();
-    const event = now?.eventId ? await runtime.ctx.continuity.getEvent(now.eventId) : undefined;
-    if (!alerts.some((n) => n.id === first.page.id))
-      throw new Error('the first page was handed to the transport but is not in the outbox');
-    if (now?.state !== 'alerting' || event?.openedBy !== 'probe' || first.page.eventId !== event.id)
-      throw new Error('the page does not belong to an alerting event the probes opened');
-    return {
-      phase,
-      ms,
-      intervals: ms / PROBE_INTERVAL_MS,
-      failedRounds: after.length,
-      pagingRoundMs: first.at - (after.at(-1) ?? stoppedAt),
-    };
-  } finally {
-    await runtime?.stop();
-    await primary.stop();
-    await rm(dataDir, { recursive: true, force: true });
+/** One outage on a fresh store: healthy runs, the primary down `offsetMs` into a minute, runs until the page. */
+async function drill(
+  offsetMs: number,
+  failure: Failure,
+  endpoints: Endpoints,
+): Promise<Drill & { healthyRunMs: number }> {
+  const config = drillConfig();
+  const store = new MemoryStore();
+  const clock = new ManualClock(new Date(T0));
+  const downAt = T0 + HEALTHY_RUNS * RUN_EVERY_MS + offsetMs;
+  const pages = new PageClock(clock);
+  const prober = new SimulatedPrimary(createSmtpProber({ hostname: config.hostname }), clock, endpoints, {
+    downAt,
+    failure,
+  });
+  const ctx = {
+    config,
+    store,
+    continuity: store,
+    notifier: pages,
+    prober,
+    blobs: new MemoryBlobs(),
+    mailer: noMail,
+    clock,
+    log: silentLogger,
+  } as unknown as Context;
+  // The handler as lambdas/handlers/probe.ts exports it for Lambda, its waits on the simulated clock.
+  const handler = createProbeHandler(() => ctx, {
+    windowMs: awsProbeWindowMs,
+    sleep: async (ms) => {
+      clock.advance(ms / 1000);
+      return true;
+    },
+  });
+  let healthyRunMs = 0;
+  for (let run = 0; run < GIVE_UP_RUNS; run++) {
+    const start = T0 + run * RUN_EVERY_MS;
+    if (clock.now().getTime() > start)
+      throw new Error(`the probe run before ${new Date(start).toISOString()} overran it`);
+    clock.current = new Date(start);
+    await handler({}, { getRemainingTimeInMillis: () => start + LAMBDA_TIMEOUT_MS - clock.now().getTime() });
+    if (run === 0) healthyRunMs = clock.now().getTime() - start;
+    if (pages.firstAlertAt !== undefined) {
+      if (pages.firstAlertAt < downAt) throw new Error('paged before the primary went down');
+      return {
+        offsetMs,
+        seconds: (pages.firstAlertAt - downAt) / 1000,
+        runs: run - HEALTHY_RUNS + 1,
+        healthyRunMs,
+      };
+    }
   }
+  throw new Error(`no page within ${GIVE_UP_RUNS} minutes of an outage ${offsetMs} ms into the minute`);
+}
+
+async function listenOn(server: net.Server): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
 }
 
 /**
- * Figure 4a: probe intervals from the primary going down to the first admin page in the outbox,
- * with the runtime's probe on its timer and the thresholds at their defaults.
+ * Figure 4a: seconds from the primary going down to the first admin page in the outbox, at the
+ * shipped AWS defaults (a probe run a minute, rounds 30 s apart, a confirming check 10 s after a
+ * failed one, two failures to page), over outage start times spread across the minute.
  */
 export async function measureDetection(): Promise<FigureResult> {
-  const drills: Drill[] = [];
-  for (const phase of PHASES) drills.push(await runDrill(phase));
-  const sorted = [...drills].sort((a, b) => a.intervals - b.intervals);
-  const median = sorted[sorted.length >> 1] as Drill;
-  const worst = sorted.at(-1) as Drill;
-  const row: Row = {
-    id: 'detection.intervals',
-    figure: 'Detection time (primary down → first page), in probe intervals',
-    value: `${median.intervals.toFixed(2)} intervals`,
-    reference: 'none: Postfix neither probes nor pages',
-    ratio: '—',
-    aim: `≤ ${AIM_INTERVALS.toFixed(1)} intervals`,
-    verdict: median.intervals <= AIM_INTERVALS ? 'PASS' : 'MISS',
-    data: { probeIntervalMs: PROBE_INTERVAL_MS, configIntervalSeconds: CONFIG_INTERVAL_SECONDS, drills },
+  const primary = new BenchPrimary();
+  await primary.start(0);
+  const closed = net.createServer();
+  const refused = await listenOn(closed);
+  await new Promise((resolve) => closed.close(resolve));
+  const sockets = new Set<net.Socket>();
+  const silentServer = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+  });
+  const silent = await listenOn(silentServer);
+  const endpoints = { up: primary.port, refused, silent };
+  const results: Record<Failure, Drill[]> = { refused: [], silent: [] };
+  let healthyRunMs = 0;
+  try {
+    for (const failure of ['refused', 'silent'] as const) {
+      // Drills share nothing but the loopback endpoints, so several run at once: their waits are
+      // real (an SMTP check takes ~0.1 s against smtp-server), their clocks their own.
+      const drills = await mapWithConcurrency(OFFSETS_MS, DRILLS_AT_ONCE, (offset) =>
+        drill(offset, failure, endpoints),
+      );
+      for (const d of drills) {
+        healthyRunMs = Math.max(healthyRunMs, d.healthyRunMs);
+        results[failure].push({ offsetMs: d.offsetMs, seconds: d.seconds, runs: d.runs });
+      }
+    }
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => silentServer.close(resolve));
+    await primary.stop();
+  }
+
+  const summary = (failure: Failure) => {
+    const seconds = results[failure].map((d) => d.seconds);
+    return {
+      median: median(seconds),
+      p95: percentile(seconds, 95),
+      min: Math.min(...seconds),
+      max: Math.max(...seconds),
+    };
   };
-  const roundMs = drills.map((d) => d.pagingRoundMs);
+  const row = (failure: Failure, what: string): Row => {
+    const s = summary(failure);
+    return {
+      id: `detection.seconds.${failure}`,
+      figure: `Detection at the shipped AWS defaults (primary ${what} → first page), seconds`,
+      value: `median ${fmt(s.median)} s, p95 ${fmt(s.p95)} s`,
+      reference: 'none: Postfix neither probes nor pages',
+      ratio: '—',
+      aim: `p95 ≤ ${AIM_SECONDS} s`,
+      verdict: s.p95 <= AIM_SECONDS ? 'PASS' : 'MISS',
+      data: { ...s, drills: results[failure] },
+    };
+  };
+  const refusedSummary = summary('refused');
+  const silentSummary = summary('silent');
+  const gbSeconds = (healthyRunMs / 1000) * PROBE_MEMORY_GB * RUNS_PER_MONTH;
   const notes = [
-    `Detection: ${drills.length} drills, each on a fresh local runtime whose probe runs on its own timer every ${PROBE_INTERVAL_MS} ms (config: intervalSeconds ${CONFIG_INTERVAL_SECONDS}, the least the schema allows, scaled to ${PROBE_INTERVAL_MS / 1000} s of wall time; thresholds at their defaults, consecutiveFailures 2). After ${HEALTHY_ROUNDS} healthy rounds the primary, an smtp-server, stops between two rounds, at a set point in the probe cycle: ${PHASES.join(', ')} of an interval after a round's SMTP check began, and not before that check finished (a check against smtp-server takes ~0.1 s, its greeting pause); timed from closing its listener until the first admin page is in the outbox (ctx.continuity.listNotifications, checked after each drill). Median ${median.intervals.toFixed(2)} intervals, range ${sorted[0]?.intervals.toFixed(2)}–${worst.intervals.toFixed(2)} (${drills.map((d) => `${d.intervals.toFixed(2)} at phase ${d.phase}`).join(', ')}); failed SMTP checks from the stop to the page: ${drills.map((d) => d.failedRounds).join(', ')}. Why between 1 and 2 intervals: the first round that fails comes 0–1 interval after the stop, depending on where in the cycle the primary went down, and with consecutiveFailures 2 the page goes out in the round after it, so detection is 1–2 intervals plus the paging round's own time (${fmt(Math.min(...roundMs), 'ms')}–${fmt(Math.max(...roundMs), 'ms')} here: SMTP check, state write, outbox write). At the shipped 60 s interval that is 60–120 s; at 10 s, 10–20 s.`,
+    `Detection: the probe handler exactly as Lambda runs it (createProbeHandler with the schedule's one-minute window, every continuity setting at its default: rounds every 30 s, a confirming check 10 s after a failed one, checks that give up after 10 s, two failed checks to page), run once a simulated minute as EventBridge's rate(1 minute) does, with Lambda's remaining time counting down from the 60 s timeout; waits move a simulated clock, so ${OFFSETS_MS.length} outages per kind take seconds, not hours. The SMTP check is the real prober against loopback: an smtp-server while the primary is up; after the outage a closed port (refused: the primary stopped) or a listener that accepts and never greets (no answer: packets dropped, its 10 s timeout waited at 1/${SILENT_TIME_SCALE} and counted in full). Outages begin every 0.5 s across the minute after two healthy runs; timed from the outage to the first admin page in the outbox.`,
+    `Refused: median ${fmt(refusedSummary.median)} s, p95 ${fmt(refusedSummary.p95)} s, range ${fmt(refusedSummary.min)}–${fmt(refusedSummary.max)} s. No answer: median ${fmt(silentSummary.median)} s, p95 ${fmt(silentSummary.p95)} s, range ${fmt(silentSummary.min)}–${fmt(silentSummary.max)} s. Why: the first failed check comes 0–30 s after the outage (the next of the rounds at :00 and :30), its confirmation 10 s after that check began, and the page with it; a silent primary adds the confirming check's 10 s timeout. Before, with one round a minute and no confirming check, the page came 60–120 s after the outage.`,
+    `Cost: a probe run in normal times lasts ${fmt(healthyRunMs / 1000)} s (two rounds, 30 s apart), so at ${PROBE_MEMORY_GB * 1024} MB the probe bills ${fmt(gbSeconds / 1e6)} M GB-s over ${RUNS_PER_MONTH.toLocaleString('en')} runs a month (≈ $${fmt(gbSeconds * USD_PER_GB_SECOND)} on ARM64), against 0.04 M GB-s for one 1 s round a minute.`,
   ];
-  return { rows: [row], notes };
+  return { rows: [row('refused', 'refusing connections'), row('silent', 'silent')], notes };
 }
 
 export const detectionFigure: Figure = { name: 'detection', run: measureDetection };
