@@ -402,7 +402,9 @@ export function createSmtpMailer(options: SmtpMailerOptions): SmtpMailer {
     const hostKey = `${host}:${port}`;
     const pool = poolOf(route);
     let session = await acquire(route, hostKey, pool);
-    for (let reused = session !== null; ; reused = false) {
+    // Bounded: every retry gives up a kept session, and a new session is never retried.
+    for (;;) {
+      const reused = session !== null;
       if (session === null) {
         try {
           session = await open(route, host, port, pool);
