@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { awsConfigSchema } from './config-aws.js';
+import { directoryProblems, directoryUserSchema } from './directory.js';
 import { ConfigError } from './errors.js';
 
 /** SES receiving: a message stored through the S3 action may be up to 40 MB. */
@@ -80,6 +81,20 @@ const routeSchema = z
  * event (`continuity.maxEventHours`, 5 days by default) and the queue lifetime.
  */
 export const DEFAULT_HISTORY_DAYS = 30;
+
+/**
+ * Default webmail history: a month, as Mimecast's and Barracuda's continuity inboxes keep. Staff
+ * need the mail from before the outage (the thread they were in, the invoice due this week), not
+ * only what arrived since; a month covers the longest planned event (`continuity.maxEventHours`,
+ * five days by default) several times over while keeping a page and a search cheap.
+ */
+export const DEFAULT_WEBMAIL_HISTORY_DAYS = 30;
+/** Signed download links live five minutes by default: enough to start a download on a slow phone. */
+export const DEFAULT_LINK_TTL_SECONDS = 300;
+/** A link leaks through browser history and shared screens; it must not outlive a short task. */
+export const MAX_LINK_TTL_SECONDS = 3600;
+/** Under ten seconds, a link can expire between the API answer and the browser following it. */
+export const MIN_LINK_TTL_SECONDS = 10;
 
 export const configSchema = z
   .strictObject({
@@ -222,6 +237,28 @@ export const configSchema = z
         dmarcReject: z.enum(['deliver', 'quarantine']).default('quarantine'),
       })
       .prefault({}),
+    /** The staff webmail: who the staff are, how far back they see, how long download links live. */
+    webmail: z
+      .strictObject({
+        /**
+         * Days of mail a user's mailbox lists and searches, whatever each delivery's state. The
+         * records behind it are kept for `historyDays` (top level), so the smaller of the two applies.
+         * @default 30
+         */
+        historyDays: z.number().int().min(1).max(36500).default(DEFAULT_WEBMAIL_HISTORY_DAYS),
+        /** A JSON or CSV file of the staff directory (id, name, addresses, groups, phone). */
+        directoryFile: z.string().min(1).optional(),
+        /** The staff directory inline, instead of `directoryFile`. */
+        users: z.array(directoryUserSchema).optional(),
+        /** Seconds an attachment or raw-message link stays valid. @default 300 */
+        linkTtlSeconds: z
+          .number()
+          .int()
+          .min(MIN_LINK_TTL_SECONDS)
+          .max(MAX_LINK_TTL_SECONDS)
+          .default(DEFAULT_LINK_TTL_SECONDS),
+      })
+      .prefault({}),
     /** Settings read only by the local runtime (`npm start`). */
     local: z
       .strictObject({
@@ -311,6 +348,16 @@ export const configSchema = z
       }
       const domains = list(c.domains).filter((d): d is string => typeof d === 'string');
       const accepted = (d: unknown) => typeof d !== 'string' || domains.includes(d.toLowerCase());
+      if (c.webmail?.users !== undefined && c.webmail?.directoryFile !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['webmail', 'users'],
+          message: 'give the directory once: webmail.users or webmail.directoryFile, not both',
+        });
+      }
+      for (const p of directoryProblems(list(c.webmail?.users), domains)) {
+        ctx.addIssue({ code: 'custom', path: ['webmail', 'users', ...p.path], message: p.message });
+      }
       const routes = list(c.routes).filter((r) => typeof r === 'object' && r !== null);
       const seen = new Set<string>();
       routes.forEach((route, i) => {
@@ -373,6 +420,16 @@ export type LifeboatConfig = z.infer<typeof configSchema>;
  */
 export function recordDays(config: Pick<LifeboatConfig, 'historyDays' | 'retentionDays'>): number {
   return Math.min(config.historyDays, config.retentionDays);
+}
+
+/**
+ * Days back the webmail lists and searches: `webmail.historyDays`, never past the records that
+ * describe the mail (recordDays).
+ */
+export function webmailHistoryDays(
+  config: Pick<LifeboatConfig, 'historyDays' | 'retentionDays' | 'webmail'>,
+): number {
+  return Math.min(config.webmail.historyDays, recordDays(config));
 }
 export type RouteConfig = LifeboatConfig['routes'][number];
 export type ConfigInput = z.input<typeof configSchema>;
