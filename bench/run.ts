@@ -15,6 +15,7 @@ import { detectionFigure } from './continuity-detection.js';
 import { handoverFigure } from './continuity-handover.js';
 import { REPO_ROOT } from './corpus.js';
 import { ingestCpuFigure } from './ingest-cpu.js';
+import { lambdaMemoryFigure } from './lambda-memory.js';
 import { pipelineFigure } from './pipeline.js';
 import { queueCostsFigure } from './queue-costs.js';
 import { type BenchOptions, errorRow, type Figure, type Row, renderTable } from './report.js';
@@ -27,6 +28,7 @@ const FIGURES: readonly Figure[] = [
   detectionFigure,
   handoverFigure,
   queueCostsFigure,
+  lambdaMemoryFigure,
 ];
 
 const OUT_FILE = path.join(REPO_ROOT, 'bench/out/latest.json');

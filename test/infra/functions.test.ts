@@ -6,6 +6,7 @@ import {
   LAMBDA_ENVIRONMENT_LIMIT_BYTES,
 } from '../../infra/aws/constructs/lifeboat-function.js';
 import { EXAMPLE_CONFIG_PATH } from '../../infra/aws/deployment-config.js';
+import { MEASURED_PEAK_MIB, MEMORY_HEADROOM } from '../../infra/aws/function-memory.js';
 import { logicalId, type Synthesized, synth } from './stack.js';
 
 type Resource = ReturnType<Template['findResources']>[string];
@@ -128,6 +129,31 @@ describe('Lambda functions', () => {
         DeliverySweep: 900,
       });
     });
+  });
+
+  it('get the memory their measured peak on SES’s largest message needs, with a quarter to spare', () => {
+    const memory = Object.fromEntries(
+      Object.entries(fns).map(([name, fn]) => [name, fn.Properties.MemorySize]),
+    );
+    expect(memory).toEqual({ ingest: 448, deliver: 384, sweep: 960, probe: 448, api: 512 });
+    for (const [name, peak] of [
+      ['ingest', MEASURED_PEAK_MIB.ingest],
+      ['deliver', MEASURED_PEAK_MIB.deliver],
+      ['sweep', MEASURED_PEAK_MIB.deliverEightInFlight],
+    ] as const) {
+      expect(memory[name], name).toBeGreaterThanOrEqual(peak * MEMORY_HEADROOM);
+    }
+  });
+
+  it('give the probe room for every message the hand-over keeps in flight', () => {
+    const probeMemory = (concurrency: number) => {
+      const { template } = synth({ continuity: { handover: { concurrency } } });
+      return template.findResources('AWS::Lambda::Function')[
+        logicalId(template, 'AWS::Lambda::Function', 'ContinuityProbeFunction')
+      ]!.Properties.MemorySize;
+    };
+    expect(probeMemory(8)).toBe(960);
+    expect(probeMemory(1)).toBe(384);
   });
 
   it('cap deliver’s concurrent runs at aws.deliverConcurrency, 10 unless set', () => {

@@ -8,6 +8,7 @@ import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { LifeboatConfig } from '../../../lambdas/core/config.js';
+import { API_MEMORY_MB } from '../function-memory.js';
 import { acknowledgeNag } from '../nag.js';
 import { ADMIN_EMAIL_TOPIC_ENV, type Continuity } from './continuity.js';
 import { type FunctionPlatform, LifeboatFunction } from './lifeboat-function.js';
@@ -95,6 +96,7 @@ export class AdminApi extends Construct {
       description: 'Lifeboat: the admin API (status, events, invoke and revoke continuity, queue)',
       platform,
       timeout: API_FUNCTION_TIMEOUT,
+      memorySize: API_MEMORY_MB,
       environment: { [ADMIN_EMAIL_TOPIC_ENV]: continuity.adminEmailTopic.topicArn },
     });
     // Records only: nothing the admin API serves reads raw mail.

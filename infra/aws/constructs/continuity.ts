@@ -8,6 +8,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { LifeboatConfig } from '../../../lambdas/core/config.js';
+import { probeMemoryMb } from '../function-memory.js';
 import { acknowledgeNag } from '../nag.js';
 import type { DeliveryNetwork } from './delivery-network.js';
 import { claimingTimeoutSeconds, type FunctionPlatform, LifeboatFunction } from './lifeboat-function.js';
@@ -15,12 +16,6 @@ import { notRunningWindow, scheduleMinutes } from './monitoring.js';
 
 /** The variable naming the admin email topic (lambdas/adapters/context.ts reads it). */
 export const ADMIN_EMAIL_TOPIC_ENV = 'ADMIN_EMAIL_TOPIC_ARN';
-
-/**
- * The hand-over keeps up to `continuity.handover.concurrency` messages in memory at once, each up to
- * SES's 40 MB; memory also buys CPU for TLS to the primary.
- */
-const PROBE_MEMORY_MB = 1024;
 
 /** Lambda's shortest maximum event age for asynchronous invocations (its range is 60 s to 6 hours). */
 const MIN_MAX_EVENT_AGE_SECONDS = 60;
@@ -89,7 +84,8 @@ export class Continuity extends Construct {
       platform,
       network,
       timeout: Duration.seconds(timeoutSeconds),
-      memorySize: PROBE_MEMORY_MB,
+      // The hand-over keeps continuity.handover.concurrency messages in memory at once (measured).
+      memorySize: probeMemoryMb(config.continuity.handover.concurrency),
       // Two rounds at once would both count a failure or both page: one at a time, whatever the schedule.
       reservedConcurrentExecutions: 1,
       // The next scheduled round is the retry; an immediate one would count the same outage twice.

@@ -4,6 +4,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { LifeboatConfig } from '../../../lambdas/core/config.js';
+import { DELIVER_MEMORY_MB, SWEEP_MEMORY_MB } from '../function-memory.js';
 import type { DeliveryNetwork } from './delivery-network.js';
 import { claimingTimeoutSeconds, type FunctionPlatform, LifeboatFunction } from './lifeboat-function.js';
 import { notRunningWindow, scheduleMinutes } from './monitoring.js';
@@ -43,6 +44,7 @@ export class Delivery extends Construct {
       platform,
       network,
       timeout,
+      memorySize: DELIVER_MEMORY_MB,
       // Each run is one SMTP session to the primary: a burst of arrivals waits in Lambda's queue (throttled
       // events are kept and retried) instead of opening a session per message; the sweeper also picks up
       // mail that waits longer.
@@ -54,6 +56,8 @@ export class Delivery extends Construct {
       platform,
       network,
       timeout,
+      // Eight messages in flight at once (measured: 512 MB could not hold eight of SES's largest).
+      memorySize: SWEEP_MEMORY_MB,
     });
 
     this.routeSecrets = routeSecrets(this, config);

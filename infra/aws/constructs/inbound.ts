@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import type { LifeboatConfig } from '../../../lambdas/core/config.js';
 import { ConfigError } from '../../../lambdas/core/errors.js';
 import { REPO_ROOT } from '../deployment-config.js';
+import { INGEST_MEMORY_MB } from '../function-memory.js';
 import { acknowledgeNag, arnFinding } from '../nag.js';
 import { type FunctionPlatform, LifeboatFunction, nodeFunctionDefaults } from './lifeboat-function.js';
 import { RAW_PREFIX } from './store.js';
@@ -31,9 +32,6 @@ const ACTIVATION_HANDLER = join(REPO_ROOT, 'infra/aws/custom-resources/active-ru
 /** Two SES calls and one HTTPS PUT: the smallest memory and a minute are plenty. */
 const ACTIVATION_MEMORY_MB = 128;
 const ACTIVATION_TIMEOUT = Duration.minutes(1);
-
-/** Parsing a 40 MB message with attachments needs room; memory also buys CPU on Lambda. */
-const INGEST_MEMORY_MB = 1024;
 
 export interface InboundProps {
   readonly platform: FunctionPlatform;
