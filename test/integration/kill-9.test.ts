@@ -59,6 +59,8 @@ describe('kill -9 of npm start while 8 senders send', () => {
   let dir: string;
   let primary: TestPrimary;
   let lifeboat: LifeboatProcess | undefined;
+  /** Every process started, the killed ones included. */
+  const started: LifeboatProcess[] = [];
   let messages: Outgoing[];
   /** primary.transactions.length at each restart: copies before it came from an earlier process. */
   const restartMarks: number[] = [];
@@ -77,6 +79,7 @@ describe('kill -9 of npm start while 8 senders send', () => {
       local: { dataDir, smtpPort: ports.smtp, apiPort: ports.api },
     });
     lifeboat = await LifeboatProcess.start({ cwd: dir, configFile });
+    started.push(lifeboat);
 
     messages = Array.from({ length: SENDERS }, (_, s) =>
       Array.from({ length: MESSAGES_PER_SENDER }, (_, n) => outgoing(s, n)),
@@ -112,6 +115,7 @@ describe('kill -9 of npm start while 8 senders send', () => {
         await sleep(50);
         restartMarks.push(primary.transactions.length);
         lifeboat = await LifeboatProcess.start({ cwd: dir, configFile });
+        started.push(lifeboat);
       }
     })();
     await Promise.all([...senders, killer]);
@@ -177,10 +181,11 @@ describe('kill -9 of npm start while 8 senders send', () => {
     expect(storedTwice.length).toBeLessThanOrEqual(KILLS * SENDERS);
   });
 
-  it('reclaims and recovers at each restart, and says so', () => {
-    const output = lifeboat?.output ?? '';
-
-    expect(output).toMatch(/reclaimed \d+ interrupted deliveries/);
-    expect(output).toMatch(/recovered \d+ unrecorded messages/);
+  it('reclaims and recovers at each start, and says so', () => {
+    expect(started).toHaveLength(KILLS + 1);
+    for (const child of started) {
+      expect(child.output).toMatch(/reclaimed \d+ interrupted deliveries/);
+      expect(child.output).toMatch(/recovered \d+ unrecorded messages/);
+    }
   });
 });
