@@ -10,6 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { awsCostFigure } from './aws-cost.js';
 import { bundlesFigure } from './bundles.js';
 import { detectionFigure } from './continuity-detection.js';
 import { handoverFigure } from './continuity-handover.js';
@@ -29,6 +30,7 @@ const FIGURES: readonly Figure[] = [
   handoverFigure,
   queueCostsFigure,
   lambdaMemoryFigure,
+  awsCostFigure,
 ];
 
 const OUT_FILE = path.join(REPO_ROOT, 'bench/out/latest.json');

@@ -1,0 +1,456 @@
+/**
+ * The README's worked month on AWS (Deploy to AWS, "What it costs"), computed from named inputs so
+ * the table, its total and its ratio to the SES receiving floor come from one place:
+ * `renderCostTable()` is the table the README shows (a unit test holds them equal), and
+ * `npm run bench -- aws-cost` prints the ratio beside the measured figures.
+ *
+ * Prices: AWS list prices for us-east-1 (the service pricing pages; SES at its à-la-carte rates),
+ * free tiers not subtracted except in the separate dedicated-account line.
+ */
+import {
+  DELIVER_MEMORY_MB,
+  INGEST_MEMORY_MB,
+  probeMemoryMb,
+  SWEEP_MEMORY_MB,
+} from '../infra/aws/function-memory.js';
+import type { Figure, FigureResult } from './report.js';
+
+/** Three decimals: at two, 1.203 would read as the 1.20 it misses. */
+const fmtRatio = (ratio: number) => `${ratio.toFixed(3)}×`;
+
+/** Aim (the issue's bar for the worked month): at most this many times SES receiving alone. */
+export const AIM_RATIO = 1.2;
+
+const KB_PER_GB = 1024 * 1024;
+/** Runs of a once-a-minute schedule in a 30-day month. */
+const RUNS_PER_MONTH = 30 * 24 * 60;
+
+/** The organisation and its mail: every assumption of the estimate. */
+export const ASSUMPTIONS = {
+  users: 500,
+  messagesPerUserPerDay: 100,
+  days: 30,
+  /** One envelope recipient per message. */
+  recipientsPerMessage: 1,
+  /**
+   * Message sizes: 90% of messages under 128 KB averaging 35 KB, 10% (mail with attachments) averaging
+   * 435 KB: 75 KB on average, as before, but with the attachments that real mail carries, which
+   * decide both SES's chunk count and what Glacier IR can take. (The shared test corpus, parser edge
+   * cases, has 85% of its bytes in the 4% of messages of 128 KB or more.)
+   */
+  smallShare: 0.9,
+  smallKb: 35,
+  largeKb: 435,
+  /** SES counts a message's 256 KB chunks: 1 for the small ones, 2 for the large ones. */
+  smallChunks: 1,
+  largeChunks: 2,
+  retentionDays: 365,
+  historyDays: 30,
+  /** Deleted or expired raw mail stays as a noncurrent version this long (NONCURRENT_VERSION_DAYS). */
+  noncurrentDays: 30,
+  /** DynamoDB's TTL deletes an expired item within a few days; counted as two. */
+  ttlLagDays: 2,
+  /**
+   * Record sizes, from ingesting the shared corpus (message 1.07 KB on average, half of them over
+   * 1 KB; delivery 0.92 KB), with the layout's key attributes.
+   */
+  messageWriteUnits: 1.5,
+  messageKb: 1.07,
+  deliveryKb: 0.92,
+  mailboxKeysKb: 0.2,
+  /**
+   * Write units per message with one recipient, as the DynamoDB adapter writes: the message and its
+   * byState day entry (2 × 1.5); the delivery created (item, byState, byMailbox keys, counter: 4);
+   * claimed (item, byState moved: delete and put, counter: 4); delivered (item, byState removed,
+   * counter: 3); the attempt sample for the organic probe (1).
+   */
+  writeUnitsPerMessage: 15,
+  /** Strongly consistent reads per message: ingest's holds; deliver's holds and deliveries. */
+  readUnitsPerMessage: 3,
+  /**
+   * A probe run a minute does two rounds 30 s apart (continuity.probes.intervalSeconds 30) and waits
+   * between them. Per round (org state, samples, tokens, oldest deferred, holds) and per sweep:
+   */
+  probeRoundsPerRun: 2,
+  writeUnitsPerProbeRound: 6,
+  readUnitsPerProbeRound: 6,
+  readUnitsPerSweep: 4,
+  /**
+   * Lambda durations, estimated: ingest is an S3 read, a parse of a few milliseconds and four DynamoDB
+   * writes; deliver a TLS SMTP session to a primary tens of milliseconds away (about eight round
+   * trips and the primary's own checks before its 250) plus four DynamoDB calls; a quiet sweep three
+   * queries; a probe run two rounds of an SMTP check and its records, and the 30 s wait between them.
+   * The dashboard shows each function's real duration: put yours here.
+   */
+  ingestSeconds: 0.2,
+  deliverSeconds: 0.7,
+  sweepSeconds: 0.2,
+  probeSeconds: 31,
+  /** Requests to the mail bucket that its access log records, ~400 bytes each, kept retentionDays. */
+  accessLogBytesPerRequest: 400,
+  /** Lambda's START, END and REPORT lines plus one line of our own, with CloudWatch's 26 bytes each. */
+  logBytesPerInvocation: 684,
+  logRetentionDays: 90,
+  /** DynamoDB, S3 and SQS calls to KMS, with S3 Bucket Keys and DynamoDB caching the table key. */
+  kmsRequests: 300_000,
+  customerManagedKeys: 2,
+  alarms: 12,
+  customMetrics: 5,
+  dashboards: 1,
+  secrets: 1,
+  adminApiRequests: 1_000,
+} as const;
+
+/** us-east-1 list prices, USD. */
+export const PRICES = {
+  sesPer1000Messages: 0.1,
+  sesPer1000Chunks: 0.09,
+  s3StandardGbMonth: 0.023,
+  s3GlacierIrGbMonth: 0.004,
+  s3GlacierIrTransitionPer1000: 0.02,
+  s3PutPer1000: 0.005,
+  s3GetPer1000: 0.0004,
+  dynamoPerMillionWrites: 0.625,
+  dynamoPerMillionReads: 0.125,
+  dynamoGbMonth: 0.25,
+  dynamoPitrGbMonth: 0.2,
+  lambdaPerMillionRequests: 0.2,
+  lambdaArmGbSecond: 0.0000133334,
+  kmsKeyMonth: 1,
+  kmsPer10000Requests: 0.03,
+  cloudwatchAlarm: 0.1,
+  cloudwatchMetric: 0.3,
+  cloudwatchDashboard: 3,
+  logsIngestGb: 0.5,
+  logsStoredGbMonth: 0.03,
+  httpApiPerMillion: 1,
+  secretMonth: 0.4,
+  dataOutGb: 0.09,
+  natHour: 0.045,
+  natGb: 0.045,
+  ipv4Hour: 0.005,
+} as const;
+
+/** The allowances every AWS account gets each month, for good (not the 12-month trial). */
+export const ALWAYS_FREE = {
+  lambdaRequests: 1_000_000,
+  lambdaGbSeconds: 400_000,
+  dynamoGb: 25,
+  alarms: 10,
+  customMetrics: 10,
+  dashboards: 3,
+  logsGb: 5,
+  kmsRequests: 20_000,
+  dataOutGb: 100,
+} as const;
+
+export interface CostItem {
+  item: string;
+  price: string;
+  arithmetic: string;
+  usd: number;
+}
+
+const money = (usd: number) => usd.toFixed(2);
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const gb = (n: number) => n.toFixed(n < 10 ? 2 : 1);
+const millions = (n: number) => `${(n / 1e6).toFixed(2)} M`;
+
+export interface WorkedMonth {
+  messages: number;
+  sesFloor: CostItem[];
+  items: CostItem[];
+  port25: CostItem[];
+  sesUsd: number;
+  totalUsd: number;
+  ratio: number;
+  port25TotalUsd: number;
+  /** The same month in an account of its own, with the always-free allowances subtracted. */
+  dedicated: { savingsUsd: number; totalUsd: number; ratio: number; detail: string };
+}
+
+/** The worked month: SES's part, then everything else, each with its price and arithmetic. */
+export function workedMonth(a = ASSUMPTIONS, p = PRICES): WorkedMonth {
+  const messages = a.users * a.messagesPerUserPerDay * a.days;
+  const small = messages * a.smallShare;
+  const large = messages - small;
+  const smallGb = (small * a.smallKb) / KB_PER_GB;
+  const largeGb = (large * a.largeKb) / KB_PER_GB;
+  const monthGb = smallGb + largeGb;
+  const chunks = small * a.smallChunks + large * a.largeChunks;
+
+  const sesFloor: CostItem[] = [
+    {
+      item: 'SES receiving, messages',
+      price: `$${p.sesPer1000Messages} per 1,000`,
+      arithmetic: `${int(messages / 1000)} × $${p.sesPer1000Messages}`,
+      usd: (messages / 1000) * p.sesPer1000Messages,
+    },
+    {
+      item: 'SES receiving, 256 KB chunks',
+      price: `$${p.sesPer1000Chunks} per 1,000 chunks`,
+      arithmetic: `${int(small)} × 1 + ${int(large)} × 2 = ${int(chunks)} chunks → ${int(chunks / 1000)} × $${p.sesPer1000Chunks}`,
+      usd: (chunks / 1000) * p.sesPer1000Chunks,
+    },
+  ];
+
+  // Raw mail: all of it in Standard through the history window; after it the small messages stay in
+  // Standard and the large ones are in Glacier IR, until retentionDays and then noncurrentDays more.
+  const monthsAfterHistory = (a.retentionDays + a.noncurrentDays - a.historyDays) / a.days;
+  const historyMonths = a.historyDays / a.days;
+  const standardGb = historyMonths * monthGb + monthsAfterHistory * smallGb;
+  const glacierGb = monthsAfterHistory * largeGb;
+  const recordDays = a.historyDays + a.ttlLagDays;
+  const recordKbPerMessage = a.messageKb * 2 + a.deliveryKb + a.mailboxKeysKb;
+  const recordGb = (messages * (recordDays / a.days) * recordKbPerMessage) / KB_PER_GB;
+  const runs = RUNS_PER_MONTH; // a sweep and a probe run a minute
+  const rounds = runs * a.probeRoundsPerRun;
+  const writes = messages * a.writeUnitsPerMessage + rounds * a.writeUnitsPerProbeRound;
+  const reads =
+    messages * a.readUnitsPerMessage + rounds * a.readUnitsPerProbeRound + runs * a.readUnitsPerSweep;
+  const invocations = messages * 2 + runs * 2 + a.adminApiRequests;
+  const gbSeconds = {
+    ingest: messages * (INGEST_MEMORY_MB / 1024) * a.ingestSeconds,
+    deliver: messages * (DELIVER_MEMORY_MB / 1024) * a.deliverSeconds,
+    sweep: runs * (SWEEP_MEMORY_MB / 1024) * a.sweepSeconds,
+    probe: runs * (probeMemoryMb(2) / 1024) * a.probeSeconds,
+  };
+  const totalGbSeconds = gbSeconds.ingest + gbSeconds.deliver + gbSeconds.sweep + gbSeconds.probe;
+  const loggedRequests = messages * 3 + large; // SES's PUT, ingest's and deliver's GET, a transition
+  const accessLogGb = (loggedRequests * a.accessLogBytesPerRequest) / 1024 ** 3;
+  const accessLogStoredGb = accessLogGb * (a.retentionDays / a.days);
+  const logsGb = (invocations * a.logBytesPerInvocation) / 1024 ** 3;
+  const logsStoredGb = logsGb * (a.logRetentionDays / a.days);
+
+  const items: CostItem[] = [
+    {
+      item: 'S3 Standard: all raw mail for the history window, mail under 128 KB until it expires',
+      price: `$${p.s3StandardGbMonth} per GB-month`,
+      arithmetic: `${historyMonths.toFixed(0)} month × ${gb(monthGb)} GB + ${monthsAfterHistory.toFixed(2)} months (to retentionDays, then 30 days as old versions) × ${gb(smallGb)} GB = ${gb(standardGb)} GB`,
+      usd: standardGb * p.s3StandardGbMonth,
+    },
+    {
+      item: 'S3 Glacier Instant Retrieval: mail of 128 KB or more, after the history window',
+      price: `$${p.s3GlacierIrGbMonth} per GB-month`,
+      arithmetic: `${monthsAfterHistory.toFixed(2)} months × ${gb(largeGb)} GB = ${gb(glacierGb)} GB`,
+      usd: glacierGb * p.s3GlacierIrGbMonth,
+    },
+    {
+      item: 'S3 lifecycle transitions to Glacier IR',
+      price: `$${p.s3GlacierIrTransitionPer1000} per 1,000`,
+      arithmetic: `${int(large / 1000)} × $${p.s3GlacierIrTransitionPer1000}`,
+      usd: (large / 1000) * p.s3GlacierIrTransitionPer1000,
+    },
+    {
+      item: 'S3 PUT (SES stores each message)',
+      price: `$${p.s3PutPer1000} per 1,000`,
+      arithmetic: `${int(messages / 1000)} × $${p.s3PutPer1000}`,
+      usd: (messages / 1000) * p.s3PutPer1000,
+    },
+    {
+      item: 'S3 GET (ingest and deliver read each message)',
+      price: `$${p.s3GetPer1000} per 1,000`,
+      arithmetic: `${int((messages * 2) / 1000)} × $${p.s3GetPer1000}`,
+      usd: ((messages * 2) / 1000) * p.s3GetPer1000,
+    },
+    {
+      item: 'S3 access logs (one ~400-byte record per request, kept retentionDays)',
+      price: `$${p.s3StandardGbMonth} per GB-month; delivery free`,
+      arithmetic: `${millions(loggedRequests)} requests a month × 400 B = ${gb(accessLogGb)} GB × 12 months = ${gb(accessLogStoredGb)} GB`,
+      usd: accessLogStoredGb * p.s3StandardGbMonth,
+    },
+    {
+      item: 'DynamoDB writes',
+      price: `$${p.dynamoPerMillionWrites} per million write units`,
+      arithmetic: `${a.writeUnitsPerMessage} units per message (message and its day entry, delivery created, claimed, delivered, with index and counter writes; attempt sample) + ${a.writeUnitsPerProbeRound} per probe round (${int(rounds)} rounds) → ${millions(writes)}`,
+      usd: (writes / 1e6) * p.dynamoPerMillionWrites,
+    },
+    {
+      item: 'DynamoDB reads',
+      price: `$${p.dynamoPerMillionReads} per million read units`,
+      arithmetic: `${a.readUnitsPerMessage} per message + ${a.readUnitsPerProbeRound} per probe round + ${a.readUnitsPerSweep} per sweep → ${millions(reads)}`,
+      usd: (reads / 1e6) * p.dynamoPerMillionReads,
+    },
+    {
+      item: 'DynamoDB storage (records for the history window)',
+      price: `$${p.dynamoGbMonth} per GB-month`,
+      arithmetic: `${recordDays} days × ${int(messages / a.days)} messages × ${recordKbPerMessage.toFixed(2)} KB (message, its day entry, delivery, mailbox keys) = ${gb(recordGb)} GB`,
+      usd: recordGb * p.dynamoGbMonth,
+    },
+    {
+      item: 'DynamoDB point-in-time recovery',
+      price: `$${p.dynamoPitrGbMonth} per GB-month`,
+      arithmetic: `${gb(recordGb)} GB × $${p.dynamoPitrGbMonth}`,
+      usd: recordGb * p.dynamoPitrGbMonth,
+    },
+    {
+      item: 'Lambda requests',
+      price: `$${p.lambdaPerMillionRequests} per million`,
+      arithmetic: `2 per message + ${int(runs)} sweeps + ${int(runs)} probe runs + ${int(a.adminApiRequests)} API calls = ${millions(invocations)}`,
+      usd: (invocations / 1e6) * p.lambdaPerMillionRequests,
+    },
+    {
+      item: 'Lambda compute (ARM64, memory as measured)',
+      price: `$${p.lambdaArmGbSecond} per GB-second`,
+      arithmetic: `ingest ${INGEST_MEMORY_MB} MB × ${a.ingestSeconds} s and deliver ${DELIVER_MEMORY_MB} MB × ${a.deliverSeconds} s per message; sweep ${SWEEP_MEMORY_MB} MB × ${a.sweepSeconds} s and probe ${probeMemoryMb(2)} MB × ${a.probeSeconds} s (two rounds and the wait between) × ${int(runs)} runs each = ${int(totalGbSeconds)} GB-s`,
+      usd: totalGbSeconds * p.lambdaArmGbSecond,
+    },
+    {
+      item: 'KMS',
+      price: `$${p.kmsKeyMonth} per key-month, $${p.kmsPer10000Requests} per 10,000 requests`,
+      arithmetic: `${a.customerManagedKeys} keys (mail, alarms) + ≈ ${int(a.kmsRequests)} requests (S3 Bucket Keys, DynamoDB's cached table key)`,
+      usd: a.customerManagedKeys * p.kmsKeyMonth + (a.kmsRequests / 10_000) * p.kmsPer10000Requests,
+    },
+    {
+      item: 'CloudWatch alarms, metrics, dashboard',
+      price: `$${p.cloudwatchAlarm} per alarm, $${p.cloudwatchMetric} per metric, $${p.cloudwatchDashboard} per dashboard`,
+      arithmetic: `${a.alarms} alarms + ${a.customMetrics} custom metrics + ${a.dashboards} dashboard`,
+      usd:
+        a.alarms * p.cloudwatchAlarm +
+        a.customMetrics * p.cloudwatchMetric +
+        a.dashboards * p.cloudwatchDashboard,
+    },
+    {
+      item: 'CloudWatch Logs',
+      price: `$${p.logsIngestGb} per GB ingested, $${p.logsStoredGbMonth} per GB-month kept`,
+      arithmetic: `${millions(invocations)} invocations × ${a.logBytesPerInvocation} B = ${gb(logsGb)} GB, kept ${a.logRetentionDays} days (${gb(logsStoredGb)} GB)`,
+      usd: logsGb * p.logsIngestGb + logsStoredGb * p.logsStoredGbMonth,
+    },
+    {
+      item: 'Admin API, Cognito, email pages',
+      price: `HTTP API $${p.httpApiPerMillion} per million requests; Cognito Essentials free to 10,000 active users; SNS email $2 per 100,000`,
+      arithmetic: `${int(a.adminApiRequests)} requests; a few admins; pages only in an outage`,
+      usd: (a.adminApiRequests / 1e6) * p.httpApiPerMillion,
+    },
+    {
+      item: 'Secrets Manager',
+      price: `$${p.secretMonth} per secret-month`,
+      arithmetic: `${a.secrets} secret, read once per cold start`,
+      usd: a.secrets * p.secretMonth,
+    },
+    {
+      item: 'Data transfer out to the primary',
+      price: `$${p.dataOutGb} per GB`,
+      arithmetic: `${gb(monthGb)} GB × $${p.dataOutGb}`,
+      usd: monthGb * p.dataOutGb,
+    },
+  ];
+
+  const port25: CostItem[] = [
+    {
+      item: 'NAT gateway hours (`port25`)',
+      price: `$${p.natHour} per hour`,
+      arithmetic: `730 h × $${p.natHour}`,
+      usd: 730 * p.natHour,
+    },
+    {
+      item: 'NAT gateway data (`port25`)',
+      price: `$${p.natGb} per GB`,
+      arithmetic: `${gb(monthGb)} GB to the primary × $${p.natGb} (S3 and DynamoDB use free gateway endpoints)`,
+      usd: monthGb * p.natGb,
+    },
+    {
+      item: 'Public IPv4 address (`port25`)',
+      price: `$${p.ipv4Hour} per hour`,
+      arithmetic: `730 h × $${p.ipv4Hour}`,
+      usd: 730 * p.ipv4Hour,
+    },
+  ];
+
+  const round = (usd: number) => Math.round(usd * 100) / 100;
+  const sum = (list: readonly CostItem[]) => list.reduce((total, i) => total + round(i.usd), 0);
+  const sesUsd = sum(sesFloor);
+  const totalUsd = sesUsd + sum(items);
+  const free = {
+    lambda:
+      (Math.min(invocations, ALWAYS_FREE.lambdaRequests) / 1e6) * p.lambdaPerMillionRequests +
+      Math.min(totalGbSeconds, ALWAYS_FREE.lambdaGbSeconds) * p.lambdaArmGbSecond,
+    dynamo: Math.min(recordGb, ALWAYS_FREE.dynamoGb) * p.dynamoGbMonth,
+    cloudwatch:
+      Math.min(a.alarms, ALWAYS_FREE.alarms) * p.cloudwatchAlarm +
+      Math.min(a.customMetrics, ALWAYS_FREE.customMetrics) * p.cloudwatchMetric +
+      Math.min(a.dashboards, ALWAYS_FREE.dashboards) * p.cloudwatchDashboard +
+      Math.min(logsGb, ALWAYS_FREE.logsGb) * p.logsIngestGb,
+    kms: (Math.min(a.kmsRequests, ALWAYS_FREE.kmsRequests) / 10_000) * p.kmsPer10000Requests,
+    dataOut: Math.min(monthGb, ALWAYS_FREE.dataOutGb) * p.dataOutGb,
+  };
+  const savingsUsd = round(free.lambda + free.dynamo + free.cloudwatch + free.kms + free.dataOut);
+  return {
+    messages,
+    sesFloor,
+    items,
+    port25,
+    sesUsd,
+    totalUsd,
+    ratio: totalUsd / sesUsd,
+    port25TotalUsd: totalUsd + sum(port25),
+    dedicated: {
+      savingsUsd,
+      totalUsd: totalUsd - savingsUsd,
+      ratio: (totalUsd - savingsUsd) / sesUsd,
+      detail: `Lambda $${money(free.lambda)}, DynamoDB storage $${money(free.dynamo)}, CloudWatch $${money(free.cloudwatch)}, KMS $${money(free.kms)}, data transfer $${money(free.dataOut)}`,
+    },
+  };
+}
+
+const row = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
+
+/** The cost table as the README shows it. */
+export function renderCostTable(month = workedMonth()): string {
+  const line = (i: CostItem) => row([i.item, i.price, i.arithmetic, money(i.usd)]);
+  const bold = (label: string, usd: string) => row([`**${label}**`, '', '', `**${usd}**`]);
+  return [
+    row(['Item', 'Price used', 'Arithmetic', '$/month']),
+    '| --- | --- | --- | ---: |',
+    ...month.sesFloor.map(line),
+    bold('SES receiving alone (the floor)', money(month.sesUsd)),
+    ...month.items.map(line),
+    bold('Total, `connector` mode', money(month.totalUsd)),
+    bold('Ratio to the SES floor', fmtRatio(month.ratio)),
+    row([
+      'Always-free allowances, if Lifeboat has an AWS account to itself',
+      'Lambda 1 M requests and 400,000 GB-s, DynamoDB 25 GB, CloudWatch 10 alarms, 10 metrics, 3 dashboards and 5 GB of logs, KMS 20,000 requests, 100 GB out',
+      month.dedicated.detail,
+      `−${money(month.dedicated.savingsUsd)}`,
+    ]),
+    bold('Total in an account of its own', money(month.dedicated.totalUsd)),
+    bold('Ratio to the SES floor in an account of its own', fmtRatio(month.dedicated.ratio)),
+    ...month.port25.map(line),
+    bold('Total, `port25` mode', money(month.port25TotalUsd)),
+  ].join('\n');
+}
+
+/** The bench's row: the worked month's ratio to SES receiving alone, against the aim. */
+export const awsCostFigure: Figure = {
+  name: 'aws-cost',
+  async run(): Promise<FigureResult> {
+    const month = workedMonth();
+    return {
+      rows: [
+        {
+          id: 'cost.ratio',
+          figure: `Worked AWS month (${ASSUMPTIONS.users} users × ${ASSUMPTIONS.messagesPerUserPerDay} messages a day, connector mode) ÷ SES receiving alone`,
+          value: `$${money(month.totalUsd)}`,
+          reference: `SES receiving $${money(month.sesUsd)}`,
+          ratio: fmtRatio(month.ratio),
+          aim: `≤ ${AIM_RATIO.toFixed(1)}×`,
+          verdict: month.ratio <= AIM_RATIO ? 'PASS' : 'MISS',
+          data: { totalUsd: month.totalUsd, sesUsd: month.sesUsd, dedicated: month.dedicated },
+        },
+        {
+          id: 'cost.ratio.dedicated',
+          figure:
+            'The same month in an AWS account of its own (always-free allowances subtracted) ÷ SES receiving alone',
+          value: `$${money(month.dedicated.totalUsd)}`,
+          reference: `SES receiving $${money(month.sesUsd)}`,
+          ratio: fmtRatio(month.dedicated.ratio),
+          aim: `≤ ${AIM_RATIO.toFixed(1)}×`,
+          verdict: month.dedicated.ratio <= AIM_RATIO ? 'PASS' : 'MISS',
+        },
+      ],
+      notes: [
+        'Worked AWS month: computed (not measured) in bench/aws-cost.ts from list prices and the assumptions there; Lambda memory comes from the lambda-memory figure, durations are estimates. The README shows the same table.',
+      ],
+    };
+  },
+};
