@@ -31,6 +31,8 @@ export interface IndexLayout {
   readonly name: string;
   readonly pk: string;
   readonly sk: string;
+  /** What the index copies of each item: all of it, or only the table's and the index's keys. */
+  readonly projection: 'ALL' | 'KEYS_ONLY';
 }
 
 /**
@@ -38,13 +40,16 @@ export interface IndexLayout {
  * - `byState`: the queue. Every delivery that is not delivered, by state and due (or arrival)
  *   time, which the sweeper, the hand-over and the admin queue read; also messages by day.
  * - `byMailbox`: a mailbox, newest first (`MBX#<address>`, received time): the webmail's list.
+ *   Keys only: a delivery's mailbox keys never change, so its entry is written once, when the
+ *   delivery is created, not again on every state change; the adapter reads the deliveries a page
+ *   lists from the table.
  * - `byAge`: sparse; only deferred deliveries, by route and arrival time, so the organic probe
  *   reads each route's oldest deferred delivery in one query instead of walking the queue.
  */
 export const INDEXES = {
-  byState: { name: 'byState', pk: 'gsi1pk', sk: 'gsi1sk' },
-  byMailbox: { name: 'byMailbox', pk: 'gsi2pk', sk: 'gsi2sk' },
-  byAge: { name: 'byAge', pk: 'gsi3pk', sk: 'gsi3sk' },
+  byState: { name: 'byState', pk: 'gsi1pk', sk: 'gsi1sk', projection: 'ALL' },
+  byMailbox: { name: 'byMailbox', pk: 'gsi2pk', sk: 'gsi2sk', projection: 'KEYS_ONLY' },
+  byAge: { name: 'byAge', pk: 'gsi3pk', sk: 'gsi3sk', projection: 'ALL' },
 } as const satisfies Record<string, IndexLayout>;
 
 /** Key prefixes and fixed keys of each record type in the single table. */

@@ -500,7 +500,16 @@ export function createDynamoStore(
           ExclusiveStartKey: decodeCursor(query.cursor),
         }),
       );
-      const all = (out.Items ?? []).map((i) => stripKeys<DeliveryRecord>(i));
+      // The index keeps keys only (written once per delivery): the page's deliveries come from the table.
+      const keys = (out.Items ?? []).map((i) => tableKey(String(i[PK]), String(i[SK])));
+      const byKey = new Map<string, DeliveryRecord>();
+      for (let at = 0; at < keys.length; at += MAX_BATCH_READ) {
+        for (const item of await batchGet(keys.slice(at, at + MAX_BATCH_READ))) {
+          byKey.set(`${item[PK]} ${item[SK]}`, stripKeys<DeliveryRecord>(item));
+        }
+      }
+      // In the index's order; a delivery whose record expired meanwhile is left out.
+      const all = keys.flatMap((k) => byKey.get(`${k[PK]} ${k[SK]}`) ?? []);
       const since = query.since;
       const items = since === undefined ? all : all.filter((d) => d.receivedAt >= since);
       const ended = items.length < all.length;

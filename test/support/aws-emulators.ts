@@ -76,7 +76,7 @@ export function layoutTableInput(TableName: string): CreateTableCommandInput {
         { AttributeName: i.pk, KeyType: 'HASH' },
         { AttributeName: i.sk, KeyType: 'RANGE' },
       ],
-      Projection: { ProjectionType: 'ALL' },
+      Projection: { ProjectionType: i.projection },
     })),
   };
 }

@@ -45,11 +45,13 @@ export const GLACIER_IR_MIN_STORAGE_DAYS = 90;
 
 /**
  * The DynamoDB calls the adapter (lambdas/adapters/dynamo-store.ts) makes, as IAM actions: conditional
- * puts, the counters' update, gets, hold deletes, and queries of the table and its indexes. Not Scan,
- * the batch calls or the stream reads that grantReadWriteData would add: nothing issues them.
+ * puts, the counters' and marks' updates, single and batch gets, hold deletes, and queries of the
+ * table and its indexes. Not Scan, BatchWriteItem or the stream reads that grantReadWriteData would
+ * add: nothing issues them.
  */
 export const TABLE_ACTIONS = [
   'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
   'dynamodb:PutItem',
   'dynamodb:UpdateItem',
   'dynamodb:DeleteItem',
@@ -163,23 +165,17 @@ export class Store extends Construct {
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    // The queue indexes project all attributes: each query returns whole records, never a second read.
-    // byMailbox only keys: a delivery's mailbox keys never change, so its index entry is written once
-    // when the delivery is created, where projecting all attributes rewrote it on every state change
-    // (an index is written only when its keys or projected attributes change: DynamoDB Developer
-    // Guide, global secondary indexes). The webmail lists a mailbox from the keys (message id, time)
-    // and reads the message records for the page it shows.
-    const projections: readonly [IndexLayout, dynamodb.ProjectionType][] = [
-      [INDEXES.byState, dynamodb.ProjectionType.ALL],
-      [INDEXES.byMailbox, dynamodb.ProjectionType.KEYS_ONLY],
-      [INDEXES.byAge, dynamodb.ProjectionType.ALL],
-    ];
-    for (const [index, projectionType] of projections) {
+    // Projections from the layout: the queue indexes carry whole records, each query needing no second
+    // read. byMailbox only keys: a delivery's mailbox keys never change, so its entry is written once,
+    // when the delivery is created, where projecting every attribute rewrote it on every state change
+    // (an index is written only when its keys or projected attributes change: DynamoDB Developer Guide,
+    // global secondary indexes). The webmail, which alone reads it, reads the deliveries it lists.
+    for (const index of Object.values(INDEXES) as IndexLayout[]) {
       this.table.addGlobalSecondaryIndex({
         indexName: index.name,
         partitionKey: { name: index.pk, type: dynamodb.AttributeType.STRING },
         sortKey: { name: index.sk, type: dynamodb.AttributeType.STRING },
-        projectionType,
+        projectionType: dynamodb.ProjectionType[index.projection],
       });
     }
   }
