@@ -101,6 +101,9 @@ export const ASSUMPTIONS = {
   adminApiRequests: 1_000,
 } as const;
 
+/** The assumptions as numbers, so a test or a reader can try others. */
+export type Assumptions = { readonly [K in keyof typeof ASSUMPTIONS]: number };
+
 /** us-east-1 list prices, USD. */
 export const PRICES = {
   sesPer1000Messages: 0.1,
@@ -170,7 +173,7 @@ export interface WorkedMonth {
 }
 
 /** The worked month: SES's part, then everything else, each with its price and arithmetic. */
-export function workedMonth(a = ASSUMPTIONS, p = PRICES): WorkedMonth {
+export function workedMonth(a: Assumptions = ASSUMPTIONS, p: typeof PRICES = PRICES): WorkedMonth {
   const messages = a.users * a.messagesPerUserPerDay * a.days;
   const small = messages * a.smallShare;
   const large = messages - small;
