@@ -144,6 +144,12 @@ export class LifeboatStack extends Stack {
           ` --rule-set-name ${this.inbound.ruleSetName}`,
         ]),
       });
+      // SES refuses to delete the active rule set, and nothing deactivates a set activated by hand.
+      new CfnOutput(this, 'DeactivateRuleSetCommand', {
+        description:
+          'Run before deleting the stack if the rule set is still active (stops all SES receiving in this region)',
+        value: Fn.join('', ['aws ses set-active-receipt-rule-set --region ', Aws.REGION]),
+      });
     }
     if (this.network) {
       new CfnOutput(this, 'DeliveryElasticIp', {

@@ -221,9 +221,13 @@ describe('Inbound', () => {
     });
   });
 
-  it('outputs the activation command instead when aws.activateRuleSet is false', () => {
+  it('outputs the activation command instead when aws.activateRuleSet is false, and the deactivation the stack’s deletion needs', () => {
     const manual = synth({ aws: { activateRuleSet: false } });
     manual.template.resourceCountIs('Custom::LifeboatActiveReceiptRuleSet', 0);
+    manual.template.hasOutput('DeactivateRuleSetCommand', {
+      Value: { 'Fn::Join': ['', ['aws ses set-active-receipt-rule-set --region ', { Ref: 'AWS::Region' }]] },
+    });
+    expect(Object.keys(s.template.findOutputs('*'))).not.toContain('DeactivateRuleSetCommand');
     manual.template.hasOutput('ActivateRuleSetCommand', {
       Value: {
         'Fn::Join': [
