@@ -16,6 +16,10 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<string, number>> = {
   CONFLICT: 409,
   CONTINUITY_STATE: 409,
   TRANSITION_NOT_ALLOWED: 409,
+  /** A download link that was not signed here or was altered: refused like any forged credential. */
+  LINK_INVALID: 403,
+  /** A genuine download link past its time: gone, and the app asks for a new one. */
+  LINK_EXPIRED: 410,
 };
 
 /** Maps errors to HTTP: the message names what refused; unexpected errors say nothing of internals. */

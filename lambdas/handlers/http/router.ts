@@ -22,6 +22,8 @@ export interface HttpResult {
   statusCode: number;
   headers: Record<string, string>;
   body: string;
+  /** The body is base64 of binary bytes (a download), as API Gateway's payload 2.0 carries it. */
+  isBase64Encoded?: boolean;
 }
 
 export function json(statusCode: number, body: unknown): HttpResult {

@@ -1,0 +1,215 @@
+import type { BlobStore, Clock, Logger, MessageStore } from '../../ports.js';
+import { MAX_BATCH_READ } from '../../storage-layout.js';
+import type { LifeboatConfig } from '../config.js';
+import { NotFoundError } from '../errors.js';
+import { historyStart, parseForReading } from '../mailbox.js';
+import type { MessageRecord } from '../model.js';
+import {
+  applyDocs,
+  emptyIndex,
+  type IndexCache,
+  type IndexDoc,
+  indexDocOf,
+  loadIndex,
+  type MailboxIndex,
+  saveIndex,
+} from './mailbox-index.js';
+
+/** What the search index's writer and readers need. */
+export interface SearchDeps {
+  store: MessageStore;
+  /** Raw mail, read to index a message's body and attachment names. */
+  blobs: BlobStore;
+  /** Where each mailbox's index blob lives (`index/<address>.json`). */
+  indexBlobs: BlobStore;
+  clock: Clock;
+  log: Logger;
+  config: Pick<LifeboatConfig, 'historyDays' | 'retentionDays' | 'webmail'>;
+  /** Indexes kept loaded; shared by the writer and searches in the same process only. */
+  cache?: IndexCache | undefined;
+}
+
+/**
+ * The text and attachment names of a raw message, for the index. A message that cannot be
+ * parsed is indexed from its record (headers and snippet) instead of not at all.
+ */
+async function indexBody(raw: Buffer): Promise<{ text: string | null; attachmentNames: string[] }> {
+  try {
+    const mail = await parseForReading(raw);
+    return {
+      text: mail.text ?? null,
+      attachmentNames: mail.attachments.map((a) => a.filename).filter((f): f is string => Boolean(f)),
+    };
+  } catch {
+    return { text: null, attachmentNames: [] };
+  }
+}
+
+async function docFor(deps: SearchDeps, message: MessageRecord): Promise<IndexDoc> {
+  return indexDocOf(message, await indexBody(await deps.blobs.getRaw(message.rawKey)));
+}
+
+/** The mailbox's index: from the cache, else from its blob. */
+export async function currentIndex(deps: SearchDeps, address: string): Promise<MailboxIndex> {
+  const cached = deps.cache?.get(address);
+  if (cached) return cached;
+  const index = await loadIndex(deps.indexBlobs, address);
+  deps.cache?.set(index);
+  return index;
+}
+
+/** Writes messages into one mailbox's index: one read and one write of its blob for the batch. */
+async function writeDocs(deps: SearchDeps, address: string, docs: readonly IndexDoc[]): Promise<void> {
+  const index = await currentIndex(deps, address);
+  applyDocs(index, docs, historyStart(deps));
+  try {
+    const bytes = await saveIndex(deps.indexBlobs, index);
+    deps.log.info('mailbox indexed', { messages: docs.length, documents: index.received.size, bytes });
+  } catch (err) {
+    // The cached copy now differs from the blob: drop it so the next writer starts from the blob.
+    deps.cache?.delete(address);
+    throw err;
+  }
+}
+
+/**
+ * Rebuilds one mailbox's index from the raw messages of every delivery to it within the history
+ * window: the repair for a lost or damaged blob, and how an index format change is rolled out.
+ * @returns how many messages it indexed
+ */
+async function rebuild(deps: SearchDeps, address: string): Promise<number> {
+  const since = historyStart(deps);
+  const index = emptyIndex(address);
+  const seen = new Set<string>();
+  let cursor: string | undefined;
+  do {
+    const page = await deps.store.queryMailbox(address, { since, limit: MAX_BATCH_READ, cursor });
+    const ids = page.items.map((d) => d.messageId).filter((id) => !seen.has(id));
+    for (const id of ids) seen.add(id);
+    const messages = ids.length ? await deps.store.getMessages(ids) : [];
+    const docs: IndexDoc[] = [];
+    for (const message of messages) {
+      if (message.probeToken) continue;
+      docs.push(await docFor(deps, message));
+    }
+    applyDocs(index, docs, since);
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+  try {
+    await saveIndex(deps.indexBlobs, index);
+    deps.cache?.set(index);
+  } catch (err) {
+    deps.cache?.delete(address);
+    throw err;
+  }
+  deps.log.info('mailbox index rebuilt', { documents: index.received.size });
+  return index.received.size;
+}
+
+/**
+ * One writer per mailbox, in this process: index updates for a mailbox run one at a time, in
+ * arrival order, and those that queue up while one runs are written together (one blob read
+ * and write for the batch). In AWS the same role falls to an SQS FIFO queue whose message group
+ * is the mailbox, feeding an indexer that calls the same writer per batch.
+ */
+export interface IndexQueue {
+  /** Adds these messages to the mailbox's index; resolves once the blob is written. */
+  add(address: string, docs: readonly IndexDoc[]): Promise<void>;
+  /** Rebuilds the mailbox's index, after whatever is queued for it before. */
+  rebuild(address: string): Promise<number>;
+  /** Resolves when no mailbox has work queued or running. */
+  idle(): Promise<void>;
+}
+
+type Job =
+  | { kind: 'docs'; docs: readonly IndexDoc[]; resolve: () => void; reject: (err: unknown) => void }
+  | { kind: 'rebuild'; resolve: (n: number) => void; reject: (err: unknown) => void };
+
+export function createIndexQueue(deps: SearchDeps): IndexQueue {
+  const queues = new Map<string, Job[]>();
+  const running = new Map<string, Promise<void>>();
+
+  async function drain(address: string): Promise<void> {
+    const jobs = queues.get(address) as Job[];
+    while (jobs.length) {
+      const first = jobs[0] as Job;
+      if (first.kind === 'rebuild') {
+        jobs.shift();
+        await rebuild(deps, address).then(first.resolve, first.reject);
+        continue;
+      }
+      // Every update queued behind the first, up to the next rebuild, in one write.
+      const end = jobs.findIndex((j) => j.kind === 'rebuild');
+      const batch = jobs.splice(0, end < 0 ? jobs.length : end) as Extract<Job, { kind: 'docs' }>[];
+      await writeDocs(
+        deps,
+        address,
+        batch.flatMap((j) => j.docs),
+      ).then(
+        () => {
+          for (const j of batch) j.resolve();
+        },
+        (err) => {
+          deps.log.error('mailbox index not written', {
+            messages: batch.length,
+            error: (err as Error).message,
+          });
+          for (const j of batch) j.reject(err);
+        },
+      );
+    }
+    queues.delete(address);
+    running.delete(address);
+  }
+
+  function enqueue(address: string, job: Job): void {
+    let jobs = queues.get(address);
+    if (!jobs) {
+      jobs = [];
+      queues.set(address, jobs);
+    }
+    jobs.push(job);
+    if (!running.has(address)) running.set(address, drain(address));
+  }
+
+  return {
+    add(address, docs) {
+      return new Promise<void>((resolve, reject) =>
+        enqueue(address, { kind: 'docs', docs, resolve, reject }),
+      );
+    },
+    rebuild(address) {
+      return new Promise<number>((resolve, reject) => enqueue(address, { kind: 'rebuild', resolve, reject }));
+    },
+    async idle() {
+      while (running.size) await Promise.all([...running.values()]);
+    },
+  };
+}
+
+/**
+ * Indexes a received message into the mailbox of each of its envelope recipients (or only
+ * `addresses`), through the one writer per mailbox. Round-trip probe messages are nobody's
+ * mail and are not indexed. Quarantined mail is indexed like the rest: every search checks each
+ * hit's delivery, so it is never shown while quarantined, and a release needs no re-index.
+ * @returns the mailboxes it was written to
+ * @throws NotFoundError when the message has no record
+ */
+export async function indexMessage(
+  deps: SearchDeps & { queue: IndexQueue },
+  messageId: string,
+  addresses?: readonly string[],
+): Promise<string[]> {
+  const message = await deps.store.getMessage(messageId);
+  if (!message) throw new NotFoundError(`message ${messageId}`);
+  if (message.probeToken) return [];
+  const doc = await docFor(deps, message);
+  const targets = (addresses ?? message.recipients).filter((a) => message.recipients.includes(a));
+  await Promise.all(targets.map((address) => deps.queue.add(address, [doc])));
+  return targets;
+}
+
+/** Rebuilds a mailbox's index from the raw messages (see IndexQueue.rebuild). */
+export function rebuildIndex(deps: { queue: IndexQueue }, address: string): Promise<number> {
+  return deps.queue.rebuild(address);
+}

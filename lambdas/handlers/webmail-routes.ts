@@ -1,0 +1,161 @@
+import { type LifeboatConfig, webmailHistoryDays } from '../core/config.js';
+import type { Directory, MailboxUser } from '../core/directory.js';
+import { fetchLinkedPart, linkFor, listMailbox, readMessage, setMessageFlags } from '../core/mailbox.js';
+import type { IndexCache } from '../core/search/mailbox-index.js';
+import { searchMailbox } from '../core/search/search.js';
+import type { BlobStore, Clock, LinkSigner, LinkSubject, Logger, MessageStore } from '../ports.js';
+import {
+  flagsBodySchema,
+  type LinkResponse,
+  linkQuerySchema,
+  listQuerySchema,
+  type MeResponse,
+  type MessageDetail,
+  type MessagePage,
+  searchQuerySchema,
+} from '../webmail/schemas.js';
+import { AuthError } from './http/auth.js';
+import { bodyOf, type HttpResult, json, parse, type Route } from './http/router.js';
+
+/** What the webmail handler needs: the stores, the staff directory and the link signer. */
+export interface WebmailContext {
+  config: LifeboatConfig;
+  store: MessageStore;
+  /** Raw mail. */
+  blobs: BlobStore;
+  /** The search indexes (`index/<address>.json`). */
+  indexBlobs: BlobStore;
+  clock: Clock;
+  log: Logger;
+  directory: Directory;
+  links: LinkSigner;
+  /** Search indexes kept loaded; share it with the index writer only in the same process. */
+  cache?: IndexCache | undefined;
+}
+
+/** A message id in a path: SES ids and the local runtime's are letters and digits. */
+const ID = '([A-Za-z0-9._=+-]{1,256})';
+
+/** The download route's path; the token is the whole authorisation, so it is served before sign-in. */
+export const FILES_ROUTE = /^\/mail\/api\/files\/([A-Za-z0-9._-]{1,2048})$/;
+
+const page = (p: MessagePage) => ({ messages: p.messages, cursor: p.cursor });
+
+/**
+ * The staff webmail API's endpoints, for a signed-in user who owns at least one address:
+ * who am I, the mailbox list, one message, read and flagged marks, search, and short-lived
+ * links to download the raw message or an attachment. Response shapes: lambdas/webmail/schemas.ts.
+ */
+export function webmailRoutes(ctx: WebmailContext): Route<MailboxUser>[] {
+  return [
+    {
+      method: 'GET',
+      pattern: /^\/mail\/api\/me$/,
+      run: async (_m, _e, user) =>
+        json(200, {
+          id: user.id,
+          name: user.name,
+          addresses: user.addresses,
+          historyDays: webmailHistoryDays(ctx.config),
+        } satisfies MeResponse),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/mail\/api\/messages$/,
+      run: async (_m, e, user) => {
+        const q = parse(listQuerySchema, e.queryStringParameters ?? {}, 'query');
+        return json(200, page(await listMailbox(ctx, user, q)));
+      },
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/mail/api/messages/${ID}$`),
+      run: async (m, _e, user) =>
+        json(200, (await readMessage(ctx, user, m[1] as string)) satisfies MessageDetail),
+    },
+    {
+      method: 'POST',
+      pattern: new RegExp(`^/mail/api/messages/${ID}/flags$`),
+      run: async (m, e, user) => {
+        const body = parse(flagsBodySchema, bodyOf(e), 'request body');
+        return json(200, await setMessageFlags(ctx, user, m[1] as string, body));
+      },
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/mail/api/messages/${ID}/links$`),
+      run: async (m, e, user) => {
+        const { part } = parse(linkQuerySchema, e.queryStringParameters ?? {}, 'query');
+        const link = await linkFor(ctx, user, m[1] as string, part);
+        return json(200, link satisfies LinkResponse);
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/mail\/api\/search$/,
+      run: async (_m, e, user) => {
+        const { q, ...paging } = parse(searchQuerySchema, e.queryStringParameters ?? {}, 'query');
+        return json(200, page(await searchMailbox(ctx, user, q, paging)));
+      },
+    },
+  ];
+}
+
+/** A file name safe inside a quoted header value: no quotes, controls or separators an attacker could use. */
+function asciiFilename(name: string): string {
+  const safe = name
+    .normalize('NFKD')
+    .replace(/[^A-Za-z0-9._ ()-]/g, '_')
+    .replace(/^[.\s]+/, '')
+    .slice(0, 100);
+  return safe === '' ? 'download' : safe;
+}
+
+/** RFC 8187 `filename*`: the real name, percent-encoded, so nothing in it is read as syntax. */
+function encodedFilename(name: string): string {
+  // Control characters are never part of a real file name; a CR LF here is an injection attempt.
+  return encodeURIComponent(name.replace(/\p{Cc}+/gu, ' ').slice(0, 200)).replace(
+    /['()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+}
+
+/**
+ * Serves what a signed link points at (the local runtime's stand-in for a presigned S3 URL).
+ * The token is the authorisation, so the route needs no sign-in; a request that is signed in
+ * as someone else is refused all the same. The part is sent as a download unless it is an
+ * image type that cannot carry script, with a sandboxing CSP and no sniffing either way, so a
+ * hostile attachment never runs as a page of the API's origin.
+ * @throws LinkError (LINK_INVALID 403, LINK_EXPIRED 410), AuthError 403, NotFoundError
+ */
+export async function serveLinkedFile(
+  ctx: WebmailContext,
+  token: string,
+  signedIn: (() => MailboxUser) | undefined,
+): Promise<HttpResult> {
+  const subject: LinkSubject = ctx.links.verify(token);
+  if (signedIn && signedIn().id !== subject.user) {
+    throw new AuthError(403, 'this download link was made for another user');
+  }
+  const part = await fetchLinkedPart(ctx, subject);
+  ctx.log.info('webmail download', {
+    messageId: subject.messageId,
+    part: subject.part,
+    bytes: part.body.length,
+  });
+  const disposition = part.inline ? 'inline' : 'attachment';
+  return {
+    statusCode: 200,
+    headers: {
+      'content-type': part.inline || subject.part === 'raw' ? part.contentType : 'application/octet-stream',
+      'content-disposition': `${disposition}; filename="${asciiFilename(part.filename)}"; filename*=UTF-8''${encodedFilename(part.filename)}`,
+      'content-length': String(part.body.length),
+      'x-content-type-options': 'nosniff',
+      'content-security-policy': "default-src 'none'; sandbox",
+      'referrer-policy': 'no-referrer',
+      'cache-control': 'private, no-store',
+    },
+    body: part.body.toString('base64'),
+    isBase64Encoded: true,
+  };
+}
