@@ -152,6 +152,8 @@ export interface PageCost {
   deliveryReads: number;
   messageReads: number;
   flagReads: number;
+  /** Raw messages read: a search's quoted phrases are matched on the message itself. */
+  rawReads: number;
 }
 
 /**
@@ -178,7 +180,7 @@ export async function listMailbox(
   }
   const start = options.cursor === undefined ? undefined : decodePosition(options.cursor);
   const since = historyStart(deps);
-  const cost: PageCost = { indexReads: 0, deliveryReads: 0, messageReads: 0, flagReads: 0 };
+  const cost: PageCost = { indexReads: 0, deliveryReads: 0, messageReads: 0, flagReads: 0, rawReads: 0 };
   const streams: Stream[] = user.addresses.map((address) => ({
     address,
     buffer: [],
@@ -197,11 +199,11 @@ export async function listMailbox(
       allowed.map(async (s) => {
         s.fetches++;
         cost.indexReads++;
-        // One more than the page, so a mailbox of exactly `limit` messages ends with no cursor.
+        // A page's worth per address: at most MAX_BATCH_READ keys, one batch read on DynamoDB.
         const page = await deps.store.queryMailbox(s.address, {
           since,
           before: start,
-          limit: limit + 1,
+          limit,
           cursor: s.cursor,
         });
         s.buffer.push(...page.items);

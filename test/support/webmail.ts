@@ -55,7 +55,7 @@ export async function webmailHarness(configOverrides: Partial<ConfigInput> = {})
   const cache = createIndexCache();
   const log = silentLogger;
   const ctx: WebmailContext = { config, store, blobs, indexBlobs, clock, log, directory, links, cache };
-  const queue = createIndexQueue(ctx);
+  const queue = createIndexQueue(ctx, { batchWindowMs: 0 });
   const handler = createWebmailHandler(() => ctx);
   let n = 0;
 

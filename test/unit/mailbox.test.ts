@@ -233,7 +233,13 @@ describe('listMailbox', () => {
     const large = await callsFor(150);
     expect(small.calls).toEqual({ queryMailbox: 2, getMessages: 1, getMailboxFlags: 1 });
     expect(large.calls).toEqual(small.calls);
-    expect(large.cost).toEqual({ indexReads: 2, deliveryReads: 0, messageReads: 1, flagReads: 1 });
+    expect(large.cost).toEqual({
+      indexReads: 2,
+      deliveryReads: 0,
+      messageReads: 1,
+      flagReads: 1,
+      rawReads: 0,
+    });
     expect(large.rows).toBe(10);
   });
 

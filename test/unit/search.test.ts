@@ -198,7 +198,7 @@ describe('indexMessage and rebuildIndex', () => {
         await h.indexBlobs.putRaw(k, b);
       },
     };
-    const queue = createIndexQueue({ ...h.ctx, indexBlobs, cache: undefined });
+    const queue = createIndexQueue({ ...h.ctx, indexBlobs, cache: undefined }, { batchWindowMs: 0 });
     const messages = await h.store.getMessages(ids);
     const docs = messages.map((m) => indexDocOf(m, { text: null, attachmentNames: [] }));
     await Promise.all(docs.map((doc) => queue.add('alice@example.com', [doc])));

@@ -33,7 +33,7 @@ export interface SearchDeps {
  * The text and attachment names of a raw message, for the index. A message that cannot be
  * parsed is indexed from its record (headers and snippet) instead of not at all.
  */
-async function indexBody(raw: Buffer): Promise<{ text: string | null; attachmentNames: string[] }> {
+export async function indexBody(raw: Buffer): Promise<{ text: string | null; attachmentNames: string[] }> {
   try {
     const mail = await parseForReading(raw);
     return {
@@ -45,7 +45,8 @@ async function indexBody(raw: Buffer): Promise<{ text: string | null; attachment
   }
 }
 
-async function docFor(deps: SearchDeps, message: MessageRecord): Promise<IndexDoc> {
+/** The index entry of a message, from its record and its raw message. */
+export async function docFor(deps: Pick<SearchDeps, 'blobs'>, message: MessageRecord): Promise<IndexDoc> {
   return indexDocOf(message, await indexBody(await deps.blobs.getRaw(message.rawKey)));
 }
 
@@ -125,7 +126,23 @@ type Job =
   | { kind: 'docs'; docs: readonly IndexDoc[]; resolve: () => void; reject: (err: unknown) => void }
   | { kind: 'rebuild'; resolve: (n: number) => void; reject: (err: unknown) => void };
 
-export function createIndexQueue(deps: SearchDeps): IndexQueue {
+/**
+ * Milliseconds the writer waits after the first update of a batch for others on their way:
+ * every write serialises the whole mailbox index, so a burst of mail written one message at a
+ * time costs the square of its size. A quarter of a second delays a new message's
+ * searchability by no more than that.
+ */
+export const DEFAULT_BATCH_WINDOW_MS = 250;
+/** Most messages written in one batch, so one write's memory and time stay bounded. */
+export const MAX_BATCH_MESSAGES = 1000;
+
+export interface IndexQueueOptions {
+  /** @default DEFAULT_BATCH_WINDOW_MS; 0 writes each batch as soon as the writer is free */
+  batchWindowMs?: number | undefined;
+}
+
+export function createIndexQueue(deps: SearchDeps, options: IndexQueueOptions = {}): IndexQueue {
+  const windowMs = options.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS;
   const queues = new Map<string, Job[]>();
   const running = new Map<string, Promise<void>>();
 
@@ -138,9 +155,17 @@ export function createIndexQueue(deps: SearchDeps): IndexQueue {
         await rebuild(deps, address).then(first.resolve, first.reject);
         continue;
       }
-      // Every update queued behind the first, up to the next rebuild, in one write.
+      if (windowMs > 0) await new Promise((resolve) => setTimeout(resolve, windowMs));
+      // Every update queued by now, up to the next rebuild, in one write.
       const end = jobs.findIndex((j) => j.kind === 'rebuild');
-      const batch = jobs.splice(0, end < 0 ? jobs.length : end) as Extract<Job, { kind: 'docs' }>[];
+      const batch: Extract<Job, { kind: 'docs' }>[] = [];
+      let messages = 0;
+      for (const job of jobs.slice(0, end < 0 ? jobs.length : end) as Extract<Job, { kind: 'docs' }>[]) {
+        if (batch.length > 0 && messages + job.docs.length > MAX_BATCH_MESSAGES) break;
+        batch.push(job);
+        messages += job.docs.length;
+      }
+      jobs.splice(0, batch.length);
       await writeDocs(
         deps,
         address,

@@ -15,6 +15,16 @@ export const MAX_INDEXED_TEXT_CHARS = 32 * 1024;
 /** The blob format; a blob of another format is rebuilt rather than misread. */
 export const INDEX_FORMAT = 1;
 
+/**
+ * The text a quoted phrase is matched against: every searched field, normalised, a NUL between
+ * fields so a phrase never matches across two of them.
+ */
+export function phraseTextOf(
+  doc: Pick<IndexDoc, 'subject' | 'from' | 'to' | 'cc' | 'attachments' | 'text'>,
+): string {
+  return normaliseText([doc.subject, doc.from, doc.to, doc.cc, doc.attachments, doc.text].join(' \u0000 '));
+}
+
 /** What the index holds of one message: the fields searched and those filters read back. */
 export interface IndexDoc {
   id: string;
@@ -31,11 +41,15 @@ export interface IndexDoc {
 /** Fields searched by free words (MiniSearch tokenises on spaces and punctuation, `@` and `.` included). */
 export const SEARCH_FIELDS = ['subject', 'from', 'to', 'cc', 'text', 'attachments'] as const;
 
-/** Stored with each entry: the filters (`from:`, dates, phrases) are applied to these. */
-const STORED_FIELDS = ['receivedAt', 'from', 'to', 'cc', 'subject', 'hasAttachment', 'phrase'] as const;
+/**
+ * Stored with each entry: the filters (`from:`, dates) are applied to these. The body is not
+ * stored (it would double the blob); a quoted phrase is checked on the raw message of each hit
+ * shown instead.
+ */
+const STORED_FIELDS = ['receivedAt', 'from', 'to', 'cc', 'subject', 'hasAttachment'] as const;
 
 /** The index's options, the same when it is built and when it is loaded. */
-export const INDEX_OPTIONS: Options<IndexDoc & { phrase: string }> = {
+export const INDEX_OPTIONS: Options<IndexDoc> = {
   idField: 'id',
   fields: [...SEARCH_FIELDS],
   storeFields: [...STORED_FIELDS],
@@ -49,14 +63,12 @@ export interface StoredFields {
   cc: string;
   subject: string;
   hasAttachment: boolean;
-  /** Every searched field, normalised, for matching quoted phrases as written. */
-  phrase: string;
 }
 
 /** One mailbox's index, in memory: MiniSearch plus each message's arrival, for pruning. */
 export interface MailboxIndex {
   address: string;
-  search: MiniSearch<IndexDoc & { phrase: string }>;
+  search: MiniSearch<IndexDoc>;
   /** Message id → receivedAt of every message in the index. */
   received: Map<string, string>;
 }
@@ -86,12 +98,8 @@ export function emptyIndex(address: string): MailboxIndex {
 /** Adds or replaces messages in the index, and drops those received before `since`. */
 export function applyDocs(index: MailboxIndex, docs: readonly IndexDoc[], since: string): void {
   for (const doc of docs) {
-    // A NUL between fields, so a phrase never matches across two of them.
-    const phrase = normaliseText(
-      [doc.subject, doc.from, doc.to, doc.cc, doc.attachments, doc.text].join(' \u0000 '),
-    );
-    if (index.received.has(doc.id)) index.search.replace({ ...doc, phrase });
-    else index.search.add({ ...doc, phrase });
+    if (index.received.has(doc.id)) index.search.replace(doc);
+    else index.search.add(doc);
     index.received.set(doc.id, doc.receivedAt);
   }
   for (const [id, receivedAt] of index.received) {

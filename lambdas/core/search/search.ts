@@ -5,8 +5,8 @@ import type { MailboxUser } from '../directory.js';
 import { ValidationError } from '../errors.js';
 import { decodePosition, encodePosition, historyStart, type PageCost, summaryOf } from '../mailbox.js';
 import type { DeliveryRecord, MessageRecord } from '../model.js';
-import { currentIndex, type SearchDeps } from './indexer.js';
-import { SEARCH_FIELDS, type StoredFields } from './mailbox-index.js';
+import { currentIndex, docFor, type SearchDeps } from './indexer.js';
+import { phraseTextOf, SEARCH_FIELDS, type StoredFields } from './mailbox-index.js';
 import { parseSearchQuery, type SearchQuery } from './query.js';
 
 /**
@@ -51,7 +51,17 @@ function matchesFilters(q: SearchQuery, f: StoredFields, since: string): boolean
   if (!q.to.every((v) => to.includes(v))) return false;
   const subject = f.subject.toLowerCase();
   if (!q.subject.every((v) => subject.includes(v))) return false;
-  return q.phrases.every((p) => f.phrase.includes(p));
+  return true;
+}
+
+/**
+ * Whether every quoted phrase is in the message as written: its record's headers and the text
+ * and attachment names of its raw message (the index keeps words, not their order).
+ */
+async function hasPhrases(deps: SearchDeps, q: SearchQuery, message: MessageRecord): Promise<boolean> {
+  const doc = await docFor(deps, message);
+  const text = phraseTextOf(doc);
+  return q.phrases.every((p) => text.includes(p));
 }
 
 function matchesFlags(q: SearchQuery, flags: MailboxFlags | undefined): boolean {
@@ -78,7 +88,8 @@ const keyOf = (p: MailboxPosition) => `${p.receivedAt}#${p.messageId}`;
  *
  * Store calls per page: one delivery read per hit checked, one batch read of message records
  * and one of read marks per round of checks (at most MAX_CHECK_ROUNDS rounds), plus one index
- * blob read per address not already loaded.
+ * blob read per address not already loaded; with a quoted phrase, one raw message read per hit
+ * that passed the other checks (the phrase is matched on the message itself).
  * @throws ValidationError for a query it cannot use (see parseSearchQuery)
  */
 export async function searchMailbox(
@@ -94,7 +105,7 @@ export async function searchMailbox(
   const q = parseSearchQuery(queryText);
   const start = options.cursor === undefined ? undefined : decodePosition(options.cursor);
   const since = historyStart(deps);
-  const cost: PageCost = { indexReads: 0, deliveryReads: 0, messageReads: 0, flagReads: 0 };
+  const cost: PageCost = { indexReads: 0, deliveryReads: 0, messageReads: 0, flagReads: 0, rawReads: 0 };
 
   const hits = new Map<string, Hit>();
   for (const address of user.addresses) {
@@ -146,11 +157,19 @@ export async function searchMailbox(
       deps.store.getMailboxFlags(user.id, ids),
     ]);
     const byId = new Map<string, MessageRecord>(messages.map((m) => [m.id, m]));
-    for (const { hit, mine } of allowed) {
+    const shown = allowed.flatMap(({ hit, mine }) => {
       const message = byId.get(hit.messageId);
-      if (!message || message.probeToken || !matchesFlags(q, flags[hit.messageId])) continue;
-      rows.push(summaryOf(message, mine, flags[hit.messageId]));
-    }
+      return message && !message.probeToken && matchesFlags(q, flags[hit.messageId])
+        ? [{ message, mine }]
+        : [];
+    });
+    if (q.phrases.length) cost.rawReads += shown.length;
+    const phrased = q.phrases.length
+      ? await Promise.all(shown.map((x) => hasPhrases(deps, q, x.message)))
+      : shown.map(() => true);
+    shown.forEach(({ message, mine }, i) => {
+      if (phrased[i]) rows.push(summaryOf(message, mine, flags[message.id]));
+    });
   }
   const more = examined < ordered.length;
   return { messages: rows, cursor: more && last ? encodePosition(last) : null, cost };
