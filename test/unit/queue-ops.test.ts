@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../lambdas/adapters/logger.js';
 import { HOLD_ALL } from '../../lambdas/core/holds.js';
-import {
-  holdRecipient,
-  holdScope,
-  releaseDelivery,
-  releaseScope,
-} from '../../lambdas/core/queue-ops.js';
+import { holdRecipient, holdScope, releaseDelivery, releaseScope } from '../../lambdas/core/queue-ops.js';
 import { sweepDue } from '../../lambdas/core/sweep.js';
 import type { Mailer } from '../../lambdas/ports.js';
 import { delivery, simpleMessage, testConfig } from '../support/fixtures.js';
