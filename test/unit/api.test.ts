@@ -296,6 +296,7 @@ describe('admin API: what it shows', () => {
       }),
       holds: [expect.objectContaining({ scope: '*', reason: 'continuity', by: ALICE.email })],
       queue: { queued: 0, delivering: 0, delivered: 0, deferred: 0, failed: 0, held: 1, quarantined: 0 },
+      failedNotifications: { count: 0, windowHours: 24, last: null },
     });
   });
 
