@@ -1,5 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ContinuityEvent, OrgState } from '../../lambdas/core/continuity.js';
+import {
+  blankEvent,
+  type ContinuityEvent,
+  initialOrgState,
+  type OrgState,
+} from '../../lambdas/core/continuity.js';
 import { ConflictError, NotFoundError } from '../../lambdas/core/errors.js';
 import { type DeliveryRecord, deliveryStates } from '../../lambdas/core/model.js';
 import type {
@@ -48,43 +53,11 @@ async function allPages<T>(
 const keyOf = (d: DeliveryRecord) => `${d.messageId}/${d.recipient}`;
 
 function org(overrides: Partial<OrgState> = {}): OrgState {
-  return {
-    state: 'normal',
-    eventId: null,
-    since: at(0),
-    streaks: {},
-    healthyRounds: 0,
-    lastRoundAt: null,
-    version: 0,
-    ...overrides,
-  };
+  return { ...initialOrgState(new Date(at(0))), ...overrides };
 }
 
 function event(id: string, overrides: Partial<ContinuityEvent> = {}): ContinuityEvent {
-  return {
-    id,
-    openedAt: at(0),
-    closedAt: null,
-    state: 'alerting',
-    openedBy: 'probe',
-    scope: '*',
-    evidence: [],
-    acknowledgedAt: null,
-    acknowledgedBy: null,
-    invokedAt: null,
-    invokedBy: null,
-    invokeMode: null,
-    revokedAt: null,
-    revokedBy: null,
-    lastPagedAt: null,
-    pages: 0,
-    recoveredAt: null,
-    scheduledStart: null,
-    scheduledEnd: null,
-    reason: null,
-    handover: null,
-    ...overrides,
-  };
+  return { ...blankEvent(id, new Date(at(0)), 'probe', '*'), ...overrides };
 }
 
 /**
