@@ -16,6 +16,7 @@ import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { createInterface } from 'node:readline';
 import { createReceiver } from '../infra/local/receiver.js';
+import { createIngestQueue } from '../infra/local/recovery.js';
 import { createLocalResolver } from '../infra/local/resolver.js';
 import { listen, startRuntime } from '../infra/local/runtime.js';
 import { createContext, readEnv } from '../lambdas/adapters/context.js';
@@ -23,6 +24,7 @@ import { silentLogger } from '../lambdas/adapters/logger.js';
 import { type LifeboatConfig, parseConfig } from '../lambdas/core/config.js';
 import { createDeliverHandler } from '../lambdas/handlers/deliver.js';
 import { createIngestHandler } from '../lambdas/handlers/ingest.js';
+import { systemClock } from '../lambdas/ports.js';
 import { MemoryBlobs, MemoryStore } from '../test/support/memory-store.js';
 
 interface Running {
@@ -72,12 +74,16 @@ async function startInMemory(config: LifeboatConfig): Promise<Running> {
   });
   const ingest = createIngestHandler(() => ctx);
   deliver = createDeliverHandler(() => ctx);
+  const track = (work: Promise<unknown>) => {
+    pending.add(work);
+    work.finally(() => pending.delete(work));
+  };
   const receiver = createReceiver({
     config,
     blobs,
     resolver: createLocalResolver(config.local.dns),
     log: silentLogger,
-    ingest,
+    ingests: createIngestQueue({ ingest, clock: systemClock, log: silentLogger, track }),
   });
   const smtpPort = await listen(receiver, 0, '127.0.0.1');
   const idle = async () => {

@@ -5,19 +5,12 @@ import { type LifeboatConfig, MAX_MESSAGE_BYTES } from '../../lambdas/core/confi
 import { isAcceptedRecipient, normaliseAddress } from '../../lambdas/core/routing.js';
 import type { BlobStore, Logger } from '../../lambdas/ports.js';
 import type { ReceiptStore } from './receipts.js';
+import type { IngestQueue } from './recovery.js';
 import type { Resolver } from './resolver.js';
 import { computeVerdicts } from './verdicts.js';
 
 /** SES accepts at most 50 recipients per message; more get a temporary failure to retry in batches. */
 export const MAX_RECIPIENTS = 50;
-
-/**
- * Times ingest is invoked for one stored message before the sender is told to try again: Lambda
- * retries a failed asynchronous invocation twice. Ingest is idempotent, so a retry finishes what a
- * passing store error interrupted; refusing at once would leave the deliveries already written to
- * be sent, and the sender's retry would send them a second time.
- */
-export const INGEST_ATTEMPTS = 3;
 
 /** An SES-like message id: 40 lower-case base32 characters, time-ordered. */
 export function newSesMessageId(now = Date.now()): string {
@@ -38,8 +31,8 @@ export interface ReceiverOptions {
   receipts?: ReceiptStore;
   resolver: Resolver;
   log: Logger;
-  /** The ingest handler, invoked as SES's Lambda action would. */
-  ingest: (event: SesEvent) => Promise<unknown>;
+  /** Where an acknowledged message goes to be ingested, as SES invokes its Lambda action after the 250. */
+  ingests: Pick<IngestQueue, 'submit'>;
 }
 
 function readAll(stream: SMTPServerDataStream): Promise<Buffer> {
@@ -58,13 +51,14 @@ function smtpError(message: string, responseCode: number): Error {
 /**
  * The local stand-in for SES receiving: refuses recipients outside the accepted domains and
  * messages over 40 MB, stores the raw bytes under `raw/<id>` and the SES-shaped event beside them
- * (each fsynced, folder included), and invokes ingest with that event. It answers 250 only once
- * all of it is done, so an accepted message is on disk and recorded; any failure answers 451 and
- * the sender retries. A crash after the stores and before the record is finished at start-up.
+ * (each fsynced, folder included), and answers 250 as soon as both are durable, as SES does once
+ * the message is in S3. Ingest runs after that, in the background (the queue retries it until it
+ * succeeds). A failure to store answers 451 and the sender retries; a crash after the stores is
+ * finished at start-up.
  */
 export function createReceiver(options: ReceiverOptions): SMTPServer {
-  const { config, blobs, resolver, log } = options;
-  return new SMTPServer({
+  const { config, blobs, resolver } = options;
+  const server = new SMTPServer({
     name: config.hostname,
     banner: 'Lifeboat local receiver (SES stand-in)',
     size: MAX_MESSAGE_BYTES,
@@ -118,34 +112,25 @@ export function createReceiver(options: ReceiverOptions): SMTPServer {
               },
             ],
           };
-          // Both durable before ingest, and so before the 250: written side by side, as neither
-          // is of use without the other (a raw file without its receipt was never acknowledged).
-          // Both finish before any reply, so no write outlives the session that asked for it.
+          // Both durable before the 250: written side by side, as neither is of use without the
+          // other (a raw file without its receipt was never acknowledged). Both finish before any
+          // reply, so no write outlives the session that asked for it.
           const writes = await Promise.allSettled([
             blobs.putRaw(`${RAW_PREFIX}${id}`, raw),
             options.receipts?.put(event),
           ]);
           for (const w of writes) if (w.status === 'rejected') throw w.reason;
-          for (let attempt = 1; ; attempt++) {
-            try {
-              await options.ingest(event);
-              break;
-            } catch (err) {
-              if (attempt >= INGEST_ATTEMPTS) throw err;
-              log.warn('ingest failed; invoking it again as Lambda would', {
-                messageId: id,
-                attempt,
-                error: (err as Error).message,
-              });
-            }
-          }
+          // The 250 goes out the moment the message is durable: a crash from here on costs no
+          // second copy from the sender, and start-up ingests what the crash left unrecorded.
           callback(null, `2.0.0 Ok: queued as ${id}`);
+          options.ingests.submit(event);
         })
         .catch((err: Error & { responseCode?: number }) => {
           if (err.responseCode) return callback(err);
-          log.error('message not accepted', { error: err.message });
+          options.log.error('message not accepted', { session: session.id, error: err.message });
           callback(smtpError('4.3.0 temporary failure storing the message, try again later', 451));
         });
     },
   });
+  return server;
 }

@@ -21,7 +21,7 @@ import { createLocalApi, ensureAdminToken } from './http-api.js';
 import { createLocalContext, type LocalStores, openLocalStores } from './local-context.js';
 import { createReceiver } from './receiver.js';
 
-import { type RecoveryResult, recoverUnrecorded } from './recovery.js';
+import { createIngestQueue, type IngestQueue, type RecoveryResult, recoverUnrecorded } from './recovery.js';
 import { createLocalResolver } from './resolver.js';
 
 /** How often expired records are removed: as often as anyone could tell the difference. */
@@ -75,6 +75,8 @@ export interface Runtime {
   /** Bearer token of the local admin API. */
   adminToken: string;
   ingest: ReturnType<typeof createIngestHandler>;
+  /** Ingest of acknowledged messages, after their 250, and its retries. */
+  ingestQueue: IngestQueue;
   deliver: ReturnType<typeof createDeliverHandler>;
   sweep: ReturnType<typeof createSweepHandler>;
   probe: ReturnType<typeof createProbeHandler>;
@@ -148,6 +150,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     },
   });
   const ingest = createIngestHandler(() => ctx);
+  const ingestQueue = createIngestQueue({ ingest, receipts: stores.receipts, clock: ctx.clock, log, track });
   deliver = createDeliverHandler(() => ctx);
   const sweep = createSweepHandler(
     () => ctx,
@@ -197,6 +200,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       log,
     }),
   );
+  ingestQueue.adopt(recovered.failedIds);
   log.info(`recovered ${recovered.recovered} unrecorded messages`, {
     recovered: recovered.recovered,
     ...(recovered.failed ? { failed: recovered.failed } : {}),
@@ -239,6 +243,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           handler: async (event) => {
             const result = await api(event);
             if (result.statusCode === 200 && /\/continuity\/revoke$/.test(event.rawPath)) void kickHandover();
+            // Acknowledged messages not recorded yet: the local stand-in for SES's retries.
+            if (result.statusCode === 200 && event.rawPath === '/admin/status')
+              return {
+                ...result,
+                body: JSON.stringify({ ...JSON.parse(result.body), unrecorded: ingestQueue.counts() }),
+              };
             return result;
           },
         });
@@ -251,7 +261,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     receipts: stores.receipts,
     resolver: createLocalResolver(config.local.dns),
     log,
-    ingest,
+    ingests: ingestQueue,
   });
   const smtpPort = await abandon(listen(receiver, options.ports?.smtp ?? config.local.smtpPort, host));
 
@@ -261,6 +271,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     if (sweeping) return;
     sweeping = track(
       (async () => {
+        await ingestQueue.retry();
         await sweep({});
         // DynamoDB's TTL, done here: records past the history window go, at most once an hour.
         const now = ctx.clock.now();
@@ -321,6 +332,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     apiPort,
     adminToken,
     ingest,
+    ingestQueue,
     deliver,
     sweep,
     probe,

@@ -133,11 +133,36 @@ describe('the SMTP 250 on the single-node runtime', () => {
     expect(reply).toBeGreaterThan(receipt.folderSync);
   });
 
-  it('is sent only once the message is recorded, with files private to the user', async () => {
+  it('does not wait for ingest: the message is recorded after it', async () => {
+    // Ingest's first write waits until the test lets it go: a 250 that waited for ingest never comes.
+    const store = rt.ctx.store;
+    let letIngestGo = () => {};
+    const ingestHeld = new Promise<void>((resolve) => {
+      letIngestGo = resolve;
+    });
+    rt.ctx.store = {
+      ...store,
+      async putMessage(m) {
+        await ingestHeld;
+        return store.putMessage(m);
+      },
+    };
+
+    const response = await sendRecording(rt.smtpPort, await readFixture('plain.eml'), steps);
+    const id = /queued as (\S+)/.exec(response)?.[1] ?? '';
+    const recordedAtReply = await rt.message(id);
+    letIngestGo();
+    await rt.idle();
+
+    expect(response).toMatch(/^250 /);
+    expect(recordedAtReply).toBeUndefined();
+    expect((await rt.message(id))?.recipients).toEqual(['alice@example.com']);
+  });
+
+  it('leaves the raw file and the receipt private to the user', async () => {
     const response = await sendRecording(rt.smtpPort, await readFixture('plain.eml'), steps);
     const id = /queued as (\S+)/.exec(response)?.[1] ?? '';
 
-    expect((await rt.message(id))?.recipients).toEqual(['alice@example.com']);
     for (const file of [path.join(rt.layout.rawDir, id), path.join(rt.layout.receiptsDir, id)]) {
       expect(((await realFs.stat(file)).mode & 0o777).toString(8)).toBe('600');
     }

@@ -1,11 +1,29 @@
 import net from 'node:net';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RETRY_AFTER_MS } from '../../infra/local/recovery.js';
 import { MAX_MESSAGE_BYTES } from '../../lambdas/core/config.js';
+import type { Logger } from '../../lambdas/ports.js';
 import { TestPrimary } from '../support/primary.js';
-import { readFixture, startTestRuntime, type TestRuntime, testConfig } from '../support/runtime.js';
+import { readFixture, routeTo, startTestRuntime, type TestRuntime, testConfig } from '../support/runtime.js';
 
 const SITE_VISIT = '<site-visit-20261120@sender.example>';
+
+interface LogLine {
+  level: 'info' | 'warn' | 'error';
+  message: string;
+  fields: Record<string, unknown>;
+}
+
+/** A logger that keeps every line with its fields. */
+function recordingLog(): Logger & { lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const at =
+    (level: LogLine['level']) =>
+    (message: string, fields: Record<string, unknown> = {}) =>
+      void lines.push({ level, message, fields });
+  return { lines, info: at('info'), warn: at('warn'), error: at('error') };
+}
 
 interface SmtpFailure {
   responseCode?: number;
@@ -86,10 +104,20 @@ describe('the SMTP receiver (SES stand-in)', () => {
   let primary: TestPrimary;
   let rt: TestRuntime;
   let fixture: Buffer;
+  let log: ReturnType<typeof recordingLog>;
 
   beforeEach(async () => {
     primary = await TestPrimary.start();
-    rt = await startTestRuntime({ config: testConfig(primary) });
+    log = recordingLog();
+    rt = await startTestRuntime({
+      // A second accepted domain, so "the first accepted domain" means something.
+      config: testConfig(primary, {
+        domains: ['example.com', 'example.org'],
+        routes: [routeTo('primary', [primary], { domains: ['example.com', 'example.org'] })],
+      }),
+      api: true,
+      log,
+    });
     fixture = await readFixture('plain.eml');
   });
 
@@ -201,17 +229,78 @@ describe('the SMTP receiver (SES stand-in)', () => {
     expect(primary.copiesFor(SITE_VISIT, 'bob@example.com')).toBe(1);
   });
 
-  it('answers 451 when ingest keeps failing', async () => {
-    rt.ctx.store = {
-      ...rt.ctx.store,
-      async putMessage() {
-        throw new Error('ResourceNotFoundException');
-      },
-    };
+  describe('a message whose ingest fails after it is durable', () => {
+    function ingestKeepsFailing(): () => void {
+      const store = rt.ctx.store;
+      rt.ctx.store = {
+        ...store,
+        async putMessage() {
+          throw new Error('SQLITE_IOERR: disk I/O error');
+        },
+      };
+      return () => {
+        rt.ctx.store = store;
+      };
+    }
 
-    const refused = rt.send({ to: ['alice@example.com'], raw: fixture });
+    it('is acknowledged with 250: it is on disk, and its sender must not send it again', async () => {
+      ingestKeepsFailing();
 
-    await expect(refused).rejects.toMatchObject({ responseCode: 451 } satisfies SmtpFailure);
-    await nothingRecorded();
+      const sent = await rt.send({ to: ['alice@example.com'], raw: fixture });
+      await rt.idle();
+
+      expect(sent.response).toMatch(/^250 /);
+      expect(await rt.message(sent.id)).toBeUndefined();
+      expect(rt.ingestQueue.counts()).toEqual({ ingesting: 0, awaitingRetry: 1 });
+    });
+
+    it('is named in the log, by id only', async () => {
+      ingestKeepsFailing();
+
+      const sent = await rt.send({ to: ['alice@example.com'], raw: fixture });
+      await rt.idle();
+
+      const failure = log.lines.find((l) => l.level === 'error' && l.fields.messageId === sent.id);
+      expect(failure?.message).toMatch(/ingest failed/);
+      expect(JSON.stringify(log.lines)).not.toMatch(/alice|Site visit/);
+    });
+
+    it('is counted in GET /admin/status until a retry records it', async () => {
+      const recover = ingestKeepsFailing();
+      const status = async () => {
+        const res = await fetch(`http://127.0.0.1:${rt.apiPort}/admin/status`, {
+          headers: { authorization: `Bearer ${rt.adminToken}` },
+        });
+        return ((await res.json()) as { unrecorded: unknown }).unrecorded;
+      };
+
+      await rt.send({ to: ['alice@example.com'], raw: fixture });
+      await rt.idle();
+      const before = await status();
+      recover();
+      rt.clock.advance(RETRY_AFTER_MS / 1000);
+      await rt.ingestQueue.retry();
+
+      expect(before).toEqual({ ingesting: 0, awaitingRetry: 1 });
+      expect(await status()).toEqual({ ingesting: 0, awaitingRetry: 0 });
+    });
+
+    it('is recorded and delivered once by a retry round once the store works again', async () => {
+      const recover = ingestKeepsFailing();
+      const sent = await rt.send({ to: ['alice@example.com', 'bob@example.com'], raw: fixture });
+      await rt.idle();
+      recover();
+
+      const tooSoon = await rt.ingestQueue.retry();
+      rt.clock.advance(RETRY_AFTER_MS / 1000);
+      const due = await rt.ingestQueue.retry();
+      await rt.idle();
+
+      expect(tooSoon).toEqual({ retried: 0, recorded: 0 });
+      expect(due).toEqual({ retried: 1, recorded: 1 });
+      expect((await rt.deliveries(sent.id)).map((d) => d.state)).toEqual(['delivered', 'delivered']);
+      expect(primary.copiesFor(SITE_VISIT, 'alice@example.com')).toBe(1);
+      expect(primary.copiesFor(SITE_VISIT, 'bob@example.com')).toBe(1);
+    });
   });
 });

@@ -55,8 +55,8 @@ describe('start-up recovery on the single-node runtime', () => {
   }
 
   /**
-   * The disk as a crash between the receiver's writes and ingest leaves it: raw message and
-   * receipt fsynced, no record. Made with the real receiver, whose ingest fails every time.
+   * The disk as a crash between the receiver's 250 and ingest leaves it: raw message and receipt
+   * fsynced, no record. Made with the real receiver, whose ingest fails every time.
    */
   async function storedButNeverRecorded(): Promise<void> {
     before = await startTestRuntime({ config: testConfig(primary), dataDir, clock });
@@ -66,9 +66,30 @@ describe('start-up recovery on the single-node runtime', () => {
         throw new Error('the process died here');
       },
     };
-    await expect(
-      before.send({ to: ['alice@example.com', 'bob@example.com'], raw: await readFixture('plain.eml') }),
-    ).rejects.toMatchObject({ responseCode: 451 });
+    await before.send({ to: ['alice@example.com', 'bob@example.com'], raw: await readFixture('plain.eml') });
+    await before.idle();
+  }
+
+  /**
+   * The disk as a crash in the middle of ingest leaves it: the message record and alice's
+   * delivery written, bob's not (ingest writes the record first, then one delivery per recipient).
+   */
+  async function recordedButNotAllDeliveries(): Promise<string> {
+    before = await startTestRuntime({ config: testConfig(primary), dataDir, clock, deliverOnIngest: false });
+    const store = before.ctx.store;
+    before.ctx.store = {
+      ...store,
+      async createDelivery(d) {
+        if (d.recipient === 'bob@example.com') throw new Error('the process died here');
+        return store.createDelivery(d);
+      },
+    };
+    const sent = await before.send({
+      to: ['alice@example.com', 'bob@example.com'],
+      raw: await readFixture('plain.eml'),
+    });
+    await before.idle();
+    return sent.id;
   }
 
   it('ingests a raw message that was stored but never recorded, with the envelope the receiver saw', async () => {
@@ -93,6 +114,21 @@ describe('start-up recovery on the single-node runtime', () => {
     const { rt } = await restart();
 
     expect((await rt.deliveries(id as string)).map((d) => d.state)).toEqual(['delivered', 'delivered']);
+    expect(primary.copiesFor(SITE_VISIT, 'alice@example.com')).toBe(1);
+    expect(primary.copiesFor(SITE_VISIT, 'bob@example.com')).toBe(1);
+  });
+
+  it('ingests again a message whose record was written but not all its deliveries', async () => {
+    const id = await recordedButNotAllDeliveries();
+    expect((await before?.deliveries(id))?.map((d) => d.recipient)).toEqual(['alice@example.com']);
+
+    const { rt } = await restart();
+
+    expect(rt.recovery.recovered).toBe(1);
+    expect((await rt.deliveries(id)).map((d) => [d.recipient, d.state])).toEqual([
+      ['alice@example.com', 'delivered'],
+      ['bob@example.com', 'delivered'],
+    ]);
     expect(primary.copiesFor(SITE_VISIT, 'alice@example.com')).toBe(1);
     expect(primary.copiesFor(SITE_VISIT, 'bob@example.com')).toBe(1);
   });
@@ -147,6 +183,7 @@ describe('start-up recovery on the single-node runtime', () => {
         deliverOnIngest: false,
       });
       const sent = await before.send({ to: ['alice@example.com'], raw: await readFixture('plain.eml') });
+      await before.idle();
       const queued = await before.delivery(sent.id, 'alice@example.com');
       const claimed = claimDelivery(queued, clock.now(), 'dead-worker', before.config.queue.leaseSeconds);
       await before.ctx.store.replaceDelivery(claimed, queued.version);
