@@ -12,6 +12,16 @@ import { computeVerdicts } from './verdicts.js';
 /** SES accepts at most 50 recipients per message; more get a temporary failure to retry in batches. */
 export const MAX_RECIPIENTS = 50;
 
+/**
+ * The recipient every SMTP server must accept without a domain (RFC 5321 §4.5.1: `RCPT
+ * TO:<Postmaster>`, in any case). It is the postmaster of the first accepted domain here.
+ */
+const DOMAINLESS_POSTMASTER = 'postmaster';
+
+/** SMTP reply codes of the refusals the receiver logs (RFC 5321 §4.2.3). */
+const RELAY_REFUSED = 550;
+const TOO_BIG = 552;
+
 /** An SES-like message id: 40 lower-case base32 characters, time-ordered. */
 export function newSesMessageId(now = Date.now()): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
@@ -35,6 +45,15 @@ export interface ReceiverOptions {
   ingests: Pick<IngestQueue, 'submit'>;
 }
 
+/**
+ * The envelope recipient an accepted `RCPT TO` address stands for: the domainless `Postmaster`
+ * (RFC 5321 §4.5.1) is the postmaster of the first accepted domain; any other is lower-cased.
+ */
+export function envelopeRecipient(config: LifeboatConfig, address: string): string {
+  const normalised = normaliseAddress(address);
+  return normalised === DOMAINLESS_POSTMASTER ? `postmaster@${config.domains[0]}` : normalised;
+}
+
 function readAll(stream: SMTPServerDataStream): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -49,12 +68,36 @@ function smtpError(message: string, responseCode: number): Error {
 }
 
 /**
+ * Logs every size refusal (552) the receiver sends, with the session id and the reply code only.
+ * smtp-server refuses a declared `SIZE=` over the limit at MAIL FROM itself, before any handler of
+ * ours runs; the one place that sees that reply is its logger, which is handed each reply as it
+ * is sent. The 552 after DATA (an undeclared size) passes here too.
+ */
+function sizeRefusalLogger(log: Logger): SMTPServer['logger'] {
+  const ignore = () => {};
+  return {
+    trace: ignore,
+    info: ignore,
+    warn: ignore,
+    error: ignore,
+    fatal: ignore,
+    debug(entry?: unknown, _message?: string, reply?: unknown) {
+      const { tnx, cid } = (entry ?? {}) as { tnx?: string; cid?: string };
+      if (tnx !== 'send' || typeof reply !== 'string') return;
+      if (reply.startsWith(`${TOO_BIG} `)) {
+        log.info('SMTP message refused: over the size limit', { session: cid, code: TOO_BIG });
+      }
+    },
+  };
+}
+
+/**
  * The local stand-in for SES receiving: refuses recipients outside the accepted domains and
- * messages over 40 MB, stores the raw bytes under `raw/<id>` and the SES-shaped event beside them
- * (each fsynced, folder included), and answers 250 as soon as both are durable, as SES does once
- * the message is in S3. Ingest runs after that, in the background (the queue retries it until it
- * succeeds). A failure to store answers 451 and the sender retries; a crash after the stores is
- * finished at start-up.
+ * messages over 40 MB (each refusal logged with its session id and reply code), stores the raw
+ * bytes under `raw/<id>` and the SES-shaped event beside them (each fsynced, folder included), and
+ * answers 250 as soon as both are durable, as SES does once the message is in S3. Ingest runs
+ * after that, in the background (the queue retries it until it succeeds). A failure to store
+ * answers 451 and the sender retries; a crash after the stores is finished at start-up.
  */
 export function createReceiver(options: ReceiverOptions): SMTPServer {
   const { config, blobs, resolver } = options;
@@ -66,8 +109,13 @@ export function createReceiver(options: ReceiverOptions): SMTPServer {
     disabledCommands: ['AUTH'],
     logger: false,
     onRcptTo(address, session, callback) {
-      if (!isAcceptedRecipient(config, address.address)) {
-        return callback(smtpError(`5.7.1 <${address.address}>: relay access denied`, 550));
+      if (!isAcceptedRecipient(config, envelopeRecipient(config, address.address))) {
+        // The session and the code, never the address: mail is personal data.
+        options.log.info('SMTP recipient refused: relay access denied', {
+          session: session.id,
+          code: RELAY_REFUSED,
+        });
+        return callback(smtpError(`5.7.1 <${address.address}>: relay access denied`, RELAY_REFUSED));
       }
       if (session.envelope.rcptTo.length >= MAX_RECIPIENTS) {
         return callback(smtpError('4.5.3 too many recipients; send the rest in another message', 452));
@@ -77,10 +125,13 @@ export function createReceiver(options: ReceiverOptions): SMTPServer {
     onData(stream, session: SMTPServerSession, callback) {
       readAll(stream)
         .then(async (raw) => {
-          if (stream.sizeExceeded) throw smtpError(`5.3.4 message exceeds ${MAX_MESSAGE_BYTES} bytes`, 552);
+          if (stream.sizeExceeded)
+            throw smtpError(`5.3.4 message exceeds ${MAX_MESSAGE_BYTES} bytes`, TOO_BIG);
           const id = newSesMessageId();
           const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-          const recipients = session.envelope.rcptTo.map((r) => normaliseAddress(r.address));
+          const recipients = [
+            ...new Set(session.envelope.rcptTo.map((r) => envelopeRecipient(config, r.address))),
+          ];
           const verdicts = await computeVerdicts({
             raw,
             ip: session.remoteAddress,
@@ -132,5 +183,6 @@ export function createReceiver(options: ReceiverOptions): SMTPServer {
         });
     },
   });
+  server.logger = sizeRefusalLogger(options.log);
   return server;
 }

@@ -303,4 +303,84 @@ describe('the SMTP receiver (SES stand-in)', () => {
       expect(primary.copiesFor(SITE_VISIT, 'bob@example.com')).toBe(1);
     });
   });
+
+  describe('the domainless Postmaster (RFC 5321 §4.5.1)', () => {
+    it('is accepted at RCPT in any case', async () => {
+      const replies = await dialogue(rt.smtpPort, [
+        'EHLO mta.sender.example',
+        'MAIL FROM:<sender@sender.example>',
+        'RCPT TO:<Postmaster>',
+        'RCPT TO:<POSTMASTER>',
+        'RCPT TO:<postmaster>',
+        'QUIT',
+      ]);
+
+      expect(replies.slice(3, 6).map((r) => r.slice(0, 4))).toEqual(['250 ', '250 ', '250 ']);
+    });
+
+    it('is delivered to the postmaster of the first accepted domain', async () => {
+      const replies = await dialogue(rt.smtpPort, [
+        'EHLO mta.sender.example',
+        'MAIL FROM:<sender@sender.example>',
+        'RCPT TO:<Postmaster>',
+        'DATA',
+        // CRLF line ends and dot-stuffing (RFC 5321 §4.5.2), then the final dot.
+        `${fixture.toString('latin1').replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..')}\r\n.`,
+        'QUIT',
+      ]);
+      const id = /queued as (\S+)/.exec(replies[5] ?? '')?.[1] ?? '';
+      await rt.idle();
+
+      expect(replies[5]).toMatch(/^250 /);
+      expect((await rt.message(id))?.recipients).toEqual(['postmaster@example.com']);
+      expect(primary.transactions.map((t) => t.to)).toEqual([['postmaster@example.com']]);
+    });
+  });
+
+  describe('refusals in the log', () => {
+    it('logs a relay refusal and a declared-size refusal with the session id and the reply code only', async () => {
+      await dialogue(rt.smtpPort, [
+        'EHLO mta.sender.example',
+        `MAIL FROM:<sender@sender.example> SIZE=${MAX_MESSAGE_BYTES + 1}`,
+        'MAIL FROM:<sender@sender.example>',
+        'RCPT TO:<victim@elsewhere.example>',
+        'QUIT',
+      ]);
+
+      const refusals = log.lines.filter((l) => /refused/.test(l.message));
+      expect(refusals.map((l) => l.fields.code)).toEqual([552, 550]);
+      const sessions = new Set(refusals.map((l) => l.fields.session));
+      expect(sessions.size).toBe(1);
+      expect([...sessions][0]).toEqual(expect.stringMatching(/^\w+$/));
+      expect(JSON.stringify(refusals)).not.toMatch(/victim|elsewhere|sender\.example/);
+    });
+
+    it('tells the sessions of two refusals apart', async () => {
+      const refusal = [
+        'EHLO mta.sender.example',
+        'MAIL FROM:<a@sender.example>',
+        'RCPT TO:<b@elsewhere.example>',
+      ];
+      await dialogue(rt.smtpPort, refusal);
+      await dialogue(rt.smtpPort, refusal);
+
+      const sessions = log.lines.filter((l) => l.fields.code === 550).map((l) => l.fields.session);
+      expect(sessions).toHaveLength(2);
+      expect(sessions[0]).not.toBe(sessions[1]);
+    });
+
+    it('logs a refusal after DATA of an undeclared body over 40 MB', async () => {
+      const line = `${'x'.repeat(998)}\r\n`;
+      const big = Buffer.from(
+        `Subject: too big\r\n\r\n${line.repeat(Math.ceil((MAX_MESSAGE_BYTES + 1) / line.length))}`,
+      );
+
+      await transact(rt.smtpPort, { from: 'sender@sender.example', to: ['alice@example.com'] }, big).catch(
+        () => {},
+      );
+
+      const refusal = log.lines.find((l) => l.fields.code === 552);
+      expect(refusal?.fields).toEqual({ session: expect.stringMatching(/^\w+$/), code: 552 });
+    });
+  });
 });
