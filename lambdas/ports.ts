@@ -131,6 +131,11 @@ export interface RecipientOutcome {
 /** Sends one SMTP transaction per call to a route's hosts, in order. Never throws for SMTP outcomes. */
 export interface Mailer {
   send(route: RouteConfig, envelope: Envelope, raw: Buffer): Promise<RecipientOutcome[]>;
+  /**
+   * Ends the SMTP sessions a pooling mailer keeps open between sends; sends after it open new
+   * ones. A mailer that keeps no session has nothing to end.
+   */
+  close?(): Promise<void>;
 }
 
 /** Asks for a message's first delivery attempt (Lambda Event invoke in AWS, in-process locally). */

@@ -151,15 +151,20 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   const ingest = createIngestHandler(() => ctx);
   const ingestQueue = createIngestQueue({ ingest, receipts: stores.receipts, clock: ctx.clock, log, track });
-  deliver = createDeliverHandler(() => ctx);
+  // One long-lived process: the mailer's sessions stay open for the next delivery (as long as
+  // the mailer's idle limit allows) and are ended at stop(), not after every handler run.
+  const keepSessions = { endSessionsAfterRun: false };
+  deliver = createDeliverHandler(() => ctx, keepSessions);
   const sweep = createSweepHandler(
     () => ctx,
     () => {},
+    keepSessions,
   );
   // A probe run does the rounds of its interval (a failed check's confirmation included), as in
   // Lambda; stop() ends its waits between rounds.
   const probeRuns = new AbortController();
   const probe = createProbeHandler(() => ctx, {
+    ...keepSessions,
     windowMs: options.probeIntervalMs ?? config.continuity.probes.intervalSeconds * 1000,
     signal: probeRuns.signal,
   });
@@ -173,7 +178,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     } catch (err) {
       if (apiServer?.listening) await closeServer(apiServer);
       while (pending.size > 0) await Promise.allSettled([...pending]);
-      await closeMailer(ctx.mailer);
+      await ctx.mailer.close?.();
       stores.store.close();
       throw err;
     }
@@ -349,7 +354,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         await closeServer(receiver);
         if (apiServer) await closeServer(apiServer);
         while (pending.size > 0) await Promise.allSettled([...pending]);
-        await closeMailer(ctx.mailer);
+        await ctx.mailer.close?.();
         stores.store.close();
       })();
       return stopping;
@@ -364,10 +369,4 @@ async function messageIdsIn(store: MessageStore, state: DeliveryState): Promise<
     ids.add(d.messageId);
   });
   return [...ids];
-}
-
-/** Ends the SMTP sessions a pooling mailer keeps open to the primaries. */
-async function closeMailer(mailer: Mailer): Promise<void> {
-  const closable = mailer as Mailer & { close?: () => Promise<void> };
-  if (typeof closable.close === 'function') await closable.close();
 }

@@ -3,15 +3,20 @@ import { type Context, defaultContext } from '../adapters/context.js';
 import { formatIssues } from '../core/config.js';
 import { type DeliverResult, deliverMessage } from '../core/deliver.js';
 import { ValidationError } from '../core/errors.js';
+import { endingSessions, type SessionOptions } from './mailer-sessions.js';
 
 export const deliverEventSchema = z.object({ messageId: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/) });
 
-/** Invoked by ingest (Event): one attempt for every due recipient of one message. */
-export function createDeliverHandler(context: () => Context) {
+/**
+ * Invoked by ingest (Event): one attempt for every due recipient of one message, then the SMTP
+ * sessions it opened are ended (see {@link SessionOptions}).
+ */
+export function createDeliverHandler(context: () => Context, options: SessionOptions = {}) {
   return async (event: unknown): Promise<DeliverResult> => {
     const parsed = deliverEventSchema.safeParse(event);
     if (!parsed.success) throw new ValidationError('deliver event', formatIssues(parsed.error.issues));
-    return deliverMessage(parsed.data.messageId, context());
+    const ctx = context();
+    return endingSessions(ctx, options, () => deliverMessage(parsed.data.messageId, ctx));
   };
 }
 

@@ -3,6 +3,7 @@ import { type Context, defaultContext } from '../adapters/context.js';
 import type { LifeboatConfig } from '../core/config.js';
 import { runHandover } from '../core/continuity-service.js';
 import { awsProbeWindowMs, runProbeCycle } from '../core/probe-cycle.js';
+import { endingSessions, type SessionOptions } from './mailer-sessions.js';
 
 /** Time kept back from the Lambda timeout so the last batch and its state write always finish. */
 export const HANDOVER_MARGIN_MS = 15_000;
@@ -11,7 +12,7 @@ interface LambdaContextLike {
   getRemainingTimeInMillis?: () => number;
 }
 
-export interface ProbeHandlerOptions {
+export interface ProbeHandlerOptions extends SessionOptions {
   /**
    * Time until the next run is due, in which this one keeps running rounds (the schedule's interval;
    * a function of the config, read at cold start). @default 0: one round per run
@@ -26,7 +27,7 @@ export interface ProbeHandlerOptions {
 /**
  * EventBridge schedule: the probe rounds of one scheduled interval through the continuity state
  * machine (lambdas/core/probe-cycle.ts), then, while recovering, the hand-over for the rest of the
- * invocation's time.
+ * invocation's time; the SMTP sessions the hand-over opened are ended when it is done.
  */
 export function createProbeHandler(context: () => Context, options: ProbeHandlerOptions = {}) {
   const sleep =
@@ -38,6 +39,10 @@ export function createProbeHandler(context: () => Context, options: ProbeHandler
       }));
   return async (_event: unknown, lambda?: LambdaContextLike) => {
     const ctx = context();
+    return endingSessions(ctx, options, () => runOnce(ctx, lambda));
+  };
+
+  async function runOnce(ctx: Context, lambda: LambdaContextLike | undefined) {
     const windowMs =
       typeof options.windowMs === 'function' ? options.windowMs(ctx.config) : (options.windowMs ?? 0);
     const remainingMs = lambda?.getRemainingTimeInMillis
@@ -60,7 +65,7 @@ export function createProbeHandler(context: () => Context, options: ProbeHandler
       });
     }
     return { state: step.org.state, eventId: step.org.eventId, rounds: cycle.rounds, handover };
-  };
+  }
 }
 
 /** In Lambda a run lasts the schedule's interval (a minute by default) and runs that interval's rounds. */
