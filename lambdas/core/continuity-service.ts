@@ -362,6 +362,11 @@ function byMessage(batch: DeliveryRecord[]): DeliveryRecord[][] {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Resolves once every promise in the set has settled, including ones added meanwhile. */
+async function settled(inFlight: Set<Promise<void>>): Promise<void> {
+  while (inFlight.size > 0) await Promise.all(inFlight);
+}
+
 /** Deliveries of a scope a hand-over has to see through before it may finish, besides held ones. */
 interface Unfinished {
   /** Free to be sent now: a stopped worker's expired lease, or released mail nobody claimed. */
@@ -396,10 +401,11 @@ async function unfinished(deps: ContinuityDeps, scope: string): Promise<Unfinish
  *
  * Each held delivery is released straight into a claim (one conditional write) and sent with the
  * record in hand; its outcome is the second write. A run reads the held index once per batch and
- * writes its progress once per batch. Deliveries a stopped run left mid-send go first: once their
- * lease has run out (or at once, after the single-node runtime reclaimed them at start-up) they
- * are sent before anything newer, and while a live lease may still be sending one, nothing newer
- * starts. The event closes only when nothing of its scope is held or in flight any more.
+ * writes its progress once per batch; the slots stay full across batches, so a slow transaction
+ * holds up only its own. It returns (or throws) only once every delivery it started has its
+ * outcome recorded. Deliveries a stopped run left mid-send go first: once their lease has run out
+ * (or at once, after the single-node runtime reclaimed them at start-up) they are sent before
+ * anything newer, and while a live lease may still be sending one, nothing newer starts. The event closes only when nothing of its scope is held or in flight any more.
  *
  * Pacing and the budget are durations, measured on the monotonic clock; lease expiry and every
  * recorded time come from `deps.clock`.
@@ -424,95 +430,113 @@ export async function runHandover(deps: ContinuityDeps, budgetMs: number): Promi
     });
     return { released: 0, done: false };
   }
-  while (!spent()) {
-    const takingOver = left.takeable.length > 0;
-    const batch = takingOver
-      ? left.takeable
-      : await oldestHeld(deps, event.scope, concurrency * HANDOVER_BATCH_PER_SLOT);
-    left = { takeable: [], live: 0 };
-    if (batch.length === 0) {
-      // Finishing checks, never assumes: a delivery still in flight (a worker that died holding
-      // it, a retry under way) keeps the event open until it is delivered, failed or back in the
-      // queue, and one whose worker is gone is sent now, ahead of anything newer.
-      left = await unfinished(deps, event.scope);
-      if (left.takeable.length > 0) continue;
-      if (left.live > 0) return { released: thisRun, done: false };
-      const backlog = { held: batch.length, inFlight: left.live + left.takeable.length };
-      await transact(deps, (o, e) => {
-        if (o.state !== 'recovering' || !e) throw new ConflictError('the hand-over was already finished');
-        return finishHandover(o, { ...e, handover: e.handover ?? null }, deps.clock.now(), released, backlog);
-      }).catch((err) => {
-        if (!(err instanceof ConflictError)) throw err;
-      });
-      return { released: thisRun, done: true };
-    }
-    const batchStarted = deps.clock.now();
-    const inFlight = new Set<Promise<void>>();
-    let failure: { error: unknown } | undefined;
-    for (const group of byMessage(batch)) {
-      // Pace: the n-th delivery of this run may not start before n / rate seconds have passed.
-      const wait = (starts / ratePerSecond) * 1000 - elapsed();
-      if (wait > 0) await sleep(Math.min(wait, Math.max(0, budgetMs - elapsed())));
-      while (inFlight.size >= concurrency) await Promise.race(inFlight);
-      if (failure || spent()) break;
-      const now = deps.clock.now();
-      const leaseId = randomUUID();
-      const claimed: DeliveryRecord[] = [];
-      for (const d of group) {
-        const lease = leaseSecondsFor(deps.config, d.route);
-        const next = takingOver
-          ? claimDelivery(d, now, leaseId, lease)
-          : releaseAndClaim(d, now, leaseId, lease);
-        try {
-          await deps.store.replaceDelivery(next, d.version);
-          claimed.push(next);
-          // Taken over, or held again by the runtime's start-up: an earlier run released it.
-          if (!takingOver && d.lastError !== INTERRUPTED_ATTEMPT) {
-            released++;
-            thisRun++;
+  // Deliveries in flight, across batches: the next batch starts as slots come free, so one slow
+  // transaction (a new session, a slow reply) holds up its own slot, never the whole batch.
+  const inFlight = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
+  try {
+    while (!spent()) {
+      const takingOver = left.takeable.length > 0;
+      const batch = takingOver
+        ? left.takeable
+        : await oldestHeld(deps, event.scope, concurrency * HANDOVER_BATCH_PER_SLOT);
+      left = { takeable: [], live: 0 };
+      if (batch.length === 0) {
+        if (inFlight.size > 0) {
+          // The index is read again once their outcomes are recorded: it is only empty then.
+          await settled(inFlight);
+          if (failure) throw failure.error;
+          continue;
+        }
+        // Finishing checks, never assumes: a delivery still in flight (a worker that died holding
+        // it, a retry under way) keeps the event open until it is delivered, failed or back in the
+        // queue, and one whose worker is gone is sent now, ahead of anything newer.
+        left = await unfinished(deps, event.scope);
+        if (left.takeable.length > 0) continue;
+        if (left.live > 0) return { released: thisRun, done: false };
+        const backlog = { held: batch.length, inFlight: left.live + left.takeable.length };
+        await transact(deps, (o, e) => {
+          if (o.state !== 'recovering' || !e) throw new ConflictError('the hand-over was already finished');
+          return finishHandover(
+            o,
+            { ...e, handover: e.handover ?? null },
+            deps.clock.now(),
+            released,
+            backlog,
+          );
+        }).catch((err) => {
+          if (!(err instanceof ConflictError)) throw err;
+        });
+        return { released: thisRun, done: true };
+      }
+      const batchStarted = deps.clock.now();
+      for (const group of byMessage(batch)) {
+        // Pace: the n-th delivery of this run may not start before n / rate seconds have passed.
+        const wait = (starts / ratePerSecond) * 1000 - elapsed();
+        if (wait > 0) await sleep(Math.min(wait, Math.max(0, budgetMs - elapsed())));
+        while (inFlight.size >= concurrency) await Promise.race(inFlight);
+        if (failure || spent()) break;
+        const now = deps.clock.now();
+        const leaseId = randomUUID();
+        const claimed: DeliveryRecord[] = [];
+        for (const d of group) {
+          const lease = leaseSecondsFor(deps.config, d.route);
+          const next = takingOver
+            ? claimDelivery(d, now, leaseId, lease)
+            : releaseAndClaim(d, now, leaseId, lease);
+          try {
+            await deps.store.replaceDelivery(next, d.version);
+            claimed.push(next);
+            // Taken over, or held again by the runtime's start-up: an earlier run released it.
+            if (!takingOver && d.lastError !== INTERRUPTED_ATTEMPT) {
+              released++;
+              thisRun++;
+            }
+          } catch (err) {
+            // Another worker released it first. Anything else stops the hand-over once the
+            // deliveries in flight have finished.
+            if (!(err instanceof ConflictError)) failure ??= { error: err };
           }
+        }
+        starts += claimed.length;
+        if (claimed.length === 0) continue;
+        const messageId = claimed[0]?.messageId as string;
+        const sending: Promise<void> = (async () => {
+          deps.checkpoint?.('claimed');
+          await sendClaimed(messageId, claimed, deps);
+        })().catch((error: unknown) => {
+          failure ??= { error };
+        });
+        inFlight.add(sending);
+        void sending.finally(() => inFlight.delete(sending));
+      }
+      if (!takingOver) {
+        try {
+          // What the batch released counts from its claims; written after a failure too.
+          const fresh = (await deps.continuity.getEvent(event.id)) ?? event;
+          await deps.continuity.putEvent({
+            ...fresh,
+            handover: {
+              ...(fresh.handover ?? {
+                startedAt: batchStarted.toISOString(),
+                total: released,
+                finishedAt: null,
+              }),
+              released,
+            },
+          });
         } catch (err) {
-          // Another worker released it first. Anything else stops the hand-over once the
-          // deliveries in flight have finished.
-          if (!(err instanceof ConflictError)) failure ??= { error: err };
+          failure ??= { error: err };
         }
       }
-      starts += claimed.length;
-      if (claimed.length === 0) continue;
-      const messageId = claimed[0]?.messageId as string;
-      const sending: Promise<void> = (async () => {
-        deps.checkpoint?.('claimed');
-        await sendClaimed(messageId, claimed, deps);
-      })().catch((error: unknown) => {
-        failure ??= { error };
-      });
-      inFlight.add(sending);
-      void sending.finally(() => inFlight.delete(sending));
+      if (failure) throw failure.error;
+      deps.handoverCheckpoint?.(released);
     }
-    await Promise.all(inFlight);
-    if (!takingOver) {
-      try {
-        // Written after a failure too: what this batch released before it stopped still counts.
-        const fresh = (await deps.continuity.getEvent(event.id)) ?? event;
-        await deps.continuity.putEvent({
-          ...fresh,
-          handover: {
-            ...(fresh.handover ?? {
-              startedAt: batchStarted.toISOString(),
-              total: released,
-              finishedAt: null,
-            }),
-            released,
-          },
-        });
-      } catch (err) {
-        failure ??= { error: err };
-      }
-    }
-    if (failure) throw failure.error;
-    deps.handoverCheckpoint?.(released);
+    return { released: thisRun, done: false };
+  } finally {
+    // However the run ends, it returns only once every delivery it started has its outcome.
+    await settled(inFlight);
   }
-  return { released: thisRun, done: false };
 }
 
 export interface ContinuityStatus {

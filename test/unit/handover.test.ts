@@ -153,6 +153,33 @@ describe('runHandover', () => {
     expect(startedAt).toEqual([0, 100, 200, 300, 400, 500]);
   });
 
+  it('goes on with the next batch while one delivery of the last is still in flight', async () => {
+    const h = continuityHarness({ handover: { ratePerSecond: 1000, concurrency: 2 } });
+    const batch = 2 * HANDOVER_BATCH_PER_SLOT;
+    await heldThenRevoked(h, batch + 3);
+    // The first message's transaction hangs (a new session waiting for its greeting, say) until let go.
+    let letGo: () => void = () => {};
+    const hanging = new Promise<void>((resolve) => {
+      letGo = resolve;
+    });
+    const send = h.primary.send.bind(h.primary);
+    h.primary.send = async (...args) => {
+      const outcomes = await send(...args);
+      if (h.primary.sent.length === 1) await hanging;
+      return outcomes;
+    };
+    vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'performance'] });
+    const run = runHandover(h.deps, BUDGET_MS);
+    await vi.runAllTimersAsync();
+
+    // Everything else went out on the other slot, the next batch's messages included.
+    expect(h.primary.order()).toHaveLength(batch + 3);
+    expect((await getStatus(h.deps)).queue).toMatchObject({ delivering: 1, held: 0 });
+    letGo();
+    expect(await run).toEqual({ released: batch + 3, done: true });
+    expect(Object.values(await h.queue())).toEqual(Array(batch + 3).fill('delivered'));
+  });
+
   it('sends the delivery a worker died holding first, once its lease runs out, then the rest in order', async () => {
     const h = continuityHarness({ handover: { ratePerSecond: 1000, concurrency: 1 } });
     await heldThenRevoked(h, HANDOVER_BATCH_PER_SLOT + 3);
