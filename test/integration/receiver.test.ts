@@ -1,6 +1,6 @@
 import net from 'node:net';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RETRY_AFTER_MS } from '../../infra/local/recovery.js';
 import { MAX_MESSAGE_BYTES } from '../../lambdas/core/config.js';
 import type { Logger } from '../../lambdas/ports.js';
@@ -301,6 +301,38 @@ describe('the SMTP receiver (SES stand-in)', () => {
       expect((await rt.deliveries(sent.id)).map((d) => d.state)).toEqual(['delivered', 'delivered']);
       expect(primary.copiesFor(SITE_VISIT, 'alice@example.com')).toBe(1);
       expect(primary.copiesFor(SITE_VISIT, 'bob@example.com')).toBe(1);
+    });
+  });
+
+  describe('a failed ingest while the runtime runs', () => {
+    /** How often the sweep timer runs here: often, so the test waits little. */
+    const SWEEP_EVERY_MS = 20;
+    let timed: TestRuntime | undefined;
+
+    afterEach(async () => {
+      await timed?.stop();
+    });
+
+    it('is ingested again by the sweep timer, not only at the next start, and delivered once', async () => {
+      timed = await startTestRuntime({ config: testConfig(primary), sweepIntervalMs: SWEEP_EVERY_MS });
+      const store = timed.ctx.store;
+      timed.ctx.store = {
+        ...store,
+        async putMessage() {
+          throw new Error('SQLITE_IOERR: disk I/O error');
+        },
+      };
+      const sent = await timed.send({ to: ['alice@example.com'], raw: fixture });
+      await vi.waitFor(() => expect(timed?.ingestQueue.counts().awaitingRetry).toBe(1));
+
+      timed.ctx.store = store;
+      timed.clock.advance(RETRY_AFTER_MS / 1000);
+
+      await vi.waitFor(async () =>
+        expect(await timed?.delivery(sent.id, 'alice@example.com')).toMatchObject({ state: 'delivered' }),
+      );
+      expect(timed.ingestQueue.counts()).toEqual({ ingesting: 0, awaitingRetry: 0 });
+      expect(primary.copiesFor(SITE_VISIT, 'alice@example.com')).toBe(1);
     });
   });
 

@@ -101,6 +101,8 @@ export interface StartOptions {
   api?: boolean;
   /** The file calls of the raw and receipt folders, for a test that records them. */
   fs?: BlobFs;
+  /** Run the sweep timer every this many milliseconds. @default 0, off: tests sweep by hand */
+  sweepIntervalMs?: number;
 }
 
 export interface TestRuntime extends Runtime {
@@ -162,7 +164,7 @@ export async function startTestRuntime(options: StartOptions): Promise<TestRunti
     dataDir,
     ports: { smtp: 0, api: 0 },
     // Timers off: tests sweep by hand, and a probe round would open sessions on the test primaries.
-    sweepIntervalMs: 0,
+    sweepIntervalMs: options.sweepIntervalMs ?? 0,
     probeIntervalMs: 0,
     api: options.api ?? false,
     clock,
