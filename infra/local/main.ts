@@ -6,6 +6,27 @@ import { createDemoPrimary } from './demo-primary.js';
 import { loadLocalConfig } from './load-config.js';
 import { startRuntime } from './runtime.js';
 
+/**
+ * How often a runtime started by `npm start` checks that the script shell npm started it from is
+ * still there: the longest it keeps its ports after `kill <npm's pid>`.
+ */
+const LAUNCHER_CHECK_MS = 500;
+
+/**
+ * Stops the runtime once the shell `npm start` ran it from has gone. npm passes a SIGTERM on to
+ * that shell, but a POSIX sh such as dash (Debian's and Ubuntu's /bin/sh) neither replaces itself
+ * with node nor passes the signal on: it dies and leaves this process, orphaned, holding the
+ * ports. An orphan's parent changes, so that is what is watched. Ctrl-C reaches every process of
+ * the terminal's job and needs none of this.
+ */
+function stopWhenLauncherGoes(stop: () => Promise<void>): void {
+  if (process.env.npm_lifecycle_event !== 'start') return;
+  const launcher = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== launcher) void stop();
+  }, LAUNCHER_CHECK_MS).unref();
+}
+
 async function main(): Promise<void> {
   const log = consoleLogger();
   const { config, file } = loadLocalConfig();
@@ -82,6 +103,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // The terminal closing: stop as cleanly as on Ctrl-C rather than die mid-write.
+  process.on('SIGHUP', stop);
+  stopWhenLauncherGoes(stop);
 }
 
 main().catch((err: unknown) => {
