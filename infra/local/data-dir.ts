@@ -20,6 +20,8 @@ export interface DataLayout {
   receiptsDir: string;
   /** The local admin API's bearer token. */
   adminToken: string;
+  /** The SMTP receiver's self-signed STARTTLS certificate and its private key, when none is configured. */
+  tls: { cert: string; key: string };
   /** The previous version's folders: dynalite's LevelDB and s3rver's objects. */
   legacy: { dynamodb: string; s3: string };
 }
@@ -33,6 +35,7 @@ export function dataLayout(dataDir: string): DataLayout {
     rawDir: path.join(dir, 'raw'),
     receiptsDir: path.join(dir, 'receipts'),
     adminToken: path.join(dir, 'admin-token'),
+    tls: { cert: path.join(dir, 'tls-cert.pem'), key: path.join(dir, 'tls-key.pem') },
     legacy: { dynamodb: path.join(dir, 'dynamodb'), s3: path.join(dir, 's3') },
   };
 }
@@ -116,8 +119,8 @@ export async function tightenFile(file: string, log: Logger): Promise<void> {
 
 /**
  * Prepares a data folder for the runtime: the folder and its raw and receipt folders private
- * (0700), the admin token private (0600; the SQLite store sees to its own files), and the
- * previous version's layout refused instead of started empty beside it.
+ * (0700), the admin token and the STARTTLS key private (0600; the SQLite store sees to its own
+ * files), and the previous version's layout refused instead of started empty beside it.
  * @throws LegacyDataError when the folder holds dynalite's and s3rver's data
  */
 export async function prepareDataDir(dataDir: string, log: Logger): Promise<DataLayout> {
@@ -127,5 +130,6 @@ export async function prepareDataDir(dataDir: string, log: Logger): Promise<Data
   await ensurePrivateDir(layout.rawDir, log);
   await ensurePrivateDir(layout.receiptsDir, log);
   await tightenFile(layout.adminToken, log);
+  await tightenFile(layout.tls.key, log);
   return layout;
 }

@@ -79,6 +79,11 @@ async function main(): Promise<void> {
     `Lifeboat is running (${config.organisation})`,
     `  config        ${file ?? 'none: DEMO mode, mail for example.com goes to a demo primary that writes files'}`,
     `  SMTP in       ${config.local.listen}:${runtime.smtpPort}   (stands in for SES receiving)`,
+    `  STARTTLS      ${
+      runtime.tls.source === 'config'
+        ? `certificate ${runtime.tls.certFile} (local.tls)`
+        : `self-signed certificate for ${config.hostname}, made in the data folder (local.tls to use your own)`
+    }, valid until ${runtime.tls.validTo.toISOString().slice(0, 10)}`,
     `  admin API     http://${config.local.listen}:${runtime.apiPort}/admin/status   (token in ${runtime.layout.adminToken})`,
     `  data          ${dataDir}   (private to you: records in SQLite, lifeboat.db; raw messages as files, raw/)`,
     ...(demo

@@ -20,6 +20,7 @@ import { type DataLayout, prepareDataDir } from './data-dir.js';
 import { createLocalApi, ensureAdminToken } from './http-api.js';
 import { createLocalContext, type LocalStores, openLocalStores } from './local-context.js';
 import { createReceiver } from './receiver.js';
+import { loadReceiverTls, type ReceiverTls, TLS_CHECK_INTERVAL_MS } from './receiver-tls.js';
 
 import { createIngestQueue, type IngestQueue, type RecoveryResult, recoverUnrecorded } from './recovery.js';
 import { createLocalResolver } from './resolver.js';
@@ -70,6 +71,8 @@ export interface Runtime {
   /** What start-up recovered before the SMTP listener opened. */
   recovery: StartupRecovery;
   smtpPort: number;
+  /** The certificate the SMTP receiver offers in STARTTLS, as loaded at start. */
+  tls: Pick<ReceiverTls, 'source' | 'certFile' | 'validTo'>;
   /** The admin API's port, or null when it is off. */
   apiPort: number | null;
   /** Bearer token of the local admin API. */
@@ -260,6 +263,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const apiPort = apiServer
     ? await abandon(listen(apiServer, options.ports?.api ?? (options.ports ? 0 : config.local.apiPort), host))
     : null;
+  const tlsDeps = { config, layout, clock: ctx.clock, log };
+  const receiverTls = await abandon(loadReceiverTls(tlsDeps));
   const receiver = createReceiver({
     config,
     blobs: stores.blobs,
@@ -268,7 +273,21 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     log,
     ingests: ingestQueue,
   });
+  // In place of smtp-server's built-in certificate, which expired in February 2025.
+  receiver.updateSecureContext({ key: receiverTls.key, cert: receiverTls.cert });
   const smtpPort = await abandon(listen(receiver, options.ports?.smtp ?? config.local.smtpPort, host));
+  let offeredCert = receiverTls.cert;
+  // A runtime left running for months renews its certificate, or takes the configured files'
+  // renewal, without a restart.
+  const tlsTimer = setInterval(() => {
+    loadReceiverTls(tlsDeps)
+      .then((next) => {
+        if (next.cert === offeredCert) return;
+        receiver.updateSecureContext({ key: next.key, cert: next.cert });
+        offeredCert = next.cert;
+      })
+      .catch((err: Error) => log.error('STARTTLS certificate not renewed', { error: err.message }));
+  }, TLS_CHECK_INTERVAL_MS).unref();
 
   let sweeping: Promise<unknown> | null = null;
   let purgedAt = 0;
@@ -334,6 +353,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     stores,
     recovery: { ...recovered, reclaimed },
     smtpPort,
+    tls: { source: receiverTls.source, certFile: receiverTls.certFile, validTo: receiverTls.validTo },
     apiPort,
     adminToken,
     ingest,
@@ -350,6 +370,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       stopping ??= (async () => {
         if (timer) clearInterval(timer);
         if (probeTimer) clearInterval(probeTimer);
+        clearInterval(tlsTimer);
         probeRuns.abort();
         await closeServer(receiver);
         if (apiServer) await closeServer(apiServer);

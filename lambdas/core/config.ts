@@ -268,6 +268,12 @@ export const configSchema = z
         listen: z.string().min(1).default('127.0.0.1'),
         /** SMTP port standing in for SES receiving. @default 2525 */
         smtpPort: port.default(2525),
+        /**
+         * Certificate and private key (PEM files) the SMTP receiver offers in STARTTLS, read at start
+         * and again once a day. @default a self-signed certificate made in the data folder at first
+         * start and renewed before it expires
+         */
+        tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
         /** Earlier versions' storage ports: refused with a reason rather than silently ignored. */
         dynamodbPort: noStoragePort,
         s3Port: noStoragePort,
