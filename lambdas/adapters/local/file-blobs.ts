@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFile as readFileWithCallback } from 'node:fs';
 import * as nodeFs from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError, ValidationError } from '../../core/errors.js';
@@ -42,13 +43,31 @@ export interface BlobFs {
   unlink(file: string): Promise<void>;
 }
 
+/**
+ * node:fs/promises, except `readFile`: every delivery reads its message, and fs.readFile with a
+ * callback makes the same open, fstat, read and close at about a quarter of the JavaScript
+ * thread's time per call (no FileHandle, no promise per step), which a hand-over at 20 in
+ * flight feels.
+ */
+const defaultFs: BlobFs = {
+  mkdir: nodeFs.mkdir,
+  open: nodeFs.open,
+  rename: nodeFs.rename,
+  readdir: nodeFs.readdir,
+  unlink: nodeFs.unlink,
+  readFile: (file) =>
+    new Promise((resolve, reject) => {
+      readFileWithCallback(file, (err, data) => (err ? reject(err) : resolve(data)));
+    }),
+};
+
 export interface FileBlobsOptions {
   /**
    * The key prefix this folder holds; a key `<prefix><name>` is the file `<dir>/<name>`.
    * @default RAW_PREFIX (`raw/`, as SES's S3 action keys messages)
    */
   prefix?: string;
-  /** @default node:fs/promises */
+  /** @default node:fs/promises, with fs.readFile for reads */
   fs?: BlobFs;
 }
 
@@ -73,7 +92,7 @@ export interface FileBlobStore extends BlobStore {
  * only a temp file, which is never listed. The folder is created 0700.
  */
 export function createFileBlobs(dir: string, options: FileBlobsOptions = {}): FileBlobStore {
-  const fs: BlobFs = options.fs ?? nodeFs;
+  const fs: BlobFs = options.fs ?? defaultFs;
   const prefix = options.prefix ?? RAW_PREFIX;
   const root = path.resolve(dir);
   let ready: Promise<void> | undefined;
