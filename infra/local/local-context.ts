@@ -1,6 +1,7 @@
-import { type Context, passwordSource } from '../../lambdas/adapters/context.js';
+import type { Context } from '../../lambdas/adapters/context.js';
 import { type BlobFs, createFileBlobs, type FileBlobStore } from '../../lambdas/adapters/local/file-blobs.js';
 import { openSqliteStore, type SqliteStore } from '../../lambdas/adapters/local/sqlite-store.js';
+import { passwordSource } from '../../lambdas/adapters/passwords.js';
 import { createSmtpMailer } from '../../lambdas/adapters/smtp-mailer.js';
 import { createSmtpProber } from '../../lambdas/adapters/smtp-prober.js';
 import { type LifeboatConfig, recordDays } from '../../lambdas/core/config.js';

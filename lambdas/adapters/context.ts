@@ -1,16 +1,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import * as z from 'zod';
-import {
-  formatIssues,
-  type LifeboatConfig,
-  parseConfigJson,
-  type RouteConfig,
-  recordDays,
-} from '../core/config.js';
+import { formatIssues, type LifeboatConfig, parseConfigJson, recordDays } from '../core/config.js';
 import { ConfigError } from '../core/errors.js';
 import {
   type BlobStore,
@@ -29,6 +22,7 @@ import { createDynamoStore } from './dynamo-store.js';
 import { emfMetrics } from './emf-metrics.js';
 import { jsonLogger } from './logger.js';
 import { createSnsNotifier } from './notifiers.js';
+import { passwordSource } from './passwords.js';
 import { createS3Blobs } from './s3-blobs.js';
 import { createSmtpMailer } from './smtp-mailer.js';
 import { createSmtpProber } from './smtp-prober.js';
@@ -79,32 +73,6 @@ export function createAwsClients(env: LifeboatEnv) {
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
   return { dynamo, s3 };
-}
-
-/**
- * SMTP AUTH passwords: an environment variable when the route names one and it is set (local),
- * else the Secrets Manager secret (AWS), fetched once per cold start.
- */
-export function passwordSource(region: string) {
-  const cache = new Map<string, Promise<string | undefined>>();
-  let sm: SecretsManagerClient | undefined;
-  return (route: RouteConfig): Promise<string | undefined> => {
-    const auth = route.auth;
-    if (!auth) return Promise.resolve(undefined);
-    if (auth.passwordEnv && process.env[auth.passwordEnv] !== undefined) {
-      return Promise.resolve(process.env[auth.passwordEnv]);
-    }
-    const secretId = auth.secretId;
-    if (!secretId) return Promise.resolve(undefined);
-    let pending = cache.get(secretId);
-    if (!pending) {
-      sm ??= new SecretsManagerClient({ region });
-      pending = sm.send(new GetSecretValueCommand({ SecretId: secretId })).then((out) => out.SecretString);
-      pending.catch(() => cache.delete(secretId));
-      cache.set(secretId, pending);
-    }
-    return pending;
-  };
 }
 
 function lambdaTrigger(functionName: string, region: string): DeliveryTrigger {
