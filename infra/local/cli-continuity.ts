@@ -1,12 +1,14 @@
 import { LifeboatError } from '../../lambdas/core/errors.js';
+import type { AdminCall } from './cli-api.js';
 
-type Call = (method: string, route: string, body?: unknown) => Promise<Record<string, unknown>>;
-type Values = {
+export interface ContinuityValues {
   route?: string | undefined;
   reason?: string | undefined;
   start?: string | undefined;
   end?: string | undefined;
-};
+  /** Print the admin API's answer as JSON instead of text. */
+  json?: boolean | undefined;
+}
 
 interface EventView {
   id: string;
@@ -26,9 +28,21 @@ interface EventView {
   scheduledEnd: string | null;
 }
 
-const out = (text: string) => process.stdout.write(`${text}\n`);
+interface StatusView {
+  state: string;
+  since: string;
+  lastProbeRoundAt: string | null;
+  event: EventView | null;
+  holds: Array<{ scope: string; reason: string; since: string; by: string; draining?: boolean }>;
+  queue: Record<string, number>;
+  failedNotifications?: {
+    count: number;
+    windowHours: number;
+    last: { at: string; channel: string; notice: string; error: string } | null;
+  };
+}
 
-function describeEvent(e: EventView): string {
+function describeEvent(e: EventView): string[] {
   const lines = [
     `event ${e.id}: ${e.closedAt ? `closed ${e.closedAt}` : e.state}, opened ${e.openedAt} by ${e.openedBy}, scope ${e.scope === '*' ? 'all routes' : e.scope}`,
   ];
@@ -46,116 +60,121 @@ function describeEvent(e: EventView): string {
   }
   for (const ev of e.evidence.slice(-5))
     lines.push(`  evidence      ${ev.at} ${ev.route} ${ev.probe}: ${ev.detail}`);
-  return lines.join('\n');
+  return lines;
 }
 
-/** The continuity commands, through the running runtime's admin API (as the console will). */
-export async function continuityCommand(
-  command: string,
-  args: string[],
-  values: Values,
-  call: Call,
-): Promise<number> {
-  switch (command) {
-    case 'status': {
-      const s = (await call('GET', '/admin/status')) as {
-        state: string;
-        since: string;
-        lastProbeRoundAt: string | null;
-        event: EventView | null;
-        holds: Array<{ scope: string; reason: string; since: string; by: string; draining?: boolean }>;
-        queue: Record<string, number>;
-        failedNotifications?: {
-          count: number;
-          windowHours: number;
-          last: { at: string; channel: string; notice: string; error: string } | null;
-        };
-      };
-      out(
-        `continuity: ${s.state.toUpperCase()} since ${s.since} (last probe round ${s.lastProbeRoundAt ?? 'not yet'})`,
+function describeStatus(s: StatusView): string[] {
+  const lines = [
+    `continuity: ${s.state.toUpperCase()} since ${s.since} (last probe round ${s.lastProbeRoundAt ?? 'not yet'})`,
+  ];
+  if (s.event) lines.push(...describeEvent(s.event));
+  lines.push(
+    `queue: ${Object.entries(s.queue)
+      .filter(([k]) => k !== 'delivered')
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ')}`,
+    s.holds.length
+      ? `holds: ${s.holds.map((h) => `${h.scope === '*' ? 'everything' : `route ${h.scope}`} (${h.reason}${h.draining ? ', handing over' : ''}, by ${h.by})`).join('; ')}`
+      : 'holds: none',
+  );
+  const failed = s.failedNotifications;
+  if (failed) {
+    lines.push(
+      failed.count && failed.last
+        ? `failed pages: ${failed.count} in the last ${failed.windowHours} h (last: ${failed.last.channel} ${failed.last.notice} at ${failed.last.at}: ${failed.last.error})`
+        : `failed pages: none in the last ${failed.windowHours} h`,
+    );
+  }
+  return lines;
+}
+
+/** One command: the admin API request it makes and how its answer reads. */
+interface ApiCommand {
+  method: 'GET' | 'POST';
+  route(args: string[], values: ContinuityValues): string;
+  body?(values: ContinuityValues): unknown;
+  render(data: Record<string, unknown>): string[];
+}
+
+const id = (args: string[], usage: string) => {
+  if (!args[0]) throw new LifeboatError('USAGE', usage);
+  return encodeURIComponent(args[0]);
+};
+
+const COMMANDS: Record<string, ApiCommand> = {
+  status: {
+    method: 'GET',
+    route: () => '/admin/status',
+    render: (d) => describeStatus(d as unknown as StatusView),
+  },
+  events: {
+    method: 'GET',
+    route: () => '/admin/events?limit=20',
+    render: (d) => {
+      const { events } = d as { events: EventView[] };
+      if (events.length === 0) return ['no continuity events yet'];
+      return events.map((e) =>
+        `${e.id}  ${(e.closedAt ? 'closed' : e.state).padEnd(10)} opened ${e.openedAt}  ${e.invokeMode ? `invoked (${e.invokeMode})` : ''}`.trimEnd(),
       );
-      if (s.event) out(describeEvent(s.event));
-      out(
-        `queue: ${Object.entries(s.queue)
-          .filter(([k]) => k !== 'delivered')
-          .map(([k, n]) => `${k} ${n}`)
-          .join(', ')}`,
-      );
-      out(
-        s.holds.length
-          ? `holds: ${s.holds.map((h) => `${h.scope === '*' ? 'everything' : `route ${h.scope}`} (${h.reason}${h.draining ? ', handing over' : ''}, by ${h.by})`).join('; ')}`
-          : 'holds: none',
-      );
-      const failed = s.failedNotifications;
-      if (failed) {
-        out(
-          failed.count && failed.last
-            ? `failed pages: ${failed.count} in the last ${failed.windowHours} h (last: ${failed.last.channel} ${failed.last.notice} at ${failed.last.at}: ${failed.last.error})`
-            : `failed pages: none in the last ${failed.windowHours} h`,
-        );
-      }
-      return 0;
-    }
-    case 'events': {
-      const { events } = (await call('GET', '/admin/events?limit=20')) as { events: EventView[] };
-      if (events.length === 0) out('no continuity events yet');
-      for (const e of events) {
-        out(
-          `${e.id}  ${(e.closedAt ? 'closed' : e.state).padEnd(10)} opened ${e.openedAt}  ${e.invokeMode ? `invoked (${e.invokeMode})` : ''}`,
-        );
-      }
-      return 0;
-    }
-    case 'event': {
-      if (!args[0]) throw new LifeboatError('USAGE', 'event needs an event id (see lifeboat events)');
-      out(
-        describeEvent(
-          (await call('GET', `/admin/events/${encodeURIComponent(args[0])}`)) as unknown as EventView,
-        ),
-      );
-      return 0;
-    }
-    case 'ack': {
-      if (!args[0]) throw new LifeboatError('USAGE', 'ack needs an event id (see lifeboat status)');
-      const e = (await call(
-        'POST',
-        `/admin/events/${encodeURIComponent(args[0])}/acknowledge`,
-      )) as unknown as EventView;
-      out(`acknowledged by ${e.acknowledgedBy}: no more repeat pages, no automatic invocation`);
-      return 0;
-    }
-    case 'invoke': {
-      const r = (await call('POST', '/admin/continuity/invoke', {
-        ...(values.route ? { scope: values.route } : {}),
-        ...(values.reason ? { reason: values.reason } : {}),
-      })) as { state: string; event: EventView };
-      out(
-        `continuity invoked (event ${r.event.id}): mail for ${r.event.scope === '*' ? 'every route' : `route ${r.event.scope}`} is held`,
-      );
-      return 0;
-    }
-    case 'revoke': {
-      const r = (await call('POST', '/admin/continuity/revoke')) as { state: string; event: EventView };
-      out(
-        `continuity revoked (event ${r.event.id}): handing ${r.event.handover?.total ?? 0} held deliveries to the primary`,
-      );
-      out('follow it with: npx lifeboat status');
-      return 0;
-    }
-    case 'schedule': {
-      if (!values.start || !values.end)
+    },
+  },
+  event: {
+    method: 'GET',
+    route: (args) => `/admin/events/${id(args, 'event needs an event id (see lifeboat events)')}`,
+    render: (d) => describeEvent(d as unknown as EventView),
+  },
+  ack: {
+    method: 'POST',
+    route: (args) => `/admin/events/${id(args, 'ack needs an event id (see lifeboat status)')}/acknowledge`,
+    render: (d) => [
+      `acknowledged by ${(d as unknown as EventView).acknowledgedBy}: no more repeat pages, no automatic invocation`,
+    ],
+  },
+  invoke: {
+    method: 'POST',
+    route: () => '/admin/continuity/invoke',
+    body: (v) => ({ ...(v.route ? { scope: v.route } : {}), ...(v.reason ? { reason: v.reason } : {}) }),
+    render: (d) => {
+      const { event } = d as { event: EventView };
+      return [
+        `continuity invoked (event ${event.id}): mail for ${event.scope === '*' ? 'every route' : `route ${event.scope}`} is held`,
+      ];
+    },
+  },
+  revoke: {
+    method: 'POST',
+    route: () => '/admin/continuity/revoke',
+    render: (d) => {
+      const { event } = d as { event: EventView };
+      return [
+        `continuity revoked (event ${event.id}): handing ${event.handover?.total ?? 0} held deliveries to the primary`,
+        'follow it with: npx lifeboat status',
+      ];
+    },
+  },
+  schedule: {
+    method: 'POST',
+    route: (_args, v) => {
+      if (!v.start || !v.end)
         throw new LifeboatError('USAGE', 'schedule needs --start and --end (ISO 8601 times)');
-      const r = (await call('POST', '/admin/continuity/schedule', {
-        start: values.start,
-        end: values.end,
-        ...(values.route ? { scope: values.route } : {}),
-        ...(values.reason ? { reason: values.reason } : {}),
-      })) as { event: EventView };
-      out(`scheduled (event ${r.event.id}): continuity ${r.event.scheduledStart} → ${r.event.scheduledEnd}`);
-      return 0;
-    }
-    case 'outbox': {
-      const { notifications } = (await call('GET', '/admin/outbox?limit=50')) as {
+      return '/admin/continuity/schedule';
+    },
+    body: (v) => ({
+      start: v.start,
+      end: v.end,
+      ...(v.route ? { scope: v.route } : {}),
+      ...(v.reason ? { reason: v.reason } : {}),
+    }),
+    render: (d) => {
+      const { event } = d as { event: EventView };
+      return [`scheduled (event ${event.id}): continuity ${event.scheduledStart} → ${event.scheduledEnd}`];
+    },
+  },
+  outbox: {
+    method: 'GET',
+    route: () => '/admin/outbox?limit=50',
+    render: (d) => {
+      const { notifications } = d as {
         notifications: Array<{
           at: string;
           channel: string;
@@ -166,23 +185,66 @@ export async function continuityCommand(
           error?: string;
         }>;
       };
-      if (notifications.length === 0) out('outbox is empty: no page has been sent');
-      for (const n of notifications) {
-        out(`${n.at}  ${n.channel.toUpperCase().padEnd(5)} to ${n.audience} (${n.to.join(', ')})`);
-        if (n.error) out(`    NOT SENT: ${n.error}`);
-        out(`    ${n.channel === 'sms' ? n.text : n.subject}`);
-      }
-      return 0;
-    }
-    case 'audit': {
-      const { entries } = (await call('GET', '/admin/audit?limit=50')) as {
+      if (notifications.length === 0) return ['outbox is empty: no page has been sent'];
+      return notifications.flatMap((n) => [
+        `${n.at}  ${n.channel.toUpperCase().padEnd(5)} to ${n.audience} (${n.to.join(', ')})`,
+        ...(n.error ? [`    NOT SENT: ${n.error}`] : []),
+        `    ${n.channel === 'sms' ? n.text : n.subject}`,
+      ]);
+    },
+  },
+  audit: {
+    method: 'GET',
+    route: () => '/admin/audit?limit=50',
+    render: (d) => {
+      const { entries } = d as {
         entries: Array<{ at: string; actor: string; action: string; detail: string }>;
       };
-      if (entries.length === 0) out('audit log is empty');
-      for (const e of entries) out(`${e.at}  ${e.actor.padEnd(24)} ${e.action.padEnd(14)} ${e.detail}`);
-      return 0;
-    }
-    default:
-      throw new LifeboatError('USAGE', `unknown command ${command}`);
+      if (entries.length === 0) return ['audit log is empty'];
+      return entries.map((e) => `${e.at}  ${e.actor.padEnd(24)} ${e.action.padEnd(14)} ${e.detail}`);
+    },
+  },
+};
+
+/** The commands that go through the running runtime's admin API. */
+export const CONTINUITY_COMMANDS = [...Object.keys(COMMANDS), 'primary'] as const;
+
+/**
+ * The continuity commands, through the running runtime's admin API (as the console will), so
+ * each is the API's own action: the same authorisation, audit entry and errors.
+ */
+export async function continuityCommand(
+  command: string,
+  args: string[],
+  values: ContinuityValues,
+  call: AdminCall,
+  out: (line: string) => void,
+): Promise<number> {
+  if (command === 'primary') return demoPrimary(args, values, call, out);
+  const spec = COMMANDS[command];
+  if (!spec) throw new LifeboatError('USAGE', `unknown command ${command}`);
+  const route = spec.route(args, values);
+  const data = await call(spec.method, route, spec.body?.(values));
+  for (const line of values.json ? [JSON.stringify(data, null, 2)] : spec.render(data)) out(line);
+  return 0;
+}
+
+/** `primary down|up`: the demo primary's switch, a local-only endpoint of the runtime. */
+async function demoPrimary(
+  args: string[],
+  values: ContinuityValues,
+  call: AdminCall,
+  out: (line: string) => void,
+): Promise<number> {
+  const want = args[0];
+  if (want !== 'down' && want !== 'up') throw new LifeboatError('USAGE', 'primary takes down or up');
+  let data: Record<string, unknown>;
+  try {
+    data = await call('POST', '/local/demo-primary', { up: want === 'up' });
+  } catch (err) {
+    if ((err as LifeboatError).code !== 'NOT_FOUND') throw err;
+    throw new LifeboatError('USAGE', 'there is no demo primary: a config file points Lifeboat at a real one');
   }
+  out(values.json ? JSON.stringify(data, null, 2) : `demo primary is ${data.up ? 'UP' : 'DOWN'}`);
+  return 0;
 }

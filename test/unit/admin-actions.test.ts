@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../lambdas/adapters/logger.js';
-import { retryDelivery } from '../../lambdas/core/admin-actions.js';
+import { flushQueue, retryDelivery } from '../../lambdas/core/admin-actions.js';
 import { TransitionError } from '../../lambdas/core/delivery-state.js';
 import { NotFoundError } from '../../lambdas/core/errors.js';
+import { continuityHarness } from '../support/continuity.js';
 import { delivery } from '../support/fixtures.js';
 import { ManualClock, MemoryStore } from '../support/memory-store.js';
 
@@ -47,5 +48,27 @@ describe('retryDelivery', () => {
     await expect(
       retryDelivery(deps, { messageId: 'nope', recipient: 'alice@example.com' }, 'ops@example.org'),
     ).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
+
+describe('flushQueue', () => {
+  it('attempts what is due and audits who asked and what came of it', async () => {
+    const h = continuityHarness();
+    await h.receive('m1');
+    // Past the first attempt's grace: due for a sweep.
+    h.clock.advance(60);
+
+    const result = await flushQueue(h.deps, 'ops@example.org');
+
+    expect(result).toMatchObject({ messages: 1, delivered: 1 });
+    expect(h.primary.order()).toEqual(['m1']);
+    expect(h.store.audit).toEqual([
+      expect.objectContaining({
+        actor: 'ops@example.org',
+        action: 'flush',
+        detail:
+          'queue flushed: 1 messages attempted (1 delivered, 0 deferred, 0 failed, 0 held, 0 put off), 0 left for the next sweep',
+      }),
+    ]);
   });
 });

@@ -1,0 +1,307 @@
+import { existsSync } from 'node:fs';
+import { silentLogger } from '../../lambdas/adapters/logger.js';
+import { flushQueue, retryDelivery } from '../../lambdas/core/admin-actions.js';
+import type { LifeboatConfig } from '../../lambdas/core/config.js';
+import { canTransition, TransitionError } from '../../lambdas/core/delivery-state.js';
+import { LifeboatError, NotFoundError } from '../../lambdas/core/errors.js';
+import type { DeliveryRecord, MessageRecord } from '../../lambdas/core/model.js';
+import { listQueue, QUEUE_STATES } from '../../lambdas/core/queue-ops.js';
+import { dataLayout, hasLegacyData, LegacyDataError } from './data-dir.js';
+import { createLocalContext, openLocalStores } from './local-context.js';
+
+/** Deliveries `lifeboat queue` prints: a terminal's worth; the admin API pages through the rest. */
+const QUEUE_LISTING_LIMIT = 200;
+
+/** Messages one `lifeboat flush` attempts: the whole local queue, where a sweep takes 200 per run. */
+const FLUSH_MAX_MESSAGES = 10_000;
+
+export const MAIL_COMMANDS = ['messages', 'queue', 'show', 'retry', 'flush'] as const;
+
+export interface MailValues {
+  day?: string | undefined;
+  state?: string | undefined;
+  json?: boolean | undefined;
+}
+
+export interface MailCommandContext {
+  config: LifeboatConfig;
+  /** Who acts, for the audit log. */
+  actor: string;
+  out(line: string): void;
+  err(line: string): void;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+function ago(iso: string | null, now: Date): string {
+  if (!iso) return '-';
+  const s = Math.round((Date.parse(iso) - now.getTime()) / 1000);
+  const abs = Math.abs(s);
+  const text = abs < 120 ? `${abs}s` : abs < 7200 ? `${Math.round(abs / 60)}m` : `${Math.round(abs / 3600)}h`;
+  return s >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+function size(bytes: number): string {
+  if (bytes < 1024) return `${bytes} bytes`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} kB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** A real calendar day as YYYY-MM-DD (not 2024-13-45 or 2023-02-29). */
+export function isCalendarDay(day: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) return false;
+  const parsed = new Date(`${day}T00:00:00Z`);
+  return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 10) === day;
+}
+
+/** `show`: one message and each recipient's delivery, as a person reads it. */
+function describeMessage(m: Omit<MessageRecord, 'snippet'>, deliveries: DeliveryRecord[], now: Date): string {
+  const v = m.verdicts;
+  const lines = [
+    `message      ${m.id}`,
+    `received     ${m.receivedAt}, ${size(m.size)}`,
+    `envelope     from ${m.envelopeFrom || '<>'} to ${m.recipients.join(', ')}`,
+    `from         ${m.from ?? '-'}`,
+    `subject      ${m.subject ?? '-'}`,
+    ...(m.messageIdHeader ? [`message-id   ${m.messageIdHeader}`] : []),
+    `verdicts     spam ${v.spam}, virus ${v.virus}, SPF ${v.spf}, DKIM ${v.dkim}, DMARC ${v.dmarc}${v.dmarcPolicy ? ` (policy ${v.dmarcPolicy.toLowerCase()})` : ''}`,
+    `attachments  ${
+      m.attachments.length === 0
+        ? 'none'
+        : m.attachments
+            .map((a) => `${a.filename ?? '(unnamed)'} (${a.contentType}, ${size(a.size)})`)
+            .join(', ')
+    }`,
+    ...(m.parseError ? [`not parsed   ${m.parseError} (kept and relayed as received)`] : []),
+    '',
+    table([
+      ['recipient', 'route', 'state', 'tries', 'when', 'last reply or reason'],
+      ...deliveries.map((d) => [
+        d.recipient,
+        d.route,
+        d.reason && (d.state === 'held' || d.state === 'quarantined') ? `${d.state} (${d.reason})` : d.state,
+        String(d.attempts),
+        d.state === 'delivered'
+          ? `delivered ${ago(d.deliveredAt, now)}`
+          : d.state === 'deferred'
+            ? `next ${ago(d.nextAttemptAt, now)}`
+            : '-',
+        (d.lastResponse ?? d.lastError ?? '').slice(0, 80) || '-',
+      ]),
+    ]),
+  ];
+  return lines.join('\n');
+}
+
+/**
+ * The mail commands, on the data folder's own SQLite file (WAL lets them read while the runtime
+ * writes): the listings read it directly; retry and flush are the same audited core actions as
+ * the admin API's, with the same errors.
+ */
+export async function mailCommand(
+  command: string,
+  args: string[],
+  values: MailValues,
+  cli: MailCommandContext,
+): Promise<number> {
+  const { config, out } = cli;
+  // Arguments first: a usage error is one whatever the data folder holds, and changes nothing.
+  if (command === 'messages' && values.day !== undefined && !isCalendarDay(values.day))
+    throw new LifeboatError('USAGE', `--day takes a date as YYYY-MM-DD, not ${values.day}`);
+  if (
+    command === 'queue' &&
+    values.state !== undefined &&
+    !(QUEUE_STATES as readonly string[]).includes(values.state)
+  )
+    throw new LifeboatError('USAGE', `unknown state ${values.state}; one of ${QUEUE_STATES.join(', ')}`);
+  if ((command === 'show' || command === 'retry') && !args[0])
+    throw new LifeboatError('USAGE', `${command} needs a message id (see lifeboat messages)`);
+
+  const layout = dataLayout(config.local.dataDir);
+  if (hasLegacyData(layout)) throw new LegacyDataError(layout.dataDir);
+  if (!existsSync(layout.database)) {
+    throw new LifeboatError(
+      'NO_DATA',
+      `no Lifeboat data in ${layout.dataDir}: start Lifeboat with \`npm start\` first (same folder, same config)`,
+    );
+  }
+  const stores = openLocalStores(layout, config);
+  const ctx = createLocalContext(config, stores, {
+    log: silentLogger,
+    // Pages are the runtime's to send: its probe rounds see what a flush changed.
+    notifier: { send: async () => {} },
+    // The runtime's sweep picks up what a retry requeues; a flush attempts it here.
+    trigger: { requestDelivery: async () => {} },
+  });
+  const now = ctx.clock.now();
+  try {
+    switch (command) {
+      case 'messages': {
+        const day = values.day ?? now.toISOString().slice(0, 10);
+        const rows: string[][] = [['received', 'message', 'from', 'size', 'recipients']];
+        let cursor: string | undefined;
+        do {
+          const page = await ctx.store.listMessagesByDay(day, 100, cursor);
+          for (const m of page.items) {
+            const deliveries = await ctx.store.listDeliveries(m.id);
+            rows.push([
+              m.receivedAt.slice(11, 19),
+              m.id,
+              m.envelopeFrom || '<>',
+              String(m.size),
+              deliveries.map((d) => `${d.recipient} ${d.state}`).join(', '),
+            ]);
+          }
+          cursor = page.cursor;
+        } while (cursor);
+        out(rows.length > 1 ? table(rows) : `no messages received on ${day} (UTC)`);
+        return 0;
+      }
+      case 'queue': {
+        // One page, oldest first: the listing reads no more of the queue than it shows.
+        const page = await listQueue(ctx.store, {
+          state: values.state as DeliveryRecord['state'] | undefined,
+          limit: QUEUE_LISTING_LIMIT,
+        });
+        const rows = page.items;
+        if (rows.length === 0) {
+          out('queue is empty: nothing is waiting (see `lifeboat messages` for what was delivered)');
+          return 0;
+        }
+        rows.sort((a, b) => a.receivedAt.localeCompare(b.receivedAt));
+        out(
+          table([
+            ['message', 'recipient', 'route', 'state', 'tries', 'next', 'last error / reason'],
+            ...rows.map((d) => [
+              d.messageId,
+              d.recipient,
+              d.route,
+              d.state,
+              String(d.attempts),
+              d.state === 'deferred' ? ago(d.nextAttemptAt, now) : '-',
+              (d.lastError ?? d.reason ?? '').slice(0, 80),
+            ]),
+          ]),
+        );
+        if (page.cursor)
+          out(
+            `showing the first ${rows.length}; \`lifeboat status\` has the count per state, GET /admin/queue pages through all`,
+          );
+        return 0;
+      }
+      case 'show': {
+        const id = args[0] as string;
+        const message = await ctx.store.getMessage(id);
+        if (!message) throw new NotFoundError(`message ${id}`);
+        const deliveries = (await ctx.store.listDeliveries(id)).sort((a, b) =>
+          a.recipient.localeCompare(b.recipient),
+        );
+        // The snippet is body text: the terminal shows headers and states, never the body.
+        const { snippet: _snippet, ...summary } = message;
+        out(
+          values.json
+            ? JSON.stringify({ message: summary, deliveries }, null, 2)
+            : describeMessage(summary, deliveries, now),
+        );
+        return 0;
+      }
+      case 'retry':
+        return await retry(args[0] as string, args[1], values, cli, ctx);
+      case 'flush': {
+        const result = await flushQueue(ctx, cli.actor, { maxMessages: FLUSH_MAX_MESSAGES });
+        await ctx.mailer.close?.();
+        if (values.json) out(JSON.stringify(result, null, 2));
+        else if (result.messages === 0 && result.leftForLater === 0)
+          out('nothing was due: deferred mail waits for its next attempt (see `lifeboat queue`)');
+        else
+          out(
+            [
+              `attempted ${result.messages} messages: ${result.delivered} delivered, ${result.deferred} deferred, ${result.failed} failed, ${result.held} held`,
+              ...(result.postponed
+                ? [`${result.postponed} put off without a connection: their route failed again and again`]
+                : []),
+              ...(result.leftForLater ? [`${result.leftForLater} left for the next sweep`] : []),
+            ].join('\n'),
+          );
+        return 0;
+      }
+      default:
+        throw new LifeboatError('USAGE', `unknown command ${command}`);
+    }
+  } finally {
+    stores.store.close();
+  }
+}
+
+/**
+ * `retry <id> [recipient]` through retryDelivery, as the admin API's retry: audited, and refused
+ * alike. Naming a recipient retries that delivery or fails with the reason (the API's 409);
+ * without one, every delivery of the message that can be retried is, and the command fails only
+ * when none can.
+ */
+async function retry(
+  messageId: string,
+  recipient: string | undefined,
+  values: MailValues,
+  cli: MailCommandContext,
+  ctx: ReturnType<typeof createLocalContext>,
+): Promise<number> {
+  const all = await ctx.store.listDeliveries(messageId);
+  const chosen = recipient ? all.filter((d) => d.recipient === recipient.toLowerCase()) : all;
+  if (chosen.length === 0) {
+    throw new NotFoundError(
+      all.length === 0 ? `message ${messageId}` : `a delivery of ${messageId} to ${recipient}`,
+    );
+  }
+  const retriable = recipient ? chosen : chosen.filter((d) => canTransition(d.state, 'queued'));
+  if (retriable.length === 0) {
+    const states = chosen.map((d) => `${d.recipient} is ${d.state}`).join(', ');
+    throw new LifeboatError(
+      'TRANSITION_NOT_ALLOWED',
+      `nothing to retry: ${states} (retry takes failed, held or quarantined deliveries)`,
+    );
+  }
+  const results: Array<{ recipient: string; from: string; to: string }> = [];
+  for (const d of retriable) {
+    let after: DeliveryRecord;
+    try {
+      after = await retryDelivery(ctx, d, cli.actor);
+    } catch (err) {
+      if (err instanceof TransitionError) throw new TransitionRefused(d.recipient, err);
+      throw err;
+    }
+    results.push({ recipient: d.recipient, from: d.state, to: after.state });
+  }
+  const left = chosen.filter((d) => !retriable.includes(d));
+  if (values.json)
+    cli.out(
+      JSON.stringify(
+        { retried: results, left: left.map((d) => ({ recipient: d.recipient, state: d.state })) },
+        null,
+        2,
+      ),
+    );
+  else {
+    for (const r of results)
+      cli.out(`${r.recipient}: ${r.from} -> ${r.to}${r.to === 'held' ? ' (its route is still held)' : ''}`);
+    for (const d of left) cli.out(`${d.recipient}: left ${d.state}`);
+  }
+  return 0;
+}
+
+/** A retry refused for one recipient: the core's reason, with whose delivery it was. */
+class TransitionRefused extends LifeboatError {
+  constructor(recipient: string, cause: TransitionError) {
+    super(cause.code, `${recipient}: ${cause.message}`, { cause });
+  }
+}
