@@ -34,9 +34,10 @@ export interface ReceiverOptions {
   config: LifeboatConfig;
   blobs: BlobStore;
   /**
-   * Where the event handed to ingest is kept, as durably as the raw message and before the 250,
-   * so start-up can finish an ingest a crash interrupted. Without it (a test's in-memory stores)
-   * an interrupted ingest is lost with the process.
+   * Where the event handed to ingest is kept, as durably as the raw message and before the 250
+   * (staged, then acknowledged just before it), so start-up can finish an ingest a crash
+   * interrupted. Without it (a test's in-memory stores) an interrupted ingest is lost with the
+   * process.
    */
   receipts?: ReceiptStore;
   resolver: Resolver;
@@ -165,14 +166,18 @@ export function createReceiver(options: ReceiverOptions): SMTPServer {
           };
           // Both durable before the 250: written side by side, as neither is of use without the
           // other (a raw file without its receipt was never acknowledged). Both finish before any
-          // reply, so no write outlives the session that asked for it.
+          // reply, so no write outlives the session that asked for it. The receipt is staged: a
+          // crash before the acknowledging rename below leaves a message whose sender sends it
+          // again, which start-up therefore leaves undelivered (see ReceiptStore).
           const writes = await Promise.allSettled([
             blobs.putRaw(`${RAW_PREFIX}${id}`, raw),
-            options.receipts?.put(event),
+            options.receipts?.stage(event),
           ]);
           for (const w of writes) if (w.status === 'rejected') throw w.reason;
-          // The 250 goes out the moment the message is durable: a crash from here on costs no
-          // second copy from the sender, and start-up ingests what the crash left unrecorded.
+          // The 250 goes out the moment the message is durable and its receipt acknowledged: a
+          // crash from here on costs no second copy from the sender, and start-up ingests what it
+          // left unrecorded. Only a crash between this rename and the reply stores it twice.
+          options.receipts?.acknowledge(id);
           callback(null, `2.0.0 Ok: queued as ${id}`);
           options.ingests.submit(event);
         })

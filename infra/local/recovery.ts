@@ -26,7 +26,10 @@ export interface RecoveryDeps {
 export interface RecoveryResult {
   /** Raw messages that had no record, ingested now from their receipt. */
   recovered: number;
-  /** Raw messages without a record or a receipt: never acknowledged, so left as they are. */
+  /**
+   * Raw messages without a record or an acknowledged receipt: never acknowledged (the process
+   * died before their 250, and their senders send them again), so left undelivered.
+   */
   unacknowledged: number;
   /** Raw messages whose ingest failed again; the sweeps and the next start try them again. */
   failed: number;
@@ -54,7 +57,10 @@ export async function isRecorded(store: MessageStore, id: string): Promise<boole
  * raw message whose ingest did not finish (no record, or a record without all its deliveries) is
  * ingested from its receipt. The receiver stores both, each fsynced, before its `250` (ingest runs
  * after it), so an acknowledged message always has both; a raw file without a receipt was never
- * acknowledged (its sender still holds it and sends it again).
+ * acknowledged (its sender still holds it and sends it again). A receipt still staged was never
+ * acknowledged either if it is of this boot (a crash of the process keeps every rename it made),
+ * and is removed; one of an earlier boot may have lost its acknowledging rename to a power cut,
+ * and counts as acknowledged.
  * Temp files of writes a crash cut short are removed: none was acknowledged either. A message
  * about as old as the records' lifetime has no record because its record expired (the raw mail
  * stays longer): it is not ingested again.
@@ -65,11 +71,27 @@ export async function recoverUnrecorded(deps: RecoveryDeps): Promise<RecoveryRes
   if (temps > 0)
     log.info('removed files of writes a crash cut short (none was acknowledged)', { files: temps });
 
+  const rawKeys = await deps.blobs.listRaw();
+  const rawIds = new Set(rawKeys.map((key) => key.slice(RAW_PREFIX.length)));
+  const neverAcknowledged = new Map<string, string>();
+  for (const [id, boot] of await deps.receipts.listStaged()) {
+    if (boot !== deps.receipts.bootId && rawIds.has(id)) await deps.receipts.promoteStaged(id, boot);
+    else neverAcknowledged.set(id, boot);
+  }
+  await deps.receipts.discardStaged(neverAcknowledged);
+  if (neverAcknowledged.size > 0)
+    log.info(
+      'removed the receipts of messages the process died before acknowledging (their senders send them again)',
+      {
+        count: neverAcknowledged.size,
+      },
+    );
+
   const result: RecoveryResult = { recovered: 0, unacknowledged: 0, failed: 0, failedIds: [], expired: 0 };
   // A day's margin: a record close to its expiry may have gone in the last purge.
   const oldest = deps.clock.now().getTime() - (deps.recordDays - EXPIRY_MARGIN_DAYS) * 86_400_000;
   const unacknowledged: string[] = [];
-  for (const key of await deps.blobs.listRaw()) {
+  for (const key of rawKeys) {
     const id = key.slice(RAW_PREFIX.length);
     if (await isRecorded(deps.store, id)) continue;
     const event = await deps.receipts.get(id).catch((err: Error) => {
@@ -156,7 +178,7 @@ export interface IngestQueueDeps {
    * Where a retry reads the event of a message start-up could not ingest. Without it (a test's
    * in-memory stores) only the events of this process's own failures are retried.
    */
-  receipts?: ReceiptStore;
+  receipts?: Pick<ReceiptStore, 'get'>;
   clock: Clock;
   log: Logger;
   /** Registers background work, so that whoever waits for the runtime to be idle waits for it too. */

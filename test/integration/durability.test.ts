@@ -1,7 +1,9 @@
+import { renameSync } from 'node:fs';
 import * as realFs from 'node:fs/promises';
 import path from 'node:path';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { SyncRename } from '../../infra/local/receipts.js';
 import type { BlobFs } from '../../lambdas/adapters/local/file-blobs.js';
 import { TestPrimary } from '../support/primary.js';
 import { readFixture, startTestRuntime, type TestRuntime, testConfig } from '../support/runtime.js';
@@ -25,7 +27,7 @@ interface Step {
  * node:fs/promises, recording each call as it completes, in one list with the SMTP client's
  * replies: the order in which things became true in this process.
  */
-function recordingFs(steps: Step[]): BlobFs {
+function recordingFs(steps: Step[]): BlobFs & SyncRename {
   return {
     mkdir: (dir, options) => realFs.mkdir(dir, options),
     async open(file, flags, mode) {
@@ -44,6 +46,10 @@ function recordingFs(steps: Step[]): BlobFs {
     },
     async rename(from, to) {
       await realFs.rename(from, to);
+      steps.push({ op: 'rename', path: to, from });
+    },
+    renameSync(from, to) {
+      renameSync(from, to);
       steps.push({ op: 'rename', path: to, from });
     },
     readFile: (file) => realFs.readFile(file),
@@ -125,12 +131,19 @@ describe('the SMTP 250 on the single-node runtime', () => {
     const id = /queued as (\S+)/.exec(response)?.[1] ?? '';
     const reply = steps.findIndex((s) => s.op === 'reply');
 
-    const receipt = durabilityOf(steps, path.join(rt.layout.receiptsDir, id));
+    // Durable under its staged name (the boot's), then renamed to its own just before the 250.
+    const acknowledged = steps.findIndex(
+      (s) => s.op === 'rename' && s.path === path.join(rt.layout.receiptsDir, id),
+    );
+    const staged = steps[acknowledged]?.from ?? '';
+    const receipt = durabilityOf(steps, staged);
 
+    expect(path.basename(staged)).toBe(`${id}.staged.${rt.stores.receipts.bootId}`);
     expect(receipt.fileSync).toBeGreaterThanOrEqual(0);
     expect(receipt.rename).toBeGreaterThan(receipt.fileSync);
     expect(receipt.folderSync).toBeGreaterThan(receipt.rename);
-    expect(reply).toBeGreaterThan(receipt.folderSync);
+    expect(acknowledged).toBeGreaterThan(receipt.folderSync);
+    expect(reply).toBeGreaterThan(acknowledged);
   });
 
   it('does not wait for ingest: the message is recorded after it', async () => {

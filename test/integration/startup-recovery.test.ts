@@ -1,5 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createReceiptStore, currentBootId } from '../../infra/local/receipts.js';
 import { claimDelivery } from '../../lambdas/core/delivery-state.js';
 import type { Logger } from '../../lambdas/ports.js';
 import { ManualClock } from '../support/memory-store.js';
@@ -154,6 +155,39 @@ describe('start-up recovery on the single-node runtime', () => {
       'warn raw messages without a receipt were never acknowledged; left undelivered',
     );
     expect(primary.transactions).toHaveLength(0);
+  });
+
+  describe('a receipt still staged (stored, but not yet acknowledged)', () => {
+    /** Raw message and staged receipt, durable, as the receiver leaves them just before its 250. */
+    async function stagedBy(bootId: string | undefined): Promise<string> {
+      before = await startTestRuntime({ config: testConfig(primary), dataDir, clock });
+      const id = 'stored-not-acknowledged';
+      const event = await before.sesEvent(id, await readFixture('plain.eml'), ['alice@example.com']);
+      await createReceiptStore(before.layout.receiptsDir, { bootId }).stage(event);
+      return id;
+    }
+
+    it('of this boot is a message its sender sends again: left undelivered, its receipt removed', async () => {
+      const id = await stagedBy(currentBootId());
+
+      const { rt } = await restart();
+
+      expect(await rt.message(id)).toBeUndefined();
+      expect(rt.recovery).toMatchObject({ recovered: 0, unacknowledged: 1 });
+      expect(await rt.stores.receipts.listStaged()).toEqual(new Map());
+      expect(primary.transactions).toHaveLength(0);
+    });
+
+    it('of an earlier boot may have lost its acknowledgement to a power cut: delivered once', async () => {
+      const id = await stagedBy('an-earlier-boot');
+
+      const { rt } = await restart();
+
+      expect(rt.recovery.recovered).toBe(1);
+      expect(await rt.delivery(id, 'alice@example.com')).toMatchObject({ state: 'delivered' });
+      expect(await rt.stores.receipts.get(id)).toBeDefined();
+      expect(primary.copiesFor(SITE_VISIT, 'alice@example.com')).toBe(1);
+    });
   });
 
   it('does not ingest again a message that was recorded', async () => {
