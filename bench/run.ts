@@ -16,6 +16,7 @@ import { detectionFigure } from './continuity-detection.js';
 import { handoverFigure } from './continuity-handover.js';
 import { REPO_ROOT } from './corpus.js';
 import { ingestCpuFigure } from './ingest-cpu.js';
+import { kill9Figure } from './kill9.js';
 import { lambdaMemoryFigure } from './lambda-memory.js';
 import { pipelineFigure } from './pipeline.js';
 import { queueCostsFigure } from './queue-costs.js';
@@ -29,6 +30,7 @@ const FIGURES: readonly Figure[] = [
   detectionFigure,
   handoverFigure,
   queueCostsFigure,
+  kill9Figure,
   lambdaMemoryFigure,
   awsCostFigure,
 ];

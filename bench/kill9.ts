@@ -1,0 +1,194 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { StateCounts } from '../lambdas/ports.js';
+import { freePort, LifeboatProcess, writeConfigFile } from '../test/support/lifeboat-process.js';
+import { type PrimaryTransaction, TestPrimary } from '../test/support/primary.js';
+import { routeTo, sendRaw } from '../test/support/runtime.js';
+import type { Figure, FigureResult, Row } from './report.js';
+import { fmt } from './stats.js';
+
+/** kill -9s of the runtime per run: the issue's drill. */
+const KILLS = 20;
+/** Concurrent sending MTAs, each sending one message after another for the whole run. */
+const SENDERS = 8;
+/** Messages acknowledged between one restart and the next kill: a random count in this range. */
+const ACCEPTED_BETWEEN_KILLS = [10, 30] as const;
+/** A kill lands this many milliseconds (at random, up to) after its count is reached: mid-transaction or mid-delivery. */
+const KILL_JITTER_MS = 20;
+/** A sender retries a transaction that failed (runtime dead, connection cut) after this pause. */
+const RETRY_PAUSE_MS = 100;
+/** Aim: at most one extra copy at the primary per this many kills. */
+const AIM_KILLS_PER_DUPLICATE = 20;
+/** Draining after the last kill gives up after this long: a message still missing then is lost. */
+const DRAIN_LIMIT_MS = 120_000;
+const DOMAIN = 'bench.test';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Extra copies at the primary, by cause. */
+export interface Duplicates {
+  /** Copies of one stored message beyond the first: a delivery a kill cut short after the primary's 250. */
+  resent: number;
+  /**
+   * Stored messages beyond one per Message-ID: the sender sent a message again because a kill cut
+   * its transaction after Lifeboat had stored it.
+   */
+  storedTwice: number;
+}
+
+/**
+ * Copies at the primary beyond one per Message-ID, split by cause: the same gateway id more than
+ * once is a resent delivery; more than one gateway id for one Message-ID is a message stored twice.
+ */
+export function countDuplicates(
+  transactions: readonly Pick<PrimaryTransaction, 'messageId' | 'gatewayId'>[],
+): Duplicates {
+  const byMessage = new Map<string, Map<string, number>>();
+  for (const t of transactions) {
+    const copies = byMessage.get(t.messageId ?? '') ?? new Map<string, number>();
+    copies.set(t.gatewayId ?? '', (copies.get(t.gatewayId ?? '') ?? 0) + 1);
+    byMessage.set(t.messageId ?? '', copies);
+  }
+  let resent = 0;
+  let storedTwice = 0;
+  for (const copies of byMessage.values()) {
+    storedTwice += copies.size - 1;
+    for (const n of copies.values()) resent += n - 1;
+  }
+  return { resent, storedTwice };
+}
+
+function message(sender: number, n: number): { messageId: string; raw: string; to: string } {
+  const messageId = `<kill9-bench-${sender}-${n}@sender.example>`;
+  const to = `user${sender}@${DOMAIN}`;
+  const raw = [
+    `From: Sender ${sender} <sender${sender}@sender.example>`,
+    `To: ${to}`,
+    `Subject: message ${n} of sender ${sender}`,
+    `Message-ID: ${messageId}`,
+    'Date: Fri, 20 Nov 2026 09:00:00 +0000',
+    '',
+    `Body of message ${n}.`,
+    '',
+  ].join('\r\n');
+  return { messageId, raw, to };
+}
+
+const randomBetween = ([low, high]: readonly [number, number]) =>
+  low + Math.floor(Math.random() * (high - low + 1));
+
+/**
+ * Duplicates per kill -9: `npm start` in a process of its own relays to a counting SMTP primary
+ * while 8 senders send without pause; it is killed 20 times, each time after a random number of
+ * acknowledged messages and a random few milliseconds (so kills land mid-transaction and
+ * mid-delivery), and started again on the same data. After the last start it drains, and every
+ * copy at the primary beyond one per Message-ID is counted, by cause.
+ */
+export const kill9Figure: Figure = {
+  name: 'kill9',
+  async run(): Promise<FigureResult> {
+    const dir = await mkdtemp(path.join(tmpdir(), 'lifeboat-bench-kill9-'));
+    const primary = await TestPrimary.start();
+    let lifeboat: LifeboatProcess | undefined;
+    /** Senders start no new message once this is false, and finish the one they are sending. */
+    let sending = true;
+    /** Senders give up even the message they are sending (the run failed). */
+    let aborted = false;
+    try {
+      const ports = { smtp: await freePort(), api: await freePort() };
+      const dataDir = path.join(dir, 'data');
+      const configFile = await writeConfigFile(dir, {
+        organisation: 'Lifeboat kill -9 bench',
+        domains: [DOMAIN],
+        routes: [routeTo('primary', [primary], { domains: [DOMAIN] })],
+        queue: { sweepIntervalSeconds: 5, minBackoffSeconds: 5, maxBackoffSeconds: 60 },
+        local: { dataDir, smtpPort: ports.smtp, apiPort: ports.api },
+      });
+      lifeboat = await LifeboatProcess.start({ cwd: dir, configFile });
+
+      const accepted = new Map<string, string>();
+      let failures = 0;
+      const senders = Array.from({ length: SENDERS }, async (_, s) => {
+        for (let n = 0; sending; n++) {
+          const m = message(s, n);
+          while (!aborted) {
+            try {
+              accepted.set(m.messageId, (await sendRaw(ports.smtp, { to: [m.to], raw: m.raw })).id);
+              break;
+            } catch {
+              failures++;
+              await sleep(RETRY_PAUSE_MS);
+            }
+          }
+        }
+      });
+
+      const started = Date.now();
+      for (let kill = 0; kill < KILLS; kill++) {
+        const at = accepted.size + randomBetween(ACCEPTED_BETWEEN_KILLS);
+        while (accepted.size < at) await sleep(2);
+        await sleep(Math.random() * KILL_JITTER_MS);
+        await lifeboat.kill9();
+        lifeboat = await LifeboatProcess.start({ cwd: dir, configFile });
+      }
+      sending = false;
+      await Promise.all(senders);
+      const loadSeconds = (Date.now() - started) / 1000;
+
+      // Drained: nothing queued, delivering or deferred, and every acknowledged message arrived.
+      const token = (await readFile(path.join(dataDir, 'admin-token'), 'utf8')).trim();
+      const drainUntil = Date.now() + DRAIN_LIMIT_MS;
+      let queue: StateCounts | undefined;
+      let missing: string[] = [];
+      for (;;) {
+        const res = await fetch(`http://127.0.0.1:${ports.api}/admin/status`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        queue = ((await res.json()) as { queue: StateCounts }).queue;
+        const arrived = new Set(primary.transactions.map((t) => t.gatewayId));
+        missing = [...accepted].filter(([, id]) => !arrived.has(id)).map(([messageId]) => messageId);
+        const waiting = queue.queued + queue.delivering + queue.deferred;
+        if ((waiting === 0 && missing.length === 0) || Date.now() > drainUntil) break;
+        await sleep(200);
+      }
+
+      const { resent, storedTwice } = countDuplicates(primary.transactions);
+      const perKill = (resent + storedTwice) / KILLS;
+      const aim = 1 / AIM_KILLS_PER_DUPLICATE;
+      const row: Row = {
+        id: 'kill9.duplicates',
+        figure: `Duplicates per kill -9 (${KILLS} kills of \`npm start\` during delivery, ${SENDERS} senders)`,
+        value: `${fmt(perKill)} per kill (${resent} resent, ${storedTwice} stored twice; ${missing.length} lost)`,
+        reference: `${accepted.size} messages acknowledged, ${primary.transactions.length} transactions at the primary`,
+        ratio: '—',
+        aim: `≤ ${fmt(aim)} per kill (1 in ${AIM_KILLS_PER_DUPLICATE}), none lost`,
+        verdict: perKill <= aim && missing.length === 0 ? 'PASS' : 'MISS',
+        data: {
+          kills: KILLS,
+          senders: SENDERS,
+          accepted: accepted.size,
+          transactions: primary.transactions.length,
+          resent,
+          storedTwice,
+          lost: missing.length,
+          senderRetries: failures,
+          loadSeconds,
+          queue,
+        },
+      };
+      return {
+        rows: [row],
+        notes: [
+          `kill -9: ${KILLS} kills of the runtime process over ${fmt(loadSeconds, 's')} of load (${SENDERS} senders without pause, each kill after ${ACCEPTED_BETWEEN_KILLS[0]}–${ACCEPTED_BETWEEN_KILLS[1]} acknowledged messages and up to ${KILL_JITTER_MS} ms), each followed by a restart on the same data, then drained. "Resent" is a delivery whose primary 250 came back while \`delivered\` was not yet recorded; "stored twice" a message its sender sent again because the kill cut its transaction after Lifeboat had stored it.`,
+        ],
+      };
+    } finally {
+      sending = false;
+      aborted = true;
+      await lifeboat?.stop();
+      await primary.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+};
