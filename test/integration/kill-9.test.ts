@@ -19,13 +19,19 @@ const RETRY_PAUSE_MS = 100;
 /** The whole drill, sending included, must finish within this; it takes about 20 s here. */
 const DRILL_TIMEOUT_MS = 150_000;
 /**
- * Copies of one stored message a kill may cost: the deliveries in flight at that instant, whose
- * primary's 250 may have come back while `delivered` was not yet recorded. The runtime starts an
- * attempt per message it accepts and holds at most one per sender connection in the receive path,
- * so with SENDERS senders at most SENDERS such deliveries are in flight (the sweeper's batch adds
- * none while nothing is deferred).
+ * Copies of stored messages the kills of one run may cost: the deliveries in flight at a kill
+ * whose primary's 250 had come back while `delivered` was not yet recorded. Measured: 9 in 30 kills
+ * over ten runs, at most 3 in one run; this leaves more than twice that.
  */
-const MAX_RESENT_PER_KILL = SENDERS;
+const MAX_RESENT_PER_RUN = 8;
+/**
+ * Messages the kills of one run may store twice. The receiver's receipt is acknowledged by a
+ * rename right before its 250 and start-up leaves undelivered what a kill stopped short of that
+ * rename, so only a kill between the rename and the reply (the same tick) costs a second copy.
+ * Measured: none in 90 kills (30 here, 60 in the bench's kill9 figure); 0.7 to 0.8 per kill while
+ * a killed process's fsynced receipt still counted as acknowledged.
+ */
+const MAX_STORED_TWICE_PER_RUN = 1;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -150,7 +156,7 @@ describe('kill -9 of npm start while 8 senders send', () => {
     expect(drained.failed + drained.held + drained.quarantined).toBe(0);
   });
 
-  it('sends a stored message twice only when a kill cut its delivery short, at most once per delivery in flight', () => {
+  it('sends a stored message twice only when a kill cut its delivery short, and rarely', () => {
     const copies = new Map<string, number[]>();
     primary.transactions.forEach((t, i) => {
       copies.set(t.gatewayId ?? '', [...(copies.get(t.gatewayId ?? '') ?? []), i]);
@@ -168,17 +174,16 @@ describe('kill -9 of npm start while 8 senders send', () => {
         `${extra} resent after a kill cut their delivery short, ` +
         `${messages.filter((m) => new Set(primary.copiesOf(m.messageId).map((t) => t.gatewayId)).size > 1).length} stored twice because the sender retried a cut transaction`,
     );
-    expect(extra).toBeLessThanOrEqual(KILLS * MAX_RESENT_PER_KILL);
+    expect(extra).toBeLessThanOrEqual(MAX_RESENT_PER_RUN);
   });
 
-  it('stores a message twice only when its sender retried a transaction the kill cut', () => {
+  it('stores a message twice only when its sender retried a transaction the kill cut, and almost never', () => {
     const storedTwice = messages.filter(
       (m) => new Set(primary.copiesOf(m.messageId).map((t) => t.gatewayId)).size > 1,
     );
 
     expect(storedTwice.filter((m) => m.failures === 0).map((m) => m.messageId)).toEqual([]);
-    // One transaction per sender can be cut by each kill.
-    expect(storedTwice.length).toBeLessThanOrEqual(KILLS * SENDERS);
+    expect(storedTwice.length).toBeLessThanOrEqual(MAX_STORED_TWICE_PER_RUN);
   });
 
   it('reclaims and recovers at each start, and says so', () => {
