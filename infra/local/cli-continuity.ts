@@ -40,6 +40,8 @@ interface StatusView {
     windowHours: number;
     last: { at: string; channel: string; notice: string; error: string } | null;
   };
+  /** The local runtime's acknowledged messages not recorded yet. */
+  unrecorded?: { ingesting: number; awaitingRetry: number };
 }
 
 function describeEvent(e: EventView): string[] {
@@ -83,6 +85,11 @@ function describeStatus(s: StatusView): string[] {
       failed.count && failed.last
         ? `failed pages: ${failed.count} in the last ${failed.windowHours} h (last: ${failed.last.channel} ${failed.last.notice} at ${failed.last.at}: ${failed.last.error})`
         : `failed pages: none in the last ${failed.windowHours} h`,
+    );
+  }
+  if (s.unrecorded?.awaitingRetry) {
+    lines.push(
+      `unrecorded: ${s.unrecorded.awaitingRetry} acknowledged messages whose ingest failed, ingested again on every sweep (their ids are in the log)`,
     );
   }
   return lines;

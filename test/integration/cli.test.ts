@@ -243,6 +243,20 @@ describe('the lifeboat command', () => {
       expect(run.out).toMatch(/^continuity: NORMAL since /);
     });
 
+    it('print how many acknowledged messages wait to be recorded after a failed ingest', async () => {
+      runtime.ctx.store = {
+        ...runtime.ctx.store,
+        async putMessage() {
+          throw new Error('SQLITE_IOERR: disk I/O error');
+        },
+      };
+      await receive([ALICE]);
+
+      const run = await lifeboat('status');
+
+      expect(run.out).toMatch(/^unrecorded: 1 acknowledged messages whose ingest failed/m);
+    });
+
     it('say the runtime is not running, and how to start it, when nothing answers', async () => {
       await runtime.stop();
       const port = input.local?.apiPort as number;
