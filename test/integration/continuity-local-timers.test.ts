@@ -82,6 +82,8 @@ describe('local runtime: probe timer during a hand-over', () => {
   it('counts every delivery once in the closed event', { timeout: 60_000 }, async () => {
     await call('POST', '/admin/continuity/invoke');
     await sendHeldMail();
+    // Ingest follows each 250 in the background: all 40 are held only once it has run.
+    while (runtime.ingestQueue.counts().ingesting > 0) await new Promise((r) => setTimeout(r, 10));
 
     await call('POST', '/admin/continuity/revoke');
     await until('normal', 30_000);
