@@ -8,18 +8,19 @@
  * Protocol on stdio, one line each: it prints `ready {"smtpPort":…}`; then
  *   invoke   invokes continuity for every route and prints `invoked {"state":…}`
  *   idle     waits for deliveries in flight and prints `idle {"queue":{…}}` (deliveries by state)
- *   mark     restarts its CPU count (the whole process: the runtime's thread and its storage
- *            thread), its main thread's busy share and its tally of store calls (or the profiler)
+ *   mark     restarts its CPU count (the whole process: the JavaScript thread and libuv's
+ *            threads, which read the raw files), its main thread's busy share and its tally of
+ *            calls (or the profiler)
  *   revoke   revokes continuity, runs the hand-over to its end as the runtime does after a revoke
- *            from the admin API, and prints `handed-over {…}`: CPU and store calls since the mark,
- *            the event's hand-over record, deliveries by state
+ *            from the admin API, and prints `handed-over {…}`: CPU since the mark, every call the
+ *            hand-over made to the store, the raw files and the mailer (counted by wrappers
+ *            around the runtime's own objects, in this process), the event's hand-over record,
+ *            deliveries by state
  *   stop     shuts down and exits
  * The parent owns the data folder and removes it. With BENCH_PROFILE_FILE set, a V8 CPU profile
  * of the span from `mark` to the end of the hand-over is written to that file.
  */
-import { subscribe } from 'node:diagnostics_channel';
 import { writeFile } from 'node:fs/promises';
-import type { ClientRequest } from 'node:http';
 import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -48,15 +49,13 @@ if (
 /** Set for a profiled run, which counts nothing, so that its profile holds no bench code. */
 const profileFile = process.env.BENCH_PROFILE_FILE;
 
-/** Calls and summed wall time per store method, and requests per AWS API operation, counted after `mark`. */
+/** Calls and summed wall time per method of the store, the raw files and the mailer, counted after `mark`. */
 class Tally {
   on = false;
   readonly calls = new Map<string, { calls: number; ms: number }>();
-  readonly requests = new Map<string, number>();
 
   reset(): void {
     this.calls.clear();
-    this.requests.clear();
     this.on = true;
   }
 
@@ -88,18 +87,6 @@ function counted<T extends object>(target: T, prefix: string): T {
         return result;
       };
     },
-  });
-}
-
-// Each HTTP request the SDK clients make, by API operation: the wire-level view of the store calls.
-if (!profileFile) {
-  subscribe('http.client.request.start', (message) => {
-    if (!tally.on) return;
-    const request = (message as { request: ClientRequest }).request;
-    const target = request.getHeader('x-amz-target');
-    const operation =
-      typeof target === 'string' ? `DynamoDB ${target.split('.').pop()}` : `S3 ${request.method}`;
-    tally.requests.set(operation, (tally.requests.get(operation) ?? 0) + 1);
   });
 }
 
@@ -187,7 +174,6 @@ for await (const line of createInterface({ input: process.stdin })) {
       handover: event?.handover ?? null,
       queue: await ctx.store.countByState(),
       calls: Object.fromEntries(tally.calls),
-      requests: Object.fromEntries(tally.requests),
     });
   } else if (line === 'stop') {
     break;

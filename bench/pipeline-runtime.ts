@@ -8,12 +8,15 @@
  *                                                       memory, to tell Lifeboat's own cost from the stores'
  *
  * Protocol on stdio, one line each: it prints `ready {"smtpPort":…}`; on `mark` it restarts its
- * CPU count; on `stop` it waits for deliveries in flight, prints `cpu {"userMs":…,"systemMs":…}`
- * (since the last mark), shuts down and exits. The parent owns the data folder and removes it. With BENCH_PROFILE_FILE set, a
- * V8 CPU profile of the same span (mark to stop) is written to that file.
+ * CPU count; on `stop` it waits for ingests and deliveries in flight, prints
+ * `cpu {"userMs":…,"systemMs":…,"mainThreadBusy":…}` (the whole process's CPU since the last mark,
+ * every thread, and the share of that time its event loop was busy), shuts down and exits. The
+ * parent owns the data folder and removes it. With BENCH_PROFILE_FILE set, a V8 CPU profile of
+ * the same span (mark to stop) is written to that file.
  */
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
+import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { createReceiver } from '../infra/local/receiver.js';
 import { createIngestQueue } from '../infra/local/recovery.js';
@@ -73,7 +76,8 @@ async function startInMemory(config: LifeboatConfig): Promise<Running> {
     },
   });
   const ingest = createIngestHandler(() => ctx);
-  deliver = createDeliverHandler(() => ctx);
+  // One long-lived process, as the local runtime: SMTP sessions stay open for the next delivery.
+  deliver = createDeliverHandler(() => ctx, { endSessionsAfterRun: false });
   const track = (work: Promise<unknown>) => {
     pending.add(work);
     work.finally(() => pending.delete(work));
@@ -118,6 +122,7 @@ const profileFile = process.env.BENCH_PROFILE_FILE;
 const inspector = profileFile ? new Session() : undefined;
 inspector?.connect();
 let cpuMark = process.cpuUsage();
+let eluMark = performance.eventLoopUtilization();
 process.stdout.write(`ready ${JSON.stringify({ smtpPort: running.smtpPort })}\n`);
 
 for await (const line of createInterface({ input: process.stdin })) {
@@ -127,15 +132,19 @@ for await (const line of createInterface({ input: process.stdin })) {
       await inspector.post('Profiler.start');
     }
     cpuMark = process.cpuUsage();
+    eluMark = performance.eventLoopUtilization();
   } else if (line === 'stop') {
     await running.idle();
     const cpu = process.cpuUsage(cpuMark);
+    const mainThreadBusy = performance.eventLoopUtilization(eluMark).utilization;
     if (inspector && profileFile) {
       const { profile } = await inspector.post('Profiler.stop');
       await writeFile(profileFile, JSON.stringify(profile));
       inspector.disconnect();
     }
-    process.stdout.write(`cpu ${JSON.stringify({ userMs: cpu.user / 1000, systemMs: cpu.system / 1000 })}\n`);
+    process.stdout.write(
+      `cpu ${JSON.stringify({ userMs: cpu.user / 1000, systemMs: cpu.system / 1000, mainThreadBusy })}\n`,
+    );
     break;
   }
 }

@@ -3,17 +3,20 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import nodemailer from 'nodemailer';
-import { findExecutable } from '../test/e2e/support/executables.js';
-import { PostfixInstance, postfixUnavailableReason } from '../test/e2e/support/postfix.js';
+import { PostfixInstance } from '../test/e2e/support/postfix.js';
 import { ChildRuntime } from './child-runtime.js';
 import { CORPUS_MISSING, type CorpusMessage, loadCorpus } from './corpus.js';
-import { breakdown, describeBreakdown, readProfile } from './cpu-profile.js';
+import { breakdown, describeBreakdown, describeBusy, readProfile } from './cpu-profile.js';
+import { filesystemOf } from './host.js';
+import { postfixCpuMs, postfixMissing, postfixTuning, postfixVersion } from './postfix-reference.js';
 import type { BenchOptions, Figure, FigureResult, Row } from './report.js';
 import { CountingSink } from './sink.js';
 import { fmt, fmtRatio } from './stats.js';
 
-/** Aim: Lifeboat's local pipeline moves at least half as many messages per second as Postfix relaying. */
-export const AIM_RATIO = 0.5;
+/** Aim: Lifeboat's local pipeline moves as many messages a second as Postfix relaying them. */
+export const AIM_RATIO = 1;
+/** The least the row passes with: four fifths of Postfix's rate. */
+export const FLOOR_RATIO = 0.8;
 /** SMTP client connections sending at once, the same for both sides. */
 const CONCURRENCY = 4;
 /** Times the corpus is sent in a timed run, so a run is long enough to time. */
@@ -46,8 +49,14 @@ interface RunResult {
   /** First send to the last message at the sink. */
   totalMs: number;
   perSecond: number;
-  /** CPU the system under test spent in the timed run, when known. */
+  /** SMTP connections the sink accepted in the timed run. */
+  connections: number;
+  /** CPU of the bench's own process (the sending client and the sink) in the timed run. */
+  clientCpuMs: number;
+  /** CPU the system under test spent in the timed run (every process and thread of it), when known. */
   cpuMs?: number;
+  /** Lifeboat: the runtime process's CPU split, and the share of the run its event loop was busy. */
+  runtime?: { userMs: number; systemMs: number; mainThreadBusy: number };
 }
 
 function jobsFor(corpus: readonly CorpusMessage[], passes: number): Job[] {
@@ -96,10 +105,13 @@ async function timedRun(
   onWarm();
   const base = sink.count;
   const bytesBefore = sink.bytes;
+  const connectionsBefore = sink.connections;
+  const clientCpu = process.cpuUsage();
   const t0 = performance.now();
   const sent = await sendAll(port, jobs);
   const acceptMs = performance.now() - t0;
   const end = await sink.reach(base + sent.accepted, RUN_TIMEOUT_MS);
+  const client = process.cpuUsage(clientCpu);
   const totalMs = end - t0;
   return {
     accepted: sent.accepted,
@@ -108,7 +120,15 @@ async function timedRun(
     acceptMs,
     totalMs,
     perSecond: sent.accepted / (totalMs / 1000),
+    connections: sink.connections - connectionsBefore,
+    clientCpuMs: (client.user + client.system) / 1000,
   };
+}
+
+interface RuntimeCpu {
+  userMs: number;
+  systemMs: number;
+  mainThreadBusy: number;
 }
 
 /** The Lifeboat runtime in a child process (bench/pipeline-runtime.ts), driven by lines on stdio. */
@@ -120,13 +140,13 @@ class RuntimeChild extends ChildRuntime {
   }
 
   /** Asks the runtime to finish what is in flight and exit; resolves with its CPU since `mark`. */
-  async stop(): Promise<{ userMs: number; systemMs: number }> {
+  async stop(): Promise<RuntimeCpu> {
     const exited = new Promise<void>((resolve) => {
       if (this.child.exitCode !== null) resolve();
       else this.child.once('exit', () => resolve());
     });
     this.send('stop');
-    const cpu = await this.expect<{ userMs: number; systemMs: number }>('cpu');
+    const cpu = await this.expect<RuntimeCpu>('cpu');
     await exited;
     return cpu;
   }
@@ -154,8 +174,8 @@ async function runLifeboat(
   try {
     const { smtpPort } = await child.expect<{ smtpPort: number }>('ready');
     const result = await timedRun(smtpPort, sink, jobs, () => child.send('mark'));
-    const cpu = await child.stop();
-    return { ...result, cpuMs: cpu.userMs + cpu.systemMs };
+    const runtime = await child.stop();
+    return { ...result, cpuMs: runtime.userMs + runtime.systemMs, runtime };
   } finally {
     await child.kill();
     await sink.close();
@@ -163,7 +183,13 @@ async function runLifeboat(
   }
 }
 
-async function runPostfix(jobs: readonly Job[]): Promise<RunResult> {
+/** What the notes say about the Postfix instance the runs used. */
+interface PostfixSetup {
+  version: string;
+  tuning: string;
+}
+
+async function runPostfix(jobs: readonly Job[]): Promise<RunResult & { setup: PostfixSetup }> {
   const sink = await CountingSink.start();
   try {
     const postfix = await PostfixInstance.create({
@@ -172,7 +198,17 @@ async function runPostfix(jobs: readonly Job[]): Promise<RunResult> {
       relayhost: `127.0.0.1:${sink.port}`,
     });
     try {
-      return await timedRun(postfix.port, sink, jobs);
+      let cpuBefore: number | undefined;
+      const result = await timedRun(postfix.port, sink, jobs, () => {
+        cpuBefore = postfixCpuMs(postfix);
+      });
+      const cpuAfter = postfixCpuMs(postfix);
+      const cpuMs = cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined;
+      return {
+        ...result,
+        ...(cpuMs !== undefined ? { cpuMs } : {}),
+        setup: { version: postfixVersion(), tuning: postfixTuning(postfix) },
+      };
     } finally {
       await postfix.dispose();
     }
@@ -181,41 +217,42 @@ async function runPostfix(jobs: readonly Job[]): Promise<RunResult> {
   }
 }
 
-const best = (runs: readonly RunResult[]) =>
-  runs.reduce((a, b) => (b.perSecond > a.perSecond ? b : a)) as RunResult;
+const best = <T extends RunResult>(runs: readonly T[]) =>
+  runs.reduce((a, b) => (b.perSecond > a.perSecond ? b : a)) as T;
 
 function describeRuns(runs: readonly RunResult[]): string {
   return runs.map((r) => fmt(r.perSecond)).join(' and ');
 }
 
-/** Why Postfix cannot be the reference here, or undefined when it can. */
-function postfixMissing(): string | undefined {
-  if (findExecutable('postfix') === undefined) return 'Postfix not installed: run apt-get install postfix';
-  const reason = postfixUnavailableReason();
-  return reason === undefined ? undefined : `Postfix cannot run here: ${reason}`;
+const perMessage = (ms: number | undefined, run: RunResult) => fmt((ms ?? Number.NaN) / run.accepted, 'ms');
+
+/** `88%`: the share of a run the runtime's event loop was busy. */
+function busyShare(run: RunResult): string {
+  return run.runtime ? `${Math.round(run.runtime.mainThreadBusy * 100)}%` : '—';
 }
 
-/** A short profiled Lifeboat run; returns the note on where its CPU went. */
+/** A short profiled Lifeboat run; returns the note on where its main thread's time went. */
 async function profileLifeboat(jobs: readonly Job[]): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'lifeboat-bench-profile-'));
   try {
     const file = path.join(dir, 'runtime.cpuprofile');
     const run = await runLifeboat(jobs, 'local', file);
     const b = breakdown(await readProfile(file));
-    return `Pipeline profile (--profile; a separate run of ${run.accepted} messages at ${fmt(run.perSecond, 'msg/s')} under the profiler): CPU of the Lifeboat runtime process by component, from the end of warm-up until every delivery finished: ${describeBreakdown(b)}.`;
+    return `Pipeline profile (--profile; a separate run of ${run.accepted} messages at ${fmt(run.perSecond, 'msg/s')} under the profiler, which slows it): the runtime's main thread, from the end of warm-up until every delivery finished, ${describeBusy(b, run.accepted)}; per message by component: ${describeBreakdown(b, run.accepted)}. The fsyncs themselves run on libuv's threads, outside this profile: they are in the process's system time above.`;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
 /**
- * Figure 1: messages per second through the local pipeline — SMTP in to the receiver, raw bytes
- * to S3 (s3rver), ingest, DynamoDB (dynalite), SMTP out to a counting sink — against Postfix
- * relaying the same messages from the same client to the same kind of sink.
+ * Figure 1: messages per second through the local pipeline — SMTP in to the receiver, the raw
+ * message and its receipt fsynced, ingest into SQLite, SMTP out to a counting sink — against
+ * Postfix relaying the same messages from the same client to the same kind of sink, each
+ * fsyncing every message before its 250.
  */
 export async function measurePipeline(options: BenchOptions): Promise<FigureResult> {
-  const figure = 'Local pipeline throughput (SMTP in → S3 → ingest → DynamoDB → SMTP out)';
-  const base = { id: 'pipeline.throughput', figure, aim: `≥ ${AIM_RATIO}× Postfix` };
+  const figure = 'Local pipeline throughput (SMTP in → fsynced file → ingest → SQLite → SMTP out)';
+  const base = { id: 'pipeline.throughput', figure, aim: `≥ ${FLOOR_RATIO}× Postfix (aim ${AIM_RATIO}×)` };
   const corpus = await loadCorpus();
   if (!corpus) {
     return {
@@ -226,7 +263,7 @@ export async function measurePipeline(options: BenchOptions): Promise<FigureResu
   const jobs = jobsFor(corpus, PASSES);
   const missing = postfixMissing();
   const lifeboatRuns: RunResult[] = [];
-  const postfixRuns: RunResult[] = [];
+  const postfixRuns: Array<RunResult & { setup: PostfixSetup }> = [];
   for (let round = 0; round < ROUNDS; round++) {
     lifeboatRuns.push(await runLifeboat(jobs, 'local'));
     if (missing === undefined) postfixRuns.push(await runPostfix(jobs));
@@ -246,9 +283,10 @@ export async function measurePipeline(options: BenchOptions): Promise<FigureResu
       value,
       reference: `Postfix relay ${fmt(postfix.perSecond, 'msg/s')}`,
       ratio: fmtRatio(ratio),
-      verdict: ratio >= AIM_RATIO ? 'PASS' : 'MISS',
+      verdict: ratio >= FLOOR_RATIO ? 'PASS' : 'MISS',
     };
   }
+  const fs = filesystemOf(tmpdir());
   row.data = {
     lifeboatRuns,
     postfixRuns,
@@ -257,22 +295,35 @@ export async function measurePipeline(options: BenchOptions): Promise<FigureResu
     rounds: ROUNDS,
     corpusMessages: corpus.length,
     inMemory,
+    filesystem: fs ?? null,
   };
 
   const corpusBytes = corpus.reduce((s, m) => s + m.raw.length, 0);
-  const cpuPerMessage = (lifeboat.cpuMs ?? Number.NaN) / lifeboat.accepted;
+  const onDisk = fs ? `${fs.type} (${fs.source})` : 'a file system this bench could not name';
+  const noSync =
+    fs?.type === 'tmpfs' ? ' That is tmpfs, where fsync costs nothing: set TMPDIR to a disk to time it.' : '';
   const notes = [
-    `Pipeline: the ${corpus.length} corpus messages (${fmt(corpusBytes / 1024 / 1024, 'MB')}) sent ${PASSES} times (${jobs.length} messages), one envelope recipient each, by nodemailer with raw bytes and an explicit envelope over a pool of ${CONCURRENCY} connections, after ${WARMUP_MESSAGES} untimed warm-up messages; timed from the first send until the sink (an smtp-server that counts and discards) holds every accepted message. ${ROUNDS} runs per side, alternating; the best of each is shown. Lifeboat: the local runtime (infra/local/runtime.ts) in a process of its own, relaying each message on its own SMTP connection; runs of ${describeRuns(lifeboatRuns)} msg/s; ${fmt(cpuPerMessage, 'ms')} of CPU per message in the runtime process, whose single thread was busy ${Math.round(((lifeboat.cpuMs ?? 0) / lifeboat.totalMs) * 100)}% of the run.${
+    `Pipeline: the ${corpus.length} corpus messages (${fmt(corpusBytes / 1024 / 1024, 'MB')}) sent ${PASSES} times (${jobs.length} messages), one envelope recipient each, by nodemailer with raw bytes and an explicit envelope over a pool of ${CONCURRENCY} connections, after ${WARMUP_MESSAGES} untimed warm-up messages; timed from the first send until the sink (an smtp-server that counts and discards) holds every accepted message. ${ROUNDS} runs per side, alternating; the best of each is shown. Both fsync every message before its 250, and both keep their data under ${tmpdir()}, on ${onDisk}.${noSync} Lifeboat: the local runtime (infra/local/runtime.ts) as \`npm start\` runs it, in a process of its own: the raw message and its receipt each written to a temp file, fsynced, renamed and their folder fsynced before the 250; ingest into SQLite (WAL, synchronous NORMAL) after it; relayed over kept SMTP sessions (${lifeboat.connections} connections to the sink for ${lifeboat.accepted} messages); runs of ${describeRuns(lifeboatRuns)} msg/s.${
       postfix
-        ? ` Postfix: a private instance in relay mode (test/e2e/support/postfix.ts) to its own sink; runs of ${describeRuns(postfixRuns)} msg/s.`
+        ? ` Postfix ${postfix.setup.version}: a private instance in relay mode (test/e2e/support/postfix.ts) to its own sink, durable as the distribution ships it: cleanup fsyncs each queue file before smtpd answers 250 (no setting turns that off). The speed settings the harness changes from the shipped ones: ${postfix.setup.tuning}. ${postfix.connections} connections to the sink; runs of ${describeRuns(postfixRuns)} msg/s.`
         : ''
     }`,
   ];
-  const memoryCpu = (inMemory.cpuMs ?? Number.NaN) / inMemory.accepted;
+
+  const runtime = lifeboat.runtime;
   notes.push(
-    `Pipeline without the AWS emulators: the same receiver, ingest and deliver with MemoryStore and MemoryBlobs (test/support) in place of DynamoDB and S3, one run: ${fmt(inMemory.perSecond, 'msg/s')}${
+    `Pipeline CPU per message, best runs: the Lifeboat runtime process ${perMessage(lifeboat.cpuMs, lifeboat)} (user ${perMessage(runtime?.userMs, lifeboat)}, system ${perMessage(runtime?.systemMs, lifeboat)}: socket and file system calls, fsync); its one JavaScript thread, which does all of it but the file system calls, was busy ${busyShare(lifeboat)} of the run, so that thread is the runtime's ceiling.${
+      postfix
+        ? ` Postfix ${perMessage(postfix.cpuMs, postfix)} over all its processes (master, smtpd, cleanup, qmgr, smtp, read from /proc), which spread over the machine's cores.`
+        : ''
+    } The bench's own process (the sending client and the sink) used ${perMessage(lifeboat.clientCpuMs, lifeboat)} in Lifeboat's run${postfix ? ` and ${perMessage(postfix.clientCpuMs, postfix)} in Postfix's` : ''}, on the same cores.`,
+  );
+  const memoryCpu = (inMemory.cpuMs ?? Number.NaN) / inMemory.accepted;
+  const cpuPerMessage = (lifeboat.cpuMs ?? Number.NaN) / lifeboat.accepted;
+  notes.push(
+    `Pipeline with the stores in memory: the same receiver, ingest and deliver over MemoryStore and MemoryBlobs (test/support) instead of SQLite and fsynced files, one run: ${fmt(inMemory.perSecond, 'msg/s')}${
       postfix ? ` (${fmtRatio(inMemory.perSecond / postfix.perSecond)} Postfix)` : ''
-    }, ${fmt(memoryCpu, 'ms')} of CPU per message. So the S3 and DynamoDB calls — SDK clients, HTTP on loopback, s3rver and dynalite, all in the runtime's one process — take ${Math.round((1 - memoryCpu / cpuPerMessage) * 100)}% of its CPU per message.`,
+    }, ${fmt(memoryCpu, 'ms')} of CPU per message, its JavaScript thread busy ${busyShare(inMemory)} of the run. So SQLite and the fsynced files take ${Math.round((1 - memoryCpu / cpuPerMessage) * 100)}% of the runtime's CPU per message; the rest is Lifeboat's own work: SMTP in, SPF, DKIM and DMARC, parsing, SMTP out.`,
   );
   if (options.profile) notes.push(await profileLifeboat(jobs.slice(0, corpus.length)));
   return { rows: [row], notes };

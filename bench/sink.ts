@@ -8,6 +8,8 @@ import { ArrivalCounter } from './arrivals.js';
  */
 export class CountingSink {
   bytes = 0;
+  /** SMTP connections accepted: a relay that keeps its sessions opens far fewer than it sends messages. */
+  connections = 0;
   readonly port: number;
   private readonly server: SMTPServer;
   private readonly arrivals = new ArrivalCounter('the sink');
@@ -27,6 +29,10 @@ export class CountingSink {
       closeTimeout: 500,
       // The sink is a measuring device, not the subject: no reverse DNS per connection.
       disableReverseLookup: true,
+      onConnect(_session, callback) {
+        if (sink) sink.connections += 1;
+        callback();
+      },
       onData(stream, _session, callback) {
         let bytes = 0;
         stream.on('data', (chunk: Buffer) => {
