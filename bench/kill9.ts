@@ -2,7 +2,12 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { StateCounts } from '../lambdas/ports.js';
-import { freePort, LifeboatProcess, writeConfigFile } from '../test/support/lifeboat-process.js';
+import {
+  freePort,
+  LifeboatProcess,
+  senderMessage,
+  writeConfigFile,
+} from '../test/support/lifeboat-process.js';
 import { type PrimaryTransaction, TestPrimary } from '../test/support/primary.js';
 import { routeTo, sendRaw } from '../test/support/runtime.js';
 import type { Figure, FigureResult, Row } from './report.js';
@@ -59,22 +64,6 @@ export function countDuplicates(
   return { resent, storedTwice };
 }
 
-function message(sender: number, n: number): { messageId: string; raw: string; to: string } {
-  const messageId = `<kill9-bench-${sender}-${n}@sender.example>`;
-  const to = `user${sender}@${DOMAIN}`;
-  const raw = [
-    `From: Sender ${sender} <sender${sender}@sender.example>`,
-    `To: ${to}`,
-    `Subject: message ${n} of sender ${sender}`,
-    `Message-ID: ${messageId}`,
-    'Date: Fri, 20 Nov 2026 09:00:00 +0000',
-    '',
-    `Body of message ${n}.`,
-    '',
-  ].join('\r\n');
-  return { messageId, raw, to };
-}
-
 const randomBetween = ([low, high]: readonly [number, number]) =>
   low + Math.floor(Math.random() * (high - low + 1));
 
@@ -111,10 +100,10 @@ export const kill9Figure: Figure = {
       let failures = 0;
       const senders = Array.from({ length: SENDERS }, async (_, s) => {
         for (let n = 0; sending; n++) {
-          const m = message(s, n);
+          const m = senderMessage('kill9-bench', DOMAIN, s, n);
           while (!aborted) {
             try {
-              accepted.set(m.messageId, (await sendRaw(ports.smtp, { to: [m.to], raw: m.raw })).id);
+              accepted.set(m.messageId, (await sendRaw(ports.smtp, { to: [m.recipient], raw: m.raw })).id);
               break;
             } catch {
               failures++;

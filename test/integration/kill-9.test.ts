@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StateCounts } from '../../lambdas/ports.js';
-import { freePort, LifeboatProcess, writeConfigFile } from '../support/lifeboat-process.js';
+import { freePort, LifeboatProcess, senderMessage, writeConfigFile } from '../support/lifeboat-process.js';
 import { TestPrimary } from '../support/primary.js';
 import { routeTo, sendRaw, TEST_DOMAIN } from '../support/runtime.js';
 
@@ -46,19 +46,7 @@ interface Outgoing {
 }
 
 function outgoing(sender: number, n: number): Outgoing {
-  const messageId = `<kill9-${sender}-${n}@sender.example>`;
-  const recipient = `user${sender}@${TEST_DOMAIN}`;
-  const raw = [
-    `From: Sender ${sender} <sender${sender}@sender.example>`,
-    `To: ${recipient}`,
-    `Subject: message ${n} of sender ${sender}`,
-    `Message-ID: ${messageId}`,
-    'Date: Fri, 20 Nov 2026 09:00:00 +0000',
-    '',
-    `Body of message ${n}.`,
-    '',
-  ].join('\r\n');
-  return { messageId, recipient, raw, acceptedAs: null, failures: 0 };
+  return { ...senderMessage('kill9', TEST_DOMAIN, sender, n), acceptedAs: null, failures: 0 };
 }
 
 describe('kill -9 of npm start while 8 senders send', () => {

@@ -31,6 +31,31 @@ export async function writeConfigFile(dir: string, config: ConfigInput): Promise
 }
 
 /** What the process has open for listening, by kind. */
+/**
+ * The n-th message of one of several load senders, with a Message-ID unique to (tag, sender, n),
+ * so copies at the primary can be counted per message: the kill -9 test's and bench's traffic.
+ */
+export function senderMessage(
+  tag: string,
+  domain: string,
+  sender: number,
+  n: number,
+): { messageId: string; recipient: string; raw: string } {
+  const messageId = `<${tag}-${sender}-${n}@sender.example>`;
+  const recipient = `user${sender}@${domain}`;
+  const raw = [
+    `From: Sender ${sender} <sender${sender}@sender.example>`,
+    `To: ${recipient}`,
+    `Subject: message ${n} of sender ${sender}`,
+    `Message-ID: ${messageId}`,
+    'Date: Fri, 20 Nov 2026 09:00:00 +0000',
+    '',
+    `Body of message ${n}.`,
+    '',
+  ].join('\r\n');
+  return { messageId, recipient, raw };
+}
+
 export interface Listeners {
   /** TCP ports in LISTEN state, IPv4 and IPv6. */
   tcp: number[];
