@@ -274,3 +274,35 @@ export interface LinkSigner {
    */
   verify(token: string): LinkSubject;
 }
+
+/** A member of staff as the sign-in side knows them: the directory entry plus how they can sign in. */
+export interface StaffAccount {
+  id: string;
+  name: string;
+  /** The primary address first, then aliases. */
+  addresses: string[];
+  groups: string[];
+  /** Personal mobile (E.164) for the break-glass one-time code, when enrolled. */
+  phone?: string | undefined;
+  /**
+   * Where the account stands: `enrolled` (can sign in without the corporate IdP), `invited`
+   * (created, first sign-in pending), `federated-only` (no break-glass yet), `disabled`.
+   */
+  status: 'enrolled' | 'invited' | 'federated-only' | 'disabled';
+}
+
+/**
+ * Who may sign in to the webmail and console: the local runtime's directory and credentials, or
+ * the Cognito user pool in AWS. The `lifeboat users` command lists, adds and imports through it.
+ */
+export interface StaffProvisioner {
+  list(): Promise<StaffAccount[]>;
+  /** Creates the user or updates their name, addresses, groups and phone; never touches a password. */
+  upsert(user: {
+    id: string;
+    name: string;
+    addresses: string[];
+    groups: string[];
+    phone?: string | undefined;
+  }): Promise<'created' | 'updated'>;
+}
