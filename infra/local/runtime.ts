@@ -19,6 +19,7 @@ import type { Clock, Logger, Mailer, MessageStore, Notifier, SmtpProber } from '
 import { type DataLayout, prepareDataDir } from './data-dir.js';
 import { createLocalApi, ensureAdminToken } from './http-api.js';
 import { createLocalContext, type LocalStores, openLocalStores } from './local-context.js';
+import { purgeRawArchive } from './raw-retention.js';
 import { createReceiver } from './receiver.js';
 import { loadReceiverTls, type ReceiverTls, TLS_CHECK_INTERVAL_MS } from './receiver-tls.js';
 
@@ -304,6 +305,14 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         const purged = await stores.store.purgeExpired(now);
         if (purged.messages + purged.deliveries + purged.records > 0)
           log.info('expired records removed', { ...purged });
+        // S3's lifecycle rule, done here: raw mail past retentionDays goes with its receipt.
+        const archive = await purgeRawArchive({
+          rawDir: layout.rawDir,
+          receiptsDir: layout.receiptsDir,
+          cutoff: new Date(now.getTime() - config.retentionDays * 86_400_000),
+        });
+        if (archive.messages + archive.receipts > 0)
+          log.info('raw mail past retentionDays removed', { ...archive });
       })(),
     )
       .catch((err: Error) => log.error('sweep failed', { error: err.message }))
