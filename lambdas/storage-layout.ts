@@ -9,15 +9,28 @@
 export const RAW_PREFIX = 'raw/';
 
 /**
- * Search indexes, one blob per mailbox: `index/<address>.json`, the address percent-encoded so
- * that no character of it can name another folder or file.
+ * Search indexes, a few blobs per mailbox: `index/<address>.json` and its segments, the address
+ * percent-encoded so that no character of it can name another folder or file.
  */
 export const INDEX_PREFIX = 'index/';
 
-/** The blob key of one mailbox's search index. */
+/** The blob key of one mailbox's search index: its manifest, which lists its segments. */
 export function indexKey(address: string): string {
+  return `${INDEX_PREFIX}${indexName(address)}.json`;
+}
+
+/**
+ * The blob key of one segment of a mailbox's index: `index/<address>+<segment>.seg`. The `+`
+ * cannot occur in an encoded address, so no address's segment is another's manifest or segment;
+ * the key names one file in the local index folder, as the manifest's does.
+ */
+export function indexSegmentKey(address: string, segment: string): string {
+  return `${INDEX_PREFIX}${indexName(address)}+${encodeURIComponent(segment)}.seg`;
+}
+
+function indexName(address: string): string {
   // A leading dot would read as a hidden or relative name on disk; '/' is already encoded.
-  return `${INDEX_PREFIX}${encodeURIComponent(address).replace(/^\./, '%2E')}.json`;
+  return encodeURIComponent(address).replace(/^\./, '%2E');
 }
 
 /** DynamoDB's BatchGetItem reads at most 100 keys per request; every store's batch reads share the cap. */
