@@ -74,6 +74,16 @@ export interface MessageStore {
    * @throws ConflictError when another worker wrote first
    */
   replaceDelivery(next: DeliveryRecord, expectedVersion: number): Promise<void>;
+  /**
+   * Removes a delivery (an admin's delete) only if the stored record still has `expectedVersion`,
+   * and takes it off its state's counter. The message record and the raw mail stay.
+   * @throws ConflictError when another worker wrote first or the delivery does not exist
+   */
+  deleteDelivery(key: DeliveryKey, expectedVersion: number): Promise<void>;
+  /** Keeps one attempt's outcome of one delivery, for as long as the delivery's record is kept. */
+  recordDeliveryAttempt(attempt: DeliveryAttempt): Promise<void>;
+  /** The delivery's latest `limit` recorded attempts, oldest first. */
+  listDeliveryAttempts(key: DeliveryKey, limit: number): Promise<DeliveryAttempt[]>;
   /** Deliveries in one state, oldest index time first. */
   queryByState(query: StateQuery): Promise<Page<DeliveryRecord>>;
   /**
@@ -171,6 +181,56 @@ export interface AuditEntry {
   action: string;
   detail: string;
   eventId: string | null;
+  /** What was acted on: `<messageId>/<recipient>` for a delivery; absent on older entries. */
+  target?: string | undefined;
+  /** Why, as the admin gave it. */
+  reason?: string | undefined;
+}
+
+/** A time range of the audit log, newest first. */
+export interface AuditQuery {
+  /** Entries at or after this instant. */
+  from?: string | undefined;
+  /** Entries strictly before this instant. */
+  to?: string | undefined;
+  limit: number;
+  cursor?: string | undefined;
+}
+
+/** One attempt's outcome for one delivery: what the primary answered, kept for the admin. */
+export interface DeliveryAttempt {
+  messageId: string;
+  recipient: string;
+  at: string;
+  /** The attempt's number, 1 for the first. */
+  attempt: number;
+  route: string;
+  outcome: 'delivered' | 'deferred' | 'failed';
+  /** The primary's reply with the host that gave it (`mx1: 451 4.3.0 …`), or the local reason. */
+  response: string;
+}
+
+export type MetricsResolution = 'minute' | 'hour';
+
+/**
+ * Changes to one metrics time bucket, applied atomically by the store: `add` increments named
+ * counters (DynamoDB UpdateItem ADD, SQLite UPSERT), `set` overwrites sampled gauges.
+ */
+export interface MetricsUpdate {
+  resolution: MetricsResolution;
+  /** The bucket's first instant (ISO, on the minute or the hour). */
+  start: string;
+  /** Epoch second after which the bucket may be removed. */
+  expiresAt: number;
+  add?: Record<string, number> | undefined;
+  set?: Record<string, number> | undefined;
+}
+
+/** One stored metrics bucket: every named value written to it. */
+export interface MetricsBucketRecord {
+  resolution: MetricsResolution;
+  start: string;
+  values: Record<string, number>;
 }
 
 /** A page or text, kept in the outbox whatever transport carries it. */
@@ -207,6 +267,12 @@ export interface ContinuityStore {
   appendAudit(entry: AuditEntry): Promise<void>;
   /** Newest first. */
   listAudit(limit: number): Promise<AuditEntry[]>;
+  /** One page of the audit log in a time range, newest first; reads no more than the page. */
+  queryAudit(query: AuditQuery): Promise<Page<AuditEntry>>;
+  /** Applies each update to its bucket (counters added, gauges set), each atomically. */
+  addMetrics(updates: readonly MetricsUpdate[]): Promise<void>;
+  /** Buckets of one resolution whose start is in [from, to), oldest first. */
+  listMetrics(resolution: MetricsResolution, from: string, to: string): Promise<MetricsBucketRecord[]>;
   /** Writes an outbox record; writing one with the same `at` and `id` again replaces it. */
   putNotification(n: NotificationRecord): Promise<void>;
   /** Newest first. */

@@ -72,6 +72,8 @@ export const KEYS = {
   messageSk: 'MSG',
   deliverySkPrefix: 'RCPT#',
   deliverySk: (recipient: string) => `RCPT#${recipient}`,
+  /** One delivery's recorded attempts, under its message: `TRY#<recipient>#<at>#<unique>`. */
+  deliveryAttemptPrefix: (recipient: string) => `TRY#${recipient}#`,
   /** byState partition of the deliveries in one state. */
   statePk: (state: string) => `Q#${state}`,
   /** byState partition of the messages received on one UTC day. */
@@ -94,6 +96,8 @@ export const KEYS = {
   notifyPk: 'NOTIFY',
   probePk: 'PROBE',
   attemptPk: (route: string) => `ATTEMPT#${route}`,
+  /** Metrics time buckets of one resolution; sk the bucket's start. */
+  metricPk: (resolution: string) => `METRIC#${resolution}`,
 } as const;
 
 /**
@@ -105,6 +109,8 @@ export const RECORD_TTL_SECONDS = {
   probe: 86_400,
   /** Audit entries and notifications outlive any event: ten years unless the table is purged. */
   log: 10 * 365 * 86_400,
+  /** Per-minute metrics buckets: two days, enough to chart the last hours and compare with yesterday. */
+  minuteMetrics: 2 * 86_400,
 } as const;
 
 /** Epoch second at which a message or delivery received at `receivedAt` expires. */

@@ -20,12 +20,16 @@ import {
 import type {
   AttemptSample,
   AuditEntry,
+  AuditQuery,
   ContinuityStore,
+  DeliveryAttempt,
   DeliveryKey,
   HoldRecord,
   MailboxFlags,
   MailboxQuery,
   MessageStore,
+  MetricsBucketRecord,
+  MetricsUpdate,
   NotificationRecord,
   Page,
   ProbeToken,
@@ -187,17 +191,26 @@ export function createDynamoStore(
     }
   }
 
-  /** Moves one delivery between the per-state counters (from nothing, on create). */
-  async function countTransition(from: DeliveryState | undefined, to: DeliveryState): Promise<void> {
+  /** Moves one delivery between the per-state counters (from nothing, on create; to nothing, on delete). */
+  async function countTransition(
+    from: DeliveryState | undefined,
+    to: DeliveryState | undefined,
+  ): Promise<void> {
     if (from === to) return;
-    const names: Record<string, string> = { '#to': to };
-    const values: Record<string, number> = { ':plus': 1 };
-    let update = 'ADD #to :plus';
+    const names: Record<string, string> = {};
+    const values: Record<string, number> = {};
+    const adds: string[] = [];
+    if (to !== undefined) {
+      names['#to'] = to;
+      values[':plus'] = 1;
+      adds.push('#to :plus');
+    }
     if (from !== undefined) {
       names['#from'] = from;
       values[':minus'] = -1;
-      update += ', #from :minus';
+      adds.push('#from :minus');
     }
+    const update = `ADD ${adds.join(', ')}`;
     await doc.send(
       new UpdateCommand({
         TableName,
@@ -312,6 +325,94 @@ export function createDynamoStore(
       return newestFirst<AuditEntry>(KEYS.auditPk, limit);
     },
 
+    async queryAudit(query: AuditQuery): Promise<Page<AuditEntry>> {
+      // Sort keys are `<at>#<unique>`: every key of an instant sorts after the instant itself, so
+      // `sk < to` leaves that instant out and `sk >= from` keeps it, as [from, to) asks.
+      const values: Record<string, unknown> = { ':pk': KEYS.auditPk };
+      let condition = `${PK} = :pk`;
+      if (query.from !== undefined && query.to !== undefined) {
+        condition += ` AND ${SK} BETWEEN :from AND :to`;
+        Object.assign(values, { ':from': query.from, ':to': query.to });
+      } else if (query.from !== undefined) {
+        condition += ` AND ${SK} >= :from`;
+        values[':from'] = query.from;
+      } else if (query.to !== undefined) {
+        condition += ` AND ${SK} < :to`;
+        values[':to'] = query.to;
+      }
+      const out = await doc.send(
+        new QueryCommand({
+          TableName,
+          KeyConditionExpression: condition,
+          ExpressionAttributeValues: values,
+          ScanIndexForward: false,
+          Limit: query.limit,
+          ConsistentRead: true,
+          ExclusiveStartKey: decodeCursor(query.cursor),
+        }),
+      );
+      return {
+        items: (out.Items ?? []).map((i) => stripKeys<AuditEntry>(i)),
+        cursor: encodeCursor(out.LastEvaluatedKey),
+      };
+    },
+
+    async addMetrics(updates: readonly MetricsUpdate[]) {
+      // One UpdateItem per bucket: ADD is atomic, so concurrent writers never lose a count.
+      for (const u of updates) {
+        const names: Record<string, string> = { '#ttl': TTL, '#start': 'start', '#res': 'resolution' };
+        const values: Record<string, unknown> = {
+          ':ttl': u.expiresAt,
+          ':start': u.start,
+          ':res': u.resolution,
+        };
+        const adds: string[] = [];
+        const sets = ['#ttl = :ttl', '#start = :start', '#res = :res'];
+        let i = 0;
+        for (const [name, value] of Object.entries(u.add ?? {})) {
+          names[`#n${i}`] = name;
+          values[`:v${i}`] = value;
+          adds.push(`#n${i} :v${i}`);
+          i++;
+        }
+        for (const [name, value] of Object.entries(u.set ?? {})) {
+          names[`#n${i}`] = name;
+          values[`:v${i}`] = value;
+          sets.push(`#n${i} = :v${i}`);
+          i++;
+        }
+        await doc.send(
+          new UpdateCommand({
+            TableName,
+            Key: tableKey(KEYS.metricPk(u.resolution), u.start),
+            UpdateExpression: `SET ${sets.join(', ')}${adds.length ? ` ADD ${adds.join(', ')}` : ''}`,
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+          }),
+        );
+      }
+    },
+
+    async listMetrics(resolution, from, to) {
+      const items = await queryAll<Record<string, unknown>>(`${PK} = :pk AND ${SK} BETWEEN :from AND :to`, {
+        ':pk': KEYS.metricPk(resolution),
+        ':from': from,
+        ':to': to,
+      });
+      const buckets: MetricsBucketRecord[] = [];
+      for (const item of items) {
+        const start = String(item.start);
+        // BETWEEN includes `to`; the range asked for does not.
+        if (start >= to) continue;
+        const values: Record<string, number> = {};
+        for (const [name, value] of Object.entries(item)) {
+          if (typeof value === 'number') values[name] = value;
+        }
+        buckets.push({ resolution, start, values });
+      }
+      return buckets;
+    },
+
     async putNotification(n: NotificationRecord) {
       await doc.send(
         new PutCommand({
@@ -407,6 +508,64 @@ export function createDynamoStore(
       });
       if (!old) throw new ConflictError(`delivery ${next.messageId} for ${next.recipient}`);
       await countTransition(old.state as DeliveryState, next.state);
+    },
+
+    async deleteDelivery({ messageId, recipient }: DeliveryKey, expectedVersion) {
+      let old: Record<string, unknown> | undefined;
+      try {
+        const out = await doc.send(
+          new DeleteCommand({
+            TableName,
+            Key: tableKey(KEYS.messagePk(messageId), KEYS.deliverySk(recipient)),
+            ConditionExpression: 'version = :v',
+            ExpressionAttributeValues: { ':v': expectedVersion },
+            ReturnValues: 'ALL_OLD',
+          }),
+        );
+        old = out.Attributes;
+      } catch (err) {
+        if (
+          err instanceof ConditionalCheckFailedException ||
+          (err as Error).name === 'ConditionalCheckFailedException'
+        ) {
+          throw new ConflictError(`delivery ${messageId} for ${recipient}`);
+        }
+        throw err;
+      }
+      if (old) await countTransition(old.state as DeliveryState, undefined);
+    },
+
+    async recordDeliveryAttempt(a: DeliveryAttempt) {
+      await doc.send(
+        new PutCommand({
+          TableName,
+          Item: {
+            ...a,
+            ...tableKey(
+              KEYS.messagePk(a.messageId),
+              `${KEYS.deliveryAttemptPrefix(a.recipient)}${a.at}#${unique()}`,
+            ),
+            [TTL]: expiresAt(a.at, options.retentionDays),
+          },
+        }),
+      );
+    },
+
+    async listDeliveryAttempts({ messageId, recipient }: DeliveryKey, limit) {
+      const out = await doc.send(
+        new QueryCommand({
+          TableName,
+          KeyConditionExpression: `${PK} = :pk AND begins_with(${SK}, :try)`,
+          ExpressionAttributeValues: {
+            ':pk': KEYS.messagePk(messageId),
+            ':try': KEYS.deliveryAttemptPrefix(recipient),
+          },
+          ScanIndexForward: false,
+          Limit: limit,
+          ConsistentRead: true,
+        }),
+      );
+      return (out.Items ?? []).map((i) => stripKeys<DeliveryAttempt>(i)).reverse();
     },
 
     async queryByState(query: StateQuery): Promise<Page<DeliveryRecord>> {

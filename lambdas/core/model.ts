@@ -83,4 +83,6 @@ export interface DeliveryRecord {
    */
   rawKey?: string | undefined;
   envelopeFrom?: string | undefined;
+  /** The route the recipient resolves to, while an admin has rerouted the delivery elsewhere. */
+  reroutedFrom?: string | undefined;
 }

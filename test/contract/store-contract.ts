@@ -538,6 +538,155 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       });
     });
 
+    describe('deleteDelivery', () => {
+      it('removes the delivery and its count, and keeps the message and the other recipients', async () => {
+        await store.putMessage(messageRecord({ id: 'm1' }));
+        const a = delivery({ recipient: 'a@example.com', state: 'held', reason: 'admin' });
+        const b = delivery({ recipient: 'b@example.com' });
+        await store.createDelivery(a);
+        await store.createDelivery(b);
+        await store.deleteDelivery(a, a.version);
+        expect(await store.getDelivery(a)).toBeUndefined();
+        expect((await store.listDeliveries('m1')).map((d) => d.recipient)).toEqual(['b@example.com']);
+        expect(await store.getMessage('m1')).toBeDefined();
+        expect(await store.countByState()).toEqual({ ...zero(), queued: 1 });
+        expect(await queue({ state: 'held' })).toEqual([]);
+        expect((await store.queryMailbox('a@example.com', { limit: 10 })).items).toEqual([]);
+      });
+
+      it('throws ConflictError and keeps the delivery when its version moved on, or when it is gone', async () => {
+        const d = delivery({ state: 'deferred', nextAttemptAt: at(5) });
+        await store.createDelivery(d);
+        const moved = await transition(d, { attempts: 1 });
+        await expect(store.deleteDelivery(d, d.version)).rejects.toThrow(ConflictError);
+        expect(await store.getDelivery(d)).toEqual(moved);
+        expect(await store.countByState()).toEqual({ ...zero(), deferred: 1 });
+        await store.deleteDelivery(d, moved.version);
+        await expect(store.deleteDelivery(d, moved.version)).rejects.toThrow(ConflictError);
+        expect(await store.countByState()).toEqual(zero());
+      });
+    });
+
+    describe('delivery attempts', () => {
+      const attempt = (n: number, recipient = 'alice@example.com', messageId = 'm1') => ({
+        messageId,
+        recipient,
+        at: at(n),
+        attempt: n,
+        route: 'cloud',
+        outcome: 'deferred' as const,
+        response: `mx1.cloud.test: 451 4.3.0 try again (${n})`,
+      });
+
+      it('lists one delivery’s attempts oldest first, the latest `limit` of them, apart from its neighbours', async () => {
+        for (const n of [3, 1, 2, 4]) await store.recordDeliveryAttempt(attempt(n));
+        await store.recordDeliveryAttempt(attempt(9, 'alice@example.com.au'));
+        await store.recordDeliveryAttempt(attempt(8, 'bob@example.com'));
+        await store.recordDeliveryAttempt(attempt(7, 'alice@example.com', 'm2'));
+        expect(await store.listDeliveryAttempts(delivery(), 10)).toEqual([1, 2, 3, 4].map((n) => attempt(n)));
+        expect((await store.listDeliveryAttempts(delivery(), 2)).map((a) => a.attempt)).toEqual([3, 4]);
+        expect(await store.listDeliveryAttempts(delivery({ recipient: 'nobody@example.com' }), 10)).toEqual(
+          [],
+        );
+      });
+
+      it('keeps attempts apart from the message’s deliveries', async () => {
+        const d = delivery();
+        await store.createDelivery(d);
+        await store.recordDeliveryAttempt(attempt(1));
+        expect(await store.listDeliveries('m1')).toEqual([d]);
+      });
+    });
+
+    describe('queryAudit', () => {
+      const entry = (minute: number, action: string) => ({
+        at: at(minute),
+        actor: 'ops@example.com',
+        action,
+        detail: '',
+        eventId: null,
+        target: 'm1/alice@example.com',
+        reason: 'the sender asked',
+      });
+
+      it('pages through a time range newest first, with no duplicate and no gap, `to` left out', async () => {
+        for (let i = 0; i < 9; i++) await store.appendAudit(entry(Math.floor(i / 2), `a${i}`));
+        await store.appendAudit(entry(-1, 'before'));
+        await store.appendAudit(entry(5, 'after'));
+        const listed = await allPages(2, (cursor) =>
+          store.queryAudit({ from: at(0), to: at(5), limit: 2, cursor }),
+        );
+        expect(listed.map((e) => e.at)).toEqual(
+          [8, 7, 6, 5, 4, 3, 2, 1, 0].map((i) => at(Math.floor(i / 2))),
+        );
+        expect(new Set(listed.map((e) => e.action)).size).toBe(9);
+        expect(listed.find((e) => e.action === 'a0')).toEqual(entry(0, 'a0'));
+        const all = await allPages(3, (cursor) => store.queryAudit({ limit: 3, cursor }));
+        expect(all.map((e) => e.action).slice(0, 1)).toEqual(['after']);
+        expect(all.at(-1)?.action).toBe('before');
+        expect(all).toHaveLength(11);
+        const from = await allPages(5, (cursor) => store.queryAudit({ from: at(4), limit: 5, cursor }));
+        expect(from.map((e) => e.action).sort()).toEqual(['a8', 'after']);
+        const to = await allPages(5, (cursor) => store.queryAudit({ to: at(0), limit: 5, cursor }));
+        expect(to.map((e) => e.action)).toEqual(['before']);
+      });
+    });
+
+    describe('metrics buckets', () => {
+      const minute = (m: number) => ({
+        resolution: 'minute' as const,
+        start: at(m),
+        expiresAt: 2_000_000_000,
+      });
+
+      it('adds counters and sets gauges in their bucket, and lists buckets of a range oldest first', async () => {
+        await store.addMetrics([
+          { ...minute(1), add: { accepted: 2, lat_3: 1 }, set: { depth_held: 7 } },
+          { resolution: 'hour', start: at(0), expiresAt: 2_000_000_000, add: { accepted: 2 } },
+        ]);
+        await store.addMetrics([
+          { ...minute(1), add: { accepted: 3, delivered: 1 }, set: { depth_held: 4 } },
+        ]);
+        await store.addMetrics([{ ...minute(0), add: { failed: 1 } }]);
+        await store.addMetrics([{ ...minute(2), add: { failed: 1 } }]);
+        expect(await store.listMetrics('minute', at(0), at(2))).toEqual([
+          { resolution: 'minute', start: at(0), values: { failed: 1 } },
+          {
+            resolution: 'minute',
+            start: at(1),
+            values: { accepted: 5, lat_3: 1, delivered: 1, depth_held: 4 },
+          },
+        ]);
+        expect(await store.listMetrics('hour', at(0), at(60))).toEqual([
+          { resolution: 'hour', start: at(0), values: { accepted: 2 } },
+        ]);
+        expect(await store.listMetrics('minute', at(10), at(20))).toEqual([]);
+      });
+
+      it('loses no count when writers add to one bucket at once', async () => {
+        await Promise.all(
+          Array.from({ length: 20 }, () =>
+            store.addMetrics([{ ...minute(0), add: { delivered: 1, lat_0: 2 } }]),
+          ),
+        );
+        expect(await store.listMetrics('minute', at(0), at(1))).toEqual([
+          { resolution: 'minute', start: at(0), values: { delivered: 20, lat_0: 40 } },
+        ]);
+      });
+    });
+
+    describe('rerouted deliveries', () => {
+      it('keeps the route a delivery was rerouted from', async () => {
+        const d = delivery({ state: 'failed', reason: 'rejected' });
+        await store.createDelivery(d);
+        const next = await transition(d, { state: 'queued', route: 'onprem', reroutedFrom: 'cloud' });
+        expect(await store.getDelivery(d)).toEqual(next);
+        const back = await transition(next, { route: 'cloud', reroutedFrom: undefined });
+        expect((await store.getDelivery(d))?.reroutedFrom).toBeUndefined();
+        expect((await store.getDelivery(d))?.route).toBe(back.route);
+      });
+    });
+
     describe('holds', () => {
       it('keeps holds by scope, replaces one written again and removes one deleted', async () => {
         expect(await store.listHolds()).toEqual([]);

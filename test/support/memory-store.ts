@@ -4,13 +4,19 @@ import { type DeliveryRecord, deliveryStates, type MessageRecord } from '../../l
 import type {
   AttemptSample,
   AuditEntry,
+  AuditQuery,
   BlobStore,
   Clock,
   ContinuityStore,
+  DeliveryAttempt,
+  DeliveryKey,
   HoldRecord,
   MailboxFlags,
   MailboxQuery,
   MessageStore,
+  MetricsBucketRecord,
+  MetricsResolution,
+  MetricsUpdate,
   NotificationRecord,
   Page,
   ProbeToken,
@@ -114,6 +120,24 @@ export class MemoryStore implements MessageStore, ContinuityStore {
     if (!current || current.version !== expectedVersion) throw new ConflictError(k);
     this.deliveries.set(k, structuredClone(next));
   }
+  async deleteDelivery({ messageId, recipient }: DeliveryKey, expectedVersion: number) {
+    const k = key(messageId, recipient);
+    const current = this.deliveries.get(k);
+    if (!current || current.version !== expectedVersion) throw new ConflictError(k);
+    this.deliveries.delete(k);
+  }
+  deliveryAttempts: DeliveryAttempt[] = [];
+  async recordDeliveryAttempt(a: DeliveryAttempt) {
+    this.deliveryAttempts.push(structuredClone(a));
+  }
+  async listDeliveryAttempts({ messageId, recipient }: DeliveryKey, limit: number) {
+    // Sorted by time; attempts of the same instant stay in the order they were recorded.
+    return this.deliveryAttempts
+      .filter((a) => a.messageId === messageId && a.recipient === recipient)
+      .sort((a, b) => compare(a.at, b.at))
+      .slice(-limit)
+      .map((a) => structuredClone(a));
+  }
   async queryByState(q: StateQuery): Promise<Page<DeliveryRecord>> {
     const all = [...this.deliveries.values()]
       .filter((d) => d.state === q.state && d.state !== 'delivered')
@@ -209,6 +233,36 @@ export class MemoryStore implements MessageStore, ContinuityStore {
       .reverse()
       .sort((a, b) => compare(b.at, a.at))
       .slice(0, limit);
+  }
+  async queryAudit(q: AuditQuery): Promise<Page<AuditEntry>> {
+    // Each entry's place: its time, then the order it was appended in (as SQLite's seq).
+    const place = (i: number) => `${this.audit[i]?.at}#${String(i).padStart(12, '0')}`;
+    const all = this.audit
+      .map((_, i) => i)
+      .filter((i) => {
+        const at = this.audit[i]?.at as string;
+        return (q.from === undefined || at >= q.from) && (q.to === undefined || at < q.to);
+      })
+      .sort((a, b) => compare(place(b), place(a)));
+    const page = pageAfter(all, place, q.limit, q.cursor, true);
+    return { items: page.items.map((i) => ({ ...(this.audit[i] as AuditEntry) })), cursor: page.cursor };
+  }
+  metrics = new Map<string, MetricsBucketRecord>();
+  async addMetrics(updates: readonly MetricsUpdate[]) {
+    for (const u of updates) {
+      const k = `${u.resolution}\u0000${u.start}`;
+      const bucket = this.metrics.get(k) ?? { resolution: u.resolution, start: u.start, values: {} };
+      for (const [name, value] of Object.entries(u.add ?? {}))
+        bucket.values[name] = (bucket.values[name] ?? 0) + value;
+      for (const [name, value] of Object.entries(u.set ?? {})) bucket.values[name] = value;
+      this.metrics.set(k, bucket);
+    }
+  }
+  async listMetrics(resolution: MetricsResolution, from: string, to: string) {
+    return [...this.metrics.values()]
+      .filter((b) => b.resolution === resolution && b.start >= from && b.start < to)
+      .sort((a, b) => compare(a.start, b.start))
+      .map((b) => structuredClone(b));
   }
   async putNotification(n: NotificationRecord) {
     // Keyed by time and id, as in DynamoDB and SQLite: writing the same record again replaces it.

@@ -85,8 +85,42 @@ describe('openSqliteStore', () => {
     expect(await upgraded.countByState()).toMatchObject({ held: 1 });
     upgraded.close();
     const db = new Database(file, { readonly: true });
-    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    expect(db.pragma('user_version', { simple: true })).toBe(3);
     db.close();
+  });
+
+  it('upgrades a version 2 database in place: delivery attempts and metrics buckets added', async () => {
+    const first = openSqliteStore(file, { retentionDays: 30 });
+    await first.createDelivery(delivery({ messageId: 'kept', state: 'deferred' }));
+    first.close();
+    const v2 = new Database(file);
+    v2.exec('DROP TABLE delivery_attempts; DROP TABLE metric_values;');
+    v2.pragma('user_version = 2');
+    v2.close();
+
+    const upgraded = openSqliteStore(file, { retentionDays: 30 });
+    await upgraded.recordDeliveryAttempt({
+      messageId: 'kept',
+      recipient: 'alice@example.com',
+      at: '2026-11-22T10:05:00.000Z',
+      attempt: 1,
+      route: 'cloud',
+      outcome: 'deferred',
+      response: '451 later',
+    });
+    await upgraded.addMetrics([
+      {
+        resolution: 'minute',
+        start: '2026-11-22T10:05:00.000Z',
+        expiresAt: 2_000_000_000,
+        add: { deferred: 1 },
+      },
+    ]);
+    expect(
+      await upgraded.listDeliveryAttempts({ messageId: 'kept', recipient: 'alice@example.com' }, 5),
+    ).toHaveLength(1);
+    expect(await upgraded.countByState()).toMatchObject({ deferred: 1 });
+    upgraded.close();
   });
 
   it('reads a mailbox page from its index, not by scanning the deliveries', () => {

@@ -11,12 +11,17 @@ import {
 import type {
   AttemptSample,
   AuditEntry,
+  AuditQuery,
   ContinuityStore,
+  DeliveryAttempt,
   DeliveryKey,
   HoldRecord,
   MailboxFlags,
   MailboxQuery,
   MessageStore,
+  MetricsBucketRecord,
+  MetricsResolution,
+  MetricsUpdate,
   NotificationRecord,
   Page,
   ProbeToken,
@@ -36,7 +41,7 @@ const FILE_MODE = 0o600;
 const BUSY_TIMEOUT_MS = 5_000;
 
 /** The schema this code writes; a newer file is refused instead of being misread. */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 /** A page unless the caller asks for another size (as the DynamoDB adapter). */
 const DEFAULT_PAGE = 100;
@@ -66,7 +71,7 @@ export interface SqliteStoreOptions {
 export interface PurgeCounts {
   messages: number;
   deliveries: number;
-  /** Audit entries, notifications, attempt samples, probe tokens and mailbox marks. */
+  /** Audit entries, notifications, attempt samples, probe tokens, mailbox marks, delivery attempts and metrics buckets. */
   records: number;
 }
 
@@ -237,6 +242,30 @@ CREATE TABLE IF NOT EXISTS mailbox_flags (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS mailbox_flags_by_expiry ON mailbox_flags (expires_at);
 `,
+  // Admin console: each delivery's attempts with the primary's replies, and the metrics time
+  // buckets (one row per bucket and value name, so a counter is one UPSERT).
+  3: `
+CREATE TABLE IF NOT EXISTS delivery_attempts (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_id TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  at TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS delivery_attempts_by_delivery ON delivery_attempts (message_id, recipient, at, seq);
+CREATE INDEX IF NOT EXISTS delivery_attempts_by_expiry ON delivery_attempts (expires_at);
+
+CREATE TABLE IF NOT EXISTS metric_values (
+  resolution TEXT NOT NULL,
+  start TEXT NOT NULL,
+  name TEXT NOT NULL,
+  value REAL NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (resolution, start, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS metric_values_by_expiry ON metric_values (expires_at);
+`,
 };
 
 /** Creates the file 0600 unless it exists, and makes it 0600 whatever the umask or an earlier mode. */
@@ -350,6 +379,35 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions): Sqli
     listEvents: db.prepare<[number], Row>('SELECT record FROM events ORDER BY id DESC LIMIT ?'),
     appendAudit: db.prepare('INSERT INTO audit (at, expires_at, record) VALUES (?, ?, ?)'),
     listAudit: db.prepare<[number], Row>('SELECT record FROM audit ORDER BY at DESC, seq DESC LIMIT ?'),
+    // Newest first within [from, to), strictly after the cursor's (at, seq) in that order.
+    queryAudit: db.prepare<
+      [string, string, string, string, number, number],
+      Row & { at: string; seq: number }
+    >(
+      `SELECT record, at, seq FROM audit
+       WHERE at >= ? AND at < ? AND (at < ? OR (at = ? AND seq < ?))
+       ORDER BY at DESC, seq DESC LIMIT ?`,
+    ),
+    deleteDelivery: db.prepare('DELETE FROM deliveries WHERE message_id = ? AND recipient = ?'),
+    recordDeliveryAttempt: db.prepare(
+      'INSERT INTO delivery_attempts (message_id, recipient, at, expires_at, record) VALUES (?, ?, ?, ?, ?)',
+    ),
+    listDeliveryAttempts: db.prepare<[string, string, number], Row>(
+      `SELECT record FROM delivery_attempts WHERE message_id = ? AND recipient = ?
+       ORDER BY at DESC, seq DESC LIMIT ?`,
+    ),
+    addMetric: db.prepare(
+      `INSERT INTO metric_values (resolution, start, name, value, expires_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (resolution, start, name) DO UPDATE SET value = value + excluded.value, expires_at = excluded.expires_at`,
+    ),
+    setMetric: db.prepare(
+      `INSERT INTO metric_values (resolution, start, name, value, expires_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (resolution, start, name) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+    ),
+    listMetrics: db.prepare<[string, string, string], { start: string; name: string; value: number }>(
+      `SELECT start, name, value FROM metric_values WHERE resolution = ? AND start >= ? AND start < ?
+       ORDER BY start, name`,
+    ),
     // Same key as the table's `<at>#<id>`: writing a notification again replaces it.
     putNotification: db.prepare(
       'INSERT OR REPLACE INTO notifications (at, id, expires_at, record) VALUES (?, ?, ?, ?)',
@@ -392,9 +450,15 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions): Sqli
     getMessages: db.prepare<[string], Row>(
       'SELECT record FROM messages WHERE id IN (SELECT value FROM json_each(?))',
     ),
-    purgeRecords: ['audit', 'notifications', 'attempts', 'probe_tokens', 'mailbox_flags'].map((table) =>
-      db.prepare(`DELETE FROM ${table} WHERE expires_at <= ?`),
-    ),
+    purgeRecords: [
+      'audit',
+      'notifications',
+      'attempts',
+      'probe_tokens',
+      'mailbox_flags',
+      'delivery_attempts',
+      'metric_values',
+    ].map((table) => db.prepare(`DELETE FROM ${table} WHERE expires_at <= ?`)),
   };
 
   function deliveryColumns(d: DeliveryRecord) {
@@ -450,6 +514,24 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions): Sqli
     if (current.state !== next.state) {
       sql.addCount.run(-1, current.state);
       sql.addCount.run(1, next.state);
+    }
+  });
+
+  const deleteDelivery = db.transaction((key: DeliveryKey, expectedVersion: number): void => {
+    const current = sql.deliveryVersion.get(key.messageId, key.recipient);
+    if (!current || current.version !== expectedVersion) {
+      throw new ConflictError(`delivery ${key.messageId} for ${key.recipient}`);
+    }
+    sql.deleteDelivery.run(key.messageId, key.recipient);
+    sql.addCount.run(-1, current.state);
+  });
+
+  const addMetrics = db.transaction((updates: readonly MetricsUpdate[]): void => {
+    for (const u of updates) {
+      for (const [name, value] of Object.entries(u.add ?? {}))
+        sql.addMetric.run(u.resolution, u.start, name, value, u.expiresAt);
+      for (const [name, value] of Object.entries(u.set ?? {}))
+        sql.setMetric.run(u.resolution, u.start, name, value, u.expiresAt);
     }
   });
 
@@ -576,6 +658,26 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions): Sqli
       replaceDelivery.immediate(next, expectedVersion);
     },
 
+    async deleteDelivery(key, expectedVersion) {
+      deleteDelivery.immediate(key, expectedVersion);
+    },
+
+    async recordDeliveryAttempt(a: DeliveryAttempt) {
+      sql.recordDeliveryAttempt.run(
+        a.messageId,
+        a.recipient,
+        a.at,
+        mailExpiresAt(a.at, retentionDays),
+        JSON.stringify(a),
+      );
+    },
+
+    async listDeliveryAttempts({ messageId, recipient }, limit) {
+      return parseAll<DeliveryAttempt>(
+        sql.listDeliveryAttempts.all(messageId, recipient, pageLimit(limit)),
+      ).reverse();
+    },
+
     async queryByState(query: StateQuery): Promise<Page<DeliveryRecord>> {
       const n = pageLimit(query.limit);
       const after = query.cursor === undefined ? '' : decodeCursor(query.cursor);
@@ -638,6 +740,49 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions): Sqli
 
     async listAudit(limit) {
       return parseAll<AuditEntry>(sql.listAudit.all(limit));
+    },
+
+    async queryAudit(query: AuditQuery): Promise<Page<AuditEntry>> {
+      const n = pageLimit(query.limit);
+      // '' is below every time and '\uffff' above every one; seq is the tie-break within an instant.
+      let after = { at: '\uffff', seq: Number.MAX_SAFE_INTEGER };
+      if (query.cursor !== undefined) {
+        const [at, seq] = decodeCursor(query.cursor).split('\u0000');
+        if (at === undefined || seq === undefined || !/^\d+$/.test(seq))
+          throw new ValidationError('cursor', ['is not a cursor this store returned']);
+        after = { at, seq: Number(seq) };
+      }
+      const rows = sql.queryAudit.all(
+        query.from ?? '',
+        query.to ?? '\uffff',
+        after.at,
+        after.at,
+        after.seq,
+        n + 1,
+      );
+      const page = rows.slice(0, n);
+      const last = page.at(-1);
+      return {
+        items: parseAll<AuditEntry>(page),
+        cursor: rows.length > n && last ? encodeCursor(`${last.at}\u0000${last.seq}`) : undefined,
+      };
+    },
+
+    async addMetrics(updates) {
+      addMetrics.immediate(updates);
+    },
+
+    async listMetrics(resolution: MetricsResolution, from: string, to: string) {
+      const buckets: MetricsBucketRecord[] = [];
+      for (const row of sql.listMetrics.all(resolution, from, to)) {
+        let bucket = buckets.at(-1);
+        if (bucket?.start !== row.start) {
+          bucket = { resolution, start: row.start, values: {} };
+          buckets.push(bucket);
+        }
+        bucket.values[row.name] = row.value;
+      }
+      return buckets;
     },
 
     async putNotification(n: NotificationRecord) {
