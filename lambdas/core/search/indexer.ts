@@ -6,13 +6,12 @@ import { historyStart, parseForReading } from '../mailbox.js';
 import type { MessageRecord } from '../model.js';
 import {
   applyDocs,
-  emptyIndex,
+  createIndexBuilder,
   type IndexCache,
   type IndexDoc,
   indexDocOf,
   loadIndex,
   type MailboxIndex,
-  saveIndex,
 } from './mailbox-index.js';
 
 /** What the search index's writer and readers need. */
@@ -25,8 +24,10 @@ export interface SearchDeps {
   clock: Clock;
   log: Logger;
   config: Pick<LifeboatConfig, 'historyDays' | 'retentionDays' | 'webmail'>;
-  /** Indexes kept loaded; shared by the writer and searches in the same process only. */
+  /** Indexes kept loaded (segments still current are reused; the manifest is read on every use). */
   cache?: IndexCache | undefined;
+  /** Messages per index segment. @default SEGMENT_MESSAGES (tests use a few) */
+  segmentMessages?: number | undefined;
 }
 
 /**
@@ -50,24 +51,24 @@ export async function docFor(deps: Pick<SearchDeps, 'blobs'>, message: MessageRe
   return indexDocOf(message, await indexBody(await deps.blobs.getRaw(message.rawKey)));
 }
 
-/** The mailbox's index: from the cache, else from its blob. */
+/**
+ * The mailbox's index as its blobs now stand: the manifest is read, segments still current are
+ * taken from the cache, the rest are read when a search or write needs them.
+ */
 export async function currentIndex(deps: SearchDeps, address: string): Promise<MailboxIndex> {
-  const cached = deps.cache?.get(address);
-  if (cached) return cached;
-  const index = await loadIndex(deps.indexBlobs, address);
+  const index = await loadIndex(deps.indexBlobs, address, deps.cache?.get(address));
   deps.cache?.set(index);
   return index;
 }
 
-/** Writes messages into one mailbox's index: one read and one write of its blob for the batch. */
+/** Writes messages into one mailbox's index: the segments they fall in and the manifest, once for the batch. */
 async function writeDocs(deps: SearchDeps, address: string, docs: readonly IndexDoc[]): Promise<void> {
   const index = await currentIndex(deps, address);
-  applyDocs(index, docs, historyStart(deps));
   try {
-    const bytes = await saveIndex(deps.indexBlobs, index);
-    deps.log.info('mailbox indexed', { messages: docs.length, documents: index.received.size, bytes });
+    const outcome = await applyDocs(deps.indexBlobs, index, docs, historyStart(deps), deps.segmentMessages);
+    deps.log.info('mailbox indexed', { messages: docs.length, ...outcome });
   } catch (err) {
-    // The cached copy now differs from the blob: drop it so the next writer starts from the blob.
+    // Part of the write may be on disk: drop the cached copy so the next use reads the blobs.
     deps.cache?.delete(address);
     throw err;
   }
@@ -76,35 +77,38 @@ async function writeDocs(deps: SearchDeps, address: string, docs: readonly Index
 /**
  * Rebuilds one mailbox's index from the raw messages of every delivery to it within the history
  * window: the repair for a lost or damaged blob, and how an index format change is rolled out.
+ * Segments are written as they fill, newest first, so memory holds one segment's messages.
  * @returns how many messages it indexed
  */
 async function rebuild(deps: SearchDeps, address: string): Promise<number> {
   const since = historyStart(deps);
-  const index = emptyIndex(address);
-  const seen = new Set<string>();
+  const previous = await loadIndex(deps.indexBlobs, address);
+  const builder = createIndexBuilder(deps.indexBlobs, address, previous.manifest, deps.segmentMessages);
   let cursor: string | undefined;
-  do {
-    const page = await deps.store.queryMailbox(address, { since, limit: MAX_BATCH_READ, cursor });
-    const ids = page.items.map((d) => d.messageId).filter((id) => !seen.has(id));
-    for (const id of ids) seen.add(id);
-    const messages = ids.length ? await deps.store.getMessages(ids) : [];
-    const docs: IndexDoc[] = [];
-    for (const message of messages) {
-      if (message.probeToken) continue;
-      docs.push(await docFor(deps, message));
-    }
-    applyDocs(index, docs, since);
-    cursor = page.cursor;
-  } while (cursor !== undefined);
   try {
-    await saveIndex(deps.indexBlobs, index);
+    do {
+      const page = await deps.store.queryMailbox(address, { since, limit: MAX_BATCH_READ, cursor });
+      const ids = [...new Set(page.items.map((d) => d.messageId))];
+      const byId = new Map((ids.length ? await deps.store.getMessages(ids) : []).map((m) => [m.id, m]));
+      const docs: IndexDoc[] = [];
+      // In the page's order (newest first), which the builder relies on.
+      for (const id of ids) {
+        const message = byId.get(id);
+        if (!message || message.probeToken) continue;
+        docs.push(await docFor(deps, message));
+      }
+      await builder.add(docs);
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    const index = await builder.finish();
     deps.cache?.set(index);
+    const documents = index.manifest.segments.reduce((n, s) => n + s.count, 0);
+    deps.log.info('mailbox index rebuilt', { documents, segments: index.manifest.segments.length });
+    return documents;
   } catch (err) {
     deps.cache?.delete(address);
     throw err;
   }
-  deps.log.info('mailbox index rebuilt', { documents: index.received.size });
-  return index.received.size;
 }
 
 /**
@@ -128,9 +132,9 @@ type Job =
 
 /**
  * Milliseconds the writer waits after the first update of a batch for others on their way:
- * every write serialises the whole mailbox index, so a burst of mail written one message at a
- * time costs the square of its size. A quarter of a second delays a new message's
- * searchability by no more than that.
+ * every write rewrites the newest segment and the manifest, so a burst of mail written one
+ * message at a time would rewrite that segment once a message. A quarter of a second delays a
+ * new message's searchability by no more than that.
  */
 export const DEFAULT_BATCH_WINDOW_MS = 250;
 /** Most messages written in one batch, so one write's memory and time stay bounded. */

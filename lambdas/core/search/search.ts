@@ -1,4 +1,3 @@
-import MiniSearch, { type Query, type SearchResult } from 'minisearch';
 import type { MailboxFlags, MailboxPosition } from '../../ports.js';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type MessagePage } from '../../webmail/schemas.js';
 import type { MailboxUser } from '../directory.js';
@@ -6,7 +5,17 @@ import { ValidationError } from '../errors.js';
 import { decodePosition, encodePosition, historyStart, type PageCost, summaryOf } from '../mailbox.js';
 import type { DeliveryRecord, MessageRecord } from '../model.js';
 import { currentIndex, docFor, type SearchDeps } from './indexer.js';
-import { phraseTextOf, SEARCH_FIELDS, type StoredFields } from './mailbox-index.js';
+import {
+  loadSegment,
+  type MailboxIndex,
+  matchSegment,
+  phraseTextOf,
+  positionKey,
+  SEARCH_FIELDS,
+  type Segment,
+  type StoredFields,
+  type TermQuery,
+} from './mailbox-index.js';
 import { parseSearchQuery, type SearchQuery } from './query.js';
 
 /**
@@ -19,24 +28,17 @@ export const MAX_CHECK_ROUNDS = 3;
 /** Words shorter than this match only whole words: a prefix of one or two letters matches everything. */
 const MIN_PREFIX_CHARS = 3;
 
-/** MiniSearch's query for the words and operator values; the wildcard when only filters were given. */
-function indexQuery(q: SearchQuery): Query {
-  const parts: Query[] = [];
-  const allFields = [...SEARCH_FIELDS];
+/** The index's query for the words and operator values; no parts (every entry) when only filters were given. */
+function indexQuery(q: SearchQuery): TermQuery[] {
+  const parts: TermQuery[] = [];
   for (const word of q.words) {
-    parts.push({
-      queries: [word],
-      fields: allFields,
-      prefix: word.length >= MIN_PREFIX_CHARS,
-      combineWith: 'AND',
-    });
+    parts.push({ text: word, fields: SEARCH_FIELDS, prefix: word.length >= MIN_PREFIX_CHARS });
   }
-  for (const phrase of q.phrases) parts.push({ queries: [phrase], fields: allFields, combineWith: 'AND' });
-  for (const v of q.from) parts.push({ queries: [v], fields: ['from'], prefix: true, combineWith: 'AND' });
-  for (const v of q.to) parts.push({ queries: [v], fields: ['to', 'cc'], prefix: true, combineWith: 'AND' });
-  for (const v of q.subject)
-    parts.push({ queries: [v], fields: ['subject'], prefix: true, combineWith: 'AND' });
-  return parts.length ? { queries: parts, combineWith: 'AND' } : MiniSearch.wildcard;
+  for (const phrase of q.phrases) parts.push({ text: phrase, fields: SEARCH_FIELDS, prefix: false });
+  for (const v of q.from) parts.push({ text: v, fields: ['from'], prefix: true });
+  for (const v of q.to) parts.push({ text: v, fields: ['to', 'cc'], prefix: true });
+  for (const v of q.subject) parts.push({ text: v, fields: ['subject'], prefix: true });
+  return parts;
 }
 
 /** The filters the index's own matching cannot express, on the fields stored with each hit. */
@@ -73,11 +75,101 @@ function matchesFlags(q: SearchQuery, flags: MailboxFlags | undefined): boolean 
 }
 
 interface Hit extends MailboxPosition {
+  key: string;
   /** The user's addresses whose index matched it. */
   addresses: string[];
 }
 
-const keyOf = (p: MailboxPosition) => `${p.receivedAt}#${p.messageId}`;
+/**
+ * One mailbox's hits, newest first, a segment at a time: segments wholly outside the page
+ * (newer than the cursor, older than the window or than `after:`, newer than `before:`) are
+ * never read, and a page filled from the newest segments reads no older one.
+ */
+function mailboxHits(
+  deps: SearchDeps,
+  index: MailboxIndex,
+  q: SearchQuery,
+  parts: readonly TermQuery[],
+  bounds: { since: string; startKey: string | undefined },
+  cost: PageCost,
+) {
+  const refs = index.manifest.segments.filter(
+    (s) =>
+      (bounds.startKey === undefined || s.first < bounds.startKey) &&
+      s.last >= bounds.since &&
+      (q.after === undefined || s.last >= q.after) &&
+      (q.before === undefined || s.first < q.before),
+  );
+  let next = refs.length - 1;
+  let buffer: Hit[] = [];
+  async function fill(): Promise<void> {
+    while (buffer.length === 0 && next >= 0) {
+      const ref = refs[next--] as (typeof refs)[number];
+      const { segment, read } = await loadSegment(deps.indexBlobs, index, ref);
+      if (read) cost.indexReads++;
+      buffer = segmentHits(segment, q, parts, bounds, index.address);
+    }
+  }
+  return {
+    async peek(): Promise<Hit | undefined> {
+      await fill();
+      return buffer[0];
+    },
+    take(): Hit | undefined {
+      return buffer.shift();
+    },
+  };
+}
+
+/** The matching entries of one segment that pass the filters, newest first. */
+function segmentHits(
+  segment: Segment,
+  q: SearchQuery,
+  parts: readonly TermQuery[],
+  bounds: { since: string; startKey: string | undefined },
+  address: string,
+): Hit[] {
+  const marks = matchSegment(segment, parts);
+  const hits: Hit[] = [];
+  for (let i = segment.ids.length - 1; i >= 0; i--) {
+    if (!marks[i]) continue;
+    const receivedAt = segment.received[i] as string;
+    const messageId = segment.ids[i] as string;
+    const key = positionKey(receivedAt, messageId);
+    if (bounds.startKey !== undefined && key >= bounds.startKey) continue;
+    const fields: StoredFields = {
+      receivedAt,
+      from: segment.from[i] as string,
+      to: segment.to[i] as string,
+      cc: segment.cc[i] as string,
+      subject: segment.subject[i] as string,
+      hasAttachment: segment.attachment[i] === '1',
+    };
+    if (!matchesFilters(q, fields, bounds.since)) continue;
+    hits.push({ receivedAt, messageId, key, addresses: [address] });
+  }
+  return hits;
+}
+
+/** The user's mailboxes' hits merged newest first; a message in two of them is one hit. */
+function mergedHits(streams: ReturnType<typeof mailboxHits>[]) {
+  return {
+    async next(): Promise<Hit | undefined> {
+      const heads = await Promise.all(streams.map((s) => s.peek()));
+      let top: Hit | undefined;
+      for (const h of heads) if (h && (top === undefined || h.key > top.key)) top = h;
+      if (top === undefined) return undefined;
+      const hit: Hit = { ...top, addresses: [] };
+      streams.forEach((s, i) => {
+        if (heads[i]?.key === top.key) hit.addresses.push(...(s.take() as Hit).addresses);
+      });
+      return hit;
+    },
+    async more(): Promise<boolean> {
+      return (await Promise.all(streams.map((s) => s.peek()))).some((h) => h !== undefined);
+    },
+  };
+}
 
 /**
  * Searches the user's own mailboxes (the index of each of their addresses, never another's),
@@ -87,9 +179,11 @@ const keyOf = (p: MailboxPosition) => `${p.receivedAt}#${p.messageId}`;
  * under the wrong name) still shows them nothing.
  *
  * Store calls per page: one delivery read per hit checked, one batch read of message records
- * and one of read marks per round of checks (at most MAX_CHECK_ROUNDS rounds), plus one index
- * blob read per address not already loaded; with a quoted phrase, one raw message read per hit
- * that passed the other checks (the phrase is matched on the message itself).
+ * and one of read marks per round of checks (at most MAX_CHECK_ROUNDS rounds); one index
+ * manifest read per address, and one read of each index segment the page reaches that is not
+ * already in memory (newest first: a page filled from the newest mail reads only the newest);
+ * with a quoted phrase, one raw message read per hit that passed the other checks (the phrase
+ * is matched on the message itself).
  * @throws ValidationError for a query it cannot use (see parseSearchQuery)
  */
 export async function searchMailbox(
@@ -107,29 +201,25 @@ export async function searchMailbox(
   const since = historyStart(deps);
   const cost: PageCost = { indexReads: 0, deliveryReads: 0, messageReads: 0, flagReads: 0, rawReads: 0 };
 
-  const hits = new Map<string, Hit>();
+  const parts = indexQuery(q);
+  const bounds = { since, startKey: start && positionKey(start.receivedAt, start.messageId) };
+  const streams: ReturnType<typeof mailboxHits>[] = [];
   for (const address of user.addresses) {
     cost.indexReads++;
-    const index = await currentIndex(deps, address);
-    const results = index.search.search(indexQuery(q), {
-      filter: (r: SearchResult) => matchesFilters(q, r as unknown as StoredFields & SearchResult, since),
-    });
-    for (const r of results) {
-      const position = { receivedAt: String(r.receivedAt), messageId: String(r.id) };
-      if (start && keyOf(position) >= keyOf(start)) continue;
-      const hit = hits.get(position.messageId);
-      if (hit) hit.addresses.push(address);
-      else hits.set(position.messageId, { ...position, addresses: [address] });
-    }
+    streams.push(mailboxHits(deps, await currentIndex(deps, address), q, parts, bounds, cost));
   }
-  const ordered = [...hits.values()].sort((a, b) => (keyOf(a) < keyOf(b) ? 1 : keyOf(a) > keyOf(b) ? -1 : 0));
+  const hits = mergedHits(streams);
 
   const rows: ReturnType<typeof summaryOf>[] = [];
-  let examined = 0;
   let last: MailboxPosition | undefined = start;
-  for (let round = 0; round < MAX_CHECK_ROUNDS && rows.length < limit && examined < ordered.length; round++) {
-    const batch = ordered.slice(examined, examined + (limit - rows.length));
-    examined += batch.length;
+  for (let round = 0; round < MAX_CHECK_ROUNDS && rows.length < limit; round++) {
+    const batch: Hit[] = [];
+    while (batch.length < limit - rows.length) {
+      const hit = await hits.next();
+      if (!hit) break;
+      batch.push(hit);
+    }
+    if (batch.length === 0) break;
     last = batch.at(-1);
     // The index is only a hint: each hit must be a visible delivery to one of the user's addresses.
     const checks = await Promise.all(
@@ -171,6 +261,10 @@ export async function searchMailbox(
       if (phrased[i]) rows.push(summaryOf(message, mine, flags[message.id]));
     });
   }
-  const more = examined < ordered.length;
-  return { messages: rows, cursor: more && last ? encodePosition(last) : null, cost };
+  const more = await hits.more();
+  return {
+    messages: rows,
+    cursor: more && last ? encodePosition({ receivedAt: last.receivedAt, messageId: last.messageId }) : null,
+    cost,
+  };
 }
