@@ -14,6 +14,12 @@ export const RAW_PREFIX = 'raw/';
  */
 export const INDEX_PREFIX = 'index/';
 
+/**
+ * Attachments extracted from their message so a presigned S3 URL can serve them (AWS only): one
+ * object per part, `attachments/<message id>/<index>`, deleted by a lifecycle rule after a day.
+ */
+export const ATTACHMENTS_PREFIX = 'attachments/';
+
 /** The blob key of one mailbox's search index: its manifest, which lists its segments. */
 export function indexKey(address: string): string {
   return `${INDEX_PREFIX}${indexName(address)}.json`;
