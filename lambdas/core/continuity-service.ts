@@ -33,6 +33,7 @@ import {
 import { type DeliverStep, leaseSecondsFor, sendClaimed } from './deliver.js';
 import { claimDelivery, INTERRUPTED_ATTEMPT, isDue, releaseAndClaim } from './delivery-state.js';
 import { ConflictError, NotFoundError } from './errors.js';
+import { recordFlow } from './flow-metrics.js';
 import type { DeliveryRecord, DeliveryState } from './model.js';
 import { composeNotice } from './notices.js';
 import {
@@ -273,6 +274,11 @@ export async function resumePendingActions(deps: ContinuityDeps): Promise<boolea
 export async function runProbeRound(deps: ContinuityDeps): Promise<Step> {
   await resumePendingActions(deps);
   const results = await runProbes({ ...deps });
+  // Each returned probe is reported by one round only; the queue depth is sampled every round.
+  const probeRttMs = results.flatMap((r) =>
+    r.probe === 'roundtrip' && typeof r.figures?.rttMs === 'number' ? [r.figures.rttMs] : [],
+  );
+  await recordFlow(deps, { probeRttMs, depth: await deps.store.countByState() });
   const step = await transact(deps, (org, event) =>
     stepRound(org, event, results, deps.clock.now(), deps.config.continuity, idFor(deps)),
   );

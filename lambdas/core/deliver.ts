@@ -12,6 +12,7 @@ import type {
 import type { LifeboatConfig, RouteConfig } from './config.js';
 import { type AttemptResult, claimDelivery, completeAttempt, holdDelivery, isDue } from './delivery-state.js';
 import { ConflictError } from './errors.js';
+import { recordFlow } from './flow-metrics.js';
 import { holdReasonFor } from './holds.js';
 import type { DeliveryRecord } from './model.js';
 import { groupByRoute } from './routing.js';
@@ -141,6 +142,42 @@ function attemptOf(d: DeliveryRecord, outcomes: RecipientOutcome[]): AttemptResu
 }
 
 /**
+ * Keeps what an attempt did, after its outcomes are written: each reply on its delivery (for the
+ * admin's view of the attempts; a first attempt that delivered is the record itself, so nothing
+ * is written for it) and the flow buckets. Neither may fail the delivery: errors are logged.
+ */
+async function recordOutcomes(
+  group: DeliveryRecord[],
+  outcomes: RecipientOutcome[],
+  finished: Date,
+  sample: AttemptSample | undefined,
+  routeName: string,
+  deps: DeliverDeps,
+): Promise<void> {
+  const counts = { delivered: 0, deferred: 0, failed: 0 };
+  const latencySeconds: number[] = [];
+  for (const d of group) {
+    const result = attemptOf(d, outcomes);
+    counts[result.status]++;
+    if (result.status === 'delivered')
+      latencySeconds.push(Math.max(0, (finished.getTime() - Date.parse(d.receivedAt)) / 1000));
+    if (result.status === 'delivered' && d.attempts <= 1) continue;
+    await deps.store
+      .recordDeliveryAttempt({
+        messageId: d.messageId,
+        recipient: d.recipient,
+        at: finished.toISOString(),
+        attempt: d.attempts,
+        route: routeName,
+        outcome: result.status,
+        response: result.response,
+      })
+      .catch((err: Error) => deps.log.warn('delivery attempt not recorded', { error: err.message }));
+  }
+  await recordFlow(deps, { counts, latencySeconds, smtpMs: sample ? [sample.latencyMs] : [] });
+}
+
+/**
  * Sends one message to deliveries already claimed for it (by `deliverMessage`, or by the
  * hand-over, which releases held mail straight into a claim) and records each outcome. It reads
  * nothing but the raw bytes when the claimed records carry the message's key and sender.
@@ -253,6 +290,7 @@ export async function sendClaimed(
         .recordAttempt(sample)
         .catch((err: Error) => log.warn('attempt sample not recorded', { error: err.message }));
     }
+    await recordOutcomes(group, outcomes, finished, sample, routeName, deps);
     checkpoint('recorded');
   }
   log.info('delivery attempt', { ...result });

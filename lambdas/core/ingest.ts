@@ -1,11 +1,12 @@
 import type { BlobStore, Clock, ContinuityStore, Logger, MessageStore } from '../ports.js';
 import type { LifeboatConfig } from './config.js';
+import { recordFlow } from './flow-metrics.js';
 import { holdReasonFor } from './holds.js';
 import type { DeliveryRecord, MessageRecord, Verdicts } from './model.js';
 import { decideDisposition } from './policy.js';
 import { findProbeToken } from './probes.js';
 import { normaliseAddress, resolveRoute } from './routing.js';
-import { summariseMessage } from './summarise.js';
+import { type MessageSummary, summariseMessage } from './summarise.js';
 
 /** Items listed on a record: DynamoDB items are capped at 400 KB, and a list view needs no more. */
 export const MAX_LISTED_ITEMS = 100;
@@ -29,6 +30,12 @@ export interface IngestDeps {
   log: Logger;
   /** Where round-trip probe returns are recorded; without it they are treated as ordinary mail. */
   continuity?: ContinuityStore | undefined;
+  /**
+   * Parses a raw message for its record; the single-node runtime gives its worker pool's, so the
+   * parse runs off its main thread. Never throws for a bad message (see summariseMessage).
+   * @default summariseMessage, in this thread
+   */
+  summarise?: ((raw: Buffer) => Promise<MessageSummary>) | undefined;
 }
 
 export interface IngestResult {
@@ -52,7 +59,7 @@ export async function ingestMessage(input: IngestInput, deps: IngestDeps): Promi
   const holdsRead = store.listHolds();
   holdsRead.catch(() => {}); // awaited below; a failed read throws there
   const raw = await blobs.getRaw(input.rawKey);
-  const summary = await summariseMessage(raw);
+  const summary = await (deps.summarise ?? summariseMessage)(raw);
   let recipients = [...new Set(input.recipients.map(normaliseAddress))];
   const probeAddress = config.continuity.probes.roundTrip?.returnAddress;
   let probeToken: string | undefined;
@@ -130,6 +137,8 @@ export async function ingestMessage(input: IngestInput, deps: IngestDeps): Promi
     const stored = wrote ? delivery : await store.getDelivery({ messageId: input.messageId, recipient });
     if (stored?.state === 'queued') deliverable = true;
   }
+  // Per recipient, as the delivery outcomes are counted; a repeated event adds nothing.
+  if (created.length > 0) await recordFlow(deps, { counts: { accepted: created.length } });
   log.info('message ingested', {
     messageId: input.messageId,
     size: raw.length,

@@ -209,17 +209,19 @@ describe('deliverMessage: between the primary’s reply and the record', () => {
     return { journal, deps: { ...deps, store: watched, continuity: watched } };
   }
 
-  it('records the delivery right after the 250, before the attempt sample', async () => {
+  it('records the delivery right after the 250, before the attempt sample and the flow buckets', async () => {
     const { journal, deps } = await journaledSetup(['alice@example.com'], () => ({
       status: 'delivered',
       response: '250 2.0.0 Ok',
       host: 'mx1:587',
     }));
     await deliverMessage('m1', deps);
+    // A first attempt that delivered is its record: no reply is kept apart for it.
     expect(journal.slice(journal.indexOf('reply'))).toEqual([
       'reply',
       'replaceDelivery alice@example.com delivered',
       'recordAttempt',
+      'addMetrics',
     ]);
   });
 
@@ -236,6 +238,8 @@ describe('deliverMessage: between the primary’s reply and the record', () => {
       'listHolds',
       'replaceDelivery bob@example.com deferred',
       'recordAttempt',
+      'recordDeliveryAttempt',
+      'addMetrics',
     ]);
   });
 

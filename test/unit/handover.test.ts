@@ -451,7 +451,9 @@ describe('runHandover store work', () => {
     expect(calls.getDelivery).toBeUndefined();
     // Once to reconcile the hold at the start, once to lift it at the end.
     expect(calls.listHolds).toBe(2);
-    // The rest is per batch of 40 (the held index, the progress) or once per run: 3.2 in all.
-    expect(journal.length / count).toBeLessThanOrEqual(3.2);
+    // One atomic add to the flow buckets per transaction (message).
+    expect(calls.addMetrics).toBe(count);
+    // The rest is per batch of 40 (the held index, the progress) or once per run: 4.2 in all.
+    expect(journal.length / count).toBeLessThanOrEqual(4.2);
   });
 });

@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest';
+import { runProbeRound } from '../../lambdas/core/continuity-service.js';
+import { deliverMessage } from '../../lambdas/core/deliver.js';
+import { ValidationError } from '../../lambdas/core/errors.js';
+import { metricsUpdates, readFlowSeries } from '../../lambdas/core/flow-metrics.js';
+import { continuityHarness } from '../support/continuity.js';
+
+const minuteOf = (iso: string) => `${iso.slice(0, 16)}:00.000Z`;
+
+describe('flow metrics on the mail path', () => {
+  it('counts accepted and delivered per recipient in the minute and hour buckets, with the latency', async () => {
+    const h = continuityHarness();
+    await h.receive('m1', ['alice@example.com', 'bob@example.com']);
+    h.clock.advance(3);
+    await deliverMessage('m1', h.deps);
+
+    const now = h.clock.now().toISOString();
+    const [minute] = await h.store.listMetrics('minute', minuteOf(now), '2099-01-01T00:00:00.000Z');
+    expect(minute?.values).toMatchObject({ accepted: 2, delivered: 2 });
+    const series = await readFlowSeries(h.deps, {
+      from: new Date(Date.parse(now) - 3_600_000),
+      to: new Date(Date.parse(now) + 1),
+      resolution: 'hour',
+    });
+    const point = series.points.find((p) => p.delivered > 0);
+    expect(point).toMatchObject({ accepted: 2, delivered: 2, deferred: 0, failed: 0 });
+    // 3 s from receipt to the 250: in the histogram bucket up to 5 s.
+    expect(point?.latencySeconds).toMatchObject({ count: 2, p50: 5, p95: 5, mean: 3 });
+    expect(point?.smtpMs.count).toBe(1);
+  });
+
+  it('counts a receipt ingested twice once', async () => {
+    const h = continuityHarness();
+    await h.receive('m1');
+    await h.receive('m1');
+    const buckets = await h.store.listMetrics(
+      'minute',
+      '2000-01-01T00:00:00.000Z',
+      '2099-01-01T00:00:00.000Z',
+    );
+    expect(buckets.map((b) => b.values.accepted)).toEqual([1]);
+  });
+
+  it('counts deferrals and keeps each reply on its delivery, oldest first', async () => {
+    const h = continuityHarness();
+    h.primary.down = true;
+    await h.receive('m1');
+    await deliverMessage('m1', h.deps);
+    h.clock.advance(600);
+    await deliverMessage('m1', h.deps);
+
+    const attempts = await h.store.listDeliveryAttempts(
+      { messageId: 'm1', recipient: 'alice@example.com' },
+      10,
+    );
+    expect(attempts.map((a) => [a.attempt, a.outcome, a.response])).toEqual([
+      [1, 'deferred', 'mx1:587: 421 4.3.2 Service not available'],
+      [2, 'deferred', 'mx1:587: 421 4.3.2 Service not available'],
+    ]);
+    const all = await h.store.listMetrics('hour', '2000-01-01T00:00:00.000Z', '2099-01-01T00:00:00.000Z');
+    expect(all.reduce((n, b) => n + (b.values.deferred ?? 0), 0)).toBe(2);
+  });
+
+  it('samples the queue depth by state on every probe round', async () => {
+    const h = continuityHarness();
+    h.primary.down = true;
+    await h.receive('m1');
+    await deliverMessage('m1', h.deps);
+    await runProbeRound(h.deps);
+
+    const series = await readFlowSeries(h.deps, {
+      from: h.clock.now(),
+      to: new Date(h.clock.now().getTime() + 60_000),
+      resolution: 'minute',
+    });
+    expect(series.points).toHaveLength(1);
+    expect(series.points[0]?.depth).toMatchObject({ deferred: 1, queued: 0, delivered: 0 });
+  });
+});
+
+describe('metricsUpdates', () => {
+  it('keeps minute buckets two days and hour buckets as long as the records', () => {
+    const h = continuityHarness();
+    const at = new Date('2026-11-22T10:17:42.000Z');
+    const [minute, hour] = metricsUpdates(at, h.config, { counts: { delivered: 1 }, probeRttMs: [42_000] });
+    expect(minute).toMatchObject({
+      start: '2026-11-22T10:17:00.000Z',
+      add: { delivered: 1, rtt_3: 1, rtt_sum: 42 },
+    });
+    expect(hour?.start).toBe('2026-11-22T10:00:00.000Z');
+    expect((minute?.expiresAt ?? 0) - Date.parse('2026-11-22T10:17:00Z') / 1000).toBe(60 + 2 * 86_400);
+    expect((hour?.expiresAt ?? 0) - Date.parse('2026-11-22T10:00:00Z') / 1000).toBe(3600 + 30 * 86_400);
+  });
+
+  it('writes nothing for a delta with nothing in it', () => {
+    expect(metricsUpdates(new Date(), continuityHarness().config, { counts: { delivered: 0 } })).toEqual([]);
+  });
+});
+
+describe('readFlowSeries', () => {
+  it('fills the range with zero points and returns the configured thresholds', async () => {
+    const h = continuityHarness({ thresholds: { p95LatencySeconds: 45 } });
+    const series = await readFlowSeries(h.deps, {
+      from: new Date('2026-11-22T08:30:00Z'),
+      to: new Date('2026-11-22T10:10:00Z'),
+      resolution: 'hour',
+    });
+    expect(series.points.map((p) => p.start)).toEqual([
+      '2026-11-22T08:00:00.000Z',
+      '2026-11-22T09:00:00.000Z',
+      '2026-11-22T10:00:00.000Z',
+    ]);
+    expect(series.points[0]).toMatchObject({
+      delivered: 0,
+      depth: null,
+      latencySeconds: { count: 0, p95: null },
+    });
+    expect(series.thresholds).toMatchObject({
+      smtpP95Seconds: 45,
+      failureRatio: 0.5,
+      oldestDeferredMinutes: 30,
+    });
+  });
+
+  it('refuses an empty range and one longer than a request may read', async () => {
+    const h = continuityHarness();
+    const at = new Date('2026-11-22T10:00:00Z');
+    await expect(readFlowSeries(h.deps, { from: at, to: at, resolution: 'minute' })).rejects.toThrow(
+      ValidationError,
+    );
+    await expect(
+      readFlowSeries(h.deps, {
+        from: at,
+        to: new Date(at.getTime() + 3 * 86_400_000),
+        resolution: 'minute',
+      }),
+    ).rejects.toThrow(/at most 2880 minute buckets/);
+  });
+});
