@@ -153,6 +153,14 @@ export interface DeliveryTrigger {
   requestDelivery(messageId: string): Promise<void>;
 }
 
+/**
+ * Asks for a received message to be indexed into its recipients' mailboxes: an SQS FIFO queue
+ * grouped by mailbox in AWS (one writer per mailbox), the in-process index queue locally.
+ */
+export interface IndexRequests {
+  requestIndex(messageId: string, addresses: readonly string[]): Promise<void>;
+}
+
 export interface Clock {
   now(): Date;
 }
