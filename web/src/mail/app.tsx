@@ -1,0 +1,540 @@
+/**
+ * The webmail's shell: top bar (search, help, account), the continuity banner, the list and the
+ * reading pane. One column on a phone (list, then the message, then back); list and pane side by
+ * side from tablet width up (styles.css). New mail is fetched every POLL_MS while the tab is
+ * visible and merged into the list by id, and announced to screen readers.
+ */
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import type { MeResponse, MessagePage, MessageSummary } from '../../../lambdas/webmail/schemas.js';
+import { type Api, explain, type StatusResponse } from './api.js';
+import { HelpIcon, LogoIcon, SearchIcon } from './icons.js';
+import { MessageList } from './list.js';
+import { Reader } from './reader.js';
+import { parseRoute, type Route, routeHash } from './route.js';
+
+/** How often the first page is fetched again for new mail: quick enough to feel live, one small request. */
+export const POLL_MS = 15_000;
+/** How often the continuity state is asked for: it changes on the scale of minutes. */
+const STATUS_POLL_MS = 60_000;
+
+/** The search operators, for the help popover (the API's parser is lambdas/core/search). */
+export const OPERATORS: readonly [string, string][] = [
+  ['from:bob', 'sent by Bob (name or address)'],
+  ['to:sales', 'sent to an address, or copied (Cc)'],
+  ['subject:invoice', 'word in the subject'],
+  ['has:attachment', 'with attachments'],
+  ['before:2026-11-20', 'received before a day (UTC)'],
+  ['after:2026-11-01', 'received after a day (UTC)'],
+  ['is:unread', 'not read yet (also is:read, is:flagged)'],
+  ['"exact phrase"', 'words in this order'],
+];
+
+/** Keyboard shortcuts on a desktop, for the help dialog. */
+const SHORTCUTS: readonly [string, string][] = [
+  ['j / k', 'next / previous message'],
+  ['o or Enter', 'open the message'],
+  ['u', 'back to the list'],
+  ['Shift+U', 'mark the open message unread (or read)'],
+  ['s', 'flag or unflag the open message'],
+  ['/', 'search'],
+  ['?', 'this help'],
+  ['Esc', 'close help, leave the message or the search'],
+];
+
+interface ListState {
+  messages: MessageSummary[];
+  cursor: string | null;
+  loading: boolean;
+  loaded: boolean;
+}
+
+const EMPTY: ListState = { messages: [], cursor: null, loading: false, loaded: false };
+
+/**
+ * Merges a fresh first page into the list: new ids go on top, known ones take the fresh marks.
+ * When none of the fresh page is known, more arrived than a page holds: the fresh page replaces
+ * the list (with its cursor), so there is never a hole in the middle of it.
+ * @returns the list and how many messages are new
+ */
+export function mergeFirstPage(list: ListState, fresh: MessagePage): { list: ListState; added: number } {
+  const known = new Set(list.messages.map((m) => m.id));
+  const overlap = fresh.messages.some((m) => known.has(m.id));
+  if (!overlap && list.messages.length > 0 && fresh.cursor !== null) {
+    return {
+      list: { ...list, messages: fresh.messages, cursor: fresh.cursor },
+      added: fresh.messages.length,
+    };
+  }
+  const byId = new Map(fresh.messages.map((m) => [m.id, m]));
+  const added = fresh.messages.filter((m) => !known.has(m.id));
+  const messages = [...added, ...list.messages.map((m) => byId.get(m.id) ?? m)].sort((a, b) =>
+    b.receivedAt.localeCompare(a.receivedAt),
+  );
+  return { list: { ...list, messages, loaded: true }, added: added.length };
+}
+
+function isTyping(target: EventTarget | null): boolean {
+  const el = target as HTMLElement | null;
+  return !!el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+}
+
+function useRoute(): [Route, (r: Route) => void] {
+  const [route, setRoute] = useState(() => parseRoute(location.hash));
+  useEffect(() => {
+    const onHash = () => setRoute(parseRoute(location.hash));
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
+  }, []);
+  const go = useCallback((r: Route) => {
+    location.hash = routeHash(r);
+  }, []);
+  return [route, go];
+}
+
+function ContinuityBanner({ status }: { status: StatusResponse | null }) {
+  if (!status?.scopeCoversMe) return null;
+  let words: string | null = null;
+  if (status.state === 'continuity') {
+    words = 'Your mail server is down. Mail you read here is also delivered to it when it is back.';
+  } else if (status.state === 'recovering') {
+    words = 'Your mail server is back. Mail that arrived while it was down is being delivered to it now.';
+  }
+  if (!words) return null;
+  return (
+    <div class={`banner banner-${status.state}`} role="status">
+      {words}
+    </div>
+  );
+}
+
+function SearchBox(props: {
+  q: string | null;
+  onSearch: (q: string | null) => void;
+  inputRef: { current: HTMLInputElement | null };
+}) {
+  const [value, setValue] = useState(props.q ?? '');
+  const [help, setHelp] = useState(false);
+  const helpBox = useRef<HTMLDivElement>(null);
+  useEffect(() => setValue(props.q ?? ''), [props.q]);
+  useEffect(() => {
+    if (!help) return;
+    const close = (e: Event) => {
+      if (e instanceof KeyboardEvent ? e.key === 'Escape' : !helpBox.current?.contains(e.target as Node)) {
+        setHelp(false);
+      }
+    };
+    document.addEventListener('keydown', close);
+    document.addEventListener('pointerdown', close);
+    return () => {
+      document.removeEventListener('keydown', close);
+      document.removeEventListener('pointerdown', close);
+    };
+  }, [help]);
+
+  return (
+    <div class="search" ref={helpBox}>
+      <search>
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            const q = value.trim();
+            props.onSearch(q === '' ? null : q);
+            props.inputRef.current?.blur();
+          }}
+        >
+          <label class="visually-hidden" for="search-input">
+            Search mail
+          </label>
+          <span class="search-icon">
+            <SearchIcon />
+          </span>
+          <input
+            id="search-input"
+            ref={props.inputRef}
+            type="search"
+            placeholder="Search mail"
+            autocomplete="off"
+            spellcheck={false}
+            enterKeyHint="search"
+            aria-keyshortcuts="/"
+            value={value}
+            onInput={(e) => setValue((e.target as HTMLInputElement).value)}
+          />
+          <button
+            type="button"
+            class="button icon-button"
+            aria-label="Search tips"
+            aria-expanded={help ? 'true' : 'false'}
+            aria-controls="search-help"
+            onClick={() => setHelp(!help)}
+          >
+            <HelpIcon />
+          </button>
+        </form>
+      </search>
+      {help ? (
+        <section id="search-help" class="popover" aria-label="Search tips">
+          <p>Type words, or narrow with:</p>
+          <dl class="operators">
+            {OPERATORS.map(([op, meaning]) => (
+              <div key={op}>
+                <dt>
+                  <code>{op}</code>
+                </dt>
+                <dd>{meaning}</dd>
+              </div>
+            ))}
+          </dl>
+          <p class="muted">Combine them: from:bob has:attachment after:2026-11-01</p>
+        </section>
+      ) : null}
+    </div>
+  );
+}
+
+function ShortcutsDialog(props: { open: boolean; onClose: () => void }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const d = ref.current;
+    if (!d) return;
+    if (props.open && !d.open) d.showModal();
+    if (!props.open && d.open) d.close();
+  }, [props.open]);
+  return (
+    <dialog ref={ref} class="dialog" aria-labelledby="shortcuts-title" onClose={props.onClose}>
+      <h2 id="shortcuts-title">Keyboard shortcuts</h2>
+      <dl class="operators">
+        {SHORTCUTS.map(([key, what]) => (
+          <div key={key}>
+            <dt>
+              <kbd>{key}</kbd>
+            </dt>
+            <dd>{what}</dd>
+          </div>
+        ))}
+      </dl>
+      <form method="dialog">
+        <button type="submit" class="button">
+          Close
+        </button>
+      </form>
+    </dialog>
+  );
+}
+
+export interface AppProps {
+  api: Api;
+  onSignOut: () => void;
+}
+
+/** The signed-in webmail. */
+export function App({ api, onSignOut }: AppProps) {
+  const [route, go] = useRoute();
+  const [me, setMe] = useState<MeResponse | null>(null);
+  const [inbox, setInbox] = useState<ListState>(EMPTY);
+  const [results, setResults] = useState<ListState & { q: string | null }>({ ...EMPTY, q: null });
+  const [status, setStatus] = useState<StatusResponse | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  const [announce, setAnnounce] = useState('');
+  const [help, setHelp] = useState(false);
+  const [command, setCommand] = useState<{ kind: 'toggle-seen' | 'toggle-flag'; n: number } | null>(null);
+  const searchInput = useRef<HTMLInputElement>(null);
+  const listPane = useRef<HTMLDivElement>(null);
+  const firstRender = useRef(false);
+
+  const showing = route.q ? results : inbox;
+
+  // Who is signed in, and the first page.
+  useEffect(() => {
+    api.me().then(setMe, (err) => setProblem(explain(err)));
+    setInbox((l) => ({ ...l, loading: true }));
+    api.list().then(
+      (p) => setInbox({ messages: p.messages, cursor: p.cursor, loading: false, loaded: true }),
+      (err) => {
+        setInbox((l) => ({ ...l, loading: false }));
+        setProblem(explain(err));
+      },
+    );
+  }, [api]);
+
+  // Marks the first mailbox render, for the load-time benchmark (bench/web-app.ts).
+  useEffect(() => {
+    if (!firstRender.current && inbox.loaded) {
+      firstRender.current = true;
+      performance.mark('lifeboat:first-mailbox');
+    }
+  }, [inbox.loaded]);
+
+  // New mail without a reload: the first page again while the tab is visible.
+  useEffect(() => {
+    let stopped = false;
+    const poll = async () => {
+      if (document.visibilityState !== 'visible') return;
+      try {
+        const fresh = await api.list();
+        if (stopped) return;
+        setInbox((list) => {
+          const { list: merged, added } = mergeFirstPage(list, fresh);
+          if (added > 0) setAnnounce(added === 1 ? '1 new message' : `${added} new messages`);
+          return merged;
+        });
+      } catch {
+        // A missed poll is retried at the next tick; an outage of the app's own server shows on actions.
+      }
+    };
+    const timer = setInterval(poll, POLL_MS);
+    const onVisible = () => void poll();
+    document.addEventListener('visibilitychange', onVisible);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+      document.removeEventListener('visibilitychange', onVisible);
+    };
+  }, [api]);
+
+  // The continuity banner.
+  useEffect(() => {
+    const load = () =>
+      api.status().then(setStatus, () => {
+        // No status (an older server, or a blip): no banner rather than a wrong one.
+      });
+    load();
+    const timer = setInterval(() => document.visibilityState === 'visible' && load(), STATUS_POLL_MS);
+    return () => clearInterval(timer);
+  }, [api]);
+
+  // Search results, fetched whenever the route's query changes.
+  useEffect(() => {
+    if (!route.q) return;
+    const q = route.q;
+    setResults({ ...EMPTY, q, loading: true });
+    api.search(q).then(
+      (p) => setResults({ messages: p.messages, cursor: p.cursor, loading: false, loaded: true, q }),
+      (err) => {
+        setResults({ ...EMPTY, q, loaded: true });
+        setProblem(explain(err));
+      },
+    );
+  }, [api, route.q]);
+
+  const more = useCallback(() => {
+    const list = route.q ? results : inbox;
+    if (!list.cursor || list.loading) return;
+    const cursor = list.cursor;
+    const set = route.q ? setResults : setInbox;
+    const q = route.q;
+    (set as (f: (l: ListState) => ListState) => void)((l) => ({ ...l, loading: true }));
+    (q ? api.search(q, cursor) : api.list(cursor)).then(
+      (p) =>
+        (set as (f: (l: ListState) => ListState) => void)((l) => {
+          const known = new Set(l.messages.map((m) => m.id));
+          return {
+            ...l,
+            messages: [...l.messages, ...p.messages.filter((m) => !known.has(m.id))],
+            cursor: p.cursor,
+            loading: false,
+          };
+        }),
+      (err) => {
+        (set as (f: (l: ListState) => ListState) => void)((l) => ({ ...l, loading: false }));
+        setProblem(explain(err));
+      },
+    );
+  }, [api, route.q, inbox, results]);
+
+  const onFlags = useCallback((id: string, flags: { seen: boolean; flagged: boolean }) => {
+    const patch = (l: ListState) => ({
+      ...l,
+      messages: l.messages.map((m) => (m.id === id ? { ...m, ...flags } : m)),
+    });
+    setInbox(patch);
+    setResults((r) => ({ ...r, ...patch(r) }));
+  }, []);
+
+  const onError = useCallback((message: string) => setProblem(message), []);
+
+  // Back from a message to the list: the row it came from gets the focus again (and stays in view on a phone).
+  const lastOpen = useRef<string | null>(null);
+  useEffect(() => {
+    if (route.id) {
+      lastOpen.current = route.id;
+      return;
+    }
+    const id = lastOpen.current;
+    if (!id) return;
+    const row = listPane.current?.querySelector<HTMLElement>(`a[data-id="${CSS.escape(id)}"]`);
+    row?.focus({ preventScroll: true });
+    row?.scrollIntoView({ block: 'nearest' });
+  }, [route.id]);
+
+  // Keyboard shortcuts (desktop keyboards; a phone has none of these keys in the way).
+  useEffect(() => {
+    const rows = () => Array.from(listPane.current?.querySelectorAll<HTMLAnchorElement>('a.row') ?? []);
+    const onKey = (e: KeyboardEvent) => {
+      if (e.ctrlKey || e.metaKey || e.altKey || isTyping(e.target) || help) return;
+      const all = rows();
+      const focused = all.indexOf(document.activeElement as HTMLAnchorElement);
+      const current = focused >= 0 ? focused : all.findIndex((r) => r.dataset.id === route.id);
+      const move = (delta: number) => {
+        const next = all[Math.min(all.length - 1, Math.max(0, current + delta))];
+        if (!next) return;
+        if (route.id) go({ id: next.dataset.id ?? null, q: route.q });
+        next.focus();
+        next.scrollIntoView({ block: 'nearest' });
+      };
+      switch (e.key) {
+        case 'j':
+          move(1);
+          break;
+        case 'k':
+          move(-1);
+          break;
+        case 'o': {
+          const row = all[Math.max(0, current)];
+          if (row) go({ id: row.dataset.id ?? null, q: route.q });
+          break;
+        }
+        case 'u':
+          if (route.id) go({ id: null, q: route.q });
+          break;
+        case 'U':
+          if (route.id) setCommand((c) => ({ kind: 'toggle-seen', n: (c?.n ?? 0) + 1 }));
+          break;
+        case 's':
+          if (route.id) setCommand((c) => ({ kind: 'toggle-flag', n: (c?.n ?? 0) + 1 }));
+          break;
+        case '/':
+          searchInput.current?.focus();
+          searchInput.current?.select();
+          break;
+        case '?':
+          setHelp(true);
+          break;
+        case 'Escape':
+          if (route.id) go({ id: null, q: route.q });
+          else if (route.q) go({ id: null, q: null });
+          else return;
+          break;
+        default:
+          return;
+      }
+      e.preventDefault();
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, [route, go, help]);
+
+  // Esc in the search box leaves the search (the input's own Esc only clears its text).
+  useEffect(() => {
+    const input = searchInput.current;
+    if (!input) return;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === 'Escape') {
+        input.blur();
+        if (route.q) go({ id: null, q: null });
+      }
+    };
+    input.addEventListener('keydown', onKey);
+    return () => input.removeEventListener('keydown', onKey);
+  }, [route.q, go]);
+
+  const title = route.q ? 'Search results' : 'Inbox';
+  const unread = inbox.messages.filter((m) => !m.seen).length;
+  useEffect(() => {
+    document.title = unread > 0 ? `(${unread}) Lifeboat mail` : 'Lifeboat mail';
+  }, [unread]);
+
+  return (
+    <div class={`app${route.id ? ' reading' : ''}`}>
+      <header class="topbar">
+        <a class="brand" href={routeHash({ id: null, q: null })} aria-label="Lifeboat mail: inbox">
+          <LogoIcon />
+          <span class="brand-name">Lifeboat</span>
+        </a>
+        <SearchBox q={route.q} onSearch={(q) => go({ id: null, q })} inputRef={searchInput} />
+        <button
+          type="button"
+          class="button icon-button shortcuts-button"
+          aria-label="Keyboard shortcuts"
+          aria-keyshortcuts="?"
+          onClick={() => setHelp(true)}
+        >
+          <kbd>?</kbd>
+        </button>
+        <details class="account">
+          <summary class="button icon-button" aria-label={`Account${me ? `: ${me.name}` : ''}`}>
+            <span aria-hidden="true" class="avatar">
+              {(me?.name ?? '·').slice(0, 1).toUpperCase()}
+            </span>
+          </summary>
+          <div class="popover account-menu">
+            <p>
+              <strong>{me?.name ?? ''}</strong>
+            </p>
+            {me?.addresses.map((a) => (
+              <p key={a} class="muted">
+                {a}
+              </p>
+            ))}
+            {me ? <p class="muted">Mail from the last {me.historyDays} days.</p> : null}
+            <button type="button" class="button" onClick={onSignOut}>
+              Sign out
+            </button>
+          </div>
+        </details>
+      </header>
+      <ContinuityBanner status={status} />
+      {problem ? (
+        <div class="problem-bar" role="alert">
+          <span>{problem}</span>
+          <button type="button" class="button subtle" onClick={() => setProblem(null)}>
+            Dismiss
+          </button>
+        </div>
+      ) : null}
+      <div class="visually-hidden" aria-live="polite" aria-atomic="true">
+        {announce}
+      </div>
+      <main class="panes">
+        <section class="list-pane" ref={listPane} aria-labelledby="list-title">
+          <div class="list-head">
+            <h1 id="list-title">{title}</h1>
+            {route.q ? (
+              <>
+                <span class="muted query">{route.q}</span>
+                <button type="button" class="button subtle" onClick={() => go({ id: null, q: null })}>
+                  Clear search
+                </button>
+              </>
+            ) : null}
+          </div>
+          <MessageList
+            messages={showing.messages}
+            selectedId={route.id}
+            q={route.q}
+            hasMore={showing.cursor !== null}
+            loading={showing.loading}
+            loaded={showing.loaded}
+            emptyText={route.q ? 'No messages match this search.' : 'No mail in the last days.'}
+            onMore={more}
+          />
+        </section>
+        <section class="reader-pane" aria-label="Reading pane">
+          {route.id ? (
+            <Reader
+              api={api}
+              id={route.id}
+              onFlags={onFlags}
+              onBack={() => go({ id: null, q: route.q })}
+              onError={onError}
+              command={command}
+            />
+          ) : (
+            <p class="placeholder muted">Choose a message to read it.</p>
+          )}
+        </section>
+      </main>
+      <ShortcutsDialog open={help} onClose={() => setHelp(false)} />
+    </div>
+  );
+}

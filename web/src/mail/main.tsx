@@ -1,0 +1,110 @@
+/**
+ * The mail page's entry: reads the app's settings, completes a sign-in redirect or starts one,
+ * then shows the mailbox. A user who signed out here sees a page to sign in again instead of
+ * being signed straight back in. The service worker keeps the shell for flaky connections.
+ */
+import { render } from 'preact';
+import { createApi } from './api.js';
+import { App } from './app.js';
+import { type Auth, createAuth, isSignInCallback, loadAppConfig } from './auth.js';
+import { LogoIcon } from './icons.js';
+
+const root = document.getElementById('app') as HTMLElement;
+
+function SignInPage(props: { auth: Auth | null; message: string; problem?: string }) {
+  return (
+    <main class="signin">
+      <h1>
+        <LogoIcon /> Lifeboat mail
+      </h1>
+      <p>{props.message}</p>
+      {props.problem ? (
+        <p class="problem" role="alert">
+          {props.problem}
+        </p>
+      ) : null}
+      {props.auth ? (
+        <button type="button" class="button primary" onClick={() => void props.auth?.signIn()}>
+          Sign in
+        </button>
+      ) : (
+        <button type="button" class="button primary" onClick={() => location.reload()}>
+          Try again
+        </button>
+      )}
+    </main>
+  );
+}
+
+function registerServiceWorker(): void {
+  if (!import.meta.env.PROD || !('serviceWorker' in navigator)) return;
+  navigator.serviceWorker.register('/mail/sw.js', { scope: '/mail/' }).catch(() => {
+    // Without it the app works the same; only a reload while offline does not open.
+  });
+}
+
+async function boot(): Promise<void> {
+  registerServiceWorker();
+  let auth: Auth;
+  let apiBase: string;
+  try {
+    const config = await loadAppConfig();
+    auth = createAuth(config);
+    apiBase = config.apiBase;
+  } catch (err) {
+    const problem = navigator.onLine ? (err as Error).message : 'You are offline.';
+    render(<SignInPage auth={null} message="Lifeboat mail could not start." problem={problem} />, root);
+    return;
+  }
+  if (isSignInCallback()) {
+    try {
+      await auth.completeSignIn();
+    } catch (err) {
+      render(
+        <SignInPage
+          auth={auth}
+          message="Sign-in did not complete."
+          problem={`${(err as Error).message}. Try signing in again.`}
+        />,
+        root,
+      );
+      return;
+    }
+  }
+  const user = await auth.currentUser();
+  if (!user) {
+    if (auth.signedOutHere()) {
+      render(<SignInPage auth={auth} message="You are signed out." />, root);
+      return;
+    }
+    render(<SignInPage auth={auth} message="Taking you to sign-in…" />, root);
+    await auth
+      .signIn(location.hash)
+      .catch((err: Error) =>
+        render(
+          <SignInPage
+            auth={auth}
+            message="The sign-in page could not be reached."
+            problem={
+              window.isSecureContext ? err.message : 'Open Lifeboat mail over https (or on localhost).'
+            }
+          />,
+          root,
+        ),
+      );
+    return;
+  }
+  let reSigning = false;
+  const api = createApi({
+    base: apiBase,
+    token: () => auth.idToken(),
+    onUnauthorized: () => {
+      if (reSigning) return;
+      reSigning = true;
+      void auth.signIn(location.hash);
+    },
+  });
+  render(<App api={api} onSignOut={() => void auth.signOut()} />, root);
+}
+
+void boot();
