@@ -213,8 +213,12 @@ export const configSchema = z
           .strictObject({
             /** Staff mobile numbers texted when continuity is invoked. @default [] */
             phones: z.array(z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number')).default([]),
-            /** Where staff read and send mail during an event. @default 'http://127.0.0.1:8787/mail' */
-            webmailUrl: z.url().default('http://127.0.0.1:8787/mail'),
+            /**
+             * Where staff read and send mail during an event: the webmail's address as their phones
+             * reach it (CloudFront's or your own domain in AWS). @default the local runtime's own,
+             * `http://<local.listen>:<local.apiPort>/mail/` (see {@link defaultWebmailUrl})
+             */
+            webmailUrl: z.url().optional(),
           })
           .prefault({}),
         handover: z
@@ -416,7 +420,18 @@ export const configSchema = z
       }
     },
     { when: () => true },
-  );
+  )
+  // Staff are texted a link that works: unless configured, the runtime's own webmail on its port.
+  .transform((c) => ({
+    ...c,
+    continuity: {
+      ...c.continuity,
+      staff: {
+        ...c.continuity.staff,
+        webmailUrl: c.continuity.staff.webmailUrl ?? defaultWebmailUrl(c.local),
+      },
+    },
+  }));
 
 export type LifeboatConfig = z.infer<typeof configSchema>;
 
@@ -437,6 +452,23 @@ export function webmailHistoryDays(
 ): number {
   return Math.min(config.webmail.historyDays, recordDays(config));
 }
+/**
+ * The origin a browser reaches the local runtime's HTTP server at: a wildcard `local.listen`
+ * (every interface) is reached on loopback, an IPv6 address in brackets.
+ */
+export function localOrigin(local: { listen: string }, port: number): string {
+  const host = local.listen === '0.0.0.0' ? '127.0.0.1' : local.listen === '::' ? '::1' : local.listen;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * The webmail address staff are texted when `continuity.staff.webmailUrl` is not set: the local
+ * runtime's webmail on `local.listen` and `local.apiPort`.
+ */
+export function defaultWebmailUrl(local: { listen: string; apiPort: number }): string {
+  return `${localOrigin(local, local.apiPort)}/mail/`;
+}
+
 export type RouteConfig = LifeboatConfig['routes'][number];
 export type ConfigInput = z.input<typeof configSchema>;
 
