@@ -22,6 +22,7 @@ import {
 import { type LifeboatConfig, webmailHistoryDays } from './config.js';
 import type { MailboxUser } from './directory.js';
 import { NotFoundError, ValidationError } from './errors.js';
+import { sanitiseMailHtml } from './html-sanitise.js';
 import { MAX_LISTED_ITEMS } from './ingest.js';
 import type { DeliveryRecord, MessageRecord } from './model.js';
 
@@ -347,8 +348,9 @@ function cut(text: string | undefined | false, flag: { truncated: boolean }): st
 }
 
 /**
- * One message for reading: headers, text, the HTML as sent (the web app sanitises it, see
- * MessageDetail.html), the attachments and signed links for embedded images.
+ * One message for reading: headers, text, the HTML sanitised (lambdas/core/html-sanitise.ts; the
+ * web app sanitises it again, see MessageDetail.html), the attachments and signed links for
+ * embedded images, which the HTML's `cid:` references now point at.
  * @throws NotFoundError when the user may not see it, exactly as when it does not exist
  */
 export async function readMessage(
@@ -378,7 +380,8 @@ export async function readMessage(
       headers: [],
       text: null,
       html: null,
-      htmlSanitised: false,
+      htmlSanitised: true,
+      remoteImages: 0,
       truncated: false,
       attachments: [],
       inlineImages: {},
@@ -395,6 +398,9 @@ export async function readMessage(
       inlineImages[a.contentId] = link.url;
     }
   }
+  const rawHtml = cut(mail.html, flag);
+  const safe = rawHtml === null ? null : sanitiseMailHtml(rawHtml, { inlineImages });
+  if (safe?.truncated) flag.truncated = true;
   return {
     ...base,
     from: addressList(mail.from)[0] ?? message.from,
@@ -415,8 +421,9 @@ export async function readMessage(
       };
     }),
     text: cut(mail.text, flag),
-    html: cut(mail.html, flag),
-    htmlSanitised: false,
+    html: safe?.html ?? null,
+    htmlSanitised: true,
+    remoteImages: safe?.remoteImages ?? 0,
     truncated: flag.truncated,
     attachments,
     inlineImages,

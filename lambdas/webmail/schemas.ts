@@ -76,11 +76,18 @@ export const messageDetailSchema = z.object({
   headers: z.array(z.object({ name: z.string(), value: z.string() })),
   text: z.string().nullable(),
   /**
-   * The HTML body exactly as sent, NOT sanitised: the web app's renderer sanitises it and shows it
-   * in a sandboxed iframe. Never insert it into a page as it is.
+   * The HTML body, sanitised by the server (lambdas/core/html-sanitise.ts): formatting only, no
+   * script, forms, frames, SVG or MathML; links open in a new tab with `noopener noreferrer`;
+   * `cid:` images point at their signed links; remote images are held back in
+   * `data-lifeboat-remote-*` attributes and a `<style media="not all" data-lifeboat-remote>` sheet.
+   * The web app sanitises it again and shows it in a sandboxed iframe (web/src/mail/render.ts):
+   * never insert it into a page, however clean it looks.
    */
   html: z.string().nullable(),
-  htmlSanitised: z.literal(false),
+  /** Always true: `html` has been through the server's sanitiser. */
+  htmlSanitised: z.literal(true),
+  /** Remote images (and CSS `url()`s) in `html` held back until the user allows them for the message. */
+  remoteImages: z.number().int().nonnegative(),
   /** The text or HTML was longer than the API returns; the raw message has it whole. */
   truncated: z.boolean(),
   attachments: z.array(attachmentSchema),

@@ -284,7 +284,7 @@ describe('listMailbox', () => {
 });
 
 describe('readMessage', () => {
-  it('returns headers, text, the HTML as sent, attachments and signed links for embedded images', async () => {
+  it('returns headers, text, the HTML sanitised, attachments and signed links for embedded images', async () => {
     const h = await webmailHarness();
     const png = Buffer.from('89504e470d0a1a0a', 'hex');
     const raw = await compose({
@@ -311,14 +311,17 @@ describe('readMessage', () => {
       replyTo: ['replies@example.org'],
       subject: 'Newsletter',
       text: 'Plain version',
-      htmlSanitised: false,
+      htmlSanitised: true,
+      remoteImages: 1,
       truncated: false,
       parseError: null,
       seen: false,
     });
-    // The HTML comes as sent, cid: links and remote images included: the web renderer sanitises it.
-    expect(detail.html).toContain('src="cid:logo@news"');
-    expect(detail.html).toContain('https://tracker.example/p.gif');
+    // cid: points at the embedded image's signed link; the tracker is held back, not fetched.
+    const logo = detail.inlineImages['logo@news'] as string;
+    expect(detail.html).toBe(
+      `<p>Hello <img src="${logo}" /> <img data-lifeboat-remote-src="https://tracker.example/p.gif" /></p>`,
+    );
     expect(detail.headers).toContainEqual({ name: 'Subject', value: 'Newsletter' });
     expect(detail.attachments).toEqual([
       {
