@@ -4,7 +4,7 @@ import type { Context } from '../lambdas/adapters/context.js';
 import { silentLogger } from '../lambdas/adapters/logger.js';
 import { createSmtpProber } from '../lambdas/adapters/smtp-prober.js';
 import { type LifeboatConfig, parseConfig, type RouteConfig } from '../lambdas/core/config.js';
-import { awsProbeWindowMs } from '../lambdas/core/probe-cycle.js';
+import { awsProbeTicks, awsProbeWindowMs } from '../lambdas/core/probe-cycle.js';
 import { mapWithConcurrency } from '../lambdas/core/sweep.js';
 import { createProbeHandler } from '../lambdas/handlers/probe.js';
 import type { Mailer, NotificationRecord, Notifier, SmtpProber } from '../lambdas/ports.js';
@@ -35,12 +35,6 @@ const LAMBDA_TIMEOUT_MS = 60_000;
  * then moves on by the whole timeout): the real prober's timeout path, without minutes of waiting.
  */
 const SILENT_TIME_SCALE = 100;
-/** The probe function's memory (infra/aws/constructs/continuity.ts), for the GB-s a month. */
-const PROBE_MEMORY_GB = 1;
-/** Scheduled runs in a 30-day month at rate(1 minute). */
-const RUNS_PER_MONTH = 30 * 24 * 60;
-/** Lambda on ARM64, per GB-second (us-east-1). */
-const USD_PER_GB_SECOND = 0.0000133334;
 const DOMAIN = 'corp.test';
 const T0 = Date.parse('2026-11-23T03:00:00Z');
 
@@ -156,13 +150,20 @@ async function drill(
     },
   });
   let healthyRunMs = 0;
+  // The stack's invocations of each minute: EventBridge's at its start, the tick state machine's after.
+  const ticks = awsProbeTicks(config);
   for (let run = 0; run < GIVE_UP_RUNS; run++) {
-    const start = T0 + run * RUN_EVERY_MS;
-    if (clock.now().getTime() > start)
-      throw new Error(`the probe run before ${new Date(start).toISOString()} overran it`);
-    clock.current = new Date(start);
-    await handler({}, { getRemainingTimeInMillis: () => start + LAMBDA_TIMEOUT_MS - clock.now().getTime() });
-    if (run === 0) healthyRunMs = clock.now().getTime() - start;
+    for (const [tick, seconds] of ticks.entries()) {
+      const start = T0 + run * RUN_EVERY_MS + seconds * 1000;
+      if (clock.now().getTime() > start)
+        throw new Error(`the probe invocation before ${new Date(start).toISOString()} overran it`);
+      clock.current = new Date(start);
+      await handler(tick === 0 ? {} : { tick }, {
+        getRemainingTimeInMillis: () => start + LAMBDA_TIMEOUT_MS - clock.now().getTime(),
+      });
+      if (run === 0 && tick === 0) healthyRunMs = clock.now().getTime() - start;
+      if (pages.firstAlertAt !== undefined) break;
+    }
     if (pages.firstAlertAt !== undefined) {
       if (pages.firstAlertAt < downAt) throw new Error('paged before the primary went down');
       return {
@@ -185,8 +186,8 @@ async function listenOn(server: net.Server): Promise<number> {
 
 /**
  * Figure 4a: seconds from the primary going down to the first admin page in the outbox, at the
- * shipped AWS defaults (a probe run a minute, rounds 30 s apart, a confirming check 10 s after a
- * failed one, two failures to page), over outage start times spread across the minute.
+ * shipped AWS defaults (a probe invocation at the start of each minute and one 30 s later, a
+ * confirming check 10 s after a failed one, two failures to page), over outage start times spread across the minute.
  */
 export async function measureDetection(): Promise<FigureResult> {
   const primary = new BenchPrimary();
@@ -246,11 +247,10 @@ export async function measureDetection(): Promise<FigureResult> {
   };
   const refusedSummary = summary('refused');
   const silentSummary = summary('silent');
-  const gbSeconds = (healthyRunMs / 1000) * PROBE_MEMORY_GB * RUNS_PER_MONTH;
   const notes = [
-    `Detection: the probe handler exactly as Lambda runs it (createProbeHandler with the schedule's one-minute window, every continuity setting at its default: rounds every 30 s, a confirming check 10 s after a failed one, checks that give up after 10 s, two failed checks to page), run once a simulated minute as EventBridge's rate(1 minute) does, with Lambda's remaining time counting down from the 60 s timeout; waits move a simulated clock, so ${OFFSETS_MS.length} outages per kind take seconds, not hours. The SMTP check is the real prober against loopback: an smtp-server while the primary is up; after the outage a closed port (refused: the primary stopped) or a listener that accepts and never greets (no answer: packets dropped, its 10 s timeout waited at 1/${SILENT_TIME_SCALE} and counted in full). Outages begin every 0.5 s across the minute after two healthy runs; timed from the outage to the first admin page in the outbox.`,
+    `Detection: the probe handler exactly as Lambda runs it (createProbeHandler with each tick's window, every continuity setting at its default: rounds every 30 s, a confirming check 10 s after a failed one, checks that give up after 10 s, two failed checks to page), invoked as the stack invokes it: at the start of each simulated minute as EventBridge's rate(1 minute) does, and 30 s later as the tick state machine does, with Lambda's remaining time counting down from the 60 s timeout; waits move a simulated clock, so ${OFFSETS_MS.length} outages per kind take seconds, not hours. The SMTP check is the real prober against loopback: an smtp-server while the primary is up; after the outage a closed port (refused: the primary stopped) or a listener that accepts and never greets (no answer: packets dropped, its 10 s timeout waited at 1/${SILENT_TIME_SCALE} and counted in full). Outages begin every 0.5 s across the minute after two healthy runs; timed from the outage to the first admin page in the outbox.`,
     `Refused: median ${fmt(refusedSummary.median)} s, p95 ${fmt(refusedSummary.p95)} s, range ${fmt(refusedSummary.min)}–${fmt(refusedSummary.max)} s. No answer: median ${fmt(silentSummary.median)} s, p95 ${fmt(silentSummary.p95)} s, range ${fmt(silentSummary.min)}–${fmt(silentSummary.max)} s. Why: the first failed check comes 0–30 s after the outage (the next of the rounds at :00 and :30), its confirmation 10 s after that check began, and the page with it; a silent primary adds the confirming check's 10 s timeout. Before, with one round a minute and no confirming check, the page came 60–120 s after the outage.`,
-    `Cost: a probe run in normal times lasts ${fmt(healthyRunMs / 1000)} s (two rounds, 30 s apart), so at ${PROBE_MEMORY_GB * 1024} MB the probe bills ${fmt(gbSeconds / 1e6)} M GB-s over ${RUNS_PER_MONTH.toLocaleString('en')} runs a month (≈ $${fmt(gbSeconds * USD_PER_GB_SECOND)} on ARM64), against 0.04 M GB-s for one 1 s round a minute.`,
+    `Cost: a probe invocation in normal times lasts ${fmt(healthyRunMs / 1000)} s here (one round against loopback); the 30 s between a minute's two rounds is the tick state machine's wait, not Lambda time. Before, one invocation did both rounds and waited between them, about 31 s of Lambda a minute. bench/aws-cost.ts prices both.`,
   ];
   return { rows: [row('refused', 'refusing connections'), row('silent', 'silent')], notes };
 }

@@ -1,6 +1,7 @@
 import type { LifeboatConfig } from './config.js';
 import type { Step } from './continuity.js';
 import { type ContinuityDeps, runProbeRound } from './continuity-service.js';
+import { ValidationError } from './errors.js';
 
 /**
  * Time a probe round may take beyond its SMTP checks (which run at once, each at most
@@ -20,12 +21,45 @@ export const SCHEDULE_SLACK_MS = 5_000;
 const MIN_SCHEDULE_SECONDS = 60;
 
 /**
- * How long one probe run on AWS has before the next is due: `probes.intervalSeconds` rounded up to
- * whole minutes (the schedule infra/aws/constructs/continuity.ts sets), at least one minute.
+ * How long one scheduled probe run on AWS lasts before the next is due: `probes.intervalSeconds`
+ * rounded up to whole minutes (the schedule infra/aws/constructs/continuity.ts sets), at least one minute.
  */
-export function awsProbeWindowMs(config: Pick<LifeboatConfig, 'continuity'>): number {
+export function awsScheduleMs(config: Pick<LifeboatConfig, 'continuity'>): number {
   const seconds = config.continuity.probes.intervalSeconds;
   return Math.max(MIN_SCHEDULE_SECONDS, Math.ceil(seconds / 60) * 60) * 1000;
+}
+
+/**
+ * Seconds into each scheduled run at which the stack starts a probe invocation, each running one
+ * round: 0 (the schedule itself), then every `probes.intervalSeconds` whose round, at its worst,
+ * still ends {@link SCHEDULE_SLACK_MS} before the next run ([0, 30] at the defaults). The later
+ * ones are started by a state machine that waits in between, so no Lambda is billed for the wait:
+ * EventBridge schedules, rules and Scheduler alike, start targets only to the minute.
+ */
+export function awsProbeTicks(config: Pick<LifeboatConfig, 'continuity'>): number[] {
+  const { intervalSeconds, checkTimeoutSeconds } = config.continuity.probes;
+  const lastStartMs =
+    awsScheduleMs(config) - SCHEDULE_SLACK_MS - checkTimeoutSeconds * 1000 - ROUND_OVERHEAD_MS;
+  const ticks = [0];
+  for (let t = intervalSeconds; t * 1000 <= lastStartMs; t += intervalSeconds) ticks.push(t);
+  return ticks;
+}
+
+/**
+ * How long the probe invocation started at tick `tick` (an index into {@link awsProbeTicks}) has
+ * before the next one is due: the window in which it may run a confirming round after its own.
+ * @throws ValidationError for a tick this config does not start (an event from an older deploy)
+ */
+export function awsProbeWindowMs(config: Pick<LifeboatConfig, 'continuity'>, tick = 0): number {
+  const ticks = awsProbeTicks(config);
+  const at = ticks[tick];
+  if (at === undefined) {
+    throw new ValidationError('probe event', [
+      `tick: ${tick} is past the last tick (${ticks.length - 1}) of continuity.probes.intervalSeconds ${config.continuity.probes.intervalSeconds}`,
+    ]);
+  }
+  const next = ticks[tick + 1];
+  return next === undefined ? awsScheduleMs(config) - at * 1000 : (next - at) * 1000;
 }
 
 export interface ProbeCycleOptions {

@@ -1,7 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import * as z from 'zod';
 import { type Context, defaultContext } from '../adapters/context.js';
-import type { LifeboatConfig } from '../core/config.js';
+import { formatIssues, type LifeboatConfig } from '../core/config.js';
 import { runHandover } from '../core/continuity-service.js';
+import { ValidationError } from '../core/errors.js';
 import { awsProbeWindowMs, runProbeCycle } from '../core/probe-cycle.js';
 import { endingSessions, type SessionOptions } from './mailer-sessions.js';
 
@@ -12,12 +14,19 @@ interface LambdaContextLike {
   getRemainingTimeInMillis?: () => number;
 }
 
+/**
+ * The probe's event: EventBridge's scheduled event (no `tick`: the run's first invocation) or the
+ * tick state machine's `{ tick: n }`, the n-th of the run's invocations (lambdas/core/probe-cycle.ts,
+ * awsProbeTicks). Anything else in the event is ignored.
+ */
+export const probeEventSchema = z.object({ tick: z.number().int().min(0).max(3600).optional() });
+
 export interface ProbeHandlerOptions extends SessionOptions {
   /**
-   * Time until the next run is due, in which this one keeps running rounds (the schedule's interval;
-   * a function of the config, read at cold start). @default 0: one round per run
+   * Time until the next invocation is due, in which this one may run a confirming round after its own
+   * (a function of the config and the event's tick on AWS). @default 0: one round per run
    */
-  windowMs?: number | ((config: LifeboatConfig) => number);
+  windowMs?: number | ((config: LifeboatConfig, tick: number) => number);
   /** Ends the waits between rounds: the run returns after its current round. */
   signal?: AbortSignal;
   /** Waits between rounds; resolves false when the run must stop. @default a timer, ended by `signal` */
@@ -25,9 +34,10 @@ export interface ProbeHandlerOptions extends SessionOptions {
 }
 
 /**
- * EventBridge schedule: the probe rounds of one scheduled interval through the continuity state
- * machine (lambdas/core/probe-cycle.ts), then, while recovering, the hand-over for the rest of the
- * invocation's time; the SMTP sessions the hand-over opened are ended when it is done.
+ * EventBridge schedule and the tick state machine: the probe round of one tick (and its confirming
+ * round, if its check failed) through the continuity state machine (lambdas/core/probe-cycle.ts),
+ * then, while recovering, the hand-over for the rest of the invocation's time; the SMTP sessions the
+ * hand-over opened are ended when it is done.
  */
 export function createProbeHandler(context: () => Context, options: ProbeHandlerOptions = {}) {
   const sleep =
@@ -37,14 +47,17 @@ export function createProbeHandler(context: () => Context, options: ProbeHandler
         if (err.name === 'AbortError') return false;
         throw err;
       }));
-  return async (_event: unknown, lambda?: LambdaContextLike) => {
+  return async (event: unknown, lambda?: LambdaContextLike) => {
+    const parsed = probeEventSchema.safeParse(event ?? {});
+    if (!parsed.success) throw new ValidationError('probe event', formatIssues(parsed.error.issues));
     const ctx = context();
-    return endingSessions(ctx, options, () => runOnce(ctx, lambda));
+    const tick = parsed.data.tick ?? 0;
+    return endingSessions(ctx, options, () => runOnce(ctx, tick, lambda));
   };
 
-  async function runOnce(ctx: Context, lambda: LambdaContextLike | undefined) {
+  async function runOnce(ctx: Context, tick: number, lambda: LambdaContextLike | undefined) {
     const windowMs =
-      typeof options.windowMs === 'function' ? options.windowMs(ctx.config) : (options.windowMs ?? 0);
+      typeof options.windowMs === 'function' ? options.windowMs(ctx.config, tick) : (options.windowMs ?? 0);
     const remainingMs = lambda?.getRemainingTimeInMillis
       ? () => lambda.getRemainingTimeInMillis?.() ?? 0
       : undefined;
@@ -68,5 +81,9 @@ export function createProbeHandler(context: () => Context, options: ProbeHandler
   }
 }
 
-/** In Lambda a run lasts the schedule's interval (a minute by default) and runs that interval's rounds. */
+/**
+ * In Lambda each invocation runs its tick's round (at the defaults one at the minute's start and one
+ * 30 s later, each with room for a confirming round 10 s after a failed check) and returns: the wait
+ * between ticks is the state machine's, not billed Lambda time.
+ */
 export const handler = createProbeHandler(defaultContext, { windowMs: awsProbeWindowMs });

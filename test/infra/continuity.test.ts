@@ -30,7 +30,7 @@ describe('Probe schedule', () => {
     expect(schedule(10).ScheduleExpression).toBe('rate(1 minute)');
   });
 
-  it('targets the probe function', () => {
+  it('targets the probe function and the state machine that starts its later rounds', () => {
     const s = synth();
     const rule = resource(s, 'AWS::Events::Rule', 'ContinuityProbeSchedule').Properties;
     expect(rule.Targets).toEqual([
@@ -39,7 +39,78 @@ describe('Probe schedule', () => {
           'Fn::GetAtt': [logicalId(s.template, 'AWS::Lambda::Function', 'ContinuityProbeFunction'), 'Arn'],
         },
       }),
+      expect.objectContaining({
+        Arn: { Ref: logicalId(s.template, 'AWS::StepFunctions::StateMachine', 'ContinuityRoundTicks') },
+      }),
     ]);
+  });
+
+  it('targets only the probe when one round fits in each run', () => {
+    const s = synth({ continuity: { probes: { intervalSeconds: 60 } } });
+    const rule = resource(s, 'AWS::Events::Rule', 'ContinuityProbeSchedule').Properties;
+    expect(rule.Targets).toHaveLength(1);
+    s.template.resourceCountIs('AWS::StepFunctions::StateMachine', 0);
+  });
+});
+
+describe('Probe ticks', () => {
+  /** The state machine's definition with its tokens (the function ARN) flattened to text. */
+  const definition = (s: Synthesized) => {
+    const sm = resource(s, 'AWS::StepFunctions::StateMachine', 'ContinuityRoundTicks').Properties;
+    const parts = sm.DefinitionString['Fn::Join'][1] as unknown[];
+    return JSON.parse(parts.map((p) => (typeof p === 'string' ? p : 'TOKEN')).join(''));
+  };
+
+  it('waits 30 s in an Express workflow, not in the Lambda, then invokes the probe asynchronously with tick 1', () => {
+    const s = synth();
+    const sm = resource(s, 'AWS::StepFunctions::StateMachine', 'ContinuityRoundTicks').Properties;
+    expect(sm.StateMachineType).toBe('EXPRESS');
+    const d = definition(s);
+    expect(d.StartAt).toBe('WaitForTick1');
+    expect(d.States.WaitForTick1).toMatchObject({ Type: 'Wait', Seconds: 30, Next: 'StartTick1' });
+    expect(d.States.StartTick1).toMatchObject({
+      Type: 'Task',
+      End: true,
+      Parameters: { InvocationType: 'Event', Payload: { tick: 1 } },
+    });
+    expect(d.TimeoutSeconds).toBe(60);
+  });
+
+  it('starts every further round that fits a run: at intervalSeconds 15, rounds 15 and 30 s in, not one at 45 s that could not end in time', () => {
+    const d = definition(synth({ continuity: { probes: { intervalSeconds: 15, checkTimeoutSeconds: 10 } } }));
+    // 45 s + a 10 s check + 5 s for the round ends at 60 s, past the 55 s a run may use.
+    expect(Object.keys(d.States)).toEqual(['WaitForTick1', 'StartTick1', 'WaitForTick2', 'StartTick2']);
+    expect(d.States.WaitForTick2.Seconds).toBe(15);
+    expect(d.States.StartTick2.Parameters.Payload).toEqual({ tick: 2 });
+  });
+
+  it('may invoke the probe function and nothing else', () => {
+    const s = synth();
+    const probe = logicalId(s.template, 'AWS::Lambda::Function', 'ContinuityProbeFunction');
+    const policies = Object.entries(s.template.findResources('AWS::IAM::Policy')).filter(([id]) =>
+      id.startsWith('ContinuityRoundTicksRole'),
+    );
+    expect(policies.length).toBeGreaterThan(0);
+    for (const [, policy] of policies) {
+      for (const statement of policy.Properties.PolicyDocument.Statement) {
+        expect(statement.Action).toBe('lambda:InvokeFunction');
+        expect(JSON.stringify(statement.Resource)).toContain(probe);
+      }
+    }
+  });
+
+  it('raises an alarm when the state machine fails, since the probe then checks once a minute', () => {
+    const s = synth();
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ExecutionsFailed',
+      Namespace: 'AWS/States',
+      Dimensions: [
+        {
+          Name: 'StateMachineArn',
+          Value: { Ref: logicalId(s.template, 'AWS::StepFunctions::StateMachine', 'ContinuityRoundTicks') },
+        },
+      ],
+    });
   });
 });
 

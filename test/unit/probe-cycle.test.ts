@@ -2,8 +2,13 @@ import { describe, expect, it } from 'vitest';
 import type { Context } from '../../lambdas/adapters/context.js';
 import type { RouteConfig } from '../../lambdas/core/config.js';
 import { getStatus } from '../../lambdas/core/continuity-service.js';
-import { ConfigError } from '../../lambdas/core/errors.js';
-import { awsProbeWindowMs, runProbeCycle, SCHEDULE_SLACK_MS } from '../../lambdas/core/probe-cycle.js';
+import { ConfigError, ValidationError } from '../../lambdas/core/errors.js';
+import {
+  awsProbeTicks,
+  awsProbeWindowMs,
+  runProbeCycle,
+  SCHEDULE_SLACK_MS,
+} from '../../lambdas/core/probe-cycle.js';
 import { createProbeHandler } from '../../lambdas/handlers/probe.js';
 import type { SmtpProber } from '../../lambdas/ports.js';
 import { continuityHarness } from '../support/continuity.js';
@@ -43,8 +48,10 @@ class OutageProber implements SmtpProber {
 }
 
 /**
- * The shipped AWS probe: the handler as `handler` exports it, run by a simulated EventBridge once
- * a minute, with the Lambda timeout of one minute; waits move the harness clock.
+ * The shipped AWS probe: the handler as `handler` exports it, invoked as the stack invokes it: by a
+ * simulated EventBridge once a minute and by the tick state machine at each later tick of the minute
+ * (awsProbeTicks: 30 s in at the defaults), each with the Lambda timeout of one minute; waits move
+ * the harness clock. Returns the rounds of the minute's invocations together.
  */
 function awsSchedule(h: ReturnType<typeof continuityHarness>) {
   const handler = createProbeHandler(() => ({ ...h.deps, trigger: undefined }) as unknown as Context, {
@@ -55,9 +62,19 @@ function awsSchedule(h: ReturnType<typeof continuityHarness>) {
     },
   });
   return async function invokeAt(t: number) {
-    expect(h.clock.now().getTime(), 'a run overlapped the next').toBeLessThanOrEqual(t);
-    h.clock.current = new Date(t);
-    return handler({}, { getRemainingTimeInMillis: () => t + MINUTE - h.clock.now().getTime() });
+    let rounds = 0;
+    const ticks = awsProbeTicks(h.deps.config);
+    for (const [tick, seconds] of ticks.entries()) {
+      const start = t + seconds * 1000;
+      expect(h.clock.now().getTime(), 'an invocation overlapped the next').toBeLessThanOrEqual(start);
+      h.clock.current = new Date(start);
+      const event = tick === 0 ? { source: 'aws.events', 'detail-type': 'Scheduled Event' } : { tick };
+      const result = await handler(event, {
+        getRemainingTimeInMillis: () => start + MINUTE - h.clock.now().getTime(),
+      });
+      rounds += result.rounds;
+    }
+    return { rounds };
   };
 }
 
@@ -109,7 +126,7 @@ describe('runProbeCycle at the shipped defaults', () => {
     expect((await getStatus(h.deps)).state).toBe('normal');
   });
 
-  it('runs a round every 30 s of its minute and ends before the next run is due', async () => {
+  it('runs a round every 30 s of its minute, one per invocation, and ends before the next run is due', async () => {
     const h = continuityHarness();
     const t0 = h.clock.now().getTime();
     const prober = new OutageProber(h.clock, { downAt: Number.POSITIVE_INFINITY, mode: 'refused' });
@@ -216,5 +233,52 @@ describe('continuity.probes settings', () => {
   it('refuse a wrong type or range rather than falling back to a default', () => {
     expect(probes({ confirmAfterSeconds: 0 })).toThrow(ConfigError);
     expect(probes({ checkTimeoutSeconds: '10' })).toThrow(ConfigError);
+  });
+});
+
+describe('awsProbeTicks', () => {
+  const config = (probes: Record<string, number>) => testConfig({ continuity: { probes } });
+
+  it('starts a round at the schedule and one 30 s later at the defaults, each with 30 s to the next', () => {
+    const c = testConfig();
+    expect(awsProbeTicks(c)).toEqual([0, 30]);
+    expect([awsProbeWindowMs(c, 0), awsProbeWindowMs(c, 1)]).toEqual([30_000, 30_000]);
+  });
+
+  it('leaves out a tick whose round could not end 5 s before the next run', () => {
+    // 45 s + a 10 s check + 5 s for the round's writes would end at 60 s.
+    expect(awsProbeTicks(config({ intervalSeconds: 15, checkTimeoutSeconds: 10 }))).toEqual([0, 15, 30]);
+    expect(awsProbeTicks(config({ intervalSeconds: 15, checkTimeoutSeconds: 5 }))).toEqual([0, 15, 30, 45]);
+    expect(awsProbeTicks(config({ intervalSeconds: 60 }))).toEqual([0]);
+  });
+
+  it('gives the last tick of a longer schedule the rest of it', () => {
+    const c = config({ intervalSeconds: 90 });
+    expect(awsProbeTicks(c)).toEqual([0, 90]);
+    expect(awsProbeWindowMs(c, 1)).toBe(30_000);
+  });
+
+  it('refuses a tick the config does not start', () => {
+    expect(() => awsProbeWindowMs(testConfig(), 2)).toThrow(ValidationError);
+  });
+});
+
+describe('createProbeHandler', () => {
+  it('runs the round of the tick in its event and refuses an event whose tick is not a number', async () => {
+    const h = continuityHarness();
+    const prober = new OutageProber(h.clock, { downAt: Number.POSITIVE_INFINITY, mode: 'refused' });
+    h.deps.prober = prober;
+    const windows: number[] = [];
+    const handler = createProbeHandler(() => h.deps as unknown as Context, {
+      windowMs: (config, tick) => {
+        windows.push(tick);
+        return awsProbeWindowMs(config, tick);
+      },
+      sleep: async () => true,
+    });
+
+    expect((await handler({ tick: 1 })).rounds).toBe(1);
+    expect(windows).toEqual([1]);
+    await expect(handler({ tick: 'one' })).rejects.toBeInstanceOf(ValidationError);
   });
 });

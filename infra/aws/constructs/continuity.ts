@@ -6,10 +6,13 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { LifeboatConfig } from '../../../lambdas/core/config.js';
+import { awsProbeTicks, awsScheduleMs } from '../../../lambdas/core/probe-cycle.js';
 import { probeMemoryMb } from '../function-memory.js';
-import { acknowledgeNag } from '../nag.js';
+import { acknowledgeNag, arnFinding } from '../nag.js';
 import type { DeliveryNetwork } from './delivery-network.js';
 import { claimingTimeoutSeconds, type FunctionPlatform, LifeboatFunction } from './lifeboat-function.js';
 import { notRunningWindow, scheduleMinutes } from './monitoring.js';
@@ -50,6 +53,11 @@ export class Continuity extends Construct {
   readonly probeMinutes: number;
   /** Whether the config lists any phone number, so the paging functions may send SMS. */
   readonly sendsSms: boolean;
+  /**
+   * Starts the probe's later invocations of each scheduled run (at the defaults, 30 s after the
+   * schedule's): absent when one round per run is all `intervalSeconds` asks for.
+   */
+  readonly probeTicks: sfn.StateMachine | undefined;
 
   constructor(scope: Construct, id: string, props: ContinuityProps) {
     super(scope, id);
@@ -103,10 +111,14 @@ export class Continuity extends Construct {
     for (const secret of props.routeSecrets) secret.grantRead(this.probe.function);
     this.grantPaging(this.probe);
 
+    this.probeTicks = probeTickMachine(this, this.probe, config, platform.monitoring);
     new events.Rule(this, 'ProbeSchedule', {
       description: `Lifeboat: run a probe round every ${this.probeMinutes} minute(s)`,
       schedule: events.Schedule.rate(Duration.minutes(this.probeMinutes)),
-      targets: [new targets.LambdaFunction(this.probe.function, { retryAttempts: 2 })],
+      targets: [
+        new targets.LambdaFunction(this.probe.function, { retryAttempts: 2 }),
+        ...(this.probeTicks ? [new targets.SfnStateMachine(this.probeTicks, { retryAttempts: 2 })] : []),
+      ],
     });
     platform.monitoring.watchSchedule(
       'Probe',
@@ -162,6 +174,79 @@ export class Continuity extends Construct {
     policy.attachToRole(fn.role);
     acknowledgeNag(policy, 'AwsSolutions-IAM5', SMS_PUBLISH_REASON, ['Resource::*']);
   }
+}
+
+/**
+ * The rounds of a scheduled run after its first (awsProbeTicks: at the defaults one, 30 s in): an
+ * Express state machine the schedule starts with the probe, which waits and then invokes the probe
+ * asynchronously with `{ tick: n }`. EventBridge and its Scheduler start targets only to the minute;
+ * a Step Functions Wait state is exact to the second, and an Express workflow bills its 30 s at 64 MB
+ * ($0.00001667 per GB-second) where the probe waiting in Lambda billed them at its 448 MB. The
+ * asynchronous invoke leaves throttling to Lambda's event queue, which retries a tick that meets a
+ * run still going (a hand-over) within seconds and drops it after the probe's maximum event age.
+ */
+function probeTickMachine(
+  scope: Construct,
+  probe: LifeboatFunction,
+  config: LifeboatConfig,
+  monitoring: FunctionPlatform['monitoring'],
+): sfn.StateMachine | undefined {
+  const ticks = awsProbeTicks(config);
+  if (ticks.length < 2) return undefined;
+  let chain: sfn.Chain | undefined;
+  for (let n = 1; n < ticks.length; n++) {
+    const wait = new sfn.Wait(scope, `WaitForTick${n}`, {
+      time: sfn.WaitTime.duration(Duration.seconds((ticks[n] as number) - (ticks[n - 1] as number))),
+    });
+    const invoke = new tasks.LambdaInvoke(scope, `StartTick${n}`, {
+      lambdaFunction: probe.function,
+      invocationType: tasks.LambdaInvocationType.EVENT,
+      payload: sfn.TaskInput.fromObject({ tick: n }),
+      retryOnServiceExceptions: false,
+    });
+    // A tick is worth starting only near its time: two quick retries, not CDK's six over two minutes.
+    invoke.addRetry({
+      errors: [
+        'Lambda.ServiceException',
+        'Lambda.AWSLambdaException',
+        'Lambda.SdkClientException',
+        'Lambda.TooManyRequestsException',
+      ],
+      interval: Duration.seconds(1),
+      maxAttempts: 2,
+      backoffRate: 2,
+    });
+    chain = chain ? chain.next(wait).next(invoke) : sfn.Chain.start(wait).next(invoke);
+  }
+  const machine = new sfn.StateMachine(scope, 'RoundTicks', {
+    stateMachineType: sfn.StateMachineType.EXPRESS,
+    comment: `Lifeboat: start the probe ${ticks.slice(1).join(' s, ')} s into each scheduled run`,
+    definitionBody: sfn.DefinitionBody.fromChainable(chain as sfn.Chain),
+    timeout: Duration.millis(awsScheduleMs(config)),
+  });
+  monitoring.addAlarm(
+    'RoundTicksFailedAlarm',
+    'The state machine that starts the probe’s later rounds of each minute failed: until it runs again, the primary is checked once a minute and an outage pages later than a minute.',
+    machine.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }),
+    1,
+  );
+  acknowledgeNag(
+    machine,
+    'AwsSolutions-SF1',
+    'Every execution is the same wait and invoke, a tick number its only data: logging would write events a minute that say nothing and need CloudWatch Logs delivery rights on Resource "*". A failed execution raises the RoundTicksFailed alarm.',
+  );
+  acknowledgeNag(
+    machine,
+    'AwsSolutions-SF2',
+    'A wait and an asynchronous invoke: nothing to trace that the probe’s own metrics and logs do not show.',
+  );
+  acknowledgeNag(
+    machine.role,
+    'AwsSolutions-IAM5',
+    'CDK’s LambdaInvoke grants lambda:InvokeFunction on the probe function and its versions (<arn>:*); the state machine invokes only that function.',
+    [arnFinding(probe.function, ':*')],
+  );
+  return machine;
 }
 
 /**
