@@ -87,6 +87,11 @@ export interface MessageStore {
   /** Deliveries in one state, oldest index time first. */
   queryByState(query: StateQuery): Promise<Page<DeliveryRecord>>;
   /**
+   * The cursor that resumes a `queryByState` listing of `d`'s state right after `d`, as if `d` had
+   * ended a page: a caller that filters a page can stop mid-page and still resume exactly.
+   */
+  queueCursorAfter(d: DeliveryRecord): string;
+  /**
    * Deliveries per state, from counters the store keeps with every create and transition: one
    * read, whatever the size of the queue. Counts every delivery ever recorded in each state
    * (delivered included) until its record expires or is removed.
@@ -300,6 +305,14 @@ export interface ContinuityStore {
 export interface Metrics {
   /** Adds `value` to the metric `name` (namespace Lifeboat, no dimensions). */
   count(name: string, value: number): void;
+}
+
+/**
+ * Sends mail Lifeboat writes itself (a bounce) to any address: SES in AWS. The single-node
+ * runtime has none yet, and sends such mail through the route that serves the address.
+ */
+export interface OutboundMail {
+  send(envelope: Envelope, raw: Buffer): Promise<void>;
 }
 
 /** Carries pages and texts: SNS in AWS, the terminal on the local runtime. */

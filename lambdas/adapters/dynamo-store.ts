@@ -590,6 +590,15 @@ export function createDynamoStore(
       };
     },
 
+    queueCursorAfter(d: DeliveryRecord) {
+      const item = deliveryItem(d, options.retentionDays);
+      return encodeCursor({
+        ...tableKey(String(item[PK]), String(item[SK])),
+        [byState.pk]: item[byState.pk],
+        [byState.sk]: item[byState.sk],
+      }) as string;
+    },
+
     async countByState() {
       const counters = await getItem<Partial<StateCounts>>(KEYS.counters.pk, KEYS.counters.sk);
       const counts = zeroCounts();

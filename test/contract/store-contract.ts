@@ -299,6 +299,24 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         expect(await queue({ state: 'queued', limit: 4, before: at(3) })).toEqual(expected.slice(0, 16));
       });
 
+      it('resumes right after any listed delivery with queueCursorAfter', async () => {
+        const all: DeliveryRecord[] = [];
+        for (let i = 0; i < 7; i++) {
+          const d = delivery({ messageId: `m${i}`, state: 'deferred', nextAttemptAt: at(Math.floor(i / 3)) });
+          await store.createDelivery(d);
+          all.push(d);
+        }
+        const first = await store.queryByState({ state: 'deferred', limit: 5 });
+        const rest = await allPages(2, (cursor) =>
+          store.queryByState({
+            state: 'deferred',
+            limit: 2,
+            cursor: cursor ?? store.queueCursorAfter(first.items[2] as DeliveryRecord),
+          }),
+        );
+        expect(rest.map(keyOf)).toEqual(all.slice(3).map(keyOf));
+      });
+
       it('does not skip or repeat the rest when a listed delivery moves on between pages', async () => {
         const all: DeliveryRecord[] = [];
         for (let i = 0; i < 6; i++) {

@@ -146,6 +146,9 @@ export class MemoryStore implements MessageStore, ContinuityStore {
     const page = pageAfter(all, queueSortKey, q.limit ?? 100, q.cursor);
     return { items: page.items.map((d) => structuredClone(d)), cursor: page.cursor };
   }
+  queueCursorAfter(d: DeliveryRecord) {
+    return Buffer.from(queueSortKey(d), 'utf8').toString('base64url');
+  }
   /** Counted from the records themselves: the reference the stores' kept counters are checked against. */
   async countByState(): Promise<StateCounts> {
     const counts = Object.fromEntries(deliveryStates.map((s) => [s, 0])) as StateCounts;

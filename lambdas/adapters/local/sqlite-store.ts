@@ -692,6 +692,10 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions): Sqli
       };
     },
 
+    queueCursorAfter(d: DeliveryRecord) {
+      return encodeCursor(queueKey(d) ?? '');
+    },
+
     async countByState() {
       const counts = Object.fromEntries(deliveryStates.map((s) => [s, 0])) as StateCounts;
       for (const { state, count } of sql.counts.all()) counts[state] = count;
