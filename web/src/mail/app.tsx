@@ -5,10 +5,11 @@
  * visible and merged into the list by id, and announced to screen readers.
  */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import type { MeResponse, MessagePage, MessageSummary } from '../../../lambdas/webmail/schemas.js';
+import type { MeResponse } from '../../../lambdas/webmail/schemas.js';
 import { type Api, explain, type StatusResponse } from './api.js';
 import { HelpIcon, LogoIcon, SearchIcon } from './icons.js';
 import { MessageList } from './list.js';
+import { EMPTY, type ListState, mergeFirstPage } from './merge.js';
 import { Reader } from './reader.js';
 import { parseRoute, type Route, routeHash } from './route.js';
 
@@ -40,38 +41,6 @@ const SHORTCUTS: readonly [string, string][] = [
   ['?', 'this help'],
   ['Esc', 'close help, leave the message or the search'],
 ];
-
-interface ListState {
-  messages: MessageSummary[];
-  cursor: string | null;
-  loading: boolean;
-  loaded: boolean;
-}
-
-const EMPTY: ListState = { messages: [], cursor: null, loading: false, loaded: false };
-
-/**
- * Merges a fresh first page into the list: new ids go on top, known ones take the fresh marks.
- * When none of the fresh page is known, more arrived than a page holds: the fresh page replaces
- * the list (with its cursor), so there is never a hole in the middle of it.
- * @returns the list and how many messages are new
- */
-export function mergeFirstPage(list: ListState, fresh: MessagePage): { list: ListState; added: number } {
-  const known = new Set(list.messages.map((m) => m.id));
-  const overlap = fresh.messages.some((m) => known.has(m.id));
-  if (!overlap && list.messages.length > 0 && fresh.cursor !== null) {
-    return {
-      list: { ...list, messages: fresh.messages, cursor: fresh.cursor },
-      added: fresh.messages.length,
-    };
-  }
-  const byId = new Map(fresh.messages.map((m) => [m.id, m]));
-  const added = fresh.messages.filter((m) => !known.has(m.id));
-  const messages = [...added, ...list.messages.map((m) => byId.get(m.id) ?? m)].sort((a, b) =>
-    b.receivedAt.localeCompare(a.receivedAt),
-  );
-  return { list: { ...list, messages, loaded: true }, added: added.length };
-}
 
 function isTyping(target: EventTarget | null): boolean {
   const el = target as HTMLElement | null;
