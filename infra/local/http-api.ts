@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { MAX_DIRECTORY_BYTES } from '../../lambdas/core/directory.js';
 import type { HttpEvent, HttpResult } from '../../lambdas/handlers/api.js';
 
 /** Largest request body the local API reads; admin requests are a few hundred bytes. */
@@ -21,76 +22,160 @@ export function ensureAdminToken(dataDir: string): string {
   return token;
 }
 
+/**
+ * Largest request body of the webmail API: flags and, later, a message being sent with its
+ * attachments go through the files and send routes' own limits; a JSON body past this is a mistake.
+ */
+export const MAX_WEBMAIL_BODY_BYTES = 1024 * 1024;
+
+/** Largest directory import: the directory's own limit, with room for the JSON that carries it. */
+export const MAX_IMPORT_BODY_BYTES = MAX_DIRECTORY_BYTES + 64 * 1024;
+
 export interface LocalApiOptions {
   token: string;
   adminGroup: string;
   handler: (event: HttpEvent) => Promise<HttpResult>;
   /** Local-only endpoints (under /local/), for an admin holding the token; the Lambda API has none. */
   local?: (path: string, method: string, body: string) => Promise<HttpResult | undefined>;
+  /**
+   * Verifies a bearer token as API Gateway's JWT authorizer does: the claims, or undefined for a
+   * missing, expired, altered or foreign token. Unset: only the admin token is known.
+   */
+  authorize?: (authorization: string | undefined) => Promise<Record<string, unknown> | undefined>;
+  /** The webmail API (`/mail/api/*`), behind `authorize`. */
+  webmail?: (event: HttpEvent) => Promise<HttpResult>;
+  /** The OpenID provider under `/oidc`, once it knows its origin (after the port is bound). */
+  oidc?: () => ((req: http.IncomingMessage, res: http.ServerResponse) => void) | undefined;
+  /** The web app's files; answers false for a path that is not one. */
+  web?: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean>;
 }
 
-/**
- * Serves the admin API handler on loopback, standing in for API Gateway and its JWT authorizer:
- * a request with the local admin token gets the claims a verified admin token would carry, the
- * `x-lifeboat-actor` header naming who acts (for the audit log). Anything else gets no claims,
- * so the handler itself refuses it.
- */
-export function createLocalApi(options: LocalApiOptions): http.Server {
-  return http.createServer((req, res) => {
+const jsonError = (res: http.ServerResponse, status: number, error: string, message?: string) =>
+  res
+    .writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+    .end(JSON.stringify(message ? { error, message } : { error }));
+
+/** Writes a handler's result, decoding a base64 body (a download) as API Gateway does. */
+function writeResult(req: http.IncomingMessage, res: http.ServerResponse, r: HttpResult): void {
+  res.writeHead(r.statusCode, r.headers);
+  if (req.method === 'HEAD') res.end();
+  else res.end(r.isBase64Encoded ? Buffer.from(r.body, 'base64') : r.body);
+}
+
+/** The request body up to `limit` bytes; null (after a 413) when it is larger. */
+function readBody(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  limit: number,
+): Promise<Buffer | null> {
+  return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let refused = false;
     req.on('data', (c: Buffer) => {
+      if (refused) return;
       size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        res.writeHead(413, { 'content-type': 'application/json' }).end('{"error":"TOO_LARGE"}');
+      if (size > limit) {
+        refused = true;
+        jsonError(res, 413, 'TOO_LARGE', `the request body is larger than ${limit} bytes`);
         req.destroy();
+        resolve(null);
         return;
       }
       chunks.push(c);
     });
     req.on('end', () => {
-      const url = new URL(req.url ?? '/', 'http://local');
+      if (!refused) resolve(Buffer.concat(chunks));
+    });
+    req.on('error', () => resolve(null));
+  });
+}
+
+/**
+ * The runtime's one HTTP server, on loopback: the admin API (its handler, standing in for API
+ * Gateway and its JWT authorizer), the webmail API, the built-in OpenID provider under `/oidc`
+ * and the web app. On the admin API a request with the local admin token gets the claims a
+ * verified admin token would carry, the `x-lifeboat-actor` header naming who acts (for the audit
+ * log); a verified ID token gets its own claims. Anything else gets no claims, so the handler
+ * itself refuses it.
+ */
+export function createLocalApi(options: LocalApiOptions): http.Server {
+  const authorize = options.authorize ?? (async () => undefined);
+  return http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://local');
+    const p = url.pathname;
+    const fail = () => {
+      if (!res.headersSent) jsonError(res, 500, 'INTERNAL');
+      else res.end();
+    };
+
+    if (p === '/oidc' || p.startsWith('/oidc/')) {
+      const oidc = options.oidc?.();
+      if (!oidc) jsonError(res, 503, 'NOT_READY', 'sign-in is starting');
+      else oidc(req, res);
+      return;
+    }
+
+    if (p.startsWith('/mail/api/') && options.webmail) {
+      const webmail = options.webmail;
+      void (async () => {
+        const body = await readBody(req, res, MAX_WEBMAIL_BODY_BYTES);
+        if (body === null) return;
+        const claims = await authorize(req.headers.authorization);
+        const event: HttpEvent = {
+          rawPath: p,
+          requestContext: {
+            http: { method: req.method ?? 'GET' },
+            ...(claims ? { authorizer: { jwt: { claims } } } : {}),
+          },
+          queryStringParameters: Object.fromEntries(url.searchParams),
+          ...(body.length ? { body: body.toString('utf8') } : {}),
+        };
+        writeResult(req, res, await webmail(event));
+      })().catch(fail);
+      return;
+    }
+
+    if (!p.startsWith('/admin/') && !p.startsWith('/local/') && p !== '/admin') {
+      void (async () => {
+        if (!(await options.web?.(req, res))) jsonError(res, 404, 'NOT_FOUND');
+      })().catch(fail);
+      return;
+    }
+
+    void (async () => {
+      const body = await readBody(
+        req,
+        res,
+        p === '/admin/users/import' ? MAX_IMPORT_BODY_BYTES : MAX_BODY_BYTES,
+      );
+      if (body === null) return;
       const auth = req.headers.authorization ?? '';
       const actor = String(req.headers['x-lifeboat-actor'] ?? 'local-admin').slice(0, 100);
       const authorised = auth === `Bearer ${options.token}`;
-      if (url.pathname.startsWith('/local/')) {
+      if (p.startsWith('/local/')) {
         if (!authorised) {
-          res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"UNAUTHENTICATED"}');
+          jsonError(res, 401, 'UNAUTHENTICATED');
           return;
         }
-        (
-          options.local?.(url.pathname, req.method ?? 'GET', Buffer.concat(chunks).toString('utf8')) ??
-          Promise.resolve(undefined)
-        )
-          .then((r) =>
-            r
-              ? res.writeHead(r.statusCode, r.headers).end(r.body)
-              : res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"NOT_FOUND"}'),
-          )
-          .catch(() =>
-            res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"INTERNAL"}'),
-          );
+        const r = await options.local?.(p, req.method ?? 'GET', body.toString('utf8'));
+        if (r) writeResult(req, res, r);
+        else jsonError(res, 404, 'NOT_FOUND');
         return;
       }
+      const claims = authorised
+        ? { sub: 'local-admin', email: actor, groups: [options.adminGroup] }
+        : await authorize(req.headers.authorization);
       const event: HttpEvent = {
-        rawPath: url.pathname,
+        rawPath: p,
         requestContext: {
           http: { method: req.method ?? 'GET' },
-          ...(authorised
-            ? {
-                authorizer: {
-                  jwt: { claims: { sub: 'local-admin', email: actor, groups: [options.adminGroup] } },
-                },
-              }
-            : {}),
+          ...(claims ? { authorizer: { jwt: { claims } } } : {}),
         },
         queryStringParameters: Object.fromEntries(url.searchParams),
-        ...(chunks.length ? { body: Buffer.concat(chunks).toString('utf8') } : {}),
+        ...(body.length ? { body: body.toString('utf8') } : {}),
       };
-      options
-        .handler(event)
-        .then((r) => res.writeHead(r.statusCode, r.headers).end(r.body))
-        .catch(() => res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"INTERNAL"}'));
-    });
+      writeResult(req, res, await options.handler(event));
+    })().catch(fail);
   });
 }

@@ -27,6 +27,20 @@ export function demoConfig(): LifeboatConfig {
         paging: { adminPhones: ['+447700900123'], adminEmails: ['oncall@example.org'] },
         staff: { phones: ['+447700900456'] },
       },
+      // Demo staff, each with a personal mobile (Ofcom's drama range) for the texted sign-in code.
+      webmail: {
+        users: [
+          {
+            id: 'alice',
+            name: 'Alice Smith',
+            addresses: ['alice@example.com', 'sales@example.com'],
+            groups: ['lifeboat-admins'],
+            phone: '+447700900101',
+          },
+          { id: 'bob', name: 'Bob Jones', addresses: ['bob@example.com'], phone: '+447700900102' },
+          { id: 'carol', name: 'Carol White', addresses: ['carol@example.com'], phone: '+447700900103' },
+        ],
+      },
     },
     'demo config',
   );

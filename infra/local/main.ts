@@ -50,6 +50,8 @@ async function main(): Promise<void> {
     config,
     dataDir,
     log,
+    demo: file === null,
+    configDir: file === null ? process.cwd() : path.dirname(file),
     // `npx lifeboat primary down|up` switches the demo primary off and on to rehearse an outage.
     localEndpoints: async (p, method, body) => {
       if (p !== '/local/demo-primary' || !demo) return undefined;
@@ -84,7 +86,18 @@ async function main(): Promise<void> {
         ? `certificate ${runtime.tls.certFile} (local.tls)`
         : `self-signed certificate for ${config.hostname}, made in the data folder (local.tls to use your own)`
     }, valid until ${runtime.tls.validTo.toISOString().slice(0, 10)}`,
-    `  admin API     http://${config.local.listen}:${runtime.apiPort}/admin/status   (token in ${runtime.layout.adminToken})`,
+    `  webmail       ${runtime.origin}/mail/   (staff sign in here; the texts to staff link to it)`,
+    ...(runtime.webmail.demoPassword
+      ? [
+          `  demo users    ${runtime.webmail.directory
+            .current()
+            .users.map((u) => u.addresses[0])
+            .join(
+              ', ',
+            )}   password ${runtime.webmail.demoPassword}   (or "Text me a code", then npx lifeboat outbox)`,
+        ]
+      : []),
+    `  admin API     ${runtime.origin}/admin/status   (token in ${runtime.layout.adminToken})`,
     `  data          ${dataDir}   (private to you: records in SQLite, lifeboat.db; raw messages as files, raw/)`,
     ...(demo
       ? [

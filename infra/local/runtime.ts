@@ -4,7 +4,12 @@ import type { Context } from '../../lambdas/adapters/context.js';
 import type { BlobFs } from '../../lambdas/adapters/local/file-blobs.js';
 import { silentLogger } from '../../lambdas/adapters/logger.js';
 import { createConsoleNotifier } from '../../lambdas/adapters/notifiers.js';
-import { type LifeboatConfig, recordDays } from '../../lambdas/core/config.js';
+import {
+  defaultWebmailUrl,
+  type LifeboatConfig,
+  localOrigin,
+  recordDays,
+} from '../../lambdas/core/config.js';
 import { runHandover } from '../../lambdas/core/continuity-service.js';
 import type { DeliveryState } from '../../lambdas/core/model.js';
 import { forEachInState } from '../../lambdas/core/queue-ops.js';
@@ -19,6 +24,7 @@ import type { Clock, Logger, Mailer, MessageStore, Notifier, SmtpProber } from '
 import { type DataLayout, prepareDataDir } from './data-dir.js';
 import { createLocalApi, ensureAdminToken } from './http-api.js';
 import { createLocalContext, type LocalStores, openLocalStores } from './local-context.js';
+import { type LocalWebmail, openLocalWebmail } from './local-webmail.js';
 import { purgeRawArchive } from './raw-retention.js';
 import { createReceiver } from './receiver.js';
 import { loadReceiverTls, type ReceiverTls, TLS_CHECK_INTERVAL_MS } from './receiver-tls.js';
@@ -55,6 +61,16 @@ export interface RuntimeOptions {
   localEndpoints?: Parameters<typeof createLocalApi>[0]['local'];
   /** Ask for the first attempt right after ingest, as in AWS. @default true */
   deliverOnIngest?: boolean;
+  /** Demo mode: the staff directory's users sign in with the demo password (kept in the data folder). */
+  demo?: boolean;
+  /** Folder a relative `webmail.directoryFile` is read from (the config file's). @default the working folder */
+  configDir?: string;
+  /** The built web app. @default dist/web */
+  webDist?: string;
+  /** Milliseconds between checks of the staff directory files; 0 turns the timer off. @default 2000 */
+  directoryCheckMs?: number;
+  /** Milliseconds the search indexer gathers updates of a mailbox for one write. @default 250 */
+  indexBatchMs?: number;
 }
 
 /** What start-up found a crash had left unfinished, and finished. */
@@ -85,6 +101,10 @@ export interface Runtime {
   sweep: ReturnType<typeof createSweepHandler>;
   probe: ReturnType<typeof createProbeHandler>;
   api: ReturnType<typeof createApiHandler>;
+  /** The staff side: directory, sign-in, the webmail API and its search indexes, the web app. */
+  webmail: LocalWebmail;
+  /** Where a browser reaches the HTTP server (`http://127.0.0.1:8787`), or null when it is off. */
+  origin: string | null;
   /** Starts the hand-over now if the organisation is recovering (as the API does after a revoke). */
   kickHandover(): Promise<void>;
   /** Resolves once every delivery requested so far has finished. */
@@ -153,7 +173,15 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       },
     },
   });
-  const ingest = createIngestHandler(() => ctx);
+  const ingestMessages = createIngestHandler(() => ctx);
+  // Each new delivery goes into its mailbox's search index right after ingest (in AWS a queue
+  // grouped by mailbox feeds the indexer function the same way).
+  let webmail: LocalWebmail | undefined;
+  const ingest: typeof ingestMessages = async (event) => {
+    const results = await ingestMessages(event);
+    webmail?.indexIngested(results);
+    return results;
+  };
   const ingestQueue = createIngestQueue({ ingest, receipts: stores.receipts, clock: ctx.clock, log, track });
   // One long-lived process: the mailer's sessions stay open for the next delivery (as long as
   // the mailer's idle limit allows) and are ended at stop(), not after every handler run.
@@ -187,6 +215,27 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       throw err;
     }
   };
+
+  webmail = await abandon(
+    openLocalWebmail({
+      config,
+      dataDir: layout.dataDir,
+      configDir: options.configDir,
+      store: stores.store,
+      continuity: stores.store,
+      blobs: stores.blobs,
+      notifier: ctx.notifier,
+      clock: ctx.clock,
+      log,
+      demo: options.demo,
+      webDist: options.webDist,
+      directoryCheckMs: options.directoryCheckMs,
+      indexBatchMs: options.indexBatchMs,
+      track,
+    }),
+  );
+  const staff = webmail;
+  let signIn: Awaited<ReturnType<LocalWebmail['bind']>> | undefined;
 
   // Reclaimed first: every delivery left `delivering` now is the dead process's. Once recovered
   // messages are ingested, their first attempts are this process's own claims.
@@ -249,6 +298,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           token: adminToken,
           adminGroup: config.adminGroup,
           ...(options.localEndpoints ? { local: options.localEndpoints } : {}),
+          webmail: staff.handler,
+          web: staff.web,
+          oidc: () => signIn?.oidc.handle,
+          authorize: async (authorization) => signIn?.authorize(authorization),
           handler: async (event) => {
             const result = await api(event);
             if (result.statusCode === 200 && /\/continuity\/revoke$/.test(event.rawPath)) void kickHandover();
@@ -264,6 +317,19 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const apiPort = apiServer
     ? await abandon(listen(apiServer, options.ports?.api ?? (options.ports ? 0 : config.local.apiPort), host))
     : null;
+  const origin = apiPort === null ? null : localOrigin(config.local, apiPort);
+  if (origin !== null) {
+    signIn = await abandon(staff.bind(origin));
+    // On another port than the config's (a test's free port), the staff link follows the server.
+    if (config.continuity.staff.webmailUrl === defaultWebmailUrl(config.local)) {
+      const staffConfig = { ...config.continuity.staff, webmailUrl: `${origin}/mail/` };
+      ctx.config = { ...config, continuity: { ...config.continuity, staff: staffConfig } };
+    }
+  }
+  // Mailboxes without an index (a first start, a deleted index) are rebuilt from their mail.
+  track(staff.rebuildMissing()).catch((err: Error) =>
+    log.error('search index rebuild failed; the next sweep tries again', { error: err.message }),
+  );
   const tlsDeps = { config, layout, clock: ctx.clock, log };
   const receiverTls = await abandon(loadReceiverTls(tlsDeps));
   const receiver = createReceiver({
@@ -298,6 +364,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       (async () => {
         await ingestQueue.retry();
         await sweep({});
+        // A user added since (lifeboat users): their mail becomes searchable.
+        await staff.rebuildMissing();
         // DynamoDB's TTL, done here: records past the history window go, at most once an hour.
         const now = ctx.clock.now();
         if (now.getTime() - purgedAt < PURGE_INTERVAL_MS) return;
@@ -371,6 +439,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     sweep,
     probe,
     api,
+    webmail: staff,
+    origin,
     kickHandover,
     async idle() {
       while (pending.size > 0) await Promise.allSettled([...pending]);
@@ -383,6 +453,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         probeRuns.abort();
         await closeServer(receiver);
         if (apiServer) await closeServer(apiServer);
+        staff.stop();
         while (pending.size > 0) await Promise.allSettled([...pending]);
         await ctx.mailer.close?.();
         stores.store.close();

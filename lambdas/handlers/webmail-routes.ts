@@ -1,9 +1,18 @@
 import { type LifeboatConfig, webmailHistoryDays } from '../core/config.js';
 import type { Directory, MailboxUser } from '../core/directory.js';
 import { fetchLinkedPart, linkFor, listMailbox, readMessage, setMessageFlags } from '../core/mailbox.js';
+import { resolveRoute } from '../core/routing.js';
 import type { IndexCache } from '../core/search/mailbox-index.js';
 import { searchMailbox } from '../core/search/search.js';
-import type { BlobStore, Clock, LinkSigner, LinkSubject, Logger, MessageStore } from '../ports.js';
+import type {
+  BlobStore,
+  Clock,
+  ContinuityStore,
+  LinkSigner,
+  LinkSubject,
+  Logger,
+  MessageStore,
+} from '../ports.js';
 import {
   flagsBodySchema,
   type LinkResponse,
@@ -12,6 +21,7 @@ import {
   type MeResponse,
   type MessageDetail,
   type MessagePage,
+  type StatusResponse,
   searchQuerySchema,
 } from '../webmail/schemas.js';
 import { AuthError } from './http/auth.js';
@@ -31,6 +41,8 @@ export interface WebmailContext {
   links: LinkSigner;
   /** Search indexes kept loaded; share it with the index writer only in the same process. */
   cache?: IndexCache | undefined;
+  /** The continuity state, for the banner (`/mail/api/status`); without it the state reads normal. */
+  continuity?: Pick<ContinuityStore, 'getOrg' | 'getEvent'> | undefined;
 }
 
 /** A message id in a path: SES ids and the local runtime's are letters and digits. */
@@ -58,6 +70,11 @@ export function webmailRoutes(ctx: WebmailContext): Route<MailboxUser>[] {
           addresses: user.addresses,
           historyDays: webmailHistoryDays(ctx.config),
         } satisfies MeResponse),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/mail\/api\/status$/,
+      run: async (_m, _e, user) => json(200, await continuityStatus(ctx, user)),
     },
     {
       method: 'GET',
@@ -99,6 +116,23 @@ export function webmailRoutes(ctx: WebmailContext): Route<MailboxUser>[] {
       },
     },
   ];
+}
+
+/**
+ * The continuity banner's facts: the organisation's state, since when, and whether the open
+ * event's scope (every route, or one) holds mail for one of the user's addresses. No event
+ * details: staff need to know whether their mail server is down, not the evidence.
+ */
+export async function continuityStatus(
+  ctx: Pick<WebmailContext, 'config' | 'continuity'>,
+  user: MailboxUser,
+): Promise<StatusResponse> {
+  const org = await ctx.continuity?.getOrg();
+  if (!org || org.state === 'normal') return { state: 'normal', since: null, scopeCoversMe: false };
+  const event = org.eventId ? await ctx.continuity?.getEvent(org.eventId) : undefined;
+  const scope = event?.scope ?? '*';
+  const routes = new Set(user.addresses.map((a) => resolveRoute(ctx.config, a)?.name));
+  return { state: org.state, since: org.since, scopeCoversMe: scope === '*' || routes.has(scope) };
 }
 
 /** A file name safe inside a quoted header value: no quotes, controls or separators an attacker could use. */

@@ -144,3 +144,21 @@ export const errorResponseSchema = z.object({
   problems: z.array(z.string()).optional(),
 });
 export type ErrorResponse = z.infer<typeof errorResponseSchema>;
+
+/** The organisation's continuity states, as the admin API names them. */
+export const continuityStates = ['normal', 'alerting', 'continuity', 'recovering'] as const;
+export type ContinuityState = (typeof continuityStates)[number];
+
+/** `GET /mail/api/status`: what the continuity banner shows. */
+export const statusResponseSchema = z.object({
+  /**
+   * `normal`; `alerting` (the primary looks down, admins are paged); `continuity` (mail is held
+   * here for hand-over); `recovering` (held mail is being handed to the primary).
+   */
+  state: z.enum(continuityStates),
+  /** When that state began; null when normal. */
+  since: isoTime.nullable(),
+  /** The open event holds (or would hold) mail of one of my addresses' routes. */
+  scopeCoversMe: z.boolean(),
+});
+export type StatusResponse = z.infer<typeof statusResponseSchema>;
