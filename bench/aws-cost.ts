@@ -7,12 +7,15 @@
  * Prices: AWS list prices for us-east-1 (the service pricing pages; SES at its à-la-carte rates),
  * free tiers not subtracted except in the separate dedicated-account line.
  */
+import { METRICS } from '../infra/aws/constructs/monitoring.js';
 import {
   DELIVER_MEMORY_MB,
   INGEST_MEMORY_MB,
   probeMemoryMb,
   SWEEP_MEMORY_MB,
 } from '../infra/aws/function-memory.js';
+import { parseConfig } from '../lambdas/core/config.js';
+import { awsProbeTicks } from '../lambdas/core/probe-cycle.js';
 import type { Figure, FigureResult } from './report.js';
 
 /** Three decimals: at two, 1.203 would read as the 1.20 it misses. */
@@ -24,6 +27,27 @@ export const AIM_RATIO = 1.2;
 const KB_PER_GB = 1024 * 1024;
 /** Runs of a once-a-minute schedule in a 30-day month. */
 const RUNS_PER_MONTH = 30 * 24 * 60;
+
+/** The shipped continuity settings (every default), for what the stack builds from them. */
+const SHIPPED = parseConfig(
+  {
+    domains: ['example.com'],
+    routes: [{ name: 'primary', domains: ['example.com'], hosts: [{ host: 'mx.example.com' }] }],
+  },
+  'the worked month',
+);
+
+/**
+ * Seconds into each minute at which the stack invokes the probe ([0, 30] at the defaults): the
+ * schedule's own invocation, then the tick workflow's (infra/aws/constructs/continuity.ts).
+ */
+export const PROBE_TICKS = awsProbeTicks(SHIPPED);
+
+/** Step Functions bills an Express execution's duration in 100 ms steps and its memory in 64 MB steps. */
+const SFN_DURATION_STEP_SECONDS = 0.1;
+const SFN_MEMORY_GB = 64 / 1024;
+/** The tick workflow's asynchronous Invoke returns within this, after its wait (Lambda queues the event). */
+const SFN_INVOKE_SECONDS = 0.1;
 
 /** The organisation and its mail: every assumption of the estimate. */
 export const ASSUMPTIONS = {
@@ -68,10 +92,9 @@ export const ASSUMPTIONS = {
   /** Strongly consistent reads per message: ingest's holds; deliver's holds and deliveries. */
   readUnitsPerMessage: 3,
   /**
-   * A probe run a minute does two rounds 30 s apart (continuity.probes.intervalSeconds 30) and waits
-   * between them. Per round (org state, samples, tokens, oldest deferred, holds) and per sweep:
+   * Store work per probe round (org state, samples, tokens, oldest deferred, holds: the stack runs
+   * one round per invocation, PROBE_TICKS a minute) and per sweep:
    */
-  probeRoundsPerRun: 2,
   writeUnitsPerProbeRound: 6,
   readUnitsPerProbeRound: 6,
   readUnitsPerSweep: 4,
@@ -79,13 +102,14 @@ export const ASSUMPTIONS = {
    * Lambda durations, estimated: ingest is an S3 read, a parse of a few milliseconds and four DynamoDB
    * writes; deliver a TLS SMTP session to a primary tens of milliseconds away (about eight round
    * trips and the primary's own checks before its 250) plus four DynamoDB calls; a quiet sweep three
-   * queries; a probe run two rounds of an SMTP check and its records, and the 30 s wait between them.
-   * The dashboard shows each function's real duration: put yours here.
+   * queries; a probe invocation one round: an SMTP check to RCPT (connect, EHLO, STARTTLS, EHLO, MAIL,
+   * RCPT, QUIT: about nine round trips) and its six store calls, with no wait (the tick workflow
+   * waits). The dashboard shows each function's real duration: put yours here.
    */
   ingestSeconds: 0.2,
   deliverSeconds: 0.7,
   sweepSeconds: 0.2,
-  probeSeconds: 31,
+  probeSeconds: 0.5,
   /** Requests to the mail bucket that its access log records, ~400 bytes each, kept retentionDays. */
   accessLogBytesPerRequest: 400,
   /** Lambda's START, END and REPORT lines plus one line of our own, with CloudWatch's 26 bytes each. */
@@ -93,9 +117,11 @@ export const ASSUMPTIONS = {
   logRetentionDays: 90,
   /** DynamoDB, S3 and SQS calls to KMS, with S3 Bucket Keys and DynamoDB caching the table key. */
   kmsRequests: 300_000,
+  /** The stack's KMS keys, alarms and dashboards (test/infra/cost-model.test.ts counts them in the template). */
   customerManagedKeys: 2,
-  alarms: 12,
-  customMetrics: 5,
+  alarms: 13,
+  /** Embedded Metric Format metrics, one per name (no dimensions): the stack's METRICS. */
+  customMetrics: Object.keys(METRICS).length,
   dashboards: 1,
   secrets: 1,
   adminApiRequests: 1_000,
@@ -119,6 +145,8 @@ export const PRICES = {
   dynamoPitrGbMonth: 0.2,
   lambdaPerMillionRequests: 0.2,
   lambdaArmGbSecond: 0.0000133334,
+  sfnExpressPerMillionRequests: 1,
+  sfnExpressGbSecond: 0.00001667,
   kmsKeyMonth: 1,
   kmsPer10000Requests: 0.03,
   cloudwatchAlarm: 0.1,
@@ -206,17 +234,23 @@ export function workedMonth(a: Assumptions = ASSUMPTIONS, p: typeof PRICES = PRI
   const recordDays = a.historyDays + a.ttlLagDays;
   const recordKbPerMessage = a.messageKb * 2 + a.deliveryKb + a.mailboxKeysKb;
   const recordGb = (messages * (recordDays / a.days) * recordKbPerMessage) / KB_PER_GB;
-  const runs = RUNS_PER_MONTH; // a sweep and a probe run a minute
-  const rounds = runs * a.probeRoundsPerRun;
+  const runs = RUNS_PER_MONTH; // a sweep and a probe schedule a minute
+  const rounds = runs * PROBE_TICKS.length; // one round per probe invocation
+  const tickWaitSeconds = PROBE_TICKS[PROBE_TICKS.length - 1] ?? 0;
+  const tickRuns = PROBE_TICKS.length > 1 ? runs : 0;
+  const tickBilledSeconds =
+    Math.ceil((tickWaitSeconds + SFN_INVOKE_SECONDS) / SFN_DURATION_STEP_SECONDS - 1e-9) *
+    SFN_DURATION_STEP_SECONDS;
+  const tickGbSeconds = tickRuns * tickBilledSeconds * SFN_MEMORY_GB;
   const writes = messages * a.writeUnitsPerMessage + rounds * a.writeUnitsPerProbeRound;
   const reads =
     messages * a.readUnitsPerMessage + rounds * a.readUnitsPerProbeRound + runs * a.readUnitsPerSweep;
-  const invocations = messages * 2 + runs * 2 + a.adminApiRequests;
+  const invocations = messages * 2 + runs + rounds + a.adminApiRequests;
   const gbSeconds = {
     ingest: messages * (INGEST_MEMORY_MB / 1024) * a.ingestSeconds,
     deliver: messages * (DELIVER_MEMORY_MB / 1024) * a.deliverSeconds,
     sweep: runs * (SWEEP_MEMORY_MB / 1024) * a.sweepSeconds,
-    probe: runs * (probeMemoryMb(2) / 1024) * a.probeSeconds,
+    probe: rounds * (probeMemoryMb(2) / 1024) * a.probeSeconds,
   };
   const totalGbSeconds = gbSeconds.ingest + gbSeconds.deliver + gbSeconds.sweep + gbSeconds.probe;
   const loggedRequests = messages * 3 + large; // SES's PUT, ingest's and deliver's GET, a transition
@@ -289,14 +323,20 @@ export function workedMonth(a: Assumptions = ASSUMPTIONS, p: typeof PRICES = PRI
     {
       item: 'Lambda requests',
       price: `$${p.lambdaPerMillionRequests} per million`,
-      arithmetic: `2 per message + ${int(runs)} sweeps + ${int(runs)} probe runs + ${int(a.adminApiRequests)} API calls = ${millions(invocations)}`,
+      arithmetic: `2 per message + ${int(runs)} sweeps + ${int(rounds)} probe rounds + ${int(a.adminApiRequests)} API calls = ${millions(invocations)}`,
       usd: (invocations / 1e6) * p.lambdaPerMillionRequests,
     },
     {
       item: 'Lambda compute (ARM64, memory as measured)',
       price: `$${p.lambdaArmGbSecond} per GB-second`,
-      arithmetic: `ingest ${INGEST_MEMORY_MB} MB × ${a.ingestSeconds} s and deliver ${DELIVER_MEMORY_MB} MB × ${a.deliverSeconds} s per message; sweep ${SWEEP_MEMORY_MB} MB × ${a.sweepSeconds} s and probe ${probeMemoryMb(2)} MB × ${a.probeSeconds} s (two rounds and the wait between) × ${int(runs)} runs each = ${int(totalGbSeconds)} GB-s`,
+      arithmetic: `ingest ${INGEST_MEMORY_MB} MB × ${a.ingestSeconds} s and deliver ${DELIVER_MEMORY_MB} MB × ${a.deliverSeconds} s per message; sweep ${SWEEP_MEMORY_MB} MB × ${a.sweepSeconds} s × ${int(runs)} runs; probe ${probeMemoryMb(2)} MB × ${a.probeSeconds} s (one round, no wait) × ${int(rounds)} rounds = ${int(totalGbSeconds)} GB-s`,
       usd: totalGbSeconds * p.lambdaArmGbSecond,
+    },
+    {
+      item: 'Step Functions Express: the probe’s second round each minute',
+      price: `$${p.sfnExpressPerMillionRequests} per million executions, $${p.sfnExpressGbSecond} per GB-second (64 MB steps, 100 ms steps)`,
+      arithmetic: `${int(tickRuns)} executions × ${tickBilledSeconds.toFixed(1)} s (a ${tickWaitSeconds} s wait and an asynchronous invoke) × 64 MB = ${int(tickGbSeconds)} GB-s`,
+      usd: (tickRuns / 1e6) * p.sfnExpressPerMillionRequests + tickGbSeconds * p.sfnExpressGbSecond,
     },
     {
       item: 'KMS',

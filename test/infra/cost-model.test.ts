@@ -1,0 +1,45 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ASSUMPTIONS, PROBE_TICKS } from '../../bench/aws-cost.js';
+import { METRICS } from '../../infra/aws/constructs/monitoring.js';
+import { logicalId, type Synthesized, synth } from './stack.js';
+
+/**
+ * The worked month (bench/aws-cost.ts, the README's cost table) prices what the stack deploys: these
+ * fail when a construct adds or drops a billed resource and the model was not told.
+ */
+describe('the worked month against the stack', () => {
+  let s: Synthesized;
+  beforeAll(() => {
+    s = synth();
+  });
+  const count = (type: string) => Object.keys(s.template.findResources(type)).length;
+
+  it('prices every alarm, dashboard and customer managed key the stack creates', () => {
+    expect(count('AWS::CloudWatch::Alarm')).toBe(ASSUMPTIONS.alarms);
+    expect(count('AWS::CloudWatch::Dashboard')).toBe(ASSUMPTIONS.dashboards);
+    expect(count('AWS::KMS::Key')).toBe(ASSUMPTIONS.customerManagedKeys);
+  });
+
+  it('prices one custom metric per name the stack reads from the Lifeboat namespace, and no other', () => {
+    const template = JSON.stringify(s.template.toJSON());
+    for (const name of Object.values(METRICS)) expect(template).toContain(name);
+    for (const alarm of Object.values(s.template.findResources('AWS::CloudWatch::Alarm'))) {
+      if (alarm.Properties.Namespace === 'Lifeboat') {
+        expect(Object.values(METRICS)).toContain(alarm.Properties.MetricName);
+      }
+    }
+    expect(ASSUMPTIONS.customMetrics).toBe(Object.keys(METRICS).length);
+  });
+
+  it('bills the probe one round per tick and the tick workflow for the wait the stack configures', () => {
+    const sm = s.template.findResources('AWS::StepFunctions::StateMachine')[
+      logicalId(s.template, 'AWS::StepFunctions::StateMachine', 'ContinuityRoundTicks')
+    ];
+    const text = ((sm?.Properties.DefinitionString['Fn::Join'][1] ?? []) as unknown[])
+      .map((p) => (typeof p === 'string' ? p : ''))
+      .join('');
+    const waits = [...text.matchAll(/"Type":"Wait","Seconds":(\d+)/g)].map((m) => Number(m[1]));
+    expect(waits.reduce((a, b) => a + b, 0)).toBe(PROBE_TICKS[PROBE_TICKS.length - 1]);
+    expect(waits).toHaveLength(PROBE_TICKS.length - 1);
+  });
+});
