@@ -9,9 +9,9 @@ import {
   scheduleContinuity,
 } from '../core/continuity-service.js';
 import { NotFoundError } from '../core/errors.js';
-import { listQueue, QUEUE_STATES } from '../core/queue-ops.js';
 import type { Caller } from './http/auth.js';
 import { bodyOf, decodePathSegment, json, parse, type Route } from './http/router.js';
+import { queueRoutes } from './queue-routes.js';
 
 const invokeBody = z
   .strictObject({ scope: z.string().min(1).optional(), reason: z.string().max(500).optional() })
@@ -108,26 +108,8 @@ export function adminRoutes(ctx: Context): Route<Caller>[] {
           ),
         }),
     },
-    {
-      method: 'GET',
-      pattern: /^\/admin\/audit$/,
-      run: async (_m, e) =>
-        json(200, {
-          entries: await ctx.continuity.listAudit(parse(limitQuery, e.queryStringParameters?.limit, 'limit')),
-        }),
-    },
-    {
-      method: 'GET',
-      pattern: /^\/admin\/queue$/,
-      run: async (_m, e) => {
-        const q = e.queryStringParameters;
-        const state = parse(z.enum(QUEUE_STATES).optional(), q?.state, 'state');
-        const limit = parse(limitQuery, q?.limit, 'limit');
-        const cursor = parse(z.string().max(2048).optional(), q?.cursor, 'cursor');
-        const page = await listQueue(ctx.store, { state, limit, cursor });
-        return json(200, { deliveries: page.items, cursor: page.cursor ?? null });
-      },
-    },
+    // Queue, quarantine, metrics and the audit log.
+    ...queueRoutes(ctx),
     {
       method: 'POST',
       pattern: /^\/admin\/messages\/([A-Za-z0-9._-]{1,128})\/recipients\/([^/]{3,320})\/retry$/,

@@ -230,7 +230,7 @@ describe('admin API: requests it refuses', () => {
     const res = await call('GET', '/admin/queue', { query: { state: 'lost' } });
 
     expect(res.status).toBe(400);
-    expect(res.body.message).toMatch(/^state is invalid/);
+    expect(res.body.problems).toEqual([expect.stringMatching(/^state: /)]);
   });
 
   it('pages the queue with a cursor and answers 400 to a cursor it did not issue', async () => {

@@ -16,6 +16,12 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<string, number>> = {
   CONFLICT: 409,
   CONTINUITY_STATE: 409,
   TRANSITION_NOT_ALLOWED: 409,
+  /** A bounce asked for mail whose sender is `<>`: never answered with a bounce. */
+  NULL_SENDER: 400,
+  /** A bounce to an address this runtime has no way out to (the local runtime has no relay yet). */
+  NO_OUTBOUND_PATH: 409,
+  /** The DSN was refused on its way out; the delivery is failed and says so. */
+  DSN_NOT_SENT: 502,
   /** A download link that was not signed here or was altered: refused like any forged credential. */
   LINK_INVALID: 403,
   /** A genuine download link past its time: gone, and the app asks for a new one. */
