@@ -13,7 +13,7 @@ import { normaliseText } from './query.js';
 export const MAX_INDEXED_TEXT_CHARS = 32 * 1024;
 
 /** The manifest format; a manifest of another format is rebuilt rather than misread. */
-export const INDEX_FORMAT = 2;
+export const INDEX_FORMAT = 3;
 
 /**
  * Messages per segment before the writer opens a new one. A write rewrites the segments it
@@ -25,7 +25,7 @@ export const INDEX_FORMAT = 2;
 export const SEGMENT_MESSAGES = 2_000;
 
 /** First bytes of a segment blob; anything else is not read as one. */
-const SEGMENT_MAGIC = 'LBX2';
+const SEGMENT_MAGIC = 'LBX3';
 
 /**
  * The text a quoted phrase is matched against: every searched field, normalised, a NUL between
@@ -122,10 +122,8 @@ export function segmentDocOf(doc: IndexDoc): SegmentDoc {
   };
 }
 
-/** A segment's header: its entries' stored fields, column by column, and each field's words. */
-interface SegmentHeader {
-  name: string;
-  version: number;
+/** A segment's stored fields, column by column (JSON, read only when a hit needs them). */
+interface SegmentColumns {
   ids: string[];
   received: string[];
   from: string[];
@@ -134,30 +132,77 @@ interface SegmentHeader {
   subject: string[];
   /** '1' where the entry has an attachment, '0' where not. */
   attachment: string;
-  /** Per field: its words, sorted and joined by newlines, and where its postings start in the body. */
-  fields: Array<{ terms: string; at: number }>;
+}
+
+/** Where one field's parts lie in the body. */
+interface FieldLayout {
+  /** How many distinct words. */
+  words: number;
+  /** (words + 1) u32 offsets into the word bytes, then the word bytes (UTF-8, in byte order). */
+  wordsAt: number;
+  /** (words + 1) u32 offsets into the postings, then the postings (varint ordinal gaps). */
+  postingsAt: number;
+}
+
+/** The small JSON at the head of a segment blob: all a query needs before it looks up a word. */
+interface SegmentMeta {
+  name: string;
+  version: number;
+  count: number;
+  fields: FieldLayout[];
+  columns: { at: number; length: number };
 }
 
 /**
- * A segment as read: entries in mailbox order (ordinal 0 the oldest), their stored fields, and
- * per field a sorted word list whose postings (the ordinals holding the word) stay encoded in
- * the blob until a query asks for that word. Opening one costs a JSON parse of its header.
+ * A segment as read: entries in mailbox order (ordinal 0 the oldest). Opening one parses only a
+ * few hundred bytes of JSON; a word is found by binary search over the sorted word bytes, its
+ * postings decoded from the blob, and the stored fields parsed only when a hit needs them. A
+ * cold search that matches nothing therefore costs little more than reading the blobs.
  */
-export interface Segment {
-  name: string;
-  version: number;
-  ids: string[];
-  received: string[];
-  from: string[];
-  to: string[];
-  cc: string[];
-  subject: string[];
-  attachment: string;
-  bytes: number;
-  /** Words of each field, split on first use. */
-  words: Array<string[] | undefined>;
-  header: SegmentHeader;
-  body: Buffer;
+export class Segment {
+  private stored: SegmentColumns | undefined;
+  constructor(
+    readonly meta: SegmentMeta,
+    readonly body: Buffer,
+    readonly bytes: number,
+  ) {}
+  get name() {
+    return this.meta.name;
+  }
+  get version() {
+    return this.meta.version;
+  }
+  get count() {
+    return this.meta.count;
+  }
+  /** The stored fields, parsed on first use. */
+  columns(): SegmentColumns {
+    this.stored ??= JSON.parse(
+      this.body.toString('utf8', this.meta.columns.at, this.meta.columns.at + this.meta.columns.length),
+    ) as SegmentColumns;
+    return this.stored;
+  }
+  get ids() {
+    return this.columns().ids;
+  }
+  get received() {
+    return this.columns().received;
+  }
+  get from() {
+    return this.columns().from;
+  }
+  get to() {
+    return this.columns().to;
+  }
+  get cc() {
+    return this.columns().cc;
+  }
+  get subject() {
+    return this.columns().subject;
+  }
+  get attachment() {
+    return this.columns().attachment;
+  }
 }
 
 /** Growable byte buffer with LEB128 varints: postings are ordinal gaps, one or two bytes each. */
@@ -194,7 +239,18 @@ class ByteWriter {
   }
 }
 
-/** A segment blob: magic, header length, header JSON, then each field's offset table and postings. */
+/** An offset table and the items it points into. */
+function writeTable(body: ByteWriter, items: readonly Buffer[]): void {
+  let offset = 0;
+  for (const item of items) {
+    body.u32(offset);
+    offset += item.length;
+  }
+  body.u32(offset);
+  for (const item of items) body.write(item);
+}
+
+/** A segment blob: magic, meta length, meta JSON, then per field its words and postings, then the stored fields. */
 export function encodeSegment(name: string, version: number, docs: readonly SegmentDoc[]): Buffer {
   const sorted = [...docs].sort((a, b) => {
     const x = positionKey(a.receivedAt, a.id);
@@ -202,7 +258,7 @@ export function encodeSegment(name: string, version: number, docs: readonly Segm
     return x < y ? -1 : x > y ? 1 : 0;
   });
   const body = new ByteWriter();
-  const fields: SegmentHeader['fields'] = [];
+  const fields: FieldLayout[] = [];
   for (let f = 0; f < SEARCH_FIELDS.length; f++) {
     const postings = new Map<string, number[]>();
     sorted.forEach((doc, ordinal) => {
@@ -212,25 +268,30 @@ export function encodeSegment(name: string, version: number, docs: readonly Segm
         else postings.set(term, [ordinal]);
       }
     });
-    const terms = [...postings.keys()].sort();
+    const words = [...postings.keys()].map((w) => ({ w, bytes: Buffer.from(w, 'utf8') }));
+    words.sort((a, b) => Buffer.compare(a.bytes, b.bytes));
     const lists = new ByteWriter();
     const offsets: number[] = [];
-    for (const term of terms) {
+    for (const { w } of words) {
       offsets.push(lists.length);
       let previous = -1;
-      for (const ordinal of postings.get(term) as number[]) {
+      for (const ordinal of postings.get(w) as number[]) {
         lists.varint(ordinal - previous - 1);
         previous = ordinal;
       }
     }
     offsets.push(lists.length);
-    fields.push({ terms: terms.join('\n'), at: body.length });
+    const wordsAt = body.length;
+    writeTable(
+      body,
+      words.map((x) => x.bytes),
+    );
+    const postingsAt = body.length;
     for (const o of offsets) body.u32(o);
     body.write(lists.bytes());
+    fields.push({ words: words.length, wordsAt, postingsAt });
   }
-  const header: SegmentHeader = {
-    name,
-    version,
+  const columns: SegmentColumns = {
     ids: sorted.map((d) => d.id),
     received: sorted.map((d) => d.receivedAt),
     from: sorted.map((d) => d.from),
@@ -238,9 +299,17 @@ export function encodeSegment(name: string, version: number, docs: readonly Segm
     cc: sorted.map((d) => d.cc),
     subject: sorted.map((d) => d.subject),
     attachment: sorted.map((d) => (d.hasAttachment ? '1' : '0')).join(''),
-    fields,
   };
-  const json = Buffer.from(JSON.stringify(header));
+  const columnBytes = Buffer.from(JSON.stringify(columns));
+  const meta: SegmentMeta = {
+    name,
+    version,
+    count: sorted.length,
+    fields,
+    columns: { at: body.length, length: columnBytes.length },
+  };
+  body.write(columnBytes);
+  const json = Buffer.from(JSON.stringify(meta));
   const prefix = Buffer.alloc(8);
   prefix.write(SEGMENT_MAGIC, 0, 'latin1');
   prefix.writeUInt32LE(json.length, 4);
@@ -250,48 +319,51 @@ export function encodeSegment(name: string, version: number, docs: readonly Segm
 /** Reads a segment blob; undefined for anything that is not one (a damaged or foreign blob). */
 export function decodeSegment(bytes: Buffer): Segment | undefined {
   if (bytes.length < 8 || bytes.toString('latin1', 0, 4) !== SEGMENT_MAGIC) return undefined;
-  const headerLength = bytes.readUInt32LE(4);
-  let header: SegmentHeader;
+  const metaLength = bytes.readUInt32LE(4);
   try {
-    header = JSON.parse(bytes.toString('utf8', 8, 8 + headerLength)) as SegmentHeader;
+    const meta = JSON.parse(bytes.toString('utf8', 8, 8 + metaLength)) as SegmentMeta;
+    if (meta.fields?.length !== SEARCH_FIELDS.length) return undefined;
+    return new Segment(meta, bytes.subarray(8 + metaLength), bytes.length);
   } catch {
     return undefined;
   }
-  return {
-    name: header.name,
-    version: header.version,
-    ids: header.ids,
-    received: header.received,
-    from: header.from,
-    to: header.to,
-    cc: header.cc,
-    subject: header.subject,
-    attachment: header.attachment,
-    bytes: bytes.length,
-    words: SEARCH_FIELDS.map(() => undefined),
-    header,
-    body: bytes.subarray(8 + headerLength),
-  };
 }
 
-function wordsOf(segment: Segment, field: number): string[] {
-  let words = segment.words[field];
-  if (!words) {
-    const text = segment.header.fields[field]?.terms ?? '';
-    words = text === '' ? [] : text.split('\n');
-    segment.words[field] = words;
+/** The bytes of word number `i` of a field. */
+function wordAt(segment: Segment, layout: FieldLayout, i: number): [number, number] {
+  const table = layout.wordsAt;
+  const base = table + (layout.words + 1) * 4;
+  return [
+    base + segment.body.readUInt32LE(table + i * 4),
+    base + segment.body.readUInt32LE(table + (i + 1) * 4),
+  ];
+}
+
+/** First word number whose bytes are not below `term`. */
+function lowerBound(segment: Segment, layout: FieldLayout, term: Buffer): number {
+  let lo = 0;
+  let hi = layout.words;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const [start, end] = wordAt(segment, layout, mid);
+    if (segment.body.compare(term, 0, term.length, start, end) < 0) lo = mid + 1;
+    else hi = mid;
   }
-  return words;
+  return lo;
 }
 
-/** Marks in `out` every ordinal holding the field's word number `termIndex`. */
-function markPostings(segment: Segment, field: number, termIndex: number, out: Uint8Array): void {
-  const at = (segment.header.fields[field] as { at: number }).at;
-  const count = wordsOf(segment, field).length;
-  const base = at + (count + 1) * 4;
+/** Calls `each` with every ordinal holding the field's word number `i`, in order. */
+function forEachPosting(
+  segment: Segment,
+  layout: FieldLayout,
+  i: number,
+  each: (ordinal: number) => void,
+): void {
+  const table = layout.postingsAt;
+  const base = table + (layout.words + 1) * 4;
   const body = segment.body;
-  let p = base + body.readUInt32LE(at + termIndex * 4);
-  const end = base + body.readUInt32LE(at + (termIndex + 1) * 4);
+  let p = base + body.readUInt32LE(table + i * 4);
+  const end = base + body.readUInt32LE(table + (i + 1) * 4);
   let ordinal = -1;
   while (p < end) {
     let gap = 0;
@@ -303,20 +375,33 @@ function markPostings(segment: Segment, field: number, termIndex: number, out: U
       shift += 7;
     } while (byte & 0x80);
     ordinal += gap + 1;
-    out[ordinal] = 1;
+    each(ordinal);
   }
 }
 
-/** First index in sorted `words` whose word is not below `term`. */
-function lowerBound(words: readonly string[], term: string): number {
-  let lo = 0;
-  let hi = words.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if ((words[mid] as string) < term) lo = mid + 1;
-    else hi = mid;
+/** Marks in `out` every ordinal holding the field's word number `i`. */
+function markPostings(segment: Segment, layout: FieldLayout, i: number, out: Uint8Array): void {
+  forEachPosting(segment, layout, i, (ordinal) => {
+    out[ordinal] = 1;
+  });
+}
+
+/** Marks the entries holding `term` in field `f`, whole or (with `prefix`) as a word's start. */
+function markTerm(segment: Segment, f: number, term: string, prefix: boolean, out: Uint8Array): void {
+  const layout = segment.meta.fields[f] as FieldLayout;
+  const target = Buffer.from(term, 'utf8');
+  for (let i = lowerBound(segment, layout, target); i < layout.words; i++) {
+    const [start, end] = wordAt(segment, layout, i);
+    const exact =
+      end - start === target.length && segment.body.compare(target, 0, target.length, start, end) === 0;
+    const starts =
+      prefix &&
+      end - start >= target.length &&
+      segment.body.compare(target, 0, target.length, start, start + target.length) === 0;
+    if (!exact && !starts) break;
+    markPostings(segment, layout, i, out);
+    if (!prefix) break;
   }
-  return lo;
 }
 
 /**
@@ -334,26 +419,22 @@ export interface TermQuery {
  * there are no parts.
  */
 export function matchSegment(segment: Segment, parts: readonly TermQuery[]): Uint8Array {
-  const n = segment.ids.length;
+  const n = segment.count;
   let result: Uint8Array | undefined;
+  const and = (marks: Uint8Array) => {
+    if (result) {
+      const kept = result;
+      for (let i = 0; i < n; i++) kept[i] = (kept[i] as number) & (marks[i] as number);
+    } else result = marks;
+  };
   for (const part of parts) {
     const terms = termsOf(part.text);
     if (terms.length === 0) return new Uint8Array(n);
     for (const term of terms) {
       const marks = new Uint8Array(n);
-      for (const name of part.fields) {
-        const field = SEARCH_FIELDS.indexOf(name);
-        const words = wordsOf(segment, field);
-        for (let i = lowerBound(words, term); i < words.length; i++) {
-          const word = words[i] as string;
-          if (word !== term && !(part.prefix && word.startsWith(term))) break;
-          markPostings(segment, field, i, marks);
-        }
-      }
-      if (result) {
-        const kept = result;
-        for (let i = 0; i < n; i++) kept[i] = (kept[i] as number) & (marks[i] as number);
-      } else result = marks;
+      for (const name of part.fields)
+        markTerm(segment, SEARCH_FIELDS.indexOf(name), term, part.prefix, marks);
+      and(marks);
     }
   }
   return result ?? new Uint8Array(n).fill(1);
@@ -361,26 +442,28 @@ export function matchSegment(segment: Segment, parts: readonly TermQuery[]): Uin
 
 /** The entries of a segment for the writer to change: the inverse of encodeSegment. */
 export function segmentDocs(segment: Segment): Map<string, SegmentDoc> {
-  const docs = segment.ids.map(
+  const c = segment.columns();
+  const docs = c.ids.map(
     (id, i): SegmentDoc => ({
       id,
-      receivedAt: segment.received[i] as string,
-      from: segment.from[i] as string,
-      to: segment.to[i] as string,
-      cc: segment.cc[i] as string,
-      subject: segment.subject[i] as string,
-      hasAttachment: segment.attachment[i] === '1',
+      receivedAt: c.received[i] as string,
+      from: c.from[i] as string,
+      to: c.to[i] as string,
+      cc: c.cc[i] as string,
+      subject: c.subject[i] as string,
+      hasAttachment: c.attachment[i] === '1',
       terms: SEARCH_FIELDS.map(() => []),
     }),
   );
-  const marks = new Uint8Array(docs.length);
   for (let f = 0; f < SEARCH_FIELDS.length; f++) {
-    const words = wordsOf(segment, f);
-    words.forEach((word, t) => {
-      marks.fill(0);
-      markPostings(segment, f, t, marks);
-      for (let i = 0; i < marks.length; i++) if (marks[i]) (docs[i] as SegmentDoc).terms[f]?.push(word);
-    });
+    const layout = segment.meta.fields[f] as FieldLayout;
+    for (let w = 0; w < layout.words; w++) {
+      const [start, end] = wordAt(segment, layout, w);
+      const word = segment.body.toString('utf8', start, end);
+      forEachPosting(segment, layout, w, (ordinal) => {
+        (docs[ordinal] as SegmentDoc).terms[f]?.push(word);
+      });
+    }
   }
   return new Map(docs.map((d) => [d.id, d]));
 }

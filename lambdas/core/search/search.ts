@@ -131,7 +131,8 @@ function segmentHits(
 ): Hit[] {
   const marks = matchSegment(segment, parts);
   const hits: Hit[] = [];
-  for (let i = segment.ids.length - 1; i >= 0; i--) {
+  // The stored fields are parsed only once an entry matched.
+  for (let i = segment.count - 1; i >= 0; i--) {
     if (!marks[i]) continue;
     const receivedAt = segment.received[i] as string;
     const messageId = segment.ids[i] as string;
