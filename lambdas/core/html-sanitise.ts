@@ -30,6 +30,7 @@
  */
 import postcss, { type AtRule, type Declaration, type Root, type Rule } from 'postcss';
 import sanitizeHtml from 'sanitize-html';
+import { REMOTE_ATTRIBUTES, REMOTE_SHEET_ATTRIBUTE } from '../webmail/schemas.js';
 
 /**
  * Longest HTML returned after sanitising: the input is already cut to this (MAX_BODY_CHARS),
@@ -54,15 +55,7 @@ export const MAX_URL_CHARS = 8 * 1024;
 /** Longest `data:` image kept: a small embedded logo. Anything larger belongs in an attachment. */
 export const MAX_DATA_IMAGE_CHARS = 256 * 1024;
 
-/** The attributes that mark a remote resource held back until the user allows it. */
-export const REMOTE_ATTRIBUTES = {
-  src: 'data-lifeboat-remote-src',
-  srcset: 'data-lifeboat-remote-srcset',
-  background: 'data-lifeboat-remote-background',
-  style: 'data-lifeboat-remote-style',
-} as const;
-/** Marks the style sheet of remote `url()` rules; it carries `media="not all"` until allowed. */
-export const REMOTE_SHEET_ATTRIBUTE = 'data-lifeboat-remote';
+export { REMOTE_ATTRIBUTES, REMOTE_SHEET_ATTRIBUTE };
 
 export interface SanitiseOptions {
   /** Signed links to the message's embedded images, by Content-ID (no angle brackets). */
