@@ -28,6 +28,17 @@ export const USAGE = `usage: lifeboat <command> [options]
   flush                       attempt every due delivery now (like postqueue -f)
   send --to ADDR [--from ADDR] [--subject S] [--body B]
                               send a test message to the local gateway
+  users                       staff who may sign in to the webmail: id, name, addresses, phone, status
+  users add <id> --name NAME --address ADDR [--address ALIAS] [--phone +44…] [--group G]
+            [--password-prompt | --password-stdin]
+                              add a member of staff or change their details (the primary address first)
+  users import <file.csv|file.json>
+                              add or update everyone in a directory file (columns id, name,
+                              addresses, groups, phone); one bad row imports nothing
+  users passwd <id> [--password-stdin]
+                              set the password of the built-in sign-in
+  users … --user-pool ID [--region R]
+                              the same against the AWS staff user pool (Cognito) instead
   import-legacy               import the data folder of an earlier version (dynalite and s3rver
                               folders) into this one's store; run once, with Lifeboat stopped
 
@@ -38,7 +49,13 @@ Reads the same config as npm start (LIFEBOAT_CONFIG_FILE or ./lifeboat.config.js
 Exit status: 0 done, 1 refused or failed (the reason is printed), 2 a command or option misused.`;
 
 const MAIL_COMMANDS = ['messages', 'queue', 'show', 'retry', 'flush'];
-const COMMANDS = new Set<string>([...CONTINUITY_COMMANDS, ...MAIL_COMMANDS, 'send', 'import-legacy']);
+const COMMANDS = new Set<string>([
+  ...CONTINUITY_COMMANDS,
+  ...MAIL_COMMANDS,
+  'send',
+  'users',
+  'import-legacy',
+]);
 
 /** Where the CLI writes, and the environment it reads its config from. */
 export interface CliIo {
@@ -46,6 +63,10 @@ export interface CliIo {
   err(text: string): void;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** Standard input, read whole (`users … --password-stdin`). @default process.stdin */
+  stdin?: (() => Promise<string>) | undefined;
+  /** Asks for a password without echo. @default the terminal, when there is one */
+  prompt?: ((question: string) => Promise<string>) | undefined;
 }
 
 const processIo: CliIo = {
@@ -73,6 +94,14 @@ function parse(args: string[]) {
         as: { type: 'string' },
         body: { type: 'string' },
         json: { type: 'boolean' },
+        name: { type: 'string' },
+        address: { type: 'string', multiple: true },
+        group: { type: 'string', multiple: true },
+        phone: { type: 'string' },
+        'password-prompt': { type: 'boolean' },
+        'password-stdin': { type: 'boolean' },
+        'user-pool': { type: 'string' },
+        region: { type: 'string' },
       },
     });
   } catch (err) {
@@ -102,6 +131,32 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       actor,
     });
     return continuityCommand(command, positionals, values, call, line);
+  }
+  if (command === 'users') {
+    const users = await import('./cli-users.js');
+    let target: import('./cli-users.js').StaffTarget;
+    if (values['user-pool']) {
+      const { createCognitoStaffProvisioner } = await import('../../lambdas/adapters/cognito-staff.js');
+      target = users.poolStaffTarget(
+        createCognitoStaffProvisioner({ userPoolId: values['user-pool'], region: values.region }),
+        config.domains,
+      );
+    } else {
+      target = users.localStaffTarget(
+        adminClient({
+          host: config.local.listen,
+          port: config.local.apiPort,
+          dataDir: config.local.dataDir,
+          actor,
+        }),
+      );
+    }
+    return users.usersCommand(positionals, values, target, {
+      line,
+      cwd: io.cwd,
+      stdin: io.stdin ?? readStdin,
+      prompt: io.prompt ?? users.terminalPrompt(),
+    });
   }
   if (MAIL_COMMANDS.includes(command)) {
     const { mailCommand } = await import('./cli-mail.js');
@@ -152,6 +207,13 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     `imported ${result.messages} messages and ${result.deliveries} deliveries; start Lifeboat again with npm start`,
   );
   return 0;
+}
+
+/** Standard input, whole. */
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**

@@ -36,7 +36,7 @@ export interface LocalApiOptions {
   adminGroup: string;
   handler: (event: HttpEvent) => Promise<HttpResult>;
   /** Local-only endpoints (under /local/), for an admin holding the token; the Lambda API has none. */
-  local?: (path: string, method: string, body: string) => Promise<HttpResult | undefined>;
+  local?: (path: string, method: string, body: string, actor: string) => Promise<HttpResult | undefined>;
   /**
    * Verifies a bearer token as API Gateway's JWT authorizer does: the claims, or undefined for a
    * missing, expired, altered or foreign token. Unset: only the admin token is known.
@@ -158,7 +158,7 @@ export function createLocalApi(options: LocalApiOptions): http.Server {
           jsonError(res, 401, 'UNAUTHENTICATED');
           return;
         }
-        const r = await options.local?.(p, req.method ?? 'GET', body.toString('utf8'));
+        const r = await options.local?.(p, req.method ?? 'GET', body.toString('utf8'), actor);
         if (r) writeResult(req, res, r);
         else jsonError(res, 404, 'NOT_FOUND');
         return;

@@ -3,11 +3,13 @@ import path from 'node:path';
 import { createFileBlobs } from '../../lambdas/adapters/local/file-blobs.js';
 import { readOrCreateLinkKey } from '../../lambdas/adapters/local/link-key.js';
 import type { LifeboatConfig } from '../../lambdas/core/config.js';
+import { LifeboatError, NotFoundError, ValidationError } from '../../lambdas/core/errors.js';
 import type { IngestResult } from '../../lambdas/core/ingest.js';
 import { createIndexQueue, type IndexQueue, indexMessage } from '../../lambdas/core/search/indexer.js';
 import { createIndexCache } from '../../lambdas/core/search/mailbox-index.js';
 import { createHmacLinkSigner } from '../../lambdas/core/signed-links.js';
-import type { HttpEvent, HttpResult } from '../../lambdas/handlers/api.js';
+import { errorResponse, type HttpEvent, type HttpResult } from '../../lambdas/handlers/api.js';
+import { decodePathSegment, json } from '../../lambdas/handlers/http/router.js';
 import { createWebmailHandler, type WebmailContext } from '../../lambdas/handlers/webmail.js';
 import type {
   BlobStore,
@@ -69,6 +71,12 @@ export interface LocalWebmail {
   demoPassword: string | null;
   /** Indexes the new deliveries of ingested messages, in the background. */
   indexIngested(results: readonly IngestResult[]): void;
+  /**
+   * The local-only endpoint `POST /local/users/<id>/password` `{ "password" }` (what `lifeboat users
+   * passwd` calls): sets a directory user's password, audited as `password-set`. Undefined for
+   * another path.
+   */
+  localEndpoint(path: string, method: string, body: string, actor: string): Promise<HttpResult | undefined>;
   /** Rebuilds the index of every directory address that has none; resolves with how many. */
   rebuildMissing(): Promise<number>;
   /** Starts the OpenID provider once the origin (the bound port) is known. */
@@ -169,6 +177,35 @@ export async function openLocalWebmail(options: LocalWebmailOptions): Promise<Lo
               error: err.message,
             }),
           );
+      }
+    },
+    async localEndpoint(p, method, body, actor) {
+      const m = /^\/local\/users\/([^/]{1,128})\/password$/.exec(p);
+      if (!m) return undefined;
+      try {
+        if (method !== 'POST') throw new LifeboatError('METHOD_NOT_ALLOWED', `${method} is not allowed here`);
+        const id = decodePathSegment(m[1] as string, 'user id');
+        const user = (await directory.refresh()).byId(id);
+        if (!user) throw new NotFoundError(`user ${id}`);
+        let password: unknown;
+        try {
+          password = (JSON.parse(body || '{}') as { password?: unknown }).password;
+        } catch {
+          throw new ValidationError('request body', ['(root): not valid JSON']);
+        }
+        if (typeof password !== 'string')
+          throw new ValidationError('request body', ['password: must be a string']);
+        await credentials.set(user.id, password);
+        await options.continuity.appendAudit({
+          at: clock.now().toISOString(),
+          actor,
+          action: 'password-set',
+          detail: user.id,
+          eventId: null,
+        });
+        return json(200, { id: user.id, password: 'set' });
+      } catch (err) {
+        return errorResponse(err, log);
       }
     },
     async rebuildMissing() {

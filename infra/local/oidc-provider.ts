@@ -224,7 +224,9 @@ export function createLocalOidc(options: LocalOidcOptions): LocalOidc {
       Interaction: INTERACTION_TTL_S,
       Session: REFRESH_TOKEN_TTL_S,
     },
-    clientBasedCORS: () => false,
+    // The web app is on this origin; a browser still sends Origin with its token request (a POST),
+    // and oidc-provider refuses any origin this does not allow. No other origin is allowed.
+    clientBasedCORS: (_ctx, origin) => origin === options.origin,
     features: {
       devInteractions: { enabled: false },
       rpInitiatedLogout: {

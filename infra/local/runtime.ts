@@ -176,7 +176,6 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const ingestMessages = createIngestHandler(() => ctx);
   // Each new delivery goes into its mailbox's search index right after ingest (in AWS a queue
   // grouped by mailbox feeds the indexer function the same way).
-  let webmail: LocalWebmail | undefined;
   const ingest: typeof ingestMessages = async (event) => {
     const results = await ingestMessages(event);
     webmail?.indexIngested(results);
@@ -200,7 +199,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     windowMs: options.probeIntervalMs ?? config.continuity.probes.intervalSeconds * 1000,
     signal: probeRuns.signal,
   });
-  const api = createApiHandler(() => ctx);
+  let webmail: LocalWebmail | undefined;
+  const api = createApiHandler(() => ctx, { staff: () => webmail?.directory });
 
   // Start-up that fails after this point (a port taken) must not leave the database open.
   let apiServer: Server | null = null;
@@ -297,7 +297,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       : createLocalApi({
           token: adminToken,
           adminGroup: config.adminGroup,
-          ...(options.localEndpoints ? { local: options.localEndpoints } : {}),
+          // Passwords of the built-in sign-in (lifeboat users passwd), then the caller's own.
+          local: async (p, method, body, actor) =>
+            (await staff.localEndpoint(p, method, body, actor)) ??
+            options.localEndpoints?.(p, method, body, actor),
           webmail: staff.handler,
           web: staff.web,
           oidc: () => signIn?.oidc.handle,

@@ -1,8 +1,10 @@
 import { type Context, defaultContext } from '../adapters/context.js';
+import type { StaffDeps } from '../core/staff.js';
 import { adminRoutes } from './admin-routes.js';
 import { AuthError, callerFrom } from './http/auth.js';
 import { errorResponse } from './http/errors.js';
 import { dispatch, type HttpResult, httpEventSchema, parse } from './http/router.js';
+import { staffRoutes } from './staff-routes.js';
 
 export { AuthError, type Caller, callerFrom } from './http/auth.js';
 export { errorResponse } from './http/errors.js';
@@ -13,7 +15,13 @@ export type { HttpEvent, HttpResult } from './http/router.js';
  * an admin, and dispatches to the endpoint (admin-routes.ts); every error becomes JSON with its
  * stable code (http/errors.ts).
  */
-export function createApiHandler(context: () => Context) {
+export function createApiHandler(
+  context: () => Context,
+  options: {
+    /** Who may sign in to the webmail (the local directory, the Cognito pool): adds `/admin/users`. */
+    staff?: (() => StaffDeps['staff'] | undefined) | undefined;
+  } = {},
+) {
   return async (rawEvent: unknown): Promise<HttpResult> => {
     const ctx = context();
     try {
@@ -22,7 +30,8 @@ export function createApiHandler(context: () => Context) {
       if (!who.groups.includes(ctx.config.adminGroup)) {
         throw new AuthError(403, `admin API: ${who.id} is not in the ${ctx.config.adminGroup} group`);
       }
-      return await dispatch(adminRoutes(ctx), event, who);
+      const staff = options.staff?.();
+      return await dispatch([...adminRoutes(ctx), ...(staff ? staffRoutes(ctx, staff) : [])], event, who);
     } catch (err) {
       return errorResponse(err, ctx.log);
     }
