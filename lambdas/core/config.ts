@@ -281,7 +281,7 @@ export const configSchema = z
         /** Earlier versions' storage ports: refused with a reason rather than silently ignored. */
         dynamodbPort: noStoragePort,
         s3Port: noStoragePort,
-        /** Admin API (the same handler as API Gateway's) and, later, the web app. @default 8787 */
+        /** The HTTP port: the admin API (the same handler as API Gateway's), the webmail, its API and its sign-in (/oidc). @default 8787 */
         apiPort: port.default(8787),
         /** Port of the demo primary started when no config file is given. @default 2526 */
         demoPrimaryPort: port.default(2526),
