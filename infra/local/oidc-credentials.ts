@@ -141,7 +141,7 @@ export function createCredentialStore(dataDir: string): CredentialStore {
       }
       return checkPassword(password, stored);
     },
-    set(id, password) {
+    async set(id, password) {
       checkPasswordRules(password);
       // One writer at a time: two changes at once must not lose one.
       const next = writing.then(async () => {
@@ -150,7 +150,7 @@ export function createCredentialStore(dataDir: string): CredentialStore {
         await write(data);
       });
       writing = next.catch(() => {});
-      return next;
+      await next;
     },
     async ids() {
       return new Set(Object.keys((await read()).users));

@@ -195,6 +195,18 @@ describe('the local runtime’s webmail, signed in through its own OpenID provid
       expect(location.searchParams.get('code')).toBeNull();
     });
 
+    it('exchanges the code when the browser sends the app’s Origin, and refuses another origin', async () => {
+      const client = new OidcClient(origin);
+      const page = await client.start();
+      const form = await client.post(`${page}/password`, { username: 'bob', password: PASSWORD });
+      const code = await client.finish(form);
+      const foreign = await client.exchange(code, client.verifier, { origin: 'https://evil.example' });
+      expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
+      const res = await client.exchange(code, client.verifier, { origin });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('access-control-allow-origin')).toBe(origin);
+    });
+
     it('refuses the code with the wrong PKCE verifier', async () => {
       const client = new OidcClient(origin);
       const page = await client.start();

@@ -99,10 +99,14 @@ export class OidcClient {
   }
 
   /** Exchanges the code at the token endpoint, as oidc-client-ts does. */
-  async exchange(code: string, verifier = this.verifier): Promise<Response> {
+  async exchange(
+    code: string,
+    verifier = this.verifier,
+    headers: Record<string, string> = {},
+  ): Promise<Response> {
     return fetch(`${this.origin}/oidc/token`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
       body: new URLSearchParams({
         grant_type: 'authorization_code',
         code,
