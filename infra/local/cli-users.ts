@@ -51,15 +51,24 @@ export function poolStaffTarget(provisioner: StaffProvisioner, domains?: readonl
       throw err;
     }
   };
+  // The SDK's errors (no credentials, no such pool, access denied) as one line, not a stack.
+  const aws = async <T>(call: Promise<T>): Promise<T> => {
+    try {
+      return await call;
+    } catch (err) {
+      if (err instanceof LifeboatError) throw err;
+      throw new LifeboatError('COGNITO', `user pool: ${(err as Error).name}: ${(err as Error).message}`);
+    }
+  };
   return {
-    list: () => provisioner.list(),
+    list: () => aws(provisioner.list()),
     add: (user) => {
       const [valid] = check(JSON.stringify([user]), 'json', 'user');
-      return provisioner.upsert(valid as DirectoryUser);
+      return aws(provisioner.upsert(valid as DirectoryUser));
     },
     async import(format, text) {
       const counts = { created: 0, updated: 0 };
-      for (const u of check(text, format, 'import')) counts[await provisioner.upsert(u)]++;
+      for (const u of check(text, format, 'import')) counts[await aws(provisioner.upsert(u))]++;
       return counts;
     },
   };

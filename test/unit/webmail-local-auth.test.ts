@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { poolStaffTarget } from '../../infra/local/cli-users.js';
 import {
   createBreakGlass,
   MAX_CODE_ATTEMPTS,
@@ -14,7 +15,7 @@ import { createWebServer, localAppConfig } from '../../infra/local/web-server.js
 import { silentLogger } from '../../lambdas/adapters/logger.js';
 import { parseConfig } from '../../lambdas/core/config.js';
 import { continuityStatus } from '../../lambdas/handlers/webmail-routes.js';
-import type { NotificationRecord } from '../../lambdas/ports.js';
+import type { NotificationRecord, StaffProvisioner } from '../../lambdas/ports.js';
 import { ManualClock } from '../support/memory-store.js';
 
 const PHONE = '+447700900101';
@@ -219,5 +220,50 @@ describe('continuityStatus', () => {
   it('says it does not when the event holds another route only', async () => {
     const status = await continuityStatus({ config, continuity: during('google') }, user);
     expect(status.scopeCoversMe).toBe(false);
+  });
+});
+
+describe('poolStaffTarget', () => {
+  function fakePool() {
+    const upserts: string[] = [];
+    const provisioner: StaffProvisioner = {
+      async list() {
+        return [];
+      },
+      async upsert(user) {
+        upserts.push(user.id);
+        return 'created';
+      },
+    };
+    return { upserts, target: poolStaffTarget(provisioner, ['example.com']) };
+  }
+
+  it('creates nothing in the user pool when one row of the file is wrong, naming its line', async () => {
+    const { upserts, target } = fakePool();
+    const csv = 'id,name,addresses\nerin,Erin,erin@example.com\nfrank,Frank,frank@other.example\n';
+    await expect(target.import('csv', csv)).rejects.toThrow('line 3.addresses.0');
+    expect(upserts).toEqual([]);
+  });
+
+  it('creates each user of a good file', async () => {
+    const { upserts, target } = fakePool();
+    const csv =
+      'id,name,addresses,phone\nerin,Erin,erin@example.com,+447700900105\ngus,Gus,gus@example.com,\n';
+    expect(await target.import('csv', csv)).toEqual({ created: 2, updated: 0 });
+    expect(upserts).toEqual(['erin', 'gus']);
+  });
+
+  it('says the SDK’s refusal in one line', async () => {
+    const target = poolStaffTarget({
+      list: async () => {
+        throw Object.assign(new Error('User pool eu-west-1_x does not exist.'), {
+          name: 'ResourceNotFoundException',
+        });
+      },
+      upsert: async () => 'created',
+    });
+    await expect(target.list()).rejects.toThrow(
+      'user pool: ResourceNotFoundException: User pool eu-west-1_x does not exist.',
+    );
   });
 });
