@@ -200,17 +200,6 @@ const COMMANDS: Record<string, ApiCommand> = {
       ]);
     },
   },
-  audit: {
-    method: 'GET',
-    route: () => '/admin/audit?limit=50',
-    render: (d) => {
-      const { entries } = d as {
-        entries: Array<{ at: string; actor: string; action: string; detail: string }>;
-      };
-      if (entries.length === 0) return ['audit log is empty'];
-      return entries.map((e) => `${e.at}  ${e.actor.padEnd(24)} ${e.action.padEnd(14)} ${e.detail}`);
-    },
-  },
 };
 
 /** The commands that go through the running runtime's admin API. */

@@ -1,10 +1,20 @@
 import { existsSync } from 'node:fs';
 import { silentLogger } from '../../lambdas/adapters/logger.js';
 import { flushQueue, retryDelivery } from '../../lambdas/core/admin-actions.js';
+import { exportAuditCsv, searchAudit } from '../../lambdas/core/audit-log.js';
 import type { LifeboatConfig } from '../../lambdas/core/config.js';
 import { canTransition, TransitionError } from '../../lambdas/core/delivery-state.js';
 import { LifeboatError, NotFoundError } from '../../lambdas/core/errors.js';
 import type { DeliveryRecord, MessageRecord } from '../../lambdas/core/model.js';
+import {
+  actOnDelivery,
+  actOnQuarantined,
+  actOnSelection,
+  listQuarantine,
+  MAX_SELECTION,
+  type QueueAction,
+  type SelectionItem,
+} from '../../lambdas/core/queue-admin.js';
 import { listQueue, QUEUE_STATES } from '../../lambdas/core/queue-ops.js';
 import { dataLayout, hasLegacyData, LegacyDataError } from './data-dir.js';
 import { createLocalContext, openLocalStores } from './local-context.js';
@@ -17,10 +27,68 @@ const FLUSH_MAX_MESSAGES = 10_000;
 
 export const MAIL_COMMANDS = ['messages', 'queue', 'show', 'retry', 'flush'] as const;
 
+/** The queue actions that take delivery ids, and the quarantine's and the audit log's commands. */
+export const QUEUE_ACTION_COMMANDS = ['hold', 'release', 'reroute', 'bounce', 'delete'] as const;
+export const ADMIN_STORE_COMMANDS = [...QUEUE_ACTION_COMMANDS, 'quarantine', 'audit'] as const;
+
+/** Audit entries `lifeboat audit` prints without --csv: a terminal's worth, newest first. */
+const AUDIT_LISTING_LIMIT = 100;
+
 export interface MailValues {
   day?: string | undefined;
   state?: string | undefined;
   json?: boolean | undefined;
+  route?: string | undefined;
+  recipient?: string | undefined;
+  sender?: string | undefined;
+  'older-than'?: string | undefined;
+  'newer-than'?: string | undefined;
+  reason?: string | undefined;
+  csv?: boolean | undefined;
+  actor?: string | undefined;
+  action?: string | undefined;
+  target?: string | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+}
+
+/** Minutes as a whole number, or a usage error naming the option. */
+function minutesOption(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,7}$/.test(value))
+    throw new LifeboatError('USAGE', `--${name} takes whole minutes, not ${value}`);
+  return Number(value);
+}
+
+/** An ISO 8601 time with its offset, or a usage error naming the option. */
+function timeOption(value: string | undefined, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  const t = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(t))
+    throw new LifeboatError(
+      'USAGE',
+      `--${name} takes an ISO 8601 time such as 2026-11-22T10:00:00Z, not ${value}`,
+    );
+  return new Date(t).toISOString();
+}
+
+/** `<messageId>` (every recipient) or `<messageId>/<recipient>`, as the admin API's ids. */
+export function parseDeliveryIds(args: readonly string[]): SelectionItem[] {
+  if (args.length === 0)
+    throw new LifeboatError('USAGE', 'name at least one delivery: <messageId>[/<recipient>]');
+  if (args.length > MAX_SELECTION)
+    throw new LifeboatError('USAGE', `at most ${MAX_SELECTION} deliveries per command, got ${args.length}`);
+  return args.map((arg) => {
+    const slash = arg.indexOf('/');
+    const messageId = slash < 0 ? arg : arg.slice(0, slash);
+    const recipient = slash < 0 ? undefined : arg.slice(slash + 1).toLowerCase();
+    if (
+      !/^[A-Za-z0-9._-]{1,128}$/.test(messageId) ||
+      (recipient !== undefined && !/^[^\s@/]+@[^\s@/]+$/.test(recipient))
+    )
+      throw new LifeboatError('USAGE', `${arg} is not <messageId> or <messageId>/<recipient>`);
+    return { messageId, recipient };
+  });
 }
 
 export interface MailCommandContext {
@@ -126,6 +194,19 @@ export async function mailCommand(
     throw new LifeboatError('USAGE', `unknown state ${values.state}; one of ${QUEUE_STATES.join(', ')}`);
   if ((command === 'show' || command === 'retry') && !args[0])
     throw new LifeboatError('USAGE', `${command} needs a message id (see lifeboat messages)`);
+  const olderThan = minutesOption(values['older-than'], 'older-than');
+  const newerThan = minutesOption(values['newer-than'], 'newer-than');
+  if (command === 'reroute' && !config.routes.some((r) => r.name === values.route))
+    throw new LifeboatError(
+      'USAGE',
+      `reroute needs --route, one of the configured routes: ${config.routes.map((r) => r.name).join(', ')}`,
+    );
+  const ids = (QUEUE_ACTION_COMMANDS as readonly string[]).includes(command)
+    ? parseDeliveryIds(args)
+    : command === 'quarantine' && args[0]
+      ? quarantineArgs(args, values)
+      : undefined;
+  const auditRange = { since: timeOption(values.since, 'since'), until: timeOption(values.until, 'until') };
 
   const layout = dataLayout(config.local.dataDir);
   if (hasLegacyData(layout)) throw new LegacyDataError(layout.dataDir);
@@ -169,9 +250,18 @@ export async function mailCommand(
       }
       case 'queue': {
         // One page, oldest first: the listing reads no more of the queue than it shows.
+        const minutesAgo = (min: number | undefined) =>
+          min === undefined ? undefined : new Date(now.getTime() - min * 60_000).toISOString();
         const page = await listQueue(ctx.store, {
           state: values.state as DeliveryRecord['state'] | undefined,
           limit: QUEUE_LISTING_LIMIT,
+          filter: {
+            route: values.route,
+            recipient: values.recipient?.toLowerCase(),
+            sender: values.sender,
+            receivedBefore: minutesAgo(olderThan),
+            receivedAfter: minutesAgo(newerThan),
+          },
         });
         const rows = page.items;
         if (rows.length === 0) {
@@ -217,6 +307,70 @@ export async function mailCommand(
       }
       case 'retry':
         return await retry(args[0] as string, args[1], values, cli, ctx);
+      case 'hold':
+      case 'release':
+      case 'reroute':
+      case 'bounce':
+      case 'delete': {
+        const action = command as QueueAction;
+        const options = { actor: cli.actor, reason: values.reason, route: values.route };
+        const outcome = await actOnSelection(ctx, ids as SelectionItem[], (key) =>
+          actOnDelivery(ctx, key, action, options),
+        );
+        await ctx.mailer.close?.();
+        return report(outcome, values, cli);
+      }
+      case 'quarantine': {
+        if (!ids) {
+          const page = await listQuarantine(ctx, { limit: QUEUE_LISTING_LIMIT });
+          if (values.json) out(JSON.stringify(page, null, 2));
+          else if (page.items.length === 0) out('quarantine is empty');
+          else
+            out(
+              table([
+                ['message', 'recipient', 'reason', 'received', 'from', 'verdicts'],
+                ...page.items.map(({ delivery: d, message: m }) => [
+                  d.messageId,
+                  d.recipient,
+                  d.reason ?? '-',
+                  d.receivedAt.slice(0, 19),
+                  m?.envelopeFrom || '<>',
+                  m ? `spam ${m.verdicts.spam}, virus ${m.verdicts.virus}, DMARC ${m.verdicts.dmarc}` : '-',
+                ]),
+              ]),
+            );
+          return 0;
+        }
+        const action = args[0] as 'release' | 'delete';
+        const outcome = await actOnSelection(ctx, ids, (key) =>
+          actOnQuarantined(ctx, key, action, { actor: cli.actor, reason: values.reason }),
+        );
+        return report(outcome, values, cli);
+      }
+      case 'audit': {
+        const filter = {
+          actor: values.actor,
+          action: values.action,
+          target: values.target,
+          from: auditRange.since,
+          to: auditRange.until,
+        };
+        if (values.csv) {
+          const { csv, truncated } = await exportAuditCsv(ctx.continuity, filter);
+          cli.out(csv.replace(/\r\n$/, ''));
+          if (truncated) cli.err('lifeboat: more entries than one export holds: narrow --since and --until');
+          return 0;
+        }
+        const page = await searchAudit(ctx.continuity, filter, { limit: AUDIT_LISTING_LIMIT });
+        if (values.json) out(JSON.stringify(page.entries, null, 2));
+        else if (page.entries.length === 0) out('no audit entries match');
+        else
+          for (const e of page.entries)
+            out(
+              `${e.at}  ${e.actor.padEnd(24)} ${e.action.padEnd(18)} ${e.detail}${e.reason ? ` (reason: ${e.reason})` : ''}`,
+            );
+        return 0;
+      }
       case 'flush': {
         const result = await flushQueue(ctx, cli.actor, { maxMessages: FLUSH_MAX_MESSAGES });
         await ctx.mailer.close?.();
@@ -297,6 +451,41 @@ async function retry(
     for (const d of left) cli.out(`${d.recipient}: left ${d.state}`);
   }
   return 0;
+}
+
+/** `quarantine release|delete <id…>`: the action is checked here, the ids like any other. */
+function quarantineArgs(args: string[], values: MailValues): SelectionItem[] {
+  const [action, ...rest] = args;
+  if (action !== 'release' && action !== 'delete')
+    throw new LifeboatError('USAGE', `quarantine takes release or delete, not ${action}`);
+  if (action === 'release' && !values.reason?.trim())
+    throw new LifeboatError(
+      'USAGE',
+      'quarantine release needs --reason: releasing quarantined mail is an override',
+    );
+  return parseDeliveryIds(rest);
+}
+
+/**
+ * Prints each delivery's outcome of a queue action; exit status 1 when any was refused (each
+ * with the admin API's reason on stderr), 0 when every one was done.
+ */
+function report(
+  outcome: Awaited<ReturnType<typeof actOnSelection>>,
+  values: MailValues,
+  cli: MailCommandContext,
+): number {
+  if (values.json) cli.out(JSON.stringify(outcome, null, 2));
+  else
+    for (const r of outcome.results) {
+      if (r.ok)
+        cli.out(
+          `${r.messageId}/${r.recipient}: ${r.state}${r.state !== 'deleted' && r.route ? ` (route ${r.route})` : ''}`,
+        );
+    }
+  for (const r of outcome.results)
+    if (!r.ok) cli.err(`lifeboat: ${r.messageId}/${r.recipient}: ${r.error.message}`);
+  return outcome.refused > 0 ? 1 : 0;
 }
 
 /** A retry refused for one recipient: the core's reason, with whose delivery it was. */

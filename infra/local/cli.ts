@@ -19,13 +19,22 @@ export const USAGE = `usage: lifeboat <command> [options]
   schedule --start ISO --end ISO [--route R] [--reason TEXT]
                               plan continuity for maintenance
   outbox                      pages and texts sent (SMS and email)
-  audit                       who did what, and what Lifeboat did on its own
+  audit [--csv] [--actor A] [--action X] [--target T] [--since ISO] [--until ISO]
+                              who did what, and what Lifeboat did on its own
   primary down|up             demo mode only: switch the demo primary off and on (rehearse an outage)
   messages [--day YYYY-MM-DD] messages received that day (UTC, default today), each recipient's state
-  queue [--state S]           deliveries waiting or stuck (all states but delivered)
+  queue [--state S] [--route R] [--recipient ADDR] [--sender ADDR|@DOMAIN]
+        [--older-than MIN] [--newer-than MIN]
+                              deliveries waiting or stuck (all states but delivered)
   show <messageId>            one message and each recipient's delivery
   retry <messageId> [rcpt]    send failed, held or quarantined deliveries again now
   flush                       attempt every due delivery now (like postqueue -f)
+  hold|release|bounce|delete <id…> [--reason TEXT]
+  reroute <id…> --route R [--reason TEXT]
+                              act on deliveries, each <messageId> (all its recipients) or
+                              <messageId>/<recipient>, up to 500; bounce sends the sender a DSN
+  quarantine [release <id…> --reason TEXT | delete <id…>]
+                              quarantined mail with its verdicts; release or delete it
   send --to ADDR [--from ADDR] [--subject S] [--body B]
                               send a test message to the local gateway
   users                       staff who may sign in to the webmail: id, name, addresses, phone, status
@@ -49,6 +58,9 @@ Reads the same config as npm start (LIFEBOAT_CONFIG_FILE or ./lifeboat.config.js
 Exit status: 0 done, 1 refused or failed (the reason is printed), 2 a command or option misused.`;
 
 const MAIL_COMMANDS = ['messages', 'queue', 'show', 'retry', 'flush'];
+/** The console's queue, quarantine and audit commands: core actions on the data folder's store. */
+const QUEUE_ADMIN_COMMANDS = ['hold', 'release', 'reroute', 'bounce', 'delete', 'quarantine', 'audit'];
+MAIL_COMMANDS.push(...QUEUE_ADMIN_COMMANDS);
 const COMMANDS = new Set<string>([
   ...CONTINUITY_COMMANDS,
   ...MAIL_COMMANDS,
@@ -83,6 +95,16 @@ function parse(args: string[]) {
       allowPositionals: true,
       options: {
         state: { type: 'string' },
+        recipient: { type: 'string' },
+        sender: { type: 'string' },
+        'older-than': { type: 'string' },
+        'newer-than': { type: 'string' },
+        csv: { type: 'boolean' },
+        actor: { type: 'string' },
+        action: { type: 'string' },
+        target: { type: 'string' },
+        since: { type: 'string' },
+        until: { type: 'string' },
         to: { type: 'string' },
         from: { type: 'string' },
         subject: { type: 'string' },
