@@ -10,6 +10,7 @@ import { build } from 'esbuild';
 import { type Browser, type BrowserContext, chromium, type Frame, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { makeSelfSignedCertificate } from '../../infra/local/self-signed.js';
+import { parseForReading } from '../../lambdas/core/mailbox.js';
 import { appSecurityHeaders } from '../../lambdas/webmail/headers.js';
 import { type MessageDetail, messageDetailSchema } from '../../lambdas/webmail/schemas.js';
 import { repoRoot } from '../support/runtime.js';
@@ -65,6 +66,19 @@ const LOADED_WHEN_ALLOWED: Record<string, string[]> = {
 /** The harness page's script: the reading pane's rendering path, with headers set as text. */
 const HARNESS = `
 import { buildMessageDocument } from './web/src/mail/render.ts';
+async function mount(srcdoc, sandboxed) {
+  const frame = document.createElement('iframe');
+  frame.id = 'body';
+  frame.title = 'Message body';
+  if (sandboxed) {
+    frame.setAttribute('sandbox', 'allow-popups allow-popups-to-escape-sandbox');
+    frame.setAttribute('referrerpolicy', 'no-referrer');
+  }
+  const loaded = new Promise((resolve) => frame.addEventListener('load', resolve, { once: true }));
+  frame.srcdoc = srcdoc;
+  document.getElementById('body').replaceWith(frame);
+  await loaded;
+}
 window.showMessage = async (id, allowRemote) => {
   const res = await fetch('/mail/api/messages/' + encodeURIComponent(id));
   const m = await res.json();
@@ -76,17 +90,18 @@ window.showMessage = async (id, allowRemote) => {
     li.textContent = a.filename ?? '';
     return li;
   }));
-  const frame = document.createElement('iframe');
-  frame.id = 'body';
-  frame.title = 'Message body';
-  frame.setAttribute('sandbox', 'allow-popups allow-popups-to-escape-sandbox');
-  frame.setAttribute('referrerpolicy', 'no-referrer');
   const rendered = m.html ? buildMessageDocument(m.html, { allowRemote, inlineImages: m.inlineImages }) : null;
-  const loaded = new Promise((resolve) => frame.addEventListener('load', resolve, { once: true }));
-  frame.srcdoc = rendered ? rendered.srcdoc : '<p>(no HTML)</p>';
-  document.getElementById('body').replaceWith(frame);
-  await loaded;
+  await mount(rendered ? rendered.srcdoc : '<p>(no HTML)</p>', true);
   return { remoteBlocked: rendered ? rendered.remoteBlocked : 0 };
+};
+// One layer at a time: the renderer on HTML as sent, or the server's output in a bare frame.
+window.showRendered = async (html, inlineImages) => {
+  await mount(buildMessageDocument(html, { allowRemote: false, inlineImages }).srcdoc, true);
+  return { remoteBlocked: 0 };
+};
+window.showBare = async (html) => {
+  await mount(html, false);
+  return { remoteBlocked: 0 };
 };
 `;
 const PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>Reading pane</title>
@@ -200,6 +215,9 @@ describeRequiring([chromiumUnavailableReason()], 'hostile HTML mail in Chromium'
       const headers = appSecurityHeaders();
       if (url.pathname === '/') {
         res.writeHead(200, { ...headers, 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
+      } else if (url.pathname === '/bare') {
+        // No CSP at all: what the server's sanitiser lets through would run here.
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
       } else if (url.pathname === '/harness.js') {
         res.writeHead(200, { ...headers, 'content-type': 'text/javascript' }).end(script);
       } else if (url.pathname.startsWith('/mail/api/')) {
@@ -231,7 +249,7 @@ describeRequiring([chromiumUnavailableReason()], 'hostile HTML mail in Chromium'
   });
 
   /** A fresh page with listeners on everything a hostile message could make happen. */
-  async function openPage(): Promise<{
+  async function openPage(pagePath = '/'): Promise<{
     context: BrowserContext;
     page: Page;
     requests: string[];
@@ -254,22 +272,25 @@ describeRequiring([chromiumUnavailableReason()], 'hostile HTML mail in Chromium'
       void d.dismiss();
     });
     page.on('popup', (p) => popups.push(p));
-    await page.goto(`${origin}/`);
+    await page.goto(`${origin}${pagePath}`);
     page.on('framenavigated', (f) => {
       if (f === page.mainFrame()) mainNavigations.push(f.url());
     });
     return { context, page, requests, dialogs, popups, mainNavigations };
   }
 
-  async function show(
+  function show(
     page: Page,
     name: string,
     allowRemote: boolean,
   ): Promise<{ remoteBlocked: number; frame: Frame }> {
+    return run(page, `showMessage(${JSON.stringify(ids[name])}, ${allowRemote})`);
+  }
+
+  /** Runs one of the harness's functions and waits for the frame to do whatever it would. */
+  async function run(page: Page, call: string): Promise<{ remoteBlocked: number; frame: Frame }> {
     // Strings, not functions: these run in the page, and the test code is type-checked without the DOM.
-    const result = (await page.evaluate(`showMessage(${JSON.stringify(ids[name])}, ${allowRemote})`)) as {
-      remoteBlocked: number;
-    };
+    const result = (await page.evaluate(call)) as { remoteBlocked: number };
     await delay(SETTLE_MS);
     const frame = page.frames().find((f) => f.parentFrame() === page.mainFrame());
     if (!frame) throw new Error('no message frame');
@@ -322,6 +343,43 @@ describeRequiring([chromiumUnavailableReason()], 'hostile HTML mail in Chromium'
       expect(page.url(), name).toBe(`${origin}/`);
       expect(await page.evaluate('typeof window.__pwned'), name).toBe('undefined');
       await context.close();
+    }
+  });
+
+  it('keeps every hostile message inert with either layer alone: the renderer on the HTML as sent, or the server’s output in a bare frame', async () => {
+    for (const name of fixtures) {
+      const mail = await parseForReading(readFileSync(path.join(FIXTURES, `${name}.eml`)));
+      if (!mail.html) continue;
+      const detail = messageDetailSchema.parse(
+        (await harness.call('GET', `/mail/api/messages/${ids[name]}`)).body,
+      );
+      const layers = [
+        // The browser's layer alone: DOMPurify, the document's CSP and the sandbox, on unsanitised HTML.
+        {
+          page: '/',
+          call: `showRendered(${JSON.stringify(mail.html)}, ${JSON.stringify(detail.inlineImages)})`,
+        },
+        // The server's layer alone: its output in an iframe with no sandbox, on a page with no CSP.
+        { page: '/bare', call: `showBare(${JSON.stringify(detail.html)})` },
+      ];
+      for (const layer of layers) {
+        const { context, page, requests, dialogs, popups, mainNavigations } = await openPage(layer.page);
+        const hitsBefore = canary.hits.length;
+        const connectionsBefore = canary.connections;
+        await run(page, layer.call);
+        const label = `${name} via ${layer.page}`;
+        await page.screenshot({
+          path: path.join(ARTIFACTS, `${name}-layer${layer.page.replace('/', '-')}.png`),
+        });
+        expect(canary.hits.slice(hitsBefore), label).toEqual([]);
+        expect(canary.connections - connectionsBefore, label).toBe(0);
+        expect(canaryRequests(requests), label).toEqual([]);
+        expect(dialogs, label).toEqual([]);
+        expect(popups, label).toEqual([]);
+        expect(mainNavigations, label).toEqual([]);
+        expect(await page.evaluate('typeof window.__pwned'), label).toBe('undefined');
+        await context.close();
+      }
     }
   });
 
