@@ -21,6 +21,7 @@ import { lambdaMemoryFigure } from './lambda-memory.js';
 import { pipelineFigure } from './pipeline.js';
 import { queueCostsFigure } from './queue-costs.js';
 import { type BenchOptions, errorRow, type Figure, type Row, renderTable } from './report.js';
+import { webmailApiFigure } from './webmail-api.js';
 
 /** Table order. A new figure is one module returning rows, added here. */
 const FIGURES: readonly Figure[] = [
@@ -33,6 +34,7 @@ const FIGURES: readonly Figure[] = [
   kill9Figure,
   lambdaMemoryFigure,
   awsCostFigure,
+  webmailApiFigure,
 ];
 
 const OUT_FILE = path.join(REPO_ROOT, 'bench/out/latest.json');
