@@ -78,12 +78,22 @@ export async function buildWeb({ outDir = WEB_OUT_DIR } = {}) {
   const startedAt = new Date();
   const temp = `${outDir}.tmp-${process.pid}`;
   await rm(temp, { recursive: true, force: true });
-  await build({
-    configFile: path.join(root, 'web', 'vite.config.ts'),
-    configLoader: 'runner',
-    logLevel: 'warn',
-    build: { outDir: temp, emptyOutDir: true },
-  });
+  // A production build whoever calls it: under a test runner NODE_ENV is 'test', and Vite would
+  // then keep the libraries' development code and set import.meta.env.PROD false.
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({
+      configFile: path.join(root, 'web', 'vite.config.ts'),
+      configLoader: 'runner',
+      mode: 'production',
+      logLevel: 'warn',
+      build: { outDir: temp, emptyOutDir: true },
+    });
+  } finally {
+    if (nodeEnv === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = nodeEnv;
+  }
   const assets = (await sitePaths(path.join(temp, 'assets'), '/assets')).sort();
   const { createHash } = await import('node:crypto');
   const version = createHash('sha256').update(assets.join('\n')).digest('hex').slice(0, 12);

@@ -6,7 +6,7 @@
  */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import type { MeResponse } from '../../../lambdas/webmail/schemas.js';
-import { type Api, explain, type StatusResponse } from './api.js';
+import { type Api, ApiError, explain, type StatusResponse } from './api.js';
 import { HelpIcon, LogoIcon, SearchIcon } from './icons.js';
 import { MessageList } from './list.js';
 import { EMPTY, type ListState, mergeFirstPage } from './merge.js';
@@ -15,8 +15,6 @@ import { parseRoute, type Route, routeHash } from './route.js';
 
 /** How often the first page is fetched again for new mail: quick enough to feel live, one small request. */
 export const POLL_MS = 15_000;
-/** How often the continuity state is asked for: it changes on the scale of minutes. */
-const STATUS_POLL_MS = 60_000;
 
 /** The search operators, for the help popover (the API's parser is lambdas/core/search). */
 export const OPERATORS: readonly [string, string][] = [
@@ -203,7 +201,13 @@ export function App({ api, onSignOut }: AppProps) {
   const [inbox, setInbox] = useState<ListState>(EMPTY);
   const [results, setResults] = useState<ListState & { q: string | null }>({ ...EMPTY, q: null });
   const [status, setStatus] = useState<StatusResponse | null>(null);
-  const [problem, setProblem] = useState<string | null>(null);
+  const [problem, setProblemState] = useState<{ text: string; network: boolean } | null>(null);
+  const setProblem = useCallback((err: unknown) => {
+    if (err === null) return setProblemState(null);
+    const network = err instanceof ApiError && err.code === 'NETWORK';
+    setProblemState({ text: typeof err === 'string' ? err : explain(err), network });
+  }, []);
+  const meLoaded = useRef(false);
   const [announce, setAnnounce] = useState('');
   const [help, setHelp] = useState(false);
   const [command, setCommand] = useState<{ kind: 'toggle-seen' | 'toggle-flag'; n: number } | null>(null);
@@ -215,16 +219,22 @@ export function App({ api, onSignOut }: AppProps) {
 
   // Who is signed in, and the first page.
   useEffect(() => {
-    api.me().then(setMe, (err) => setProblem(explain(err)));
+    api.me().then(
+      (m) => {
+        meLoaded.current = true;
+        setMe(m);
+      },
+      (err) => setProblem(err),
+    );
     setInbox((l) => ({ ...l, loading: true }));
     api.list().then(
       (p) => setInbox({ messages: p.messages, cursor: p.cursor, loading: false, loaded: true }),
       (err) => {
         setInbox((l) => ({ ...l, loading: false }));
-        setProblem(explain(err));
+        setProblem(err);
       },
     );
-  }, [api]);
+  }, [api, setProblem]);
 
   // Marks the first mailbox render, for the load-time benchmark (bench/web-app.ts).
   useEffect(() => {
@@ -234,11 +244,18 @@ export function App({ api, onSignOut }: AppProps) {
     }
   }, [inbox.loaded]);
 
-  // New mail without a reload: the first page again while the tab is visible.
+  // New mail without a reload: the first page again while the tab is visible, and the continuity
+  // state with it, so the banner shows within one tick of an invoke.
   useEffect(() => {
     let stopped = false;
     const poll = async () => {
       if (document.visibilityState !== 'visible') return;
+      api.status().then(
+        (s) => !stopped && setStatus(s),
+        () => {
+          // No status (an older server, or a blip): no banner rather than a wrong one.
+        },
+      );
       try {
         const fresh = await api.list();
         if (stopped) return;
@@ -247,10 +264,22 @@ export function App({ api, onSignOut }: AppProps) {
           if (added > 0) setAnnounce(added === 1 ? '1 new message' : `${added} new messages`);
           return merged;
         });
+        // Back on line: the "cannot be reached" notice has served its purpose.
+        setProblemState((p) => (p?.network ? null : p));
+        if (!meLoaded.current) {
+          api.me().then(
+            (m) => {
+              meLoaded.current = true;
+              setMe(m);
+            },
+            () => undefined,
+          );
+        }
       } catch {
-        // A missed poll is retried at the next tick; an outage of the app's own server shows on actions.
+        // A missed poll is retried at the next tick.
       }
     };
+    void poll();
     const timer = setInterval(poll, POLL_MS);
     const onVisible = () => void poll();
     document.addEventListener('visibilitychange', onVisible);
@@ -259,17 +288,6 @@ export function App({ api, onSignOut }: AppProps) {
       clearInterval(timer);
       document.removeEventListener('visibilitychange', onVisible);
     };
-  }, [api]);
-
-  // The continuity banner.
-  useEffect(() => {
-    const load = () =>
-      api.status().then(setStatus, () => {
-        // No status (an older server, or a blip): no banner rather than a wrong one.
-      });
-    load();
-    const timer = setInterval(() => document.visibilityState === 'visible' && load(), STATUS_POLL_MS);
-    return () => clearInterval(timer);
   }, [api]);
 
   // Search results, fetched whenever the route's query changes.
@@ -281,10 +299,10 @@ export function App({ api, onSignOut }: AppProps) {
       (p) => setResults({ messages: p.messages, cursor: p.cursor, loading: false, loaded: true, q }),
       (err) => {
         setResults({ ...EMPTY, q, loaded: true });
-        setProblem(explain(err));
+        setProblem(err);
       },
     );
-  }, [api, route.q]);
+  }, [api, route.q, setProblem]);
 
   const more = useCallback(() => {
     const list = route.q ? results : inbox;
@@ -306,10 +324,10 @@ export function App({ api, onSignOut }: AppProps) {
         }),
       (err) => {
         (set as (f: (l: ListState) => ListState) => void)((l) => ({ ...l, loading: false }));
-        setProblem(explain(err));
+        setProblem(err);
       },
     );
-  }, [api, route.q, inbox, results]);
+  }, [api, route.q, inbox, results, setProblem]);
 
   const onFlags = useCallback((id: string, flags: { seen: boolean; flagged: boolean }) => {
     const patch = (l: ListState) => ({
@@ -320,7 +338,7 @@ export function App({ api, onSignOut }: AppProps) {
     setResults((r) => ({ ...r, ...patch(r) }));
   }, []);
 
-  const onError = useCallback((message: string) => setProblem(message), []);
+  const onError = useCallback((err: unknown) => setProblem(err), [setProblem]);
 
   // Back from a message to the list: the row it came from gets the focus again (and stays in view on a phone).
   const lastOpen = useRef<string | null>(null);
@@ -455,7 +473,7 @@ export function App({ api, onSignOut }: AppProps) {
       <ContinuityBanner status={status} />
       {problem ? (
         <div class="problem-bar" role="alert">
-          <span>{problem}</span>
+          <span>{problem.text}</span>
           <button type="button" class="button subtle" onClick={() => setProblem(null)}>
             Dismiss
           </button>

@@ -37,7 +37,8 @@ function SignInPage(props: { auth: Auth | null; message: string; problem?: strin
 }
 
 function registerServiceWorker(): void {
-  if (!import.meta.env.PROD || !('serviceWorker' in navigator)) return;
+  // Not under Vite's dev server, which has no /mail/sw.js and serves modules the worker must not keep.
+  if (import.meta.env.DEV || !('serviceWorker' in navigator)) return;
   navigator.serviceWorker.register('/mail/sw.js', { scope: '/mail/' }).catch(() => {
     // Without it the app works the same; only a reload while offline does not open.
   });

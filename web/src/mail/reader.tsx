@@ -22,7 +22,8 @@ export interface ReaderProps {
   /** The message as the list knows it (for its marks while the whole message loads). */
   onFlags: (id: string, flags: { seen: boolean; flagged: boolean }) => void;
   onBack: () => void;
-  onError: (message: string) => void;
+  /** Shows a failed action's error in the app's problem bar. */
+  onError: (err: unknown) => void;
   /** Bumped by the keyboard shortcuts to toggle read or flagged on the open message. */
   command: { kind: 'toggle-seen' | 'toggle-flag'; n: number } | null;
 }
@@ -43,7 +44,7 @@ function Attachment(props: {
   messageId: string;
   a: AttachmentView;
   preview: boolean;
-  onError: (m: string) => void;
+  onError: (err: unknown) => void;
 }) {
   const { api, messageId, a, preview, onError } = props;
   const [src, setSrc] = useState<string | null>(null);
@@ -68,7 +69,7 @@ function Attachment(props: {
       const link = await api.link(messageId, a.index);
       startDownload(link.url, name);
     } catch (err) {
-      onError(explain(err));
+      onError(err);
     } finally {
       setBusy(false);
     }
@@ -103,6 +104,7 @@ export function Reader(props: ReaderProps) {
   const [failure, setFailure] = useState<string | null>(null);
   const [allowRemote, setAllowRemote] = useState(false);
   const [showHeaders, setShowHeaders] = useState(false);
+  const [attempt, setAttempt] = useState(0);
   const heading = useRef<HTMLHeadingElement>(null);
 
   useEffect(() => {
@@ -119,7 +121,7 @@ export function Reader(props: ReaderProps) {
           // Opening a message reads it, as in every mail client; the list shows it at once.
           onFlags(m.id, { seen: true, flagged: m.flagged });
           setMessage({ ...m, seen: true });
-          api.setFlags(m.id, { seen: true }).catch((err) => onError(explain(err)));
+          api.setFlags(m.id, { seen: true }).catch((err) => onError(err));
         }
       },
       (err) => live && setFailure(explain(err)),
@@ -127,7 +129,7 @@ export function Reader(props: ReaderProps) {
     return () => {
       live = false;
     };
-  }, [api, id, onFlags, onError]);
+  }, [api, id, onFlags, onError, attempt]);
 
   useEffect(() => {
     if (message) heading.current?.focus({ preventScroll: true });
@@ -143,7 +145,7 @@ export function Reader(props: ReaderProps) {
     } catch (err) {
       setMessage({ ...message });
       onFlags(message.id, { seen: message.seen, flagged: message.flagged });
-      onError(explain(err));
+      onError(err);
     }
   };
 
@@ -169,7 +171,7 @@ export function Reader(props: ReaderProps) {
       const link = await api.link(id, 'raw');
       startDownload(link.url, `${(message?.subject ?? 'message').slice(0, 60)}.eml`);
     } catch (err) {
-      onError(explain(err));
+      onError(err);
     }
   };
 
@@ -191,6 +193,11 @@ export function Reader(props: ReaderProps) {
         <p class="problem" role="alert">
           {failure}
         </p>
+        <p class="retry">
+          <button type="button" class="button" onClick={() => setAttempt(attempt + 1)}>
+            Try again
+          </button>
+        </p>
       </article>
     );
   }
@@ -204,6 +211,8 @@ export function Reader(props: ReaderProps) {
   }
 
   const state = STATE_WORDS[message.state];
+  // The server holds remote images back and counts them; the renderer counts what it blocked.
+  const remoteHeld = rendered ? Math.max(rendered.remoteBlocked, message.remoteImages) : 0;
   const files = message.attachments.filter((a) => !a.inline || !a.contentId || !message.html);
   let previews = 0;
 
@@ -289,11 +298,10 @@ export function Reader(props: ReaderProps) {
           This message could not be read whole ({message.parseError}). Download the original to see it.
         </p>
       ) : null}
-      {rendered && rendered.remoteBlocked > 0 && !allowRemote ? (
+      {remoteHeld > 0 && !allowRemote ? (
         <section class="remote-bar" aria-label="Remote images">
           <span>
-            Remote images are hidden ({rendered.remoteBlocked}). Showing them tells the sender you opened this
-            message.
+            Remote images are hidden ({remoteHeld}). Showing them tells the sender you opened this message.
           </span>
           <button type="button" class="button" onClick={() => setAllowRemote(true)}>
             Show remote images
