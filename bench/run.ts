@@ -21,6 +21,7 @@ import { lambdaMemoryFigure } from './lambda-memory.js';
 import { pipelineFigure } from './pipeline.js';
 import { queueCostsFigure } from './queue-costs.js';
 import { type BenchOptions, errorRow, type Figure, type Row, renderTable } from './report.js';
+import { webAppFigure } from './web-app.js';
 import { webmailApiFigure } from './webmail-api.js';
 
 /** Table order. A new figure is one module returning rows, added here. */
@@ -35,6 +36,7 @@ const FIGURES: readonly Figure[] = [
   lambdaMemoryFigure,
   awsCostFigure,
   webmailApiFigure,
+  webAppFigure,
 ];
 
 const OUT_FILE = path.join(REPO_ROOT, 'bench/out/latest.json');
