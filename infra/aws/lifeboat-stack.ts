@@ -2,14 +2,17 @@ import { Annotations, Aws, CfnOutput, Duration, Fn, Stack, type StackProps, Toke
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { type LifeboatConfig, recordDays } from '../../lambdas/core/config.js';
-import { AdminApi } from './constructs/api.js';
+import { AdminApi, isLocalRuntimeUrl } from './constructs/api.js';
 import { Continuity } from './constructs/continuity.js';
 import { Delivery } from './constructs/delivery.js';
 import { DeliveryNetwork } from './constructs/delivery-network.js';
 import { Inbound } from './constructs/inbound.js';
 import { type FunctionPlatform, functionConfigJson } from './constructs/lifeboat-function.js';
 import { Monitoring } from './constructs/monitoring.js';
+import { cognitoIssuerOrigin, StaffAuth, staffSignInHost } from './constructs/staff-auth.js';
 import { Store } from './constructs/store.js';
+import { WebApp } from './constructs/web-app.js';
+import { SearchIndexer, Webmail } from './constructs/webmail.js';
 
 /**
  * Regions where SES receives email (SES endpoints page, "Email receiving endpoints"). A deploy
@@ -48,11 +51,16 @@ export class LifeboatStack extends Stack {
   readonly inbound: Inbound;
   readonly continuity: Continuity;
   readonly adminApi: AdminApi;
+  readonly webApp: WebApp;
+  readonly staffAuth: StaffAuth;
+  readonly indexer: SearchIndexer;
+  readonly webmail: Webmail;
+  /** The config as the functions get it: the webmail and console links default to the web app's. */
+  readonly functionConfig: LifeboatConfig;
 
   constructor(scope: Construct, id: string, props: LifeboatStackProps) {
     super(scope, id, props);
-    const { config } = props;
-    const logRetention = config.aws.logRetentionDays as logs.RetentionDays;
+    const logRetention = props.config.aws.logRetentionDays as logs.RetentionDays;
 
     if (
       !Token.isUnresolved(this.region) &&
@@ -65,14 +73,30 @@ export class LifeboatStack extends Stack {
     }
 
     this.store = new Store(this, 'Store', {
-      retentionDays: config.retentionDays,
-      historyDays: recordDays(config),
+      retentionDays: props.config.retentionDays,
+      historyDays: recordDays(props.config),
     });
     this.monitoring = new Monitoring(this, 'Monitoring', {
       key: this.store.key,
-      alarmEmails: config.aws.alarmEmails,
-      oldestDeferredThreshold: Duration.minutes(config.aws.oldestDeferredAlarmMinutes),
+      alarmEmails: props.config.aws.alarmEmails,
+      oldestDeferredThreshold: Duration.minutes(props.config.aws.oldestDeferredAlarmMinutes),
     });
+
+    // The web app first: its address is what staff are texted and admins are paged with.
+    this.webApp = new WebApp(this, 'WebApp', {
+      config: props.config,
+      accessLogs: this.store.accessLogs,
+      logRetention,
+      connectOrigins: [
+        cognitoIssuerOrigin(),
+        Fn.join('', ['https://', staffSignInHost(props.config, this)]),
+        // Any HTTP API of the region, not this one: naming it would make the API (whose CORS names
+        // the web app) and the web app (whose CSP would name the API) depend on each other.
+        Fn.join('', ['https://*.execute-api.', Aws.REGION, '.', Aws.URL_SUFFIX]),
+      ],
+    });
+    const config = withDeployedUrls(props.config, this.webApp.origin);
+    this.functionConfig = config;
     const platform: FunctionPlatform = {
       store: this.store,
       monitoring: this.monitoring,
@@ -90,10 +114,12 @@ export class LifeboatStack extends Stack {
           })
         : undefined;
     this.delivery = new Delivery(this, 'Delivery', { platform, config, network: this.network });
+    this.indexer = new SearchIndexer(this, 'Search', { platform });
     this.inbound = new Inbound(this, 'Inbound', {
       platform,
       config,
       deliver: this.delivery.deliver.function,
+      indexQueue: this.indexer.queue,
     });
     this.continuity = new Continuity(this, 'Continuity', {
       platform,
@@ -101,7 +127,35 @@ export class LifeboatStack extends Stack {
       network: this.network,
       routeSecrets: this.delivery.routeSecrets,
     });
-    this.adminApi = new AdminApi(this, 'AdminApi', { platform, config, continuity: this.continuity });
+    this.staffAuth = new StaffAuth(this, 'StaffAuth', { config, webOrigin: this.webApp.origin });
+    this.adminApi = new AdminApi(this, 'AdminApi', {
+      platform,
+      config,
+      continuity: this.continuity,
+      staffAuth: this.staffAuth,
+      webOrigin: this.webApp.origin,
+    });
+    this.webmail = new Webmail(this, 'Webmail', {
+      platform,
+      httpApi: this.adminApi.httpApi,
+      staffAuth: this.staffAuth,
+    });
+    this.webApp.deploy({
+      oidc: {
+        authority: this.staffAuth.issuer,
+        clientId: this.staffAuth.webClient.userPoolClientId,
+        scope: 'openid profile email phone',
+        signInOrigin: this.staffAuth.signInOrigin,
+        federation:
+          this.staffAuth.federatedClient && this.staffAuth.providerName
+            ? {
+                clientId: this.staffAuth.federatedClient.userPoolClientId,
+                identityProvider: this.staffAuth.providerName,
+              }
+            : undefined,
+      },
+      apiBase: this.adminApi.httpApi.apiEndpoint,
+    });
 
     this.outputs(config);
   }
@@ -124,17 +178,42 @@ export class LifeboatStack extends Stack {
       description: 'Pages by email go to this topic: each continuity.paging.adminEmails address must confirm',
       value: this.continuity.adminEmailTopic.topicArn,
     });
-    if (this.adminApi.userPool && this.adminApi.userPoolClient) {
-      new CfnOutput(this, 'AdminUserPoolId', {
-        description: `Cognito user pool of the admins: create each admin here and add them to ${config.adminGroup}`,
-        value: this.adminApi.userPool.userPoolId,
-      });
-      new CfnOutput(this, 'AdminUserPoolClientId', {
+    new CfnOutput(this, 'WebAppUrl', {
+      description:
+        'The web app: staff webmail at /mail/, the admin console at /console/ (the links in texts and pages)',
+      value: this.webApp.origin,
+    });
+    new CfnOutput(this, 'WebAppDistributionDomain', {
+      description: 'Point the web app’s custom domain (aws.web.customDomain) here with a CNAME or alias',
+      value: this.webApp.distribution.distributionDomainName,
+    });
+    new CfnOutput(this, 'StaffUserPoolId', {
+      description: `Staff and admins sign in here; admins are the group ${config.adminGroup} (lifeboat users import --user-pool …)`,
+      value: this.staffAuth.userPool.userPoolId,
+    });
+    new CfnOutput(this, 'StaffWebClientId', {
+      description: 'The web app’s client (sign-in with password and SMS code, or passkey)',
+      value: this.staffAuth.webClient.userPoolClientId,
+    });
+    new CfnOutput(this, 'StaffCliClientId', {
+      description: 'The client for signing in to the admin API from the command line (step 11)',
+      value: this.staffAuth.cliClient.userPoolClientId,
+    });
+    new CfnOutput(this, 'StaffSignInUrl', {
+      description: 'Managed login (SAML: its /saml2/idpresponse is the reply URL to register at the IdP)',
+      value: this.staffAuth.signInOrigin,
+    });
+    if (config.aws.staffAuth.customDomain) {
+      new CfnOutput(this, 'StaffSignInDomainTarget', {
         description:
-          'The console’s client id in the admin user pool (sign-in and the CLI steps in the guide)',
-        value: this.adminApi.userPoolClient.userPoolClientId,
+          'Point the sign-in custom domain (aws.staffAuth.customDomain) here with a CNAME or alias',
+        value: this.staffAuth.domain.cloudFrontEndpoint,
       });
     }
+    new CfnOutput(this, 'IndexDeadLetterQueueUrl', {
+      description: 'Search index requests that failed five times wait here (alarmed)',
+      value: this.indexer.deadLetters.queueUrl,
+    });
     if (!config.aws.activateRuleSet) {
       new CfnOutput(this, 'ActivateRuleSetCommand', {
         description: 'Run once to make the rule set active (aws.activateRuleSet is false)',
@@ -171,4 +250,28 @@ export class LifeboatStack extends Stack {
       });
     });
   }
+}
+
+/**
+ * The config the functions get: `continuity.staff.webmailUrl` and `continuity.paging.consoleUrl`
+ * left at the local runtime's loopback defaults become the deployed web app's `/mail/` and
+ * `/console` (known at deploy: CloudFront's domain, or `aws.web.customDomain`). A URL set to
+ * anything else is kept as it is.
+ */
+export function withDeployedUrls(config: LifeboatConfig, webOrigin: string): LifeboatConfig {
+  const { staff, paging } = config.continuity;
+  return {
+    ...config,
+    continuity: {
+      ...config.continuity,
+      staff: {
+        ...staff,
+        webmailUrl: isLocalRuntimeUrl(staff.webmailUrl) ? `${webOrigin}/mail/` : staff.webmailUrl,
+      },
+      paging: {
+        ...paging,
+        consoleUrl: isLocalRuntimeUrl(paging.consoleUrl) ? `${webOrigin}/console` : paging.consoleUrl,
+      },
+    },
+  };
 }

@@ -58,6 +58,131 @@ const adminAuthSchema = z.strictObject({
     .min(1, 'list at least one audience: the client id (or app id URI) of the admin console'),
 });
 
+/** An https URL with no credentials, query or fragment (a SAML metadata document, an OIDC issuer). */
+const httpsUrl = (what: string) =>
+  z.string().refine(
+    (value) => {
+      if (!URL.canParse(value) || /[?#]/.test(value)) return false;
+      const url = new URL(value);
+      return url.protocol === 'https:' && url.username === '' && url.password === '';
+    },
+    { message: `must be the https URL of ${what}, with no query or fragment` },
+  );
+
+/** An ACM certificate ARN in us-east-1: CloudFront and Cognito custom domains take only those. */
+const usEast1Certificate = z
+  .string()
+  .regex(
+    /^arn:aws:acm:us-east-1:\d{12}:certificate\/[0-9a-f-]{36}$/,
+    'must be the ARN of an ACM certificate in us-east-1 (CloudFront and Cognito custom domains use only that region), e.g. arn:aws:acm:us-east-1:123456789012:certificate/…',
+  );
+
+const hostName = z
+  .string()
+  .max(253)
+  .regex(/^(?!-)[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'must be a lower-case DNS name such as mail.example.com');
+
+/** A domain of your own, served with a certificate you made in ACM in us-east-1. */
+const customDomainSchema = z.strictObject({
+  /** The DNS name, e.g. `lifeboat.example.com`; you point it at the stack's output yourself. */
+  domainName: hostName,
+  /** ACM certificate in us-east-1 that covers `domainName`. */
+  certificateArn: usEast1Certificate,
+});
+
+/**
+ * Cognito's identity provider names: 1–32 characters, no spaces or underscores at the ends
+ * (CreateIdentityProvider ProviderName). Shown on the managed login page's button.
+ */
+const providerName = z
+  .string()
+  .regex(
+    /^[^_\s][^\s]{0,30}[^_\s]$/,
+    'must be 2–32 characters with no spaces, not starting or ending with _',
+  );
+
+/**
+ * The claim or SAML attribute holding a user's addresses (comma-separated), mapped to
+ * `custom:addresses`; optional, since the directory can list them instead.
+ */
+const addressesAttribute = z.string().min(1).max(256).optional();
+
+/** Sign-in through the corporate identity provider, federated into the staff user pool. */
+const federationSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    /** SAML 2.0: Entra ID (enterprise application), AD FS (relying party trust), Google Workspace (custom SAML app). */
+    type: z.literal('saml'),
+    /** The provider's name in the pool and on the sign-in button. @default 'Corporate' */
+    name: providerName.default('Corporate'),
+    /** The IdP's federation metadata URL; Cognito reads it at deploy and keeps its signing certificates current. */
+    metadataUrl: httpsUrl('the identity provider’s SAML metadata document'),
+    /** @default the WS-Federation email claim Entra ID and AD FS send */
+    emailAttribute: z
+      .string()
+      .min(1)
+      .default('http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress'),
+    /** SAML attribute with the user's addresses, comma-separated. @default none */
+    addressesAttribute,
+  }),
+  z.strictObject({
+    /** OpenID Connect: Entra ID (app registration), Google, Okta, AD FS 2019 and later. */
+    type: z.literal('oidc'),
+    /** @default 'Corporate' */
+    name: providerName.default('Corporate'),
+    /** The issuer, exactly as the `iss` claim of its tokens. */
+    issuer: httpsUrl('an OIDC issuer, exactly as the iss claim of its tokens'),
+    /** The client id of the app registered at the IdP for the pool. */
+    clientId: z.string().min(1),
+    /**
+     * Secrets Manager secret (name or ARN) holding the client secret as plain text: CloudFormation
+     * resolves it at deploy, so it is never in the template.
+     */
+    clientSecretId: z.string().min(1),
+    /** @default ['openid', 'email', 'profile'] */
+    scopes: z.array(z.string().min(1)).default(['openid', 'email', 'profile']),
+    /** @default 'email' */
+    emailClaim: z.string().min(1).default('email'),
+    /** Claim with the user's addresses, comma-separated. @default none */
+    addressesAttribute,
+  }),
+]);
+
+/** The staff user pool: staff and admins (a group), the web app's sign-in. */
+const staffAuthSchema = z
+  .strictObject({
+    /**
+     * The managed login's prefix domain, `<prefix>.auth.<region>.amazoncognito.com`; unique in the
+     * region. Cognito refuses prefixes containing aws, amazon or cognito.
+     * @default '<stackName in lower case>-<account id>'
+     */
+    domainPrefix: z
+      .string()
+      .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'must be lower-case letters, digits and dashes')
+      .refine((p) => !/aws|amazon|cognito/.test(p), {
+        message: 'Cognito refuses a prefix containing aws, amazon or cognito',
+      })
+      .optional(),
+    /** Serve managed login from a domain of your own instead of the prefix domain. @default none */
+    customDomain: customDomainSchema.optional(),
+    /**
+     * Let staff register a passkey and sign in with it (Cognito Essentials; WebAuthn with user
+     * verification, which counts as the pool's required second factor).
+     * @default true
+     */
+    passkeys: z.boolean().default(true),
+    /** The corporate identity provider; without it every user signs in to Cognito directly. @default none */
+    federation: federationSchema.optional(),
+  })
+  .prefault({});
+
+/** Where the web app (webmail and console) is served from. */
+const webSchema = z
+  .strictObject({
+    /** Serve the web app from a domain of your own instead of CloudFront's `*.cloudfront.net`. @default none */
+    customDomain: customDomainSchema.optional(),
+  })
+  .prefault({});
+
 /** Settings that only the AWS deployment reads (infra/aws). */
 export const awsConfigSchema = z
   .strictObject({
@@ -129,6 +254,13 @@ export const awsConfigSchema = z
       .min(1)
       .max(MAX_DELIVER_CONCURRENCY)
       .default(DEFAULT_DELIVER_CONCURRENCY),
+    /**
+     * The staff user pool (staff and the admin group): managed login, break-glass by SMS code or
+     * passkey, optional federation. @default a pool with the prefix domain, passkeys on, no federation
+     */
+    staffAuth: staffAuthSchema,
+    /** The web app's domain. @default CloudFront's own domain */
+    web: webSchema,
     /** Addresses that get alarm notifications by email (each must confirm the SNS subscription). @default [] */
     alarmEmails: z.array(alarmEmail).default([]),
     /** Alarm when the oldest deferred delivery has waited longer than this. @default 60 */
@@ -150,8 +282,19 @@ export const awsConfigSchema = z
         message: "only used when delivery is 'port25'",
       });
     }
+    const auth = aws.staffAuth?.customDomain?.domainName;
+    if (auth !== undefined && auth === aws.web?.customDomain?.domainName) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['staffAuth', 'customDomain', 'domainName'],
+        message:
+          'must differ from web.customDomain.domainName: sign-in and the web app each need a name of their own (e.g. auth.lifeboat.example.com)',
+      });
+    }
   })
   .prefault({});
 
 export type AwsConfig = z.infer<typeof awsConfigSchema>;
 export type AdminAuthConfig = z.infer<typeof adminAuthSchema>;
+export type StaffAuthConfig = z.infer<typeof staffAuthSchema>;
+export type FederationConfig = z.infer<typeof federationSchema>;

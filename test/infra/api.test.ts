@@ -26,16 +26,22 @@ describe('Admin API', () => {
     s = synth();
   });
 
-  it('requires the JWT authorizer on every route, all of them below /admin/', () => {
-    const authorizerId = logicalId(s.template, 'AWS::ApiGatewayV2::Authorizer', 'AdminApiHttp');
+  it('requires a JWT authorizer on every route: the admin pool’s below /admin/, the staff pool’s below /mail/api/', () => {
+    const admin = logicalId(s.template, 'AWS::ApiGatewayV2::Authorizer', 'AdminApiHttpAdminUserPool');
+    const staff = logicalId(s.template, 'AWS::ApiGatewayV2::Authorizer', 'AdminApiHttpStaffUserPool');
     const routes = Object.values(s.template.findResources('AWS::ApiGatewayV2::Route')).map(
       (r) => r.Properties,
     );
-    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['GET /admin/{proxy+}', 'POST /admin/{proxy+}']);
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual([
+      'GET /admin/{proxy+}',
+      'GET /mail/api/{proxy+}',
+      'POST /admin/{proxy+}',
+      'POST /mail/api/{proxy+}',
+    ]);
     for (const route of routes) {
       expect(route, route.RouteKey).toMatchObject({
         AuthorizationType: 'JWT',
-        AuthorizerId: { Ref: authorizerId },
+        AuthorizerId: { Ref: route.RouteKey.includes('/admin/') ? admin : staff },
       });
     }
   });
@@ -49,7 +55,11 @@ describe('Admin API', () => {
 
   it('hands requests to the api function as payload format 2.0', () => {
     const fnId = logicalId(s.template, 'AWS::Lambda::Function', 'AdminApiFunction');
-    expect(only(s, 'AWS::ApiGatewayV2::Integration').Properties).toMatchObject({
+    const integrations = Object.values(s.template.findResources('AWS::ApiGatewayV2::Integration')).filter(
+      (i) => JSON.stringify(i.Properties.IntegrationUri).includes(fnId),
+    );
+    expect(integrations).toHaveLength(1);
+    expect(integrations[0]?.Properties).toMatchObject({
       IntegrationType: 'AWS_PROXY',
       PayloadFormatVersion: '2.0',
       IntegrationUri: { 'Fn::GetAtt': [fnId, 'Arn'] },
@@ -84,13 +94,21 @@ describe('Admin API', () => {
     );
   });
 
-  it('lets browsers call it only from the origin of continuity.paging.consoleUrl', () => {
-    expect(only(s, 'AWS::ApiGatewayV2::Api').Properties.CorsConfiguration).toEqual({
-      AllowOrigins: ['https://lifeboat.example.com'],
+  it('lets browsers call it only from the web app’s origin and a console origin set elsewhere', () => {
+    const cors = only(s, 'AWS::ApiGatewayV2::Api').Properties.CorsConfiguration;
+    const distribution = logicalId(s.template, 'AWS::CloudFront::Distribution', 'WebAppDistribution');
+    expect(cors.AllowOrigins).toEqual([
+      { 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [distribution, 'DomainName'] }]] },
+      'https://lifeboat.example.com',
+    ]);
+    expect(cors).toMatchObject({
       AllowMethods: ['GET', 'POST'],
       AllowHeaders: ['authorization', 'content-type'],
       MaxAge: 3600,
     });
+    // Left at the local runtime's default, the console is the web app's: one origin only.
+    const local = synth({ continuity: { paging: { consoleUrl: 'http://127.0.0.1:8787' } } });
+    expect(only(local, 'AWS::ApiGatewayV2::Api').Properties.CorsConfiguration.AllowOrigins).toHaveLength(1);
   });
 
   it('runs the api function outside the delivery VPC, even in port25 mode', () => {
@@ -126,80 +144,23 @@ describe('Admin API', () => {
     expect(url).toContain('.execute-api.');
   });
 
-  describe('without aws.adminAuth: a Cognito user pool of its own', () => {
-    it('signs in by email only as invited, with a TOTP code every time and long passwords', () => {
-      expect(only(s, 'AWS::Cognito::UserPool').Properties).toMatchObject({
-        AdminCreateUserConfig: { AllowAdminCreateUserOnly: true },
-        UsernameAttributes: ['email'],
-        MfaConfiguration: 'ON',
-        EnabledMfas: ['SOFTWARE_TOKEN_MFA'],
-        Policies: {
-          PasswordPolicy: {
-            MinimumLength: 14,
-            RequireLowercase: true,
-            RequireUppercase: true,
-            RequireNumbers: true,
-            RequireSymbols: true,
-          },
+  it('without aws.adminAuth, trusts the staff pool for the admin routes, with the web and CLI clients as audience', () => {
+    const poolId = logicalId(s.template, 'AWS::Cognito::UserPool', 'StaffAuthPool');
+    const web = logicalId(s.template, 'AWS::Cognito::UserPoolClient', 'StaffAuthPoolWeb');
+    const cli = logicalId(s.template, 'AWS::Cognito::UserPoolClient', 'StaffAuthPoolCli');
+    const admin = logicalId(s.template, 'AWS::ApiGatewayV2::Authorizer', 'AdminApiHttpAdminUserPool');
+    expect(s.template.findResources('AWS::ApiGatewayV2::Authorizer')[admin]?.Properties).toMatchObject({
+      AuthorizerType: 'JWT',
+      IdentitySource: ['$request.header.Authorization'],
+      JwtConfiguration: {
+        Issuer: {
+          'Fn::Join': [
+            '',
+            ['https://cognito-idp.', { Ref: 'AWS::Region' }, '.amazonaws.com/', { Ref: poolId }],
+          ],
         },
-      });
-    });
-
-    it('has advanced security (threat protection) off', () => {
-      const pool = only(s, 'AWS::Cognito::UserPool').Properties;
-      expect(pool.UserPoolTier).toBe('ESSENTIALS');
-      expect(pool.UserPoolAddOns).toBeUndefined();
-    });
-
-    it('is retained and protected from deletion with the stack', () => {
-      const pool = only(s, 'AWS::Cognito::UserPool');
-      expect(pool.DeletionPolicy).toBe('Retain');
-      expect(pool.Properties.DeletionProtection).toBe('ACTIVE');
-    });
-
-    it('has a group named by adminGroup', () => {
-      const custom = synth({ adminGroup: 'mail-admins' });
-      expect(only(custom, 'AWS::Cognito::UserPoolGroup').Properties).toMatchObject({
-        GroupName: 'mail-admins',
-        UserPoolId: { Ref: logicalId(custom.template, 'AWS::Cognito::UserPool', 'AdminApiAdmins') },
-      });
-    });
-
-    it('has a console client without a secret and without the hosted UI', () => {
-      expect(only(s, 'AWS::Cognito::UserPoolClient').Properties).toMatchObject({
-        GenerateSecret: false,
-        AllowedOAuthFlowsUserPoolClient: false,
-        ExplicitAuthFlows: ['ALLOW_USER_PASSWORD_AUTH', 'ALLOW_USER_SRP_AUTH', 'ALLOW_REFRESH_TOKEN_AUTH'],
-        PreventUserExistenceErrors: 'ENABLED',
-      });
-    });
-
-    it('is the issuer the authorizer trusts, with the console client as audience', () => {
-      const poolId = logicalId(s.template, 'AWS::Cognito::UserPool', 'AdminApiAdmins');
-      const clientId = logicalId(s.template, 'AWS::Cognito::UserPoolClient', 'AdminApiAdminsConsole');
-      expect(only(s, 'AWS::ApiGatewayV2::Authorizer').Properties).toMatchObject({
-        AuthorizerType: 'JWT',
-        IdentitySource: ['$request.header.Authorization'],
-        JwtConfiguration: {
-          Issuer: {
-            'Fn::Join': [
-              '',
-              ['https://cognito-idp.', { Ref: 'AWS::Region' }, '.amazonaws.com/', { Ref: poolId }],
-            ],
-          },
-          Audience: [{ Ref: clientId }],
-        },
-      });
-    });
-
-    it('outputs the pool and client ids', () => {
-      const outputs = s.template.findOutputs('*');
-      expect(outputs.AdminUserPoolId?.Value).toEqual({
-        Ref: logicalId(s.template, 'AWS::Cognito::UserPool', 'AdminApiAdmins'),
-      });
-      expect(outputs.AdminUserPoolClientId?.Value).toEqual({
-        Ref: logicalId(s.template, 'AWS::Cognito::UserPoolClient', 'AdminApiAdminsConsole'),
-      });
+        Audience: [{ Ref: web }, { Ref: cli }],
+      },
     });
   });
 
@@ -209,26 +170,22 @@ describe('Admin API', () => {
       own = synth(oidc);
     });
 
-    it('checks tokens against the configured issuer and audience', () => {
-      expect(only(own, 'AWS::ApiGatewayV2::Authorizer').Properties).toMatchObject({
+    it('checks admin tokens against the configured issuer and audience', () => {
+      const admin = logicalId(own.template, 'AWS::ApiGatewayV2::Authorizer', 'AdminApiHttpAdminJwt');
+      expect(own.template.findResources('AWS::ApiGatewayV2::Authorizer')[admin]?.Properties).toMatchObject({
         AuthorizerType: 'JWT',
         IdentitySource: ['$request.header.Authorization'],
         JwtConfiguration: { Issuer: oidc.aws.adminAuth.issuer, Audience: oidc.aws.adminAuth.audience },
       });
     });
 
-    it('creates no user pool, no client and no pool outputs', () => {
-      for (const type of [
-        'AWS::Cognito::UserPool',
-        'AWS::Cognito::UserPoolClient',
-        'AWS::Cognito::UserPoolGroup',
-      ]) {
-        own.template.resourceCountIs(type, 0);
-      }
-      const outputs = Object.keys(own.template.findOutputs('*'));
-      expect(outputs).toContain('AdminApiUrl');
-      expect(outputs).not.toContain('AdminUserPoolId');
-      expect(outputs).not.toContain('AdminUserPoolClientId');
+    it('still signs staff in to the webmail through the staff pool', () => {
+      const staff = logicalId(own.template, 'AWS::ApiGatewayV2::Authorizer', 'AdminApiHttpStaffUserPool');
+      const issuer = JSON.stringify(
+        own.template.findResources('AWS::ApiGatewayV2::Authorizer')[staff]?.Properties.JwtConfiguration
+          .Issuer,
+      );
+      expect(issuer).toContain(logicalId(own.template, 'AWS::Cognito::UserPool', 'StaffAuthPool'));
     });
   });
 });

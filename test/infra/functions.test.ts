@@ -25,6 +25,8 @@ describe('Lambda functions', () => {
       sweep: byPrefix('DeliverySweepFunction'),
       probe: byPrefix('ContinuityProbeFunction'),
       api: byPrefix('AdminApiFunction'),
+      indexer: byPrefix('SearchIndexerFunction'),
+      webmail: byPrefix('WebmailFunction'),
     };
   });
 
@@ -43,14 +45,14 @@ describe('Lambda functions', () => {
     }
   });
 
-  it('get the table, the bucket and the validated config (without the local section) in their environment', () => {
+  it('get the table, the bucket and the validated config (without the local and aws sections) in their environment', () => {
     const tableId = logicalId(s.template, 'AWS::DynamoDB::Table', 'StoreTable');
     const bucketId = logicalId(s.template, 'AWS::S3::Bucket', 'StoreMail');
     for (const [name, fn] of Object.entries(fns)) {
       const env = fn.Properties.Environment.Variables;
       expect(env.TABLE_NAME, name).toEqual({ Ref: tableId });
       expect(env.BUCKET_NAME, name).toEqual({ Ref: bucketId });
-      const { local: _local, ...deployed } = s.config;
+      const { local: _local, aws: _aws, ...deployed } = s.stack.functionConfig;
       expect(JSON.parse(env.LIFEBOAT_CONFIG), name).toEqual(deployed);
       expect(env.LIFEBOAT_CONFIG, name).not.toMatch(/\n/);
     }
@@ -65,8 +67,9 @@ describe('Lambda functions', () => {
   it('send every failed asynchronous invocation but the probe’s to the encrypted failure queue, after two retries', () => {
     const queueId = logicalId(s.template, 'AWS::SQS::Queue', 'MonitoringFailedInvocations');
     const configs = Object.entries(s.template.findResources('AWS::Lambda::EventInvokeConfig'));
-    expect(configs).toHaveLength(5);
-    for (const [id, config] of configs.filter(([id]) => !id.startsWith('ContinuityProbe'))) {
+    expect(configs).toHaveLength(7);
+    // The indexer's events wait in SQS and the webmail's come from API Gateway: not asynchronous.
+    for (const [id, config] of configs.filter(([id]) => !/^(ContinuityProbe|Search|Webmail)/.test(id))) {
       expect(config.Properties, id).toMatchObject({
         MaximumRetryAttempts: 2,
         DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } },
@@ -135,9 +138,20 @@ describe('Lambda functions', () => {
     const memory = Object.fromEntries(
       Object.entries(fns).map(([name, fn]) => [name, fn.Properties.MemorySize]),
     );
-    expect(memory).toEqual({ ingest: 448, deliver: 384, sweep: 960, probe: 448, api: 512 });
+    expect(memory).toEqual({
+      ingest: 448,
+      deliver: 384,
+      sweep: 960,
+      probe: 448,
+      api: 512,
+      indexer: 448,
+      webmail: 448,
+    });
     for (const [name, peak] of [
       ['ingest', MEASURED_PEAK_MIB.ingest],
+      // Both parse a whole message as ingest does (to index it, to read it or extract an attachment).
+      ['indexer', MEASURED_PEAK_MIB.ingest],
+      ['webmail', MEASURED_PEAK_MIB.ingest],
       ['deliver', MEASURED_PEAK_MIB.deliver],
       ['sweep', MEASURED_PEAK_MIB.deliverEightInFlight],
     ] as const) {
@@ -221,7 +235,7 @@ describe('Lambda functions', () => {
           0,
         ),
       );
-    expect(sizes).toHaveLength(5);
+    expect(sizes).toHaveLength(7);
     for (const size of sizes) expect(size).toBeLessThanOrEqual(LAMBDA_ENVIRONMENT_LIMIT_BYTES);
   });
 });

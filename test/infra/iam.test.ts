@@ -60,6 +60,8 @@ const STAR_ALLOWED: Record<string, string> = {
     'Lambda VPC networking',
   // Publish with a PhoneNumber (SMS pages) has no resource ARN.
   'sns:Publish': 'SMS paging',
+  // CDK's web app upload clears the distribution's cache; its policy names no distribution.
+  'cloudfront:CreateInvalidation,cloudfront:GetInvalidation': 'web app upload',
 };
 
 const port25 = {
@@ -96,21 +98,48 @@ describe('IAM', () => {
     });
   }
 
-  it('lets ingest, deliver, sweep and the probe read raw mail only below raw/, the admin API not at all, and no function write it', () => {
+  it('lets only the mail path, the indexer and the webmail read raw mail (the admin API not at all), and no function write it', () => {
     const s = synth();
     const bucketArn = { 'Fn::GetAtt': [logicalId(s.template, 'AWS::S3::Bucket', 'StoreMail'), 'Arn'] };
-    const s3 = statements(s).filter(({ statement }) =>
-      list(statement.Action).some((a) => a.startsWith('s3:')),
+    const prefix = (p: string) => ({ 'Fn::Join': ['', [bucketArn, `/${p}*`]] });
+    const onMail = statements(s).filter(
+      ({ statement }) =>
+        list(statement.Action).some((a) => a.startsWith('s3:')) &&
+        JSON.stringify(statement.Resource).includes(JSON.stringify(bucketArn)),
     );
-    expect(s3.map(({ policy }) => policy.replace(/RoleDefaultPolicy.*/, '')).sort()).toEqual([
+    const name = (policy: string) => policy.replace(/RoleDefaultPolicy.*/, '');
+    const readersOf = (p: string) =>
+      [
+        ...new Set(
+          onMail
+            .filter(({ statement }) => JSON.stringify(statement.Resource).includes(`/${p}*`))
+            .map(({ policy }) => name(policy)),
+        ),
+      ].sort();
+    expect(readersOf('raw/')).toEqual([
       'ContinuityProbe',
       'DeliveryDeliver',
       'DeliverySweep',
       'InboundIngest',
+      'SearchIndexer',
+      'Webmail',
     ]);
-    for (const { statement } of s3) {
-      expect(list(statement.Action).every((a) => /^s3:(Get|List)/.test(a))).toBe(true);
-      expect(statement.Resource).toEqual([bucketArn, { 'Fn::Join': ['', [bucketArn, '/raw/*']] }]);
+    // Of the functions behind the HTTP API, only the webmail's.
+    expect(readersOf('raw/').filter((p) => /^(AdminApi|Webmail)/.test(p))).toEqual(['Webmail']);
+    expect(readersOf('index/')).toEqual(['SearchIndexer', 'Webmail']);
+    expect(readersOf('attachments/')).toEqual(['Webmail']);
+    for (const { policy, statement } of onMail) {
+      const writes = list(statement.Action).some((a) => /^s3:(Put|Delete|Abort)/.test(a));
+      if (writes) {
+        for (const resource of list(statement.Resource)) {
+          expect([prefix('index/'), prefix('attachments/')], policy).toContainEqual(resource);
+        }
+      } else {
+        expect(
+          list(statement.Action).every((a) => /^s3:(Get|List)/.test(a)),
+          policy,
+        ).toBe(true);
+      }
     }
   });
 
@@ -128,6 +157,8 @@ describe('IAM', () => {
       'DeliveryDeliver',
       'DeliverySweep',
       'InboundIngest',
+      'SearchIndexer',
+      'Webmail',
     ]);
     for (const { policy, statement } of dynamo) {
       expect([...list(statement.Action)].sort(), policy).toEqual(issued);
@@ -204,7 +235,7 @@ describe('IAM', () => {
   it('attaches no AWS managed policy to a Lifeboat function role', () => {
     const s = synth(port25);
     for (const [id, role] of Object.entries(s.template.findResources('AWS::IAM::Role'))) {
-      if (/^(Inbound|Delivery|Continuity|AdminApi)/.test(id)) {
+      if (/^(Inbound|Delivery|Continuity|AdminApi|Search|Webmail)/.test(id)) {
         expect(role.Properties.ManagedPolicyArns, id).toBeUndefined();
       }
     }

@@ -83,6 +83,6 @@ describe('cdk-nag AwsSolutions', () => {
       ),
     ).toEqual(['Lifeboat/AdminApi/Api/SmsPaging', 'Lifeboat/Continuity/Probe/SmsPaging']);
     expect(ackedWith((_id, reason) => reason === SMS_PUBLISH_REASON)).toHaveLength(2);
-    expect(ackedWith((id) => id.includes('AwsSolutions-COG8'))).toEqual(['Lifeboat/AdminApi/Admins']);
+    expect(ackedWith((id) => id.includes('AwsSolutions-COG8'))).toEqual(['Lifeboat/StaffAuth/Pool']);
   });
 });

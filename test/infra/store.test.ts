@@ -66,6 +66,8 @@ describe('Store', () => {
           Status: 'Enabled',
           Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 30 }],
         }),
+        // Attachments extracted for a presigned download link: a day, then gone.
+        expect.objectContaining({ Prefix: 'attachments/', ExpirationInDays: 1, Status: 'Enabled' }),
       ]);
     });
 

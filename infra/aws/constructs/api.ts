@@ -1,17 +1,16 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, Stack, Token } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import * as authorizers from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { LifeboatConfig } from '../../../lambdas/core/config.js';
 import { API_MEMORY_MB } from '../function-memory.js';
-import { acknowledgeNag } from '../nag.js';
 import { ADMIN_EMAIL_TOPIC_ENV, type Continuity } from './continuity.js';
 import { type FunctionPlatform, LifeboatFunction } from './lifeboat-function.js';
+import type { StaffAuth } from './staff-auth.js';
 
 /** Where the admin API lives; the handler's routes are all below it. */
 export const ADMIN_PATH = '/admin/{proxy+}';
@@ -34,12 +33,6 @@ const API_FUNCTION_TIMEOUT = Duration.seconds(29);
 
 /** How long a browser may cache the CORS preflight answer. */
 const CORS_MAX_AGE = Duration.hours(1);
-
-/** Cognito: long passphrases, every character class (cdk-nag COG1 asks for at least 8). */
-const PASSWORD_MIN_LENGTH = 14;
-
-/** A console sign-in lasts a working day; after that it takes the password and a TOTP code again. */
-const REFRESH_TOKEN_VALIDITY = Duration.hours(12);
 
 /**
  * Access log fields: who (the token's subject) did what (method and route) with which outcome. Not the
@@ -65,13 +58,22 @@ export interface AdminApiProps {
   readonly config: LifeboatConfig;
   /** Gives the function the paging rights and the admin email topic (invoking continuity texts staff). */
   readonly continuity: Continuity;
+  /** Staff and admins sign in here (unless `aws.adminAuth` names another provider for the admins). */
+  readonly staffAuth: StaffAuth;
+  /** The web app's origin: browsers may call the API from it. */
+  readonly webOrigin: string;
+}
+
+/** A URL of the local runtime's defaults (loopback): never an origin to allow in AWS. */
+export function isLocalRuntimeUrl(url: string): boolean {
+  return /^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(\/|$)/.test(url);
 }
 
 /**
- * The admin API: an HTTP API whose every route under `/admin/` needs a JWT that API Gateway has verified,
- * from the organisation's own OIDC provider (`aws.adminAuth`) or from a Cognito user pool the stack
- * creates; the `api` function then requires membership of `adminGroup`. Throttled, access-logged, and
- * open to browsers only from the console's origin (`continuity.paging.consoleUrl`).
+ * The HTTP API of the admins and staff: every route under `/admin/` needs a JWT that API Gateway has
+ * verified, from the organisation's own OIDC provider (`aws.adminAuth`) or from the staff user pool;
+ * the `api` function then requires membership of `adminGroup`. The webmail adds `/mail/api/` (see
+ * webmail.ts). Throttled, access-logged, and open to browsers only from the web app's origin.
  */
 export class AdminApi extends Construct {
   readonly api: LifeboatFunction;
@@ -80,10 +82,6 @@ export class AdminApi extends Construct {
   readonly accessLogs: logs.LogGroup;
   /** The stage's invoke URL, ending in `/`. */
   readonly url: string;
-  /** Only when `aws.adminAuth` is not set. */
-  readonly userPool: cognito.UserPool | undefined;
-  /** The console's client of {@link AdminApi.userPool}. */
-  readonly userPoolClient: cognito.UserPoolClient | undefined;
 
   constructor(scope: Construct, id: string, props: AdminApiProps) {
     super(scope, id);
@@ -106,37 +104,37 @@ export class AdminApi extends Construct {
     let authorizer: apigw.IHttpRouteAuthorizer;
     const { adminAuth } = config.aws;
     if (adminAuth) {
-      this.userPool = undefined;
-      this.userPoolClient = undefined;
       authorizer = new authorizers.HttpJwtAuthorizer('AdminJwt', adminAuth.issuer, {
         jwtAudience: [...adminAuth.audience],
       });
     } else {
-      this.userPool = this.createUserPool(config);
-      this.userPoolClient = this.userPool.addClient('Console', {
-        userPoolClientName: 'lifeboat-console',
-        // A browser app cannot keep a secret.
-        generateSecret: false,
-        // SRP for the console; password auth (over TLS to Cognito, MFA still required) for the CLI steps
-        // in the guide. No hosted UI until the console has an address to return to.
-        authFlows: { userSrp: true, userPassword: true },
-        disableOAuth: true,
-        preventUserExistenceErrors: true,
-        enableTokenRevocation: true,
-        refreshTokenValidity: REFRESH_TOKEN_VALIDITY,
-      });
-      authorizer = new authorizers.HttpUserPoolAuthorizer('AdminUserPool', this.userPool, {
-        userPoolClients: [this.userPoolClient],
+      // The staff pool: the function then requires the admin group. The CLI client is for the guide's
+      // command-line sign-in, the web clients for the console.
+      const { staffAuth } = props;
+      authorizer = new authorizers.HttpUserPoolAuthorizer('AdminUserPool', staffAuth.userPool, {
+        userPoolClients: [
+          staffAuth.webClient,
+          staffAuth.cliClient,
+          ...(staffAuth.federatedClient ? [staffAuth.federatedClient] : []),
+        ],
       });
     }
 
-    const consoleOrigin = new URL(config.continuity.paging.consoleUrl).origin;
+    // The web app (webmail and console) calls the API from its own origin; a console hosted
+    // elsewhere (continuity.paging.consoleUrl set to another origin) may too.
+    const consoleOrigin = Token.isUnresolved(config.continuity.paging.consoleUrl)
+      ? undefined
+      : new URL(config.continuity.paging.consoleUrl).origin;
+    const allowOrigins = [props.webOrigin];
+    if (consoleOrigin && consoleOrigin !== props.webOrigin && !isLocalRuntimeUrl(consoleOrigin)) {
+      allowOrigins.push(consoleOrigin);
+    }
     this.httpApi = new apigw.HttpApi(this, 'Http', {
       apiName: `${stack.stackName}-admin`,
       description: 'Lifeboat admin API',
       createDefaultStage: false,
       corsPreflight: {
-        allowOrigins: [consoleOrigin],
+        allowOrigins,
         allowMethods: ADMIN_METHODS.map((m) => apigw.CorsHttpMethod[m]),
         allowHeaders: ['authorization', 'content-type'],
         maxAge: CORS_MAX_AGE,
@@ -188,49 +186,5 @@ export class AdminApi extends Construct {
         width: 12,
       }),
     );
-  }
-
-  /**
-   * The admins' own user pool: invited by an admin only, TOTP MFA required, long passwords, and the group
-   * the API checks. Retained (and protected from deletion) like the mail: deleting the stack never deletes
-   * the admins' accounts by accident.
-   */
-  private createUserPool(config: LifeboatConfig): cognito.UserPool {
-    const pool = new cognito.UserPool(this, 'Admins', {
-      userPoolName: `${Stack.of(this).stackName}-admins`,
-      selfSignUpEnabled: false,
-      signInAliases: { email: true },
-      autoVerify: { email: true },
-      standardAttributes: { email: { required: true, mutable: true } },
-      mfa: cognito.Mfa.REQUIRED,
-      // TOTP only: SMS codes would need an SNS role for Cognito and can be intercepted.
-      mfaSecondFactor: { otp: true, sms: false },
-      passwordPolicy: {
-        minLength: PASSWORD_MIN_LENGTH,
-        requireLowercase: true,
-        requireUppercase: true,
-        requireDigits: true,
-        requireSymbols: true,
-        tempPasswordValidity: Duration.days(3),
-      },
-      accountRecovery: cognito.AccountRecovery.EMAIL_ONLY,
-      featurePlan: cognito.FeaturePlan.ESSENTIALS,
-      userInvitation: {
-        emailSubject: `Lifeboat admin console for ${config.organisation}`,
-        emailBody: `You are an admin of the Lifeboat email continuity service for ${config.organisation}. Sign in as {username} with the temporary password {####}, then set a password and an authenticator app.`,
-      },
-      deletionProtection: true,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    pool.addGroup('AdminGroup', {
-      groupName: config.adminGroup,
-      description: 'Lifeboat admins: may use the admin API and console',
-    });
-    acknowledgeNag(
-      pool,
-      'AwsSolutions-COG8',
-      'Threat protection (the Plus feature plan) is off on purpose: the pool holds a handful of admins that another admin invites (self sign-up is off), every sign-in needs a TOTP code, and the API checks the admin group on every call; Plus adds a per-user charge and adaptive rules to tune for no real gain here.',
-    );
-    return pool;
   }
 }

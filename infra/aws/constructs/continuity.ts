@@ -1,4 +1,4 @@
-import { Annotations, Aws, Duration } from 'aws-cdk-lib';
+import { Annotations, Aws, Duration, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -254,6 +254,8 @@ function probeTickMachine(
  * plain http): the deploy works, but the link does not.
  */
 function warnIfUnreachable(scope: Construct, setting: string, value: string, why: string): void {
+  // The stack's own web app address (the default in AWS), known at deploy: reachable by design.
+  if (Token.isUnresolved(value)) return;
   const url = new URL(value);
   const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
   if (loopback || url.protocol !== 'https:') {

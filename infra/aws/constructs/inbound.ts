@@ -5,6 +5,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as ses from 'aws-cdk-lib/aws-ses';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { LifeboatConfig } from '../../../lambdas/core/config.js';
 import { ConfigError } from '../../../lambdas/core/errors.js';
@@ -38,6 +39,8 @@ export interface InboundProps {
   readonly config: LifeboatConfig;
   /** Ingest hands each new message to this function (InvocationType Event). */
   readonly deliver: lambda.IFunction;
+  /** Ingest asks here for each new message to be indexed into its recipients' mailboxes. */
+  readonly indexQueue?: sqs.IQueue | undefined;
 }
 
 /**
@@ -68,8 +71,13 @@ export class Inbound extends Construct {
       description: 'Lifeboat: records a message SES received and queues its deliveries',
       platform,
       memorySize: INGEST_MEMORY_MB,
-      environment: { DELIVER_FUNCTION_NAME: deliver.functionName },
+      environment: {
+        DELIVER_FUNCTION_NAME: deliver.functionName,
+        ...(props.indexQueue ? { INDEX_QUEUE_URL: props.indexQueue.queueUrl } : {}),
+      },
     });
+    // Send only (with the queue's key to encrypt): ingest never reads or deletes index requests.
+    props.indexQueue?.grantSendMessages(this.ingest.function);
     store.grantTable(this.ingest);
     store.grantReadRaw(this.ingest);
     deliver.grantInvoke(this.ingest.function);

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Duration, Token } from 'aws-cdk-lib';
+import { Duration, Token, Tokenization } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -49,11 +49,12 @@ const ASYNC_RETRY_ATTEMPTS = 2;
 
 /**
  * The config as the functions get it in `LIFEBOAT_CONFIG`: validated, minified, without the `local`
- * section. Only the local runtime reads `local`, and every byte counts against Lambda's 4 KB environment.
- * The handlers parse it again, so `local` reads as its defaults there.
+ * and `aws` sections. Only the local runtime reads `local` and only the stack reads `aws`, and every
+ * byte counts against Lambda's 4 KB environment. The handlers parse it again, so those sections read
+ * as their defaults there.
  */
 export function functionConfigJson(config: LifeboatConfig): string {
-  const { local: _local, ...rest } = config;
+  const { local: _local, aws: _aws, ...rest } = config;
   return JSON.stringify(rest);
 }
 
@@ -249,9 +250,9 @@ export function assertEnvironmentFits(
 ): void {
   let total = 0;
   for (const [name, value] of Object.entries(environment)) {
-    const valueBytes = Token.isUnresolved(value)
-      ? DEPLOY_TIME_VALUE_ALLOWANCE_BYTES
-      : Buffer.byteLength(value, 'utf8');
+    // A value with deploy-time parts (the config holds the web app's address): its literal text,
+    // plus the allowance for each part.
+    const valueBytes = Token.isUnresolved(value) ? deployTimeBytes(value) : Buffer.byteLength(value, 'utf8');
     total += Buffer.byteLength(name, 'utf8') + valueBytes;
   }
   if (total > LAMBDA_ENVIRONMENT_LIMIT_BYTES) {
@@ -260,4 +261,11 @@ export function assertEnvironmentFits(
       `(root): the validated config is ${configBytes} bytes as LIFEBOAT_CONFIG; with the other variables of the ${functionId} function that is about ${total} bytes, over Lambda's limit of ${LAMBDA_ENVIRONMENT_LIMIT_BYTES} bytes (4 KB) for all environment variables together. Shorten it: fewer routes, addresses or phone numbers, shorter names.`,
     ]);
   }
+}
+
+/** The bytes of a string with deploy-time parts: its literal text, and the allowance for each part. */
+function deployTimeBytes(value: string): number {
+  const tokens = Tokenization.reverseString(value).tokens.length;
+  const literal = value.replace(/\$\{Token\[[^\]]*\]\}/g, '');
+  return Buffer.byteLength(literal, 'utf8') + tokens * DEPLOY_TIME_VALUE_ALLOWANCE_BYTES;
 }

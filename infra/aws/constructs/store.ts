@@ -5,7 +5,14 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { INDEXES, type IndexLayout, RAW_PREFIX, TABLE_KEYS } from '../../../lambdas/storage-layout.js';
+import {
+  ATTACHMENTS_PREFIX,
+  INDEX_PREFIX,
+  INDEXES,
+  type IndexLayout,
+  RAW_PREFIX,
+  TABLE_KEYS,
+} from '../../../lambdas/storage-layout.js';
 import { acknowledgeNag, arnFinding } from '../nag.js';
 
 /**
@@ -31,6 +38,12 @@ export const BY_AGE_INDEX = INDEXES.byAge.name;
  * handler or a mistaken admin, without keeping every old version for the whole retention.
  */
 const NONCURRENT_VERSION_DAYS = 30;
+
+/**
+ * An attachment extracted for a download link is kept a day (S3 lifecycle rules count whole days):
+ * its links live minutes, and the next link extracts it again.
+ */
+export const EXTRACTED_ATTACHMENT_DAYS = 1;
 
 /** An upload SES abandoned half-way is cleaned up after this; nothing completes it later. */
 const ABORT_INCOMPLETE_UPLOAD_DAYS = 7;
@@ -150,6 +163,13 @@ export class Store extends Construct {
                 ]
               : undefined,
         },
+        {
+          id: 'expire-extracted-attachments',
+          prefix: ATTACHMENTS_PREFIX,
+          expiration: Duration.days(EXTRACTED_ATTACHMENT_DAYS),
+          noncurrentVersionExpiration: Duration.days(EXTRACTED_ATTACHMENT_DAYS),
+          abortIncompleteMultipartUploadAfter: Duration.days(EXTRACTED_ATTACHMENT_DAYS),
+        },
       ],
       removalPolicy: RemovalPolicy.RETAIN,
     });
@@ -204,6 +224,52 @@ export class Store extends Construct {
         'Action::s3:GetBucket*',
         'Action::s3:List*',
         arnFinding(this.bucket, `/${RAW_PREFIX}*`),
+      ],
+    );
+  }
+
+  /**
+   * Lets a function read and write the search indexes below `index/` (and use the key for them):
+   * the indexer writes them, the webmail reads them.
+   */
+  grantIndex(user: StoreUser): void {
+    this.bucket.grantRead(user.function, `${INDEX_PREFIX}*`);
+    this.bucket.grantPut(user.function, `${INDEX_PREFIX}*`);
+    acknowledgeNag(
+      user.role,
+      'AwsSolutions-IAM5',
+      'The search indexes are one blob per mailbox below index/, named by address: read and put on index/* of the mail bucket only, with the mail key for them.',
+      [
+        'Action::s3:GetObject*',
+        'Action::s3:GetBucket*',
+        'Action::s3:List*',
+        'Action::s3:Abort*',
+        'Action::kms:ReEncrypt*',
+        'Action::kms:GenerateDataKey*',
+        arnFinding(this.bucket, `/${INDEX_PREFIX}*`),
+      ],
+    );
+  }
+
+  /**
+   * Lets a function extract attachments below `attachments/` and presign them: read and put there,
+   * nothing else (the lifecycle rule deletes them).
+   */
+  grantAttachments(user: StoreUser): void {
+    this.bucket.grantRead(user.function, `${ATTACHMENTS_PREFIX}*`);
+    this.bucket.grantPut(user.function, `${ATTACHMENTS_PREFIX}*`);
+    acknowledgeNag(
+      user.role,
+      'AwsSolutions-IAM5',
+      'Attachments extracted for a download link are named attachments/<message id>/<index>: read and put below attachments/ of the mail bucket only, with the mail key for them.',
+      [
+        'Action::s3:GetObject*',
+        'Action::s3:GetBucket*',
+        'Action::s3:List*',
+        'Action::s3:Abort*',
+        'Action::kms:ReEncrypt*',
+        'Action::kms:GenerateDataKey*',
+        arnFinding(this.bucket, `/${ATTACHMENTS_PREFIX}*`),
       ],
     );
   }

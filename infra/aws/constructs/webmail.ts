@@ -1,0 +1,161 @@
+import { Duration } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import * as authorizers from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as lambdaEvents from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { INGEST_MEMORY_MB } from '../function-memory.js';
+import { type FunctionPlatform, LifeboatFunction } from './lifeboat-function.js';
+import type { StaffAuth } from './staff-auth.js';
+
+/** Where the staff webmail API lives on the HTTP API; every route needs a staff token. */
+export const WEBMAIL_PATH = '/mail/api/{proxy+}';
+
+/** The methods the webmail handler serves (not ANY: the CORS preflight stays API Gateway's). */
+export const WEBMAIL_METHODS = [apigw.HttpMethod.GET, apigw.HttpMethod.POST] as const;
+
+/** A FIFO event source takes at most 10 messages a batch. */
+export const INDEXER_BATCH_SIZE = 10;
+
+/**
+ * The indexer parses up to ten messages and rewrites a mailbox's index once a batch: a minute is
+ * ample for SES's largest message, and the queue's visibility is six times that, as Lambda's SQS
+ * guide advises, so a batch still running is never handed to a second run.
+ */
+const INDEXER_TIMEOUT = Duration.minutes(1);
+const INDEX_VISIBILITY_TIMEOUT = Duration.minutes(6);
+
+/** Tries before a request goes to the dead-letter queue: a throttle or a brief S3 error passes by then. */
+export const INDEX_MAX_RECEIVES = 5;
+
+/** Requests wait this long at most (a mailbox index can always be rebuilt from the raw mail). */
+const INDEX_RETENTION = Duration.days(4);
+const DEAD_LETTER_RETENTION = Duration.days(14);
+
+/** The webmail reads a page of records, a message, or a mailbox index: the API's 29 s and 512 MB… */
+const WEBMAIL_TIMEOUT = Duration.seconds(29);
+/** …except that reading one message parses it whole, up to SES's 40 MB: the ingest's measured peak. */
+const WEBMAIL_MEMORY_MB = INGEST_MEMORY_MB;
+
+export interface SearchIndexerProps {
+  readonly platform: FunctionPlatform;
+}
+
+/**
+ * The search indexer: an SQS FIFO queue whose message group is the mailbox, so each mailbox's index
+ * has one writer, fed by ingest (one request per new recipient); a function that indexes each batch
+ * and reports its failures record by record; a dead-letter queue with an alarm.
+ */
+export class SearchIndexer extends Construct {
+  readonly queue: sqs.Queue;
+  readonly deadLetters: sqs.Queue;
+  readonly indexer: LifeboatFunction;
+
+  constructor(scope: Construct, id: string, props: SearchIndexerProps) {
+    super(scope, id);
+    const { platform } = props;
+    const { store, monitoring } = platform;
+
+    // Requests name a message and an address: personal data, so encrypted with the mail key.
+    this.deadLetters = new sqs.Queue(this, 'DeadLetters', {
+      fifo: true,
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: store.key,
+      enforceSSL: true,
+      retentionPeriod: DEAD_LETTER_RETENTION,
+    });
+    this.queue = new sqs.Queue(this, 'Queue', {
+      fifo: true,
+      // Ingest sets a deduplication id per message and mailbox; the body alone would do too.
+      contentBasedDeduplication: false,
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: store.key,
+      enforceSSL: true,
+      visibilityTimeout: INDEX_VISIBILITY_TIMEOUT,
+      retentionPeriod: INDEX_RETENTION,
+      deadLetterQueue: { queue: this.deadLetters, maxReceiveCount: INDEX_MAX_RECEIVES },
+    });
+
+    this.indexer = new LifeboatFunction(this, 'Indexer', {
+      handler: 'indexer',
+      description: 'Lifeboat: indexes new mail into each mailbox’s search index (one writer per mailbox)',
+      platform,
+      timeout: INDEXER_TIMEOUT,
+      memorySize: INGEST_MEMORY_MB,
+      // Its events come from SQS, which keeps and retries them: no asynchronous invocations to catch.
+      failureQueue: false,
+    });
+    store.grantTable(this.indexer);
+    store.grantReadRaw(this.indexer);
+    store.grantIndex(this.indexer);
+    this.indexer.function.addEventSource(
+      new lambdaEvents.SqsEventSource(this.queue, {
+        batchSize: INDEXER_BATCH_SIZE,
+        reportBatchItemFailures: true,
+      }),
+    );
+
+    monitoring.addAlarm(
+      'IndexDeadLettersAlarm',
+      'Search index requests failed five times and wait in the dead-letter queue: see the Indexer log; the mailbox index can be rebuilt.',
+      this.deadLetters.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
+      }),
+      1,
+    );
+  }
+}
+
+export interface WebmailProps {
+  readonly platform: FunctionPlatform;
+  readonly httpApi: apigw.HttpApi;
+  readonly staffAuth: StaffAuth;
+}
+
+/**
+ * The staff webmail API on the HTTP API: `/mail/api/…` behind a JWT authorizer that accepts only
+ * the staff user pool's tokens issued to the web app. Its function is the only one on the API that
+ * reads raw mail (with the mail key), reads the search indexes, and extracts and presigns attachments.
+ */
+export class Webmail extends Construct {
+  readonly webmail: LifeboatFunction;
+  readonly authorizer: authorizers.HttpUserPoolAuthorizer;
+
+  constructor(scope: Construct, id: string, props: WebmailProps) {
+    super(scope, id);
+    const { platform, httpApi, staffAuth } = props;
+    const { store } = platform;
+
+    this.webmail = new LifeboatFunction(this, 'Webmail', {
+      handler: 'webmail-lambda',
+      description: 'Lifeboat: the staff webmail API (list, read, search, download links)',
+      platform,
+      timeout: WEBMAIL_TIMEOUT,
+      memorySize: WEBMAIL_MEMORY_MB,
+      failureQueue: false,
+    });
+    store.grantTable(this.webmail);
+    store.grantReadRaw(this.webmail);
+    store.grantIndex(this.webmail);
+    store.grantAttachments(this.webmail);
+
+    // The pool's issuer and the web app's client ids as the audience: API Gateway checks signature,
+    // issuer, audience and expiry before the function runs.
+    this.authorizer = new authorizers.HttpUserPoolAuthorizer('StaffUserPool', staffAuth.userPool, {
+      userPoolClients: [
+        staffAuth.webClient,
+        ...(staffAuth.federatedClient ? [staffAuth.federatedClient] : []),
+      ],
+    });
+    httpApi.addRoutes({
+      path: WEBMAIL_PATH,
+      methods: [...WEBMAIL_METHODS],
+      integration: new integrations.HttpLambdaIntegration('Webmail', this.webmail.function, {
+        payloadFormatVersion: apigw.PayloadFormatVersion.VERSION_2_0,
+      }),
+      authorizer: this.authorizer,
+    });
+  }
+}
