@@ -54,6 +54,8 @@ export interface LocalContextParts {
   clock?: Clock | undefined;
   mailer?: Mailer | undefined;
   prober?: SmtpProber | undefined;
+  /** @see Context.summarise */
+  summarise?: Context['summarise'];
 }
 
 /**
@@ -78,5 +80,6 @@ export function createLocalContext(
     clock: parts.clock ?? systemClock,
     mailer: parts.mailer ?? createSmtpMailer({ hostname: config.hostname, passwords }),
     prober: parts.prober ?? createSmtpProber({ hostname: config.hostname, passwords }),
+    ...(parts.summarise ? { summarise: parts.summarise } : {}),
   };
 }

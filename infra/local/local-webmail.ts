@@ -5,7 +5,12 @@ import { readOrCreateLinkKey } from '../../lambdas/adapters/local/link-key.js';
 import type { LifeboatConfig } from '../../lambdas/core/config.js';
 import { LifeboatError, NotFoundError, ValidationError } from '../../lambdas/core/errors.js';
 import type { IngestResult } from '../../lambdas/core/ingest.js';
-import { createIndexQueue, type IndexQueue, indexMessage } from '../../lambdas/core/search/indexer.js';
+import {
+  createIndexQueue,
+  type IndexQueue,
+  indexMessage,
+  type SearchDeps,
+} from '../../lambdas/core/search/indexer.js';
 import { createIndexCache } from '../../lambdas/core/search/mailbox-index.js';
 import { createHmacLinkSigner } from '../../lambdas/core/signed-links.js';
 import { errorResponse, type HttpEvent, type HttpResult } from '../../lambdas/handlers/api.js';
@@ -55,6 +60,8 @@ export interface LocalWebmailOptions {
   indexBatchMs?: number | undefined;
   /** Keeps a background job's promise until it settles (the runtime waits for them at stop). */
   track: <T>(p: Promise<T>) => Promise<T>;
+  /** How a message is parsed for its index entry (the runtime's worker threads). @default indexBody */
+  indexBody?: SearchDeps['indexBody'];
 }
 
 /** The staff side of the local runtime: sign-in, the webmail API, search indexing, the web app. */
@@ -127,7 +134,7 @@ export async function openLocalWebmail(options: LocalWebmailOptions): Promise<Lo
     cache,
     continuity: options.continuity,
   });
-  const searchDeps = context();
+  const searchDeps: SearchDeps = { ...context(), indexBody: options.indexBody };
   const indexQueue = createIndexQueue(
     { ...searchDeps, cache },
     options.indexBatchMs !== undefined ? { batchWindowMs: options.indexBatchMs } : {},

@@ -2,12 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { RAW_PREFIX, type SesEvent } from '../../lambdas/adapters/ses-event.js';
 import { type LifeboatConfig, MAX_MESSAGE_BYTES } from '../../lambdas/core/config.js';
+import type { Verdicts } from '../../lambdas/core/model.js';
 import { isAcceptedRecipient, normaliseAddress } from '../../lambdas/core/routing.js';
 import type { BlobStore, Logger } from '../../lambdas/ports.js';
 import type { ReceiptStore } from './receipts.js';
 import type { IngestQueue } from './recovery.js';
 import type { Resolver } from './resolver.js';
-import { computeVerdicts } from './verdicts.js';
+import { computeVerdicts, type VerdictInput } from './verdicts.js';
+import { PoolBusyError } from './worker-pool.js';
 
 /** SES accepts at most 50 recipients per message; more get a temporary failure to retry in batches. */
 export const MAX_RECIPIENTS = 50;
@@ -21,6 +23,7 @@ const DOMAINLESS_POSTMASTER = 'postmaster';
 /** SMTP reply codes of the refusals the receiver logs (RFC 5321 §4.2.3). */
 const RELAY_REFUSED = 550;
 const TOO_BIG = 552;
+const BUSY = 451;
 
 /** An SES-like message id: 40 lower-case base32 characters, time-ordered. */
 export function newSesMessageId(now = Date.now()): string {
@@ -41,6 +44,12 @@ export interface ReceiverOptions {
    */
   receipts?: ReceiptStore;
   resolver: Resolver;
+  /**
+   * Computes a message's verdicts; the runtime gives its worker pool's, which rejects with
+   * PoolBusyError when too many messages wait (answered 451, and the sender retries).
+   * @default computeVerdicts with `resolver`, in this thread
+   */
+  verdicts?: (input: Omit<VerdictInput, 'resolver'>) => Promise<Verdicts>;
   log: Logger;
   /** Where an acknowledged message goes to be ingested, as SES invokes its Lambda action after the 250. */
   ingests: Pick<IngestQueue, 'submit'>;
@@ -102,6 +111,7 @@ function sizeRefusalLogger(log: Logger): SMTPServer['logger'] {
  */
 export function createReceiver(options: ReceiverOptions): SMTPServer {
   const { config, blobs, resolver } = options;
+  const verdictsOf = options.verdicts ?? ((input) => computeVerdicts({ ...input, resolver }));
   const server = new SMTPServer({
     name: config.hostname,
     banner: 'Lifeboat local receiver (SES stand-in)',
@@ -133,13 +143,12 @@ export function createReceiver(options: ReceiverOptions): SMTPServer {
           const recipients = [
             ...new Set(session.envelope.rcptTo.map((r) => envelopeRecipient(config, r.address))),
           ];
-          const verdicts = await computeVerdicts({
+          const verdicts = await verdictsOf({
             raw,
             ip: session.remoteAddress,
             helo: session.hostNameAppearsAs,
             sender,
             mta: config.hostname,
-            resolver,
           });
           const status = (s: string) => ({ status: s });
           const now = new Date().toISOString();
@@ -183,6 +192,11 @@ export function createReceiver(options: ReceiverOptions): SMTPServer {
         })
         .catch((err: Error & { responseCode?: number }) => {
           if (err.responseCode) return callback(err);
+          if (err instanceof PoolBusyError) {
+            // Back-pressure: more messages wait for their checks than the pool queues.
+            options.log.warn('message not accepted: too busy', { session: session.id, code: BUSY });
+            return callback(smtpError('4.3.2 too busy, try again later', BUSY));
+          }
           options.log.error('message not accepted', { session: session.id, error: err.message });
           callback(smtpError('4.3.0 temporary failure storing the message, try again later', 451));
         });

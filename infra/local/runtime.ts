@@ -25,6 +25,7 @@ import { type DataLayout, prepareDataDir } from './data-dir.js';
 import { createLocalApi, ensureAdminToken } from './http-api.js';
 import { createLocalContext, type LocalStores, openLocalStores } from './local-context.js';
 import { type LocalWebmail, openLocalWebmail } from './local-webmail.js';
+import { createMailWorkers, type MailWorkers } from './mail-workers.js';
 import { purgeRawArchive } from './raw-retention.js';
 import { createReceiver } from './receiver.js';
 import { loadReceiverTls, type ReceiverTls, TLS_CHECK_INTERVAL_MS } from './receiver-tls.js';
@@ -71,6 +72,11 @@ export interface RuntimeOptions {
   directoryCheckMs?: number;
   /** Milliseconds the search indexer gathers updates of a mailbox for one write. @default 250 */
   indexBatchMs?: number;
+  /**
+   * Worker threads for the verdicts and the parse of each message. @default defaultPoolSize()
+   * (one fewer than the cores Node may use, at least one)
+   */
+  mailWorkers?: number;
 }
 
 /** What start-up found a crash had left unfinished, and finished. */
@@ -97,6 +103,8 @@ export interface Runtime {
   ingest: ReturnType<typeof createIngestHandler>;
   /** Ingest of acknowledged messages, after their 250, and its retries. */
   ingestQueue: IngestQueue;
+  /** The worker threads that check and parse each message. */
+  mailWorkers: MailWorkers;
   deliver: ReturnType<typeof createDeliverHandler>;
   sweep: ReturnType<typeof createSweepHandler>;
   probe: ReturnType<typeof createProbeHandler>;
@@ -146,6 +154,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const log = options.log ?? silentLogger;
   const layout = await prepareDataDir(options.dataDir ?? config.local.dataDir, log);
   const stores = openLocalStores(layout, config, options.fs);
+  const mailWorkers = createMailWorkers({
+    config,
+    ...(options.mailWorkers !== undefined ? { size: options.mailWorkers } : {}),
+  });
 
   const pending = new Set<Promise<unknown>>();
   const track = <T>(p: Promise<T>) => {
@@ -160,6 +172,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     mailer: options.mailer,
     prober: options.prober,
     notifier: options.notifier ?? createConsoleNotifier(log),
+    summarise: mailWorkers.summarise,
     trigger: {
       // In AWS this is an asynchronous Lambda invoke; here the same handler runs in-process.
       async requestDelivery(messageId) {
@@ -211,6 +224,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       if (apiServer?.listening) await closeServer(apiServer);
       while (pending.size > 0) await Promise.allSettled([...pending]);
       await ctx.mailer.close?.();
+      await mailWorkers.close();
       stores.store.close();
       throw err;
     }
@@ -232,6 +246,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       directoryCheckMs: options.directoryCheckMs,
       indexBatchMs: options.indexBatchMs,
       track,
+      indexBody: mailWorkers.indexBody,
     }),
   );
   const staff = webmail;
@@ -340,6 +355,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     blobs: stores.blobs,
     receipts: stores.receipts,
     resolver: createLocalResolver(config.local.dns),
+    verdicts: mailWorkers.verdicts,
     log,
     ingests: ingestQueue,
   });
@@ -438,6 +454,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     adminToken,
     ingest,
     ingestQueue,
+    mailWorkers,
     deliver,
     sweep,
     probe,
@@ -459,6 +476,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         staff.stop();
         while (pending.size > 0) await Promise.allSettled([...pending]);
         await ctx.mailer.close?.();
+        await mailWorkers.close();
         stores.store.close();
       })();
       return stopping;

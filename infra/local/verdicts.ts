@@ -30,17 +30,21 @@ const fromResult = (result: string | undefined): VerdictStatus => {
   }
 };
 
+/** The spam and virus verdicts: FAIL for a message carrying the GTUBE or the EICAR test signature. */
+export function computeTestSignatures(raw: Buffer): Pick<Verdicts, 'spam' | 'virus'> {
+  return {
+    spam: raw.includes(GTUBE, 0, 'latin1') ? 'FAIL' : 'PASS',
+    virus: raw.includes(EICAR, 0, 'latin1') ? 'FAIL' : 'PASS',
+  };
+}
+
 /**
  * What SES's receipt would say, computed locally: SPF, DKIM and DMARC with mailauth against the
  * injected resolver; spam and virus by the GTUBE and EICAR test signatures (there is no scanner
  * on a laptop, but the quarantine policy can still be exercised).
  */
 export async function computeVerdicts(input: VerdictInput): Promise<Verdicts> {
-  const text = input.raw.toString('latin1');
-  const base = {
-    spam: (text.includes(GTUBE) ? 'FAIL' : 'PASS') as VerdictStatus,
-    virus: (text.includes(EICAR) ? 'FAIL' : 'PASS') as VerdictStatus,
-  };
+  const base = computeTestSignatures(input.raw);
   try {
     const res = await authenticate(input.raw, {
       ip: input.ip,

@@ -5,6 +5,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import * as z from 'zod';
 import { formatIssues, type LifeboatConfig, parseConfigJson, recordDays } from '../core/config.js';
 import { ConfigError } from '../core/errors.js';
+import type { MessageSummary } from '../core/summarise.js';
 import {
   type BlobStore,
   type Clock,
@@ -53,6 +54,11 @@ export interface Context {
   log: Logger;
   /** Counters for the alarms; absent on the single-node runtime, which has no CloudWatch. */
   metrics?: Metrics | undefined;
+  /**
+   * How ingest parses a raw message for its record: in the invocation's own thread in Lambda; on
+   * the single-node runtime, its worker threads. @default summariseMessage
+   */
+  summarise?: ((raw: Buffer) => Promise<MessageSummary>) | undefined;
 }
 
 /** Reads and validates the environment, naming every missing or wrong setting. */

@@ -48,6 +48,11 @@ const empty: Omit<MessageSummary, 'parseError'> = {
   attachments: [],
 };
 
+/** The summary of a message that could not be parsed: nothing but the problem, cut to 500 characters. */
+export function unparsedSummary(parseError: string): MessageSummary {
+  return { ...empty, parseError: parseError.slice(0, 500) };
+}
+
 /**
  * Reads what list views and policies need from a raw message. Never throws: a message that
  * cannot be parsed is still kept and relayed, with the problem recorded in `parseError`.
@@ -78,6 +83,6 @@ export async function summariseMessage(raw: Buffer): Promise<MessageSummary> {
       parseError: null,
     };
   } catch (err) {
-    return { ...empty, parseError: `${(err as Error).name}: ${(err as Error).message}`.slice(0, 500) };
+    return unparsedSummary(`${(err as Error).name}: ${(err as Error).message}`);
   }
 }

@@ -28,13 +28,24 @@ export interface SearchDeps {
   cache?: IndexCache | undefined;
   /** Messages per index segment. @default SEGMENT_MESSAGES (tests use a few) */
   segmentMessages?: number | undefined;
+  /**
+   * Parses a raw message for its index entry; the single-node runtime gives its worker pool's,
+   * so the parse runs off its main thread. @default indexBody, in this thread
+   */
+  indexBody?: ((raw: Buffer) => Promise<IndexBody>) | undefined;
+}
+
+/** What a message's index entry takes from its body. */
+export interface IndexBody {
+  text: string | null;
+  attachmentNames: string[];
 }
 
 /**
  * The text and attachment names of a raw message, for the index. A message that cannot be
  * parsed is indexed from its record (headers and snippet) instead of not at all.
  */
-export async function indexBody(raw: Buffer): Promise<{ text: string | null; attachmentNames: string[] }> {
+export async function indexBody(raw: Buffer): Promise<IndexBody> {
   try {
     const mail = await parseForReading(raw);
     return {
@@ -47,8 +58,12 @@ export async function indexBody(raw: Buffer): Promise<{ text: string | null; att
 }
 
 /** The index entry of a message, from its record and its raw message. */
-export async function docFor(deps: Pick<SearchDeps, 'blobs'>, message: MessageRecord): Promise<IndexDoc> {
-  return indexDocOf(message, await indexBody(await deps.blobs.getRaw(message.rawKey)));
+export async function docFor(
+  deps: Pick<SearchDeps, 'blobs' | 'indexBody'>,
+  message: MessageRecord,
+): Promise<IndexDoc> {
+  const raw = await deps.blobs.getRaw(message.rawKey);
+  return indexDocOf(message, await (deps.indexBody ?? indexBody)(raw));
 }
 
 /**

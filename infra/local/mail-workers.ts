@@ -1,0 +1,118 @@
+import type { LifeboatConfig } from '../../lambdas/core/config.js';
+import type { Verdicts } from '../../lambdas/core/model.js';
+import type { IndexBody } from '../../lambdas/core/search/indexer.js';
+import { type MessageSummary, unparsedSummary } from '../../lambdas/core/summarise.js';
+import { computeTestSignatures, type VerdictInput } from './verdicts.js';
+import {
+  createWorkerPool,
+  defaultPoolSize,
+  type PoolStats,
+  WorkerCrashedError,
+  type WorkerPool,
+} from './worker-pool.js';
+
+/**
+ * Messages waiting for a worker, per worker, before the receiver answers 451 and the sender
+ * retries later: each holds its raw message (up to 40 MB) in memory, and the SMTP sessions that
+ * sent them wait for their reply meanwhile.
+ */
+export const MAIL_TASKS_QUEUED_PER_WORKER = 16;
+
+/** What the receiver's verdicts need, the resolver apart (the worker builds its own from the config). */
+export type VerdictRequest = Omit<VerdictInput, 'resolver'>;
+
+/** One task of the mail pool. */
+export type MailTask =
+  | { kind: 'verdicts'; input: VerdictRequest }
+  | { kind: 'summary'; raw: Uint8Array }
+  | { kind: 'index'; raw: Uint8Array };
+
+/** What every mail worker starts with: the table its DNS answers come from (`local.dns`). */
+export interface MailWorkerData {
+  dns: LifeboatConfig['local']['dns'];
+}
+
+/**
+ * The CPU-heavy steps of taking a message in (SPF, DKIM and DMARC, the MIME parse for the record
+ * and the one for the search index), run on worker threads so the main thread keeps to SMTP, files and SQLite, which is
+ * what lets the single-node runtime use more than one core. The same functions run in-process in
+ * Lambda, where SES computes the verdicts and each invocation has its own CPU.
+ */
+export interface MailWorkers {
+  /**
+   * The verdicts of a message. A worker that dies on it yields PROCESSING_FAILED verdicts, as a
+   * failed check does in-process: the message is still taken. Rejects with PoolBusyError when the
+   * queue is full (the receiver answers 451).
+   */
+  verdicts(input: VerdictRequest): Promise<Verdicts>;
+  /**
+   * The record's summary of a message. A worker that dies on it yields the summary of an
+   * unparsed message, so a message that crashes the parser is still recorded and relayed.
+   */
+  summarise(raw: Buffer): Promise<MessageSummary>;
+  /**
+   * A message's text and attachment names for its search index. A worker that dies on it yields
+   * none, as an unparseable message does: the message is indexed from its record.
+   */
+  indexBody(raw: Buffer): Promise<IndexBody>;
+  stats(): PoolStats;
+  /** Finishes the tasks given so far, then ends the workers. */
+  close(): Promise<void>;
+}
+
+export interface MailWorkersOptions {
+  config: LifeboatConfig;
+  /** @default defaultPoolSize() */
+  size?: number;
+  /** @default MAIL_TASKS_QUEUED_PER_WORKER × size */
+  maxQueued?: number;
+}
+
+const crashedVerdicts = (spam: Verdicts['spam'], virus: Verdicts['virus']): Verdicts => ({
+  spam,
+  virus,
+  spf: 'PROCESSING_FAILED',
+  dkim: 'PROCESSING_FAILED',
+  dmarc: 'PROCESSING_FAILED',
+});
+
+/** Starts the mail pool (its workers start with the first message). */
+export function createMailWorkers(options: MailWorkersOptions): MailWorkers {
+  const size = options.size ?? defaultPoolSize();
+  const pool: WorkerPool<MailTask, Verdicts | MessageSummary | IndexBody> = createWorkerPool({
+    entry: new URL('./mail-worker.ts', import.meta.url),
+    size,
+    maxQueued: options.maxQueued ?? MAIL_TASKS_QUEUED_PER_WORKER * size,
+    workerData: { dns: options.config.local.dns } satisfies MailWorkerData,
+  });
+  return {
+    async verdicts(input) {
+      try {
+        return (await pool.run({ kind: 'verdicts', input })) as Verdicts;
+      } catch (err) {
+        if (!(err instanceof WorkerCrashedError)) throw err;
+        // The test signatures need no parser: they stay right when the checks could not run.
+        const { spam, virus } = computeTestSignatures(input.raw);
+        return crashedVerdicts(spam, virus);
+      }
+    },
+    async summarise(raw) {
+      try {
+        return (await pool.run({ kind: 'summary', raw })) as MessageSummary;
+      } catch (err) {
+        if (err instanceof WorkerCrashedError) return unparsedSummary(err.message);
+        throw err;
+      }
+    },
+    async indexBody(raw) {
+      try {
+        return (await pool.run({ kind: 'index', raw })) as IndexBody;
+      } catch (err) {
+        if (err instanceof WorkerCrashedError) return { text: null, attachmentNames: [] };
+        throw err;
+      }
+    },
+    stats: () => pool.stats(),
+    close: () => pool.close(),
+  };
+}
