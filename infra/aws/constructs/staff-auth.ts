@@ -298,7 +298,9 @@ export class StaffAuth extends Construct {
     const custom: Record<string, cognito.ProviderAttribute> = {};
     if (federation.type === 'saml') {
       if (federation.addressesAttribute) {
-        custom[ADDRESSES_ATTRIBUTE] = cognito.ProviderAttribute.other(federation.addressesAttribute);
+        custom[`custom:${ADDRESSES_ATTRIBUTE}`] = cognito.ProviderAttribute.other(
+          federation.addressesAttribute,
+        );
       }
       return new cognito.UserPoolIdentityProviderSaml(this, 'Saml', {
         userPool: this.userPool,
@@ -312,7 +314,9 @@ export class StaffAuth extends Construct {
       });
     }
     if (federation.addressesAttribute) {
-      custom[ADDRESSES_ATTRIBUTE] = cognito.ProviderAttribute.other(federation.addressesAttribute);
+      custom[`custom:${ADDRESSES_ATTRIBUTE}`] = cognito.ProviderAttribute.other(
+        federation.addressesAttribute,
+      );
     }
     return new cognito.UserPoolIdentityProviderOidc(this, 'Oidc', {
       userPool: this.userPool,
