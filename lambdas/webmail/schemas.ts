@@ -23,19 +23,9 @@ export type MailboxState = (typeof mailboxStates)[number];
 
 const isoTime = z.iso.datetime({ offset: true });
 
-/**
- * Attributes in a read's `html` that hold a remote image back until the user allows it for the
- * message: the server's sanitiser moves `src`, `srcset`, `background` and remote CSS declarations
- * into them, and the web app's renderer puts them back only when allowed.
- */
-export const REMOTE_ATTRIBUTES = {
-  src: 'data-lifeboat-remote-src',
-  srcset: 'data-lifeboat-remote-srcset',
-  background: 'data-lifeboat-remote-background',
-  style: 'data-lifeboat-remote-style',
-} as const;
-/** Marks the `<style media="not all">` sheet of rules with remote `url()`s, applied only when allowed. */
-export const REMOTE_SHEET_ATTRIBUTE = 'data-lifeboat-remote';
+// The remote-content markers live in a module without zod, so the web app's renderer imports
+// them without bundling a validator; re-exported here for the server's sanitiser.
+export { REMOTE_ATTRIBUTES, REMOTE_SHEET_ATTRIBUTE } from './remote-markers.js';
 
 /** One row of the mailbox list or of search results. Every string is shown as text, never as HTML. */
 export const messageSummarySchema = z.object({

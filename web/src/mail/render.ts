@@ -25,7 +25,7 @@
  *   sandbox so the linked site works, and never get an opener.
  */
 import DOMPurify from 'dompurify';
-import { REMOTE_ATTRIBUTES, REMOTE_SHEET_ATTRIBUTE } from '../../../lambdas/webmail/schemas.js';
+import { REMOTE_ATTRIBUTES, REMOTE_SHEET_ATTRIBUTE } from '../../../lambdas/webmail/remote-markers.js';
 
 export interface RenderOptions {
   /** The user allowed remote images for this message. */
