@@ -119,12 +119,30 @@ export const ASSUMPTIONS = {
   kmsRequests: 300_000,
   /** The stack's KMS keys, alarms and dashboards (test/infra/cost-model.test.ts counts them in the template). */
   customerManagedKeys: 2,
-  alarms: 13,
+  alarms: 16,
   /** Embedded Metric Format metrics, one per name (no dimensions): the stack's METRICS. */
   customMetrics: Object.keys(METRICS).length,
   dashboards: 1,
   secrets: 1,
   adminApiRequests: 1_000,
+  /**
+   * The search indexer, per message and mailbox: one SQS FIFO send, receive and delete (at 100
+   * messages a user a day a batch rarely holds two for one mailbox); an estimated 0.3 s of parse and
+   * segment write; three S3 GETs (the raw message, the mailbox's manifest and open segment) and two
+   * PUTs (the segment and the manifest).
+   */
+  sqsRequestsPerMessage: 3,
+  indexSeconds: 0.3,
+  indexGetsPerMessage: 3,
+  indexPutsPerMessage: 2,
+  /**
+   * Staff who sign in to the web app in a month without an outage: the quarterly drill, a third of
+   * them each month (Cognito counts a monthly active user once, however often they sign in).
+   */
+  staffMonthlyActive: 167,
+  /** Each drill loads the web app once: about 150 KB and 20 requests from CloudFront. */
+  webLoadKb: 150,
+  webRequestsPerLoad: 20,
 } as const;
 
 /** The assumptions as numbers, so a test or a reader can try others. */
@@ -155,6 +173,11 @@ export const PRICES = {
   logsIngestGb: 0.5,
   logsStoredGbMonth: 0.03,
   httpApiPerMillion: 1,
+  sqsFifoPerMillion: 0.5,
+  cognitoEssentialsMau: 0.015,
+  cognitoFreeMau: 10_000,
+  cloudfrontGb: 0.085,
+  cloudfrontPer10000Https: 0.01,
   secretMonth: 0.4,
   dataOutGb: 0.09,
   natHour: 0.045,
@@ -253,6 +276,7 @@ export function workedMonth(a: Assumptions = ASSUMPTIONS, p: typeof PRICES = PRI
     probe: rounds * (probeMemoryMb(2) / 1024) * a.probeSeconds,
   };
   const totalGbSeconds = gbSeconds.ingest + gbSeconds.deliver + gbSeconds.sweep + gbSeconds.probe;
+  const indexGbSeconds = messages * (INGEST_MEMORY_MB / 1024) * a.indexSeconds;
   const loggedRequests = messages * 3 + large; // SES's PUT, ingest's and deliver's GET, a transition
   const accessLogGb = (loggedRequests * a.accessLogBytesPerRequest) / 1024 ** 3;
   const accessLogStoredGb = accessLogGb * (a.retentionDays / a.days);
@@ -360,10 +384,36 @@ export function workedMonth(a: Assumptions = ASSUMPTIONS, p: typeof PRICES = PRI
       usd: logsGb * p.logsIngestGb + logsStoredGb * p.logsStoredGbMonth,
     },
     {
-      item: 'Admin API, Cognito, email pages',
-      price: `HTTP API $${p.httpApiPerMillion} per million requests; Cognito Essentials free to 10,000 active users; SNS email $2 per 100,000`,
-      arithmetic: `${int(a.adminApiRequests)} requests; a few admins; pages only in an outage`,
+      item: 'Admin and webmail API, email pages',
+      price: `HTTP API $${p.httpApiPerMillion} per million requests; SNS email $2 per 100,000`,
+      arithmetic: `${int(a.adminApiRequests)} requests; pages only in an outage`,
       usd: (a.adminApiRequests / 1e6) * p.httpApiPerMillion,
+    },
+    {
+      item: 'Search indexer: SQS FIFO, Lambda',
+      price: `SQS FIFO $${p.sqsFifoPerMillion} per million requests; Lambda as above`,
+      arithmetic: `${a.sqsRequestsPerMessage} requests per message (send, receive, delete) = ${millions(messages * a.sqsRequestsPerMessage)}; ${int(messages)} invocations × ${INGEST_MEMORY_MB} MB × ${a.indexSeconds} s = ${int(indexGbSeconds)} GB-s (no free allowance counted)`,
+      usd:
+        ((messages * a.sqsRequestsPerMessage) / 1e6) * p.sqsFifoPerMillion +
+        (messages / 1e6) * p.lambdaPerMillionRequests +
+        indexGbSeconds * p.lambdaArmGbSecond,
+    },
+    {
+      item: 'Search indexes in S3 (one blob set per mailbox, rewritten as mail arrives)',
+      price: `$${p.s3PutPer1000} per 1,000 PUT, $${p.s3GetPer1000} per 1,000 GET`,
+      arithmetic: `${a.indexPutsPerMessage} PUT (segment, manifest) and ${a.indexGetsPerMessage} GET (raw message, manifest, segment) per message: ${int((messages * a.indexPutsPerMessage) / 1000)} × $${p.s3PutPer1000} + ${int((messages * a.indexGetsPerMessage) / 1000)} × $${p.s3GetPer1000}`,
+      usd:
+        ((messages * a.indexPutsPerMessage) / 1000) * p.s3PutPer1000 +
+        ((messages * a.indexGetsPerMessage) / 1000) * p.s3GetPer1000,
+    },
+    {
+      item: 'Staff sign-in (Cognito Essentials, for passkeys) and the web app (CloudFront)',
+      price: `Cognito $${p.cognitoEssentialsMau} per monthly active user above ${int(p.cognitoFreeMau)} free; CloudFront $${p.cloudfrontGb} per GB, $${p.cloudfrontPer10000Https} per 10,000 HTTPS requests`,
+      arithmetic: `${int(a.staffMonthlyActive)} active users (the drill); ${int(a.staffMonthlyActive)} loads × ${a.webLoadKb} KB and ${a.webRequestsPerLoad} requests`,
+      usd:
+        Math.max(0, a.staffMonthlyActive - p.cognitoFreeMau) * p.cognitoEssentialsMau +
+        ((a.staffMonthlyActive * a.webLoadKb) / KB_PER_GB) * p.cloudfrontGb +
+        ((a.staffMonthlyActive * a.webRequestsPerLoad) / 10_000) * p.cloudfrontPer10000Https,
     },
     {
       item: 'Secrets Manager',
