@@ -23,6 +23,13 @@ import { createReceiptStore, type ReceiptStore } from './receipts.js';
  */
 const SECRETS_REGION = process.env.AWS_REGION ?? 'us-east-1';
 
+/**
+ * Raw messages kept in memory after their write for the reads that follow it at once (ingest, the
+ * search indexer, the first delivery): a minute and 64 MiB at most, so a burst of large messages
+ * costs a bounded amount of memory and anything older is read from its file.
+ */
+const RECENT_RAW = { maxBytes: 64 * 1024 * 1024, maxAgeMs: 60_000 };
+
 /** The single-node runtime's stores, all under its data folder; nothing listens for them. */
 export interface LocalStores {
   /** Records in SQLite (`lifeboat.db`): messages, deliveries, holds and continuity. */
@@ -42,7 +49,7 @@ export function openLocalStores(layout: DataLayout, config: LifeboatConfig, fs?:
   return {
     // Records expire with the history window; the raw mail stays for retentionDays.
     store: openSqliteStore(layout.database, { retentionDays: recordDays(config) }),
-    blobs: createFileBlobs(layout.rawDir, withFs),
+    blobs: createFileBlobs(layout.rawDir, { ...withFs, cache: RECENT_RAW }),
     receipts: createReceiptStore(layout.receiptsDir, withFs),
   };
 }

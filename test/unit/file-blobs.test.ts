@@ -215,3 +215,72 @@ describe('createFileBlobs removeTempFiles', () => {
     expect(await realFs.readdir(dir)).toEqual(['a']);
   });
 });
+
+describe('createFileBlobs with a recent-writes cache', () => {
+  /** The real file system, counting reads. */
+  function countingFs() {
+    const reads: string[] = [];
+    const fs: BlobFs = {
+      mkdir: (dir, options) => realFs.mkdir(dir, options),
+      open: (file, flags, mode) => realFs.open(file, flags, mode),
+      rename: (from, to) => realFs.rename(from, to),
+      readFile(file) {
+        reads.push(path.basename(file));
+        return realFs.readFile(file);
+      },
+      readdir: (dir, options) => realFs.readdir(dir, options),
+      unlink: (file) => realFs.unlink(file),
+    };
+    return { fs, reads };
+  }
+
+  it('answers a read right after the write from memory, with the bytes written', async () => {
+    const { fs, reads } = countingFs();
+    const blobs = createFileBlobs(path.join(base, 'raw'), {
+      fs,
+      cache: { maxBytes: 1024, maxAgeMs: 60_000 },
+    });
+    await blobs.putRaw('raw/a', Buffer.from('message a'));
+    expect((await blobs.getRaw('raw/a')).toString()).toBe('message a');
+    expect(reads).toEqual([]);
+  });
+
+  it('reads from the file once the write is older than the age bound', async () => {
+    const { fs, reads } = countingFs();
+    let now = 1_000;
+    const blobs = createFileBlobs(path.join(base, 'raw'), {
+      fs,
+      cache: { maxBytes: 1024, maxAgeMs: 60_000, now: () => now },
+    });
+    await blobs.putRaw('raw/a', Buffer.from('message a'));
+    now += 60_001;
+    expect((await blobs.getRaw('raw/a')).toString()).toBe('message a');
+    expect(reads).toEqual(['a']);
+  });
+
+  it('holds no more than its byte bound, dropping the oldest writes first', async () => {
+    const { fs, reads } = countingFs();
+    const blobs = createFileBlobs(path.join(base, 'raw'), { fs, cache: { maxBytes: 10, maxAgeMs: 60_000 } });
+    await blobs.putRaw('raw/a', Buffer.from('aaaaaa'));
+    await blobs.putRaw('raw/b', Buffer.from('bbbbbb'));
+    await blobs.putRaw('raw/big', Buffer.alloc(11));
+    await blobs.getRaw('raw/a');
+    await blobs.getRaw('raw/b');
+    await blobs.getRaw('raw/big');
+    expect(reads).toEqual(['a', 'big']);
+  });
+
+  it('keeps nothing when the write fails', async () => {
+    const { fs } = countingFs();
+    const failing: BlobFs = {
+      ...fs,
+      rename: () => Promise.reject(new Error('EIO')),
+    };
+    const blobs = createFileBlobs(path.join(base, 'raw'), {
+      fs: failing,
+      cache: { maxBytes: 1024, maxAgeMs: 60_000 },
+    });
+    await expect(blobs.putRaw('raw/a', Buffer.from('x'))).rejects.toThrow('EIO');
+    await expect(blobs.getRaw('raw/a')).rejects.toBeInstanceOf(NotFoundError);
+  });
+});

@@ -102,6 +102,22 @@ export interface FileBlobsOptions {
   prefix?: string;
   /** @default node:fs/promises, with fs.readFile for reads */
   fs?: BlobFs;
+  /**
+   * Keeps the bytes of recent writes for the reads that follow them: on the single-node runtime
+   * ingest, the search indexer and the first delivery each read a message within moments of its
+   * write. Off by default.
+   */
+  cache?: RecentWrites;
+}
+
+/** Bounds of the recent-writes cache. */
+export interface RecentWrites {
+  /** Bytes held at most; the oldest writes go first. */
+  maxBytes: number;
+  /** A write older than this is read from its file again. */
+  maxAgeMs: number;
+  /** Milliseconds now. @default Date.now */
+  now?: () => number;
 }
 
 /** Raw messages in a folder, plus what start-up recovery needs. */
@@ -130,6 +146,7 @@ export function createFileBlobs(dir: string, options: FileBlobsOptions = {}): Fi
   const prefix = options.prefix ?? RAW_PREFIX;
   const root = path.resolve(dir);
   let ready: Promise<void> | undefined;
+  const recent = createRecentWrites(options.cache);
 
   /** The file name of a key, or a ValidationError naming what is wrong with it. */
   function fileName(key: string): string {
@@ -213,10 +230,13 @@ export function createFileBlobs(dir: string, options: FileBlobsOptions = {}): Fi
         if (!renamed) await fs.unlink(temp).catch(() => {});
       }
       await syncRoot();
+      recent?.put(key, body);
     },
 
     async getRaw(key) {
       const name = fileName(key);
+      const cached = recent?.get(key);
+      if (cached) return cached;
       try {
         return await fs.readFile(path.join(root, name));
       } catch (err) {
@@ -244,6 +264,49 @@ export function createFileBlobs(dir: string, options: FileBlobsOptions = {}): Fi
       for (const name of names) await fs.unlink(path.join(root, name));
       if (names.length) await syncDir(root);
       return names.length;
+    },
+  };
+}
+
+/**
+ * The bodies of recent writes, newest last, within a byte and an age bound. Only a write that
+ * completed (durable, renamed) is kept, so a hit returns exactly what the file holds; the files
+ * are never rewritten under the same key, and are deleted only long after `maxAgeMs`.
+ */
+function createRecentWrites(bounds: RecentWrites | undefined) {
+  if (!bounds || bounds.maxBytes <= 0) return undefined;
+  const now = bounds.now ?? Date.now;
+  const entries = new Map<string, { body: Buffer; at: number }>();
+  let bytes = 0;
+  const drop = (key: string) => {
+    const entry = entries.get(key);
+    if (!entry) return;
+    entries.delete(key);
+    bytes -= entry.body.length;
+  };
+  const expire = () => {
+    const oldest = now() - bounds.maxAgeMs;
+    for (const [key, entry] of entries) {
+      if (entry.at >= oldest && bytes <= bounds.maxBytes) break;
+      drop(key);
+    }
+  };
+  return {
+    put(key: string, body: Buffer) {
+      drop(key);
+      if (body.length > bounds.maxBytes) return;
+      entries.set(key, { body, at: now() });
+      bytes += body.length;
+      expire();
+    },
+    get(key: string): Buffer | undefined {
+      const entry = entries.get(key);
+      if (!entry) return undefined;
+      if (entry.at < now() - bounds.maxAgeMs) {
+        expire();
+        return undefined;
+      }
+      return entry.body;
     },
   };
 }
