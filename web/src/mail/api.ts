@@ -116,7 +116,9 @@ export function createApi(options: ApiOptions) {
 
   return {
     me: () => request<MeResponse>('GET', '/mail/api/me'),
-    list: (cursor?: string) => request<MessagePage>('GET', `/mail/api/messages?${page({ cursor })}`),
+    /** A page of the mailbox, newest first; `limit` defaults to the API's page size. */
+    list: (cursor?: string, limit?: number) =>
+      request<MessagePage>('GET', `/mail/api/messages?${page({ cursor, limit: limit?.toString() })}`),
     search: (q: string, cursor?: string) =>
       request<MessagePage>('GET', `/mail/api/search?${page({ q, cursor })}`),
     read: (id: string) => request<MessageDetail>('GET', `/mail/api/messages/${encodeURIComponent(id)}`),

@@ -4,17 +4,24 @@
  * side from tablet width up (styles.css). New mail is fetched every POLL_MS while the tab is
  * visible and merged into the list by id, and announced to screen readers.
  */
+import type { JSX } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import type { MeResponse } from '../../../lambdas/webmail/schemas.js';
 import { type Api, ApiError, explain, type StatusResponse } from './api.js';
 import { HelpIcon, LogoIcon, SearchIcon } from './icons.js';
 import { MessageList } from './list.js';
 import { EMPTY, type ListState, mergeFirstPage } from './merge.js';
-import { Reader } from './reader.js';
+import type { ReaderProps } from './reader.js';
 import { parseRoute, type Route, routeHash } from './route.js';
 
 /** How often the first page is fetched again for new mail: quick enough to feel live, one small request. */
 export const POLL_MS = 15_000;
+/**
+ * The first page of the mailbox (and each poll): a phone shows about eight rows and a desktop
+ * about fifteen, so 30 fills the screen twice; older mail follows as the list scrolls. A smaller
+ * first answer matters on a slow link, where nothing compresses it (API Gateway's HTTP APIs do not).
+ */
+export const FIRST_PAGE = 30;
 
 /** The search operators, for the help popover (the API's parser is lambdas/core/search). */
 export const OPERATORS: readonly [string, string][] = [
@@ -189,6 +196,32 @@ function ShortcutsDialog(props: { open: boolean; onClose: () => void }) {
   );
 }
 
+/**
+ * The reading pane (with the HTML renderer and DOMPurify) is a chunk of its own: the mailbox list
+ * renders without it, and it loads as soon as the list is up or a message is opened, whichever
+ * comes first. Loaded once per page.
+ */
+let readerModule: Promise<typeof import('./reader.js')> | null = null;
+const loadReader = () => {
+  readerModule ??= import('./reader.js');
+  return readerModule;
+};
+
+function useReader(wanted: boolean): ((props: ReaderProps) => JSX.Element) | null {
+  const [reader, setReader] = useState<((props: ReaderProps) => JSX.Element) | null>(null);
+  useEffect(() => {
+    if (!wanted || reader) return;
+    loadReader().then(
+      (m) => setReader(() => m.Reader),
+      () => {
+        // Offline before the chunk came: the next wish (a message opened) tries again.
+        readerModule = null;
+      },
+    );
+  }, [wanted, reader]);
+  return reader;
+}
+
 export interface AppProps {
   api: Api;
   onSignOut: () => void;
@@ -216,6 +249,7 @@ export function App({ api, onSignOut }: AppProps) {
   const firstRender = useRef(false);
 
   const showing = route.q ? results : inbox;
+  const Reader = useReader(route.id !== null || inbox.loaded);
 
   // Who is signed in, and the first page.
   useEffect(() => {
@@ -227,7 +261,7 @@ export function App({ api, onSignOut }: AppProps) {
       (err) => setProblem(err),
     );
     setInbox((l) => ({ ...l, loading: true }));
-    api.list().then(
+    api.list(undefined, FIRST_PAGE).then(
       (p) => setInbox({ messages: p.messages, cursor: p.cursor, loading: false, loaded: true }),
       (err) => {
         setInbox((l) => ({ ...l, loading: false }));
@@ -248,16 +282,18 @@ export function App({ api, onSignOut }: AppProps) {
   // state with it, so the banner shows within one tick of an invoke.
   useEffect(() => {
     let stopped = false;
-    const poll = async () => {
-      if (document.visibilityState !== 'visible') return;
+    const loadStatus = () =>
       api.status().then(
         (s) => !stopped && setStatus(s),
         () => {
           // No status (an older server, or a blip): no banner rather than a wrong one.
         },
       );
+    const poll = async () => {
+      if (document.visibilityState !== 'visible') return;
+      void loadStatus();
       try {
-        const fresh = await api.list();
+        const fresh = await api.list(undefined, FIRST_PAGE);
         if (stopped) return;
         setInbox((list) => {
           const { list: merged, added } = mergeFirstPage(list, fresh);
@@ -279,7 +315,8 @@ export function App({ api, onSignOut }: AppProps) {
         // A missed poll is retried at the next tick.
       }
     };
-    void poll();
+    // The first page is loaded above; the banner's state now, then both every tick.
+    void loadStatus();
     const timer = setInterval(poll, POLL_MS);
     const onVisible = () => void poll();
     document.addEventListener('visibilitychange', onVisible);
@@ -507,7 +544,9 @@ export function App({ api, onSignOut }: AppProps) {
           />
         </section>
         <section class="reader-pane" aria-label="Reading pane">
-          {route.id ? (
+          {route.id && !Reader ? (
+            <p class="loading">Opening the message…</p>
+          ) : route.id && Reader ? (
             <Reader
               api={api}
               id={route.id}

@@ -26,7 +26,9 @@ const SIGNED_OUT_KEY = 'lifeboat.signedOut';
 
 /** Reads `/app-config.json` (the service worker keeps a copy, so a reload while offline still opens). */
 export async function loadAppConfig(): Promise<AppConfig> {
-  const res = await fetch('/app-config.json', { cache: 'no-cache', credentials: 'omit' });
+  // Plain fetch options, as the page's <link rel="preload"> asks for it, so the preloaded answer is
+  // the one used; the server sends the file with no-cache, so a changed config is seen at once.
+  const res = await fetch('/app-config.json');
   if (!res.ok) throw new Error(`The app's settings could not be read (${res.status}).`);
   const config = (await res.json()) as Partial<AppConfig>;
   if (!config.oidc?.authority || !config.oidc.clientId) {
