@@ -51,17 +51,22 @@ const LOADS = 5;
 /** Messages in the mailbox: more than a page (50), so the list is a full first page. */
 const MESSAGES = 60;
 
-/** The files the mail page loads: its module scripts and what they import, and its style sheets. */
-async function pageAssets(): Promise<{ js: string[]; css: string[] }> {
+/**
+ * The files the mail page loads: its module scripts and what they import statically (`js`), the
+ * chunks it loads later with import() (`lazy`: the reading pane), and its style sheets.
+ */
+async function pageAssets(): Promise<{ js: string[]; lazy: string[]; css: string[] }> {
   const html = await readFile(path.join(WEB_OUT_DIR, 'mail', 'index.html'), 'utf8');
   const refs = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1] as string);
   const js = new Set(refs.filter((r) => r.endsWith('.js')));
-  // Static imports between chunks: follow them, so a split bundle counts whole.
+  const lazy = new Set<string>();
   for (const file of [...js]) {
     const text = await readFile(path.join(WEB_OUT_DIR, file), 'utf8');
-    for (const m of text.matchAll(/from\s*"\.\/([^"]+\.js)"/g)) js.add(`/assets/${m[1]}`);
+    for (const m of text.matchAll(/(?:from|import)\s*"\.\/([^"]+\.js)"/g)) js.add(`/assets/${m[1]}`);
+    for (const m of text.matchAll(/import\("\.\/([^"]+\.js)"\)/g)) lazy.add(`/assets/${m[1]}`);
   }
-  return { js: [...js], css: refs.filter((r) => r.endsWith('.css')) };
+  for (const f of js) lazy.delete(f);
+  return { js: [...js], lazy: [...lazy], css: refs.filter((r) => r.endsWith('.css')) };
 }
 
 async function gzipBytes(files: string[]): Promise<number> {
@@ -81,7 +86,8 @@ async function coldLoad(page: Page, cdp: CDPSession, url: string, cpu: number): 
   await cdp.send('Emulation.setCPUThrottlingRate', { rate: cpu });
   await page.goto('about:blank');
   await page.goto(url);
-  await page.waitForFunction("performance.getEntriesByName('lifeboat:first-mailbox').length > 0", null, {
+  // A function, not a string: the page's CSP has no 'unsafe-eval' for a string predicate.
+  await page.waitForFunction(() => performance.getEntriesByName('lifeboat:first-mailbox').length > 0, null, {
     timeout: 30_000,
   });
   const ms = await page.evaluate<number>(
@@ -103,19 +109,25 @@ export const webAppFigure: Figure = {
   name: 'web-app',
   async run(): Promise<FigureResult> {
     if (!webBuildIsFresh()) await buildWeb();
-    const { js, css } = await pageAssets();
+    const { js, lazy, css } = await pageAssets();
     const jsGzip = await gzipBytes(js);
+    const lazyGzip = await gzipBytes(lazy);
     const cssGzip = await gzipBytes(css);
     const rows: Row[] = [
       {
         id: 'web.mail.js_gzip',
         figure: 'Webmail: JavaScript of the mail page (gzip)',
-        value: `${fmt(jsGzip / 1024)} KB`,
-        reference: `${js.length} file(s); CSS ${fmt(cssGzip / 1024)} KB gzip`,
+        value: `${fmt((jsGzip + lazyGzip) / 1024)} KB`,
+        reference: `${fmt(jsGzip / 1024)} KB before the list shows, ${fmt(lazyGzip / 1024)} KB for the reading pane after it; CSS ${fmt(cssGzip / 1024)} KB`,
         ratio: '—',
         aim: `≤ ${AIM_JS_GZIP_KB} KB`,
-        verdict: verdict(jsGzip / 1024 <= AIM_JS_GZIP_KB),
-        data: { jsGzipBytes: jsGzip, cssGzipBytes: cssGzip, files: [...js, ...css] },
+        verdict: verdict((jsGzip + lazyGzip) / 1024 <= AIM_JS_GZIP_KB),
+        data: {
+          jsGzipBytes: jsGzip,
+          lazyJsGzipBytes: lazyGzip,
+          cssGzipBytes: cssGzip,
+          files: [...js, ...lazy, ...css],
+        },
       },
     ];
     const notes: string[] = [];
