@@ -1,7 +1,11 @@
-import type { Template } from 'aws-cdk-lib/assertions';
+import { join } from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SPA_ROUTER_CODE } from '../../infra/aws/constructs/web-app.js';
+import { SPA_ROUTER_CODE, WebApp } from '../../infra/aws/constructs/web-app.js';
 import { INDEX_MAX_RECEIVES, INDEXER_BATCH_SIZE } from '../../infra/aws/constructs/webmail.js';
+import { REPO_ROOT } from '../../infra/aws/deployment-config.js';
 import { appContentSecurityPolicy, PERMISSIONS_POLICY } from '../../lambdas/webmail/headers.js';
 import { logicalId, type Synthesized, synth } from './stack.js';
 
@@ -240,6 +244,24 @@ describe('Web app (S3 and CloudFront)', () => {
     );
     // Set elsewhere, they are kept.
     expect(s.stack.functionConfig.continuity.staff.webmailUrl).toBe('https://lifeboat.example.com/mail');
+  });
+
+  it('deploys a placeholder page and warns when the web app was not built', () => {
+    const stack = new Stack(new App(), 'Bare');
+    const web = new WebApp(stack, 'WebApp', {
+      config: s.config,
+      accessLogs: new s3.Bucket(stack, 'Logs'),
+      connectOrigins: [],
+      logRetention: 90,
+      distDir: join(REPO_ROOT, 'no-such-build'),
+    });
+    web.deploy({ oidc: { authority: 'a', clientId: 'c', scope: 'openid', signInOrigin: 'o' }, apiBase: '' });
+    expect(web.built).toBe(false);
+    const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('not built'));
+    expect(warnings).toHaveLength(1);
+    expect(Object.keys(Template.fromStack(stack).findResources('Custom::CDKBucketDeployment'))).toHaveLength(
+      1,
+    );
   });
 
   it('outputs the web app’s address and the sign-in ids', () => {
