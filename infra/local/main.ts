@@ -2,6 +2,7 @@ import './quiet.js';
 import path from 'node:path';
 import { LifeboatError } from '../../lambdas/core/errors.js';
 import { consoleLogger } from './console-logger.js';
+import { seedDemoMail } from './demo-mail.js';
 import { createDemoPrimary } from './demo-primary.js';
 import { loadLocalConfig } from './load-config.js';
 import { startRuntime } from './runtime.js';
@@ -76,6 +77,17 @@ async function main(): Promise<void> {
       };
     },
   });
+  if (demo) {
+    await seedDemoMail(
+      {
+        dataDir: runtime.layout.dataDir,
+        putRaw: (key, body) => runtime.stores.blobs.putRaw(key, body),
+        putReceipt: (event) => runtime.stores.receipts.put(event),
+        ingest: (event) => runtime.ingest(event),
+      },
+      { domain: config.domains[0] ?? 'example.com', now: runtime.ctx.clock.now(), log },
+    );
+  }
   const lines = [
     '',
     `Lifeboat is running (${config.organisation})`,
