@@ -124,6 +124,7 @@ export function summaryOf(
     receivedAt: message.receivedAt,
     date: message.date,
     from: message.from,
+    fromName: message.fromName ?? null,
     to: message.to,
     subject: message.subject,
     snippet: message.snippet,

@@ -41,6 +41,8 @@ export interface MessageRecord {
   receivedAt: string;
   size: number;
   from: string | null;
+  /** The From header's display name, when it had one (records before it was kept have none). */
+  fromName?: string | null | undefined;
   to: string[];
   cc: string[];
   subject: string | null;

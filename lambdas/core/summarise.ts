@@ -4,10 +4,14 @@ import type { MessageRecord } from './model.js';
 /** Characters of body text kept for list views; enough for two lines of a webmail list. */
 export const SNIPPET_CHARS = 200;
 
+/** Longest display name kept: a list row shows a few words, and a header can be made of anything. */
+export const MAX_NAME_CHARS = 100;
+
 /** What the message record takes from the parsed message. */
 export type MessageSummary = Pick<
   MessageRecord,
   | 'from'
+  | 'fromName'
   | 'to'
   | 'cc'
   | 'subject'
@@ -25,6 +29,13 @@ function addresses(value: AddressObject | AddressObject[] | undefined): string[]
   return list.flatMap((a) => a.value.map((v) => v.address ?? v.name).filter((s): s is string => Boolean(s)));
 }
 
+/** The first sender's display name, trimmed and bounded; null when the header gives none. */
+function displayName(value: AddressObject | AddressObject[] | undefined): string | null {
+  const first = (Array.isArray(value) ? value[0] : value)?.value[0];
+  const name = first?.name?.replace(/\s+/g, ' ').trim() ?? '';
+  return name === '' ? null : name.slice(0, MAX_NAME_CHARS);
+}
+
 function snippetOf(text: string | undefined, html: string | false | undefined): string {
   let body = text ?? '';
   if (!body && html) {
@@ -38,6 +49,7 @@ function snippetOf(text: string | undefined, html: string | false | undefined): 
 
 const empty: Omit<MessageSummary, 'parseError'> = {
   from: null,
+  fromName: null,
   to: [],
   cc: [],
   subject: null,
@@ -68,6 +80,7 @@ export async function summariseMessage(raw: Buffer): Promise<MessageSummary> {
     const date = mail.date && !Number.isNaN(mail.date.getTime()) ? mail.date.toISOString() : null;
     return {
       from: addresses(mail.from)[0] ?? null,
+      fromName: displayName(mail.from),
       to: addresses(mail.to),
       cc: addresses(mail.cc),
       subject: mail.subject ?? null,

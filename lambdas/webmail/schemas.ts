@@ -35,6 +35,8 @@ export const messageSummarySchema = z.object({
   /** The message's own Date header, when it had a valid one. */
   date: isoTime.nullable(),
   from: z.string().nullable(),
+  /** The sender's display name from the From header, when it has one. */
+  fromName: z.string().nullable(),
   to: z.array(z.string()),
   subject: z.string().nullable(),
   snippet: z.string(),

@@ -160,6 +160,7 @@ describe('listMailbox', () => {
       receivedAt: h.clock.now().toISOString(),
       date: '2026-11-22T09:00:00.000Z',
       from: 'bob@example.org',
+      fromName: 'Bob Jones',
       to: ['alice@example.com'],
       subject: 'Figures',
       snippet: 'Here are the figures for Q4.',

@@ -10,6 +10,7 @@ function summary(id: string, minute: number, marks: Partial<MessageSummary> = {}
     receivedAt: new Date(Date.UTC(2026, 10, 22, 10, minute)).toISOString(),
     date: null,
     from: 'bob@example.com',
+    fromName: null,
     to: ['alice@example.com'],
     subject: `message ${id}`,
     snippet: '',

@@ -26,7 +26,7 @@ export interface ListProps {
 function rowLabel(m: MessageSummary): string {
   const parts = [
     m.seen ? '' : 'Unread.',
-    `From ${senderName(m.from)}.`,
+    `From ${m.fromName ?? senderName(m.from)}.`,
     m.subject ?? '(no subject)',
     m.hasAttachments ? '. Has attachments' : '',
     m.flagged ? '. Flagged' : '',
@@ -49,7 +49,9 @@ function Row({ m, selected, q }: { m: MessageSummary; selected: boolean; q: stri
       >
         <span class="dot" aria-hidden="true" />
         <span class="row-top">
-          <span class="from">{senderName(m.from)}</span>
+          <span class="from" title={m.from ?? undefined}>
+            {m.fromName ?? senderName(m.from)}
+          </span>
           <time class="when" dateTime={m.receivedAt} title={new Date(m.receivedAt).toLocaleString()}>
             {shortTime(m.receivedAt)}
           </time>
