@@ -5,6 +5,7 @@ import type { BlobFs } from '../../lambdas/adapters/local/file-blobs.js';
 import { silentLogger } from '../../lambdas/adapters/logger.js';
 import { createConsoleNotifier } from '../../lambdas/adapters/notifiers.js';
 import {
+  defaultConsoleUrl,
   defaultWebmailUrl,
   type LifeboatConfig,
   localOrigin,
@@ -341,7 +342,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     // On another port than the config's (a test's free port), the staff link follows the server.
     if (config.continuity.staff.webmailUrl === defaultWebmailUrl(config.local)) {
       const staffConfig = { ...config.continuity.staff, webmailUrl: `${origin}/mail/` };
-      ctx.config = { ...config, continuity: { ...config.continuity, staff: staffConfig } };
+      ctx.config = { ...ctx.config, continuity: { ...ctx.config.continuity, staff: staffConfig } };
+    }
+    // And the admins' page links to the console on it.
+    if (config.continuity.paging.consoleUrl === defaultConsoleUrl(config.local)) {
+      const paging = { ...config.continuity.paging, consoleUrl: `${origin}/console` };
+      ctx.config = { ...ctx.config, continuity: { ...ctx.config.continuity, paging } };
     }
   }
   // Mailboxes without an index (a first start, a deleted index) are rebuilt from their mail.

@@ -88,7 +88,8 @@ interface CachedFile {
 
 /**
  * Serves the built web app on the runtime's HTTP server: `/` redirects to `/mail/`; `/mail/` and
- * every page under it answers the app's shell (the app routes in the browser); `/assets/*` are
+ * `/console/` and every page under them answer that app's shell (the app routes in the browser),
+ * and `/events/<id>` redirects to the console's page of that event; `/assets/*` are
  * the hashed build outputs, cached for a year; `/mail/sw.js` and the shell are revalidated on
  * every load; `/app-config.json` says where to sign in. Only GET and HEAD, only files inside the
  * build folder: a path that leaves it (`..`, encoded or not) is refused.
@@ -208,6 +209,16 @@ export function createWebServer(options: WebServerOptions) {
     }
     if (p === '/' || p === '/mail') {
       send(req, res, 302, { location: '/mail/', 'cache-control': REVALIDATE }, '');
+      return true;
+    }
+    if (p === '/console') {
+      send(req, res, 302, { location: '/console/', 'cache-control': REVALIDATE }, '');
+      return true;
+    }
+    // A page sent with `consoleUrl` set to the bare origin links to `/events/<id>`: the console's event.
+    const event = /^\/events\/([\w-]{1,64})\/?$/.exec(p);
+    if (event) {
+      send(req, res, 302, { location: `/console/events/${event[1]}`, 'cache-control': REVALIDATE }, '');
       return true;
     }
     if (p === '/app-config.json') {

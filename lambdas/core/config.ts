@@ -200,8 +200,11 @@ export const configSchema = z
             adminEmails: z.array(emailAddress).default([]),
             /** Minutes between repeated pages until someone acknowledges. @default 30 */
             repeatMinutes: z.number().int().min(1).default(30),
-            /** Base URL of the admin console; pages link to `<consoleUrl>/events/<id>`. @default 'http://127.0.0.1:8787' */
-            consoleUrl: z.url().default('http://127.0.0.1:8787'),
+            /**
+             * Base URL of the admin console; pages link to `<consoleUrl>/events/<id>`. @default the
+             * local runtime's own, `http://<local.listen>:<local.apiPort>/console` (see {@link defaultConsoleUrl})
+             */
+            consoleUrl: z.url().optional(),
           })
           .prefault({}),
         /**
@@ -421,11 +424,16 @@ export const configSchema = z
     },
     { when: () => true },
   )
-  // Staff are texted a link that works: unless configured, the runtime's own webmail on its port.
+  // Staff are texted a link that works, admins paged with one: unless configured, the runtime's own
+  // webmail and console on its port.
   .transform((c) => ({
     ...c,
     continuity: {
       ...c.continuity,
+      paging: {
+        ...c.continuity.paging,
+        consoleUrl: c.continuity.paging.consoleUrl ?? defaultConsoleUrl(c.local),
+      },
       staff: {
         ...c.continuity.staff,
         webmailUrl: c.continuity.staff.webmailUrl ?? defaultWebmailUrl(c.local),
@@ -467,6 +475,14 @@ export function localOrigin(local: { listen: string }, port: number): string {
  */
 export function defaultWebmailUrl(local: { listen: string; apiPort: number }): string {
   return `${localOrigin(local, local.apiPort)}/mail/`;
+}
+
+/**
+ * The console address admins are paged with when `continuity.paging.consoleUrl` is not set: the
+ * local runtime's console on `local.listen` and `local.apiPort`.
+ */
+export function defaultConsoleUrl(local: { listen: string; apiPort: number }): string {
+  return `${localOrigin(local, local.apiPort)}/console`;
 }
 
 export type RouteConfig = LifeboatConfig['routes'][number];
