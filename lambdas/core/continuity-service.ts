@@ -545,6 +545,25 @@ export async function runHandover(deps: ContinuityDeps, budgetMs: number): Promi
   }
 }
 
+/** One probe's streak on one route, as the thresholds count it. */
+export interface ProbeHealth {
+  probe: string;
+  /** Failures in a row; 0 once the probe succeeds again. */
+  failures: number;
+  successes: number;
+}
+
+/** One route as the console draws it: where it delivers, whether it is held, its probes' streaks. */
+export interface RouteHealth {
+  name: string;
+  domains: string[];
+  /** `host:port` of each host, in the order they are tried. */
+  hosts: string[];
+  /** A hold covers it (its own or every route's). */
+  held: boolean;
+  probes: ProbeHealth[];
+}
+
 export interface ContinuityStatus {
   state: OrgState['state'];
   since: string;
@@ -554,20 +573,47 @@ export interface ContinuityStatus {
   queue: Record<DeliveryState, number>;
   /** Pages and texts the notifier refused lately (SNS sandbox, spend limit, AccessDenied). */
   failedNotifications: FailedNotifications;
+  /** Each configured route with its probes' streaks from the last rounds (read-only, for the console). */
+  routes: RouteHealth[];
+}
+
+/** The configured routes with the streaks the probe rounds keep and the holds on them. */
+export function routeHealth(
+  routes: LifeboatConfig['routes'],
+  streaks: OrgState['streaks'],
+  holds: readonly { scope: string }[],
+): RouteHealth[] {
+  return routes.map((r) => ({
+    name: r.name,
+    domains: [...r.domains],
+    hosts: r.hosts.map((h) => `${h.host}:${h.port}`),
+    held: holds.some((h) => h.scope === '*' || h.scope === r.name),
+    probes: Object.entries(streaks)
+      .filter(([key]) => key.startsWith(`${r.name}/`))
+      .map(([key, s]) => ({
+        probe: key.slice(r.name.length + 1),
+        failures: s.failures,
+        successes: s.successes,
+      })),
+  }));
 }
 
 export async function getStatus(
-  deps: Pick<ContinuityDeps, 'store' | 'continuity' | 'clock'>,
+  deps: Pick<ContinuityDeps, 'store' | 'continuity' | 'clock'> & {
+    config?: Pick<LifeboatConfig, 'routes'> | undefined;
+  },
 ): Promise<ContinuityStatus> {
   const org = (await deps.continuity.getOrg()) ?? initialOrgState(deps.clock.now());
   const event = org.eventId ? ((await deps.continuity.getEvent(org.eventId)) ?? null) : null;
+  const holds = await deps.store.listHolds();
   return {
     state: org.state,
     since: org.since,
     lastProbeRoundAt: org.lastRoundAt,
     event,
-    holds: await deps.store.listHolds(),
+    holds,
     queue: await deps.store.countByState(),
     failedNotifications: await failedNotifications(deps.continuity, deps.clock.now()),
+    routes: routeHealth(deps.config?.routes ?? [], org.streaks, holds),
   };
 }

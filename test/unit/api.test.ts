@@ -297,6 +297,11 @@ describe('admin API: what it shows', () => {
       holds: [expect.objectContaining({ scope: '*', reason: 'continuity', by: ALICE.email })],
       queue: { queued: 0, delivering: 0, delivered: 0, deferred: 0, failed: 0, held: 1, quarantined: 0 },
       failedNotifications: { count: 0, windowHours: 24, last: null },
+      // Every route, held by the invoke, with the hosts it delivers to.
+      routes: [
+        expect.objectContaining({ name: 'onprem', held: true, hosts: ['10.0.0.5:25'] }),
+        expect.objectContaining({ name: 'cloud', held: true, domains: ['example.com', 'example.net'] }),
+      ],
     });
   });
 

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createWebServer, localAppConfig } from '../../infra/local/web-server.js';
 import { parseConfig } from '../../lambdas/core/config.js';
+import { routeHealth } from '../../lambdas/core/continuity-service.js';
 
 const base = {
   organisation: 'T',
@@ -54,5 +55,46 @@ describe('createWebServer', () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('routeHealth', () => {
+  it('gives each configured route its hosts, whether a hold covers it and its probes’ streaks', () => {
+    const config = parseConfig(
+      {
+        ...base,
+        domains: ['example.com', 'example.org'],
+        routes: [
+          { name: 'exchange', domains: ['example.com'], hosts: [{ host: 'mx1.test' }, { host: 'mx2.test' }] },
+          { name: 'google', domains: ['example.org'], hosts: [{ host: 'aspmx.test', port: 587 }] },
+        ],
+      },
+      't',
+    );
+    const streaks = {
+      'exchange/smtp': { failures: 2, successes: 0 },
+      'exchange/organic': { failures: 0, successes: 4 },
+      'google/smtp': { failures: 0, successes: 9 },
+    };
+    expect(routeHealth(config.routes, streaks, [{ scope: 'exchange' }])).toEqual([
+      {
+        name: 'exchange',
+        domains: ['example.com'],
+        hosts: ['mx1.test:25', 'mx2.test:25'],
+        held: true,
+        probes: [
+          { probe: 'smtp', failures: 2, successes: 0 },
+          { probe: 'organic', failures: 0, successes: 4 },
+        ],
+      },
+      {
+        name: 'google',
+        domains: ['example.org'],
+        hosts: ['aspmx.test:587'],
+        held: false,
+        probes: [{ probe: 'smtp', failures: 0, successes: 9 }],
+      },
+    ]);
+    expect(routeHealth(config.routes, {}, [{ scope: '*' }]).every((r) => r.held)).toBe(true);
   });
 });
