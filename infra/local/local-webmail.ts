@@ -76,7 +76,7 @@ export interface LocalWebmail {
   web: ReturnType<typeof createWebServer>;
   /** The demo password, in demo mode. */
   demoPassword: string | null;
-  /** Indexes the new deliveries of ingested messages, in the background. */
+  /** Indexes the new deliveries of ingested messages to directory users, in the background. */
   indexIngested(results: readonly IngestResult[]): void;
   /**
    * The local-only endpoint `POST /local/users/<id>/password` `{ "password" }` (what `lifeboat users
@@ -174,10 +174,14 @@ export async function openLocalWebmail(options: LocalWebmailOptions): Promise<Lo
     web,
     demoPassword,
     indexIngested(results) {
+      const staffDirectory = directory.current();
       for (const r of results) {
-        if (r.created.length === 0) continue;
+        // Only mailboxes someone can search: an address that gains a user later has its index
+        // built from its mail by the next sweep (rebuildMissing), as one whose index was lost.
+        const mailboxes = r.created.filter((address) => staffDirectory.byAddress(address));
+        if (mailboxes.length === 0) continue;
         options
-          .track(indexMessage({ ...searchDeps, queue: indexQueue }, r.messageId, r.created))
+          .track(indexMessage({ ...searchDeps, queue: indexQueue }, r.messageId, mailboxes))
           .catch((err: Error) =>
             log.error('message not indexed; a rebuild of its mailbox will add it', {
               messageId: r.messageId,

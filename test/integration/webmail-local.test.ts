@@ -1,10 +1,12 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { generateKeyPair, importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { webmailLayout } from '../../infra/local/local-webmail.js';
 import { oidcKeysFile } from '../../infra/local/oidc-keys.js';
 import { type Runtime, startRuntime } from '../../infra/local/runtime.js';
 import { parseConfig } from '../../lambdas/core/config.js';
+import { INDEX_PREFIX, indexKey } from '../../lambdas/storage-layout.js';
 import { freePort } from '../support/lifeboat-process.js';
 import { ManualClock } from '../support/memory-store.js';
 import { claimsOf, OidcClient } from '../support/oidc-client.js';
@@ -350,6 +352,30 @@ describe('the local runtime’s webmail, signed in through its own OpenID provid
       const res = await api('/mail/api/me', await mint({ sub: 'stranger', 'cognito:username': 'stranger' }));
       expect(res.status).toBe(403);
       expect(((await res.json()) as { error: string }).error).toBe('FORBIDDEN');
+    });
+  });
+
+  describe('the search index', () => {
+    const indexed = (address: string) =>
+      access(
+        path.join(webmailLayout(rt.layout.dataDir).indexDir, indexKey(address).slice(INDEX_PREFIX.length)),
+      ).then(
+        () => true,
+        () => false,
+      );
+
+    it('is written for a directory user’s mailbox and for no address without a user', async () => {
+      const forNobody = await compose({
+        from: 'Eve <eve@elsewhere.example>',
+        to: 'dave@example.com',
+        subject: 'To an address no user has',
+        text: 'Relayed to the primary; nobody searches it here.',
+      });
+      await sendRaw(rt.smtpPort, { to: ['dave@example.com'], raw: forNobody });
+      await rt.idle();
+      await rt.webmail.indexQueue.idle();
+      expect(await indexed('alice@example.com')).toBe(true);
+      expect(await indexed('dave@example.com')).toBe(false);
     });
   });
 
