@@ -261,6 +261,15 @@ export const awsConfigSchema = z
     staffAuth: staffAuthSchema,
     /** The web app's domain. @default CloudFront's own domain */
     web: webSchema,
+    /**
+     * The SES configuration set mail sent from the webmail goes out with; its bounce, complaint and
+     * delivery events come back to the sender's Sent view (a bounce as a notice in their mailbox).
+     * @default `<stackName>-webmail`, created by the stack
+     */
+    sendingConfigurationSet: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be letters, digits, dashes and underscores (64 at most)')
+      .optional(),
     /** Addresses that get alarm notifications by email (each must confirm the SNS subscription). @default [] */
     alarmEmails: z.array(alarmEmail).default([]),
     /** Alarm when the oldest deferred delivery has waited longer than this. @default 60 */

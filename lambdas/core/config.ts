@@ -91,6 +91,24 @@ export const DEFAULT_HISTORY_DAYS = 30;
 export const DEFAULT_WEBMAIL_HISTORY_DAYS = 30;
 /** Signed download links live five minutes by default: enough to start a download on a slow phone. */
 export const DEFAULT_LINK_TTL_SECONDS = 300;
+/**
+ * Seconds a sent message waits in the outbound queue before it leaves, so the sender can take it
+ * back: Gmail's default undo window is 5 s and its longest 30 s; 10 s lets a person notice a
+ * missing attachment without making an urgent reply feel slow.
+ */
+export const DEFAULT_UNDO_SECONDS = 10;
+/** Past a few minutes "undo" is a scheduled send, which the queue's sweeps are not timed for. */
+export const MAX_UNDO_SECONDS = 300;
+/**
+ * Recipients on one message from the webmail: a team or a customer thread, never a mailing list.
+ * A stolen session can then reach few people per message (and the rate limits cap the day).
+ */
+export const DEFAULT_MAX_RECIPIENTS = 50;
+/** Messages a user may send in an hour: a busy person writes a few dozen; a spam run writes thousands. */
+export const DEFAULT_MESSAGES_PER_HOUR = 60;
+/** Recipients a user may reach in 24 hours: well under SES's default sending quota's share of one person. */
+export const DEFAULT_RECIPIENTS_PER_DAY = 500;
+
 /** A link leaks through browser history and shared screens; it must not outlive a short task. */
 export const MAX_LINK_TTL_SECONDS = 3600;
 /** Under ten seconds, a link can expire between the API answer and the browser following it. */
@@ -264,6 +282,19 @@ export const configSchema = z
           .min(MIN_LINK_TTL_SECONDS)
           .max(MAX_LINK_TTL_SECONDS)
           .default(DEFAULT_LINK_TTL_SECONDS),
+        /** Sending from the webmail: the undo window and the limits that keep a stolen session from spamming. */
+        send: z
+          .strictObject({
+            /** Seconds a sent message waits before it leaves, during which it can be undone. @default 10 */
+            undoSeconds: z.number().int().min(0).max(MAX_UNDO_SECONDS).default(DEFAULT_UNDO_SECONDS),
+            /** Recipients (To, Cc and Bcc together) on one message. @default 50 */
+            maxRecipients: z.number().int().min(1).max(1000).default(DEFAULT_MAX_RECIPIENTS),
+            /** Messages one user may send per hour. @default 60 */
+            messagesPerHour: z.number().int().min(1).max(10_000).default(DEFAULT_MESSAGES_PER_HOUR),
+            /** Recipients one user may reach per 24 hours. @default 500 */
+            recipientsPerDay: z.number().int().min(1).max(100_000).default(DEFAULT_RECIPIENTS_PER_DAY),
+          })
+          .prefault({}),
       })
       .prefault({}),
     /** Settings read only by the local runtime (`npm start`). */
@@ -288,6 +319,26 @@ export const configSchema = z
         apiPort: port.default(8787),
         /** Port of the demo primary started when no config file is given. @default 2526 */
         demoPrimaryPort: port.default(2526),
+        /**
+         * The relay mail sent from the webmail to outside addresses leaves through (your ISP's or your
+         * mail provider's submission service). Mail to the accepted domains never leaves: it is
+         * delivered here, as inbound mail is. @default none: outside recipients are refused, except in
+         * demo mode, where a local sink takes them (`<dataDir>/demo-sink/`)
+         */
+        relay: z
+          .strictObject({
+            host: z.string().min(1),
+            /** @default 587 (submission) */
+            port: port.default(587),
+            /** @default 'starttls-required' */
+            tls: z.enum(tlsModes).default('starttls-required'),
+            /** @default true */
+            verifyCertificate: z.boolean().default(true),
+            auth: z.strictObject({ user: z.string().min(1), passwordEnv: z.string().min(1) }).optional(),
+          })
+          .optional(),
+        /** Port of the demo sink, the relay of demo mode, which writes what it takes to `<dataDir>/demo-sink/`. @default 2527 */
+        demoSinkPort: port.default(2527),
         /**
          * DNS answers for SPF, DKIM and DMARC checks, by name and record type, e.g.
          * `{ "example.org": { "TXT": ["v=spf1 ip4:127.0.0.1 -all"] } }`. Names not listed do not exist.
