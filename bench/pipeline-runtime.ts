@@ -4,20 +4,22 @@
  *
  *   pipeline-runtime.ts <sink port> <data dir> local    the local runtime: receiver, SQLite and file
  *                                                       stores, ingest, deliver; data under <data dir>
- *   pipeline-runtime.ts <sink port> <data dir> memory   the same receiver and handlers with the stores in
- *                                                       memory, to tell Lifeboat's own cost from the stores'
+ *   pipeline-runtime.ts <sink port> <data dir> memory   the same receiver, mail workers and handlers with the
+ *                                                       stores in memory, to tell Lifeboat's own cost from the stores'
  *
  * Protocol on stdio, one line each: it prints `ready {"smtpPort":…}`; on `mark` it restarts its
  * CPU count; on `stop` it waits for ingests and deliveries in flight, prints
- * `cpu {"userMs":…,"systemMs":…,"mainThreadBusy":…}` (the whole process's CPU since the last mark,
+ * `cpu {"userMs":…,"systemMs":…,"mainThreadBusy":…,"mainThreadMs":…}` (the whole process's CPU since the last mark,
  * every thread, and the share of that time its event loop was busy), shuts down and exits. The
  * parent owns the data folder and removes it. With BENCH_PROFILE_FILE set, a V8 CPU profile of
  * the same span (mark to stop) is written to that file.
  */
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
+import { createMailWorkers } from '../infra/local/mail-workers.js';
 import { createReceiver } from '../infra/local/receiver.js';
 import { createIngestQueue } from '../infra/local/recovery.js';
 import { createLocalResolver } from '../infra/local/resolver.js';
@@ -60,11 +62,13 @@ async function startInMemory(config: LifeboatConfig): Promise<Running> {
     LIFEBOAT_CONFIG: JSON.stringify(config),
     AWS_REGION: 'us-east-1',
   });
+  const mailWorkers = createMailWorkers({ config });
   const ctx = createContext(env, {
     config,
     store,
     continuity: store,
     blobs,
+    summarise: mailWorkers.summarise,
     log: silentLogger,
     trigger: {
       async requestDelivery(messageId) {
@@ -86,6 +90,7 @@ async function startInMemory(config: LifeboatConfig): Promise<Running> {
     config,
     blobs,
     resolver: createLocalResolver(config.local.dns),
+    verdicts: mailWorkers.verdicts,
     log: silentLogger,
     ingests: createIngestQueue({ ingest, clock: systemClock, log: silentLogger, track }),
   });
@@ -99,6 +104,7 @@ async function startInMemory(config: LifeboatConfig): Promise<Running> {
     async stop() {
       await new Promise<void>((resolve) => receiver.close(() => resolve()));
       await idle();
+      await mailWorkers.close();
     },
   };
 }
@@ -121,7 +127,27 @@ const running: Running =
 const profileFile = process.env.BENCH_PROFILE_FILE;
 const inspector = profileFile ? new Session() : undefined;
 inspector?.connect();
+/**
+ * CPU time of this process's main thread (user and system, milliseconds), from its /proc entry
+ * (Linux; NaN elsewhere): the thread the runtime's JavaScript runs on, apart from libuv's and
+ * any worker's threads.
+ */
+function mainThreadCpuMs(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces: utime is the 12th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
+}
+/** USER_HZ, which /proc counts CPU time in: 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
 let cpuMark = process.cpuUsage();
+let mainMark = mainThreadCpuMs();
 let eluMark = performance.eventLoopUtilization();
 process.stdout.write(`ready ${JSON.stringify({ smtpPort: running.smtpPort })}\n`);
 
@@ -132,18 +158,20 @@ for await (const line of createInterface({ input: process.stdin })) {
       await inspector.post('Profiler.start');
     }
     cpuMark = process.cpuUsage();
+    mainMark = mainThreadCpuMs();
     eluMark = performance.eventLoopUtilization();
   } else if (line === 'stop') {
     await running.idle();
     const cpu = process.cpuUsage(cpuMark);
     const mainThreadBusy = performance.eventLoopUtilization(eluMark).utilization;
+    const mainThreadMs = mainThreadCpuMs() - mainMark;
     if (inspector && profileFile) {
       const { profile } = await inspector.post('Profiler.stop');
       await writeFile(profileFile, JSON.stringify(profile));
       inspector.disconnect();
     }
     process.stdout.write(
-      `cpu ${JSON.stringify({ userMs: cpu.user / 1000, systemMs: cpu.system / 1000, mainThreadBusy })}\n`,
+      `cpu ${JSON.stringify({ userMs: cpu.user / 1000, systemMs: cpu.system / 1000, mainThreadBusy, mainThreadMs })}\n`,
     );
     break;
   }
