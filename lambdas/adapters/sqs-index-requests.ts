@@ -1,10 +1,22 @@
-import { createHash } from 'node:crypto';
-import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import * as z from 'zod';
 import type { IndexRequests } from '../ports.js';
 
-/** SQS takes at most 10 messages in one SendMessageBatch. */
+/** SQS takes at most 10 messages in one SendMessageBatch, ReceiveMessage or DeleteMessageBatch. */
 const SQS_BATCH_MAX = 10;
+
+/**
+ * Seconds a receive waits for messages: long polling asks every SQS server, where a short poll
+ * samples some and can answer empty while requests wait. One second, as the indexer drains a
+ * queue it was told holds work and stops at the first empty answer.
+ */
+const RECEIVE_WAIT_SECONDS = 1;
 
 /** One index request on the queue: a message for one mailbox. */
 export const indexRequestSchema = z.strictObject({
@@ -13,19 +25,10 @@ export const indexRequestSchema = z.strictObject({
 });
 export type IndexRequest = z.infer<typeof indexRequestSchema>;
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
-
 /**
- * The FIFO message group of a mailbox: SQS delivers a group's messages one batch at a time, in
- * order, so each mailbox's index has one writer. A hash, because a group id holds at most 128
- * characters and an address up to 254, and the queue need not show addresses.
+ * Index requests on the SQS standard queue the scheduled indexer drains. A request may arrive
+ * twice (SQS standard delivers at least once): indexing a message again replaces its entry.
  */
-export const mailboxGroupId = (address: string) => sha256(address);
-
-/** Deduplication id: the same message for the same mailbox sent twice within SQS's 5 minutes counts once. */
-export const indexDedupId = (messageId: string, address: string) => sha256(`${messageId}\n${address}`);
-
-/** Index requests on the SQS FIFO queue the indexer function consumes. */
 export function createSqsIndexRequests(sqs: Pick<SQSClient, 'send'>, queueUrl: string): IndexRequests {
   return {
     async requestIndex(messageId, addresses) {
@@ -33,14 +36,67 @@ export function createSqsIndexRequests(sqs: Pick<SQSClient, 'send'>, queueUrl: s
         const entries = addresses.slice(i, i + SQS_BATCH_MAX).map((address, j) => ({
           Id: String(i + j),
           MessageBody: JSON.stringify({ messageId, address } satisfies IndexRequest),
-          MessageGroupId: mailboxGroupId(address),
-          MessageDeduplicationId: indexDedupId(messageId, address),
         }));
         const out = await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }));
         if (out.Failed?.length) {
           throw new Error(
             `index requests refused by SQS: ${out.Failed.map((f) => f.Code).join(', ')} (${out.Failed.length} of ${entries.length})`,
           );
+        }
+      }
+    },
+  };
+}
+
+/** A request as received: the request and the handle that deletes it once indexed. */
+export interface ReceivedIndexRequest extends IndexRequest {
+  receipt: string;
+}
+
+/** The indexer's side of the queue. */
+export interface IndexInbox {
+  /** Requests waiting (SQS's approximate count of visible messages). */
+  backlog(): Promise<number>;
+  /** Up to ten requests; none when the queue is empty. A malformed body is a deployment fault and throws. */
+  receive(): Promise<ReceivedIndexRequest[]>;
+  /** Removes handled requests from the queue. */
+  delete(receipts: readonly string[]): Promise<void>;
+}
+
+export function createSqsIndexInbox(sqs: Pick<SQSClient, 'send'>, queueUrl: string): IndexInbox {
+  return {
+    async backlog() {
+      const out = await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: queueUrl,
+          AttributeNames: ['ApproximateNumberOfMessages'],
+        }),
+      );
+      return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0);
+    },
+    async receive() {
+      const out = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: SQS_BATCH_MAX,
+          WaitTimeSeconds: RECEIVE_WAIT_SECONDS,
+        }),
+      );
+      return (out.Messages ?? []).map((m) => ({
+        ...indexRequestSchema.parse(JSON.parse(m.Body ?? '')),
+        receipt: m.ReceiptHandle ?? '',
+      }));
+    },
+    async delete(receipts) {
+      for (let i = 0; i < receipts.length; i += SQS_BATCH_MAX) {
+        const entries = receipts.slice(i, i + SQS_BATCH_MAX).map((ReceiptHandle, j) => ({
+          Id: String(i + j),
+          ReceiptHandle,
+        }));
+        const out = await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }));
+        // A request not deleted comes back after the visibility timeout and is indexed again: harmless.
+        if (out.Failed?.length) {
+          throw new Error(`index requests not deleted: ${out.Failed.map((f) => f.Code).join(', ')}`);
         }
       }
     },

@@ -67,6 +67,11 @@ describe('Store', () => {
           Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 30 }],
         }),
         // Attachments extracted for a presigned download link: a day, then gone.
+        expect.objectContaining({
+          Prefix: 'index/',
+          NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+          Status: 'Enabled',
+        }),
         expect.objectContaining({ Prefix: 'attachments/', ExpirationInDays: 1, Status: 'Enabled' }),
       ]);
     });

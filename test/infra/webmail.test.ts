@@ -3,8 +3,13 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { INDEX_NONCURRENT_DAYS } from '../../infra/aws/constructs/store.js';
 import { SPA_ROUTER_CODE, WebApp } from '../../infra/aws/constructs/web-app.js';
-import { INDEX_MAX_RECEIVES, INDEXER_BATCH_SIZE } from '../../infra/aws/constructs/webmail.js';
+import {
+  INDEX_MAX_RECEIVES,
+  INDEXER_SCHEDULE_MINUTES,
+  INDEXER_TIMEOUT,
+} from '../../infra/aws/constructs/webmail.js';
 import { REPO_ROOT } from '../../infra/aws/deployment-config.js';
 import { appContentSecurityPolicy, PERMISSIONS_POLICY } from '../../lambdas/webmail/headers.js';
 import { logicalId, type Synthesized, synth } from './stack.js';
@@ -284,29 +289,46 @@ describe('Search indexer', () => {
     s = synth();
   });
 
-  it('is fed by a FIFO queue, encrypted, with a dead-letter queue after a few tries', () => {
+  it('is fed by a standard queue, encrypted, with a dead-letter queue after a few tries', () => {
     const queue = one(s, 'AWS::SQS::Queue', 'SearchQueue').Properties;
     const dlqId = logicalId(s.template, 'AWS::SQS::Queue', 'SearchDeadLetters');
     expect(queue).toMatchObject({
-      FifoQueue: true,
-      ContentBasedDeduplication: false,
-      VisibilityTimeout: 360,
+      VisibilityTimeout: 600,
       RedrivePolicy: {
         deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] },
         maxReceiveCount: INDEX_MAX_RECEIVES,
       },
     });
+    expect(queue.FifoQueue).toBeUndefined();
     expect(queue.KmsMasterKeyId).toBeDefined();
-    expect(s.template.findResources('AWS::SQS::Queue')[dlqId]!.Properties.FifoQueue).toBe(true);
+    // Requests stay hidden while a run that received them may still be working on them.
+    expect(queue.VisibilityTimeout).toBeGreaterThan(INDEXER_TIMEOUT.toSeconds());
   });
 
-  it('consumes in batches and reports failures record by record', () => {
-    const mapping = Object.values(s.template.findResources('AWS::Lambda::EventSourceMapping'));
-    expect(mapping).toHaveLength(1);
-    expect(mapping[0]!.Properties).toMatchObject({
-      BatchSize: INDEXER_BATCH_SIZE,
-      FunctionResponseTypes: ['ReportBatchItemFailures'],
-      FunctionName: { Ref: logicalId(s.template, 'AWS::Lambda::Function', 'SearchIndexerFunction') },
+  it('drains the queue from a schedule, one run at a time (the one writer of every index)', () => {
+    expect(Object.keys(s.template.findResources('AWS::Lambda::EventSourceMapping'))).toHaveLength(0);
+    const fn = one(s, 'AWS::Lambda::Function', 'SearchIndexerFunction').Properties;
+    expect(fn.ReservedConcurrentExecutions).toBe(1);
+    expect(fn.Timeout).toBe(INDEXER_TIMEOUT.toSeconds());
+    expect(fn.Environment.Variables.INDEX_QUEUE_URL).toEqual({
+      Ref: logicalId(s.template, 'AWS::SQS::Queue', 'SearchQueue'),
+    });
+    const rule = one(s, 'AWS::Events::Rule', 'SearchSchedule').Properties;
+    expect(rule.ScheduleExpression).toBe(`rate(${INDEXER_SCHEDULE_MINUTES} minute)`);
+    expect(rule.Targets[0].Arn).toEqual({
+      'Fn::GetAtt': [logicalId(s.template, 'AWS::Lambda::Function', 'SearchIndexerFunction'), 'Arn'],
+    });
+  });
+
+  it('expires replaced index blobs after a day instead of keeping every old version', () => {
+    const bucket = one(s, 'AWS::S3::Bucket', 'StoreMail').Properties;
+    const rule = bucket.LifecycleConfiguration.Rules.find(
+      (r: { Id: string }) => r.Id === 'expire-replaced-index-blobs',
+    );
+    expect(rule).toMatchObject({
+      Prefix: 'index/',
+      Status: 'Enabled',
+      NoncurrentVersionExpiration: { NoncurrentDays: INDEX_NONCURRENT_DAYS },
     });
   });
 

@@ -1,19 +1,20 @@
-import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import {
-  createSqsIndexRequests,
-  indexDedupId,
-  mailboxGroupId,
-} from '../../lambdas/adapters/sqs-index-requests.js';
+import { createSqsIndexInbox, createSqsIndexRequests } from '../../lambdas/adapters/sqs-index-requests.js';
 
 const sqs = mockClient(SQSClient);
-const URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Lifeboat-SearchQueue.fifo';
+const URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Lifeboat-SearchQueue';
 
 beforeEach(() => sqs.reset());
 
 describe('createSqsIndexRequests', () => {
-  it('sends one request per mailbox, grouped by mailbox and deduplicated by message and mailbox', async () => {
+  it('sends one request per mailbox, ten a batch, to the standard queue', async () => {
     sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [] });
     const addresses = Array.from({ length: 12 }, (_, i) => `user${i}@example.com`);
     await createSqsIndexRequests(new SQSClient({ region: 'eu-west-1' }), URL).requestIndex('m1', addresses);
@@ -22,10 +23,8 @@ describe('createSqsIndexRequests', () => {
     expect(batches.map((b) => b.length)).toEqual([10, 2]); // SQS takes at most 10 a batch
     const first = batches[0]?.[0];
     expect(JSON.parse(first?.MessageBody ?? '')).toEqual({ messageId: 'm1', address: 'user0@example.com' });
-    expect(first?.MessageGroupId).toBe(mailboxGroupId('user0@example.com'));
-    expect(first?.MessageDeduplicationId).toBe(indexDedupId('m1', 'user0@example.com'));
-    // A group id holds at most 128 characters; an address up to 254.
-    expect(mailboxGroupId(`${'a'.repeat(240)}@example.com`)).toHaveLength(64);
+    // A standard queue refuses FIFO's deduplication id.
+    expect(first?.MessageDeduplicationId).toBeUndefined();
   });
 
   it('fails when SQS refuses part of a batch, so ingest logs it', async () => {
@@ -37,5 +36,24 @@ describe('createSqsIndexRequests', () => {
         'a@example.com',
       ]),
     ).rejects.toThrow(/KMS.ThrottlingException/);
+  });
+});
+
+describe('createSqsIndexInbox', () => {
+  it('receives ten at a time with a long poll and deletes in batches of ten', async () => {
+    sqs.on(ReceiveMessageCommand).resolves({
+      Messages: [
+        { Body: JSON.stringify({ messageId: 'm1', address: 'a@example.com' }), ReceiptHandle: 'h1' },
+      ],
+    });
+    sqs.on(DeleteMessageBatchCommand).resolves({ Successful: [], Failed: [] });
+    const inbox = createSqsIndexInbox(new SQSClient({ region: 'eu-west-1' }), URL);
+    expect(await inbox.receive()).toEqual([{ messageId: 'm1', address: 'a@example.com', receipt: 'h1' }]);
+    const receive = sqs.commandCalls(ReceiveMessageCommand)[0]?.args[0].input;
+    expect(receive).toMatchObject({ MaxNumberOfMessages: 10, WaitTimeSeconds: 1 });
+    await inbox.delete(Array.from({ length: 12 }, (_, i) => `h${i}`));
+    expect(sqs.commandCalls(DeleteMessageBatchCommand).map((c) => c.args[0].input.Entries?.length)).toEqual([
+      10, 2,
+    ]);
   });
 });

@@ -45,6 +45,14 @@ const NONCURRENT_VERSION_DAYS = 30;
  */
 export const EXTRACTED_ATTACHMENT_DAYS = 1;
 
+/**
+ * A search index blob replaced by the indexer's next write stays as a noncurrent version this long
+ * (the bucket is versioned for the raw mail): a day, the shortest a lifecycle rule counts. An index
+ * is rebuilt from the raw mail, so its old versions protect nothing, and every write replaces the
+ * mailbox's open segment (about 400 KB on average): kept 30 days they would cost as much as the mail.
+ */
+export const INDEX_NONCURRENT_DAYS = 1;
+
 /** An upload SES abandoned half-way is cleaned up after this; nothing completes it later. */
 const ABORT_INCOMPLETE_UPLOAD_DAYS = 7;
 
@@ -162,6 +170,13 @@ export class Store extends Construct {
                   },
                 ]
               : undefined,
+        },
+        {
+          id: 'expire-replaced-index-blobs',
+          prefix: INDEX_PREFIX,
+          noncurrentVersionExpiration: Duration.days(INDEX_NONCURRENT_DAYS),
+          // A deleted segment (mail past the history window) leaves a marker with nothing behind it.
+          expiredObjectDeleteMarker: true,
         },
         {
           id: 'expire-extracted-attachments',

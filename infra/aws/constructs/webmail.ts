@@ -2,7 +2,8 @@ import { Duration } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import * as authorizers from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import * as lambdaEvents from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { INGEST_MEMORY_MB } from '../function-memory.js';
@@ -15,16 +16,16 @@ export const WEBMAIL_PATH = '/mail/api/{proxy+}';
 /** The methods the webmail handler serves (not ANY: the CORS preflight stays API Gateway's). */
 export const WEBMAIL_METHODS = [apigw.HttpMethod.GET, apigw.HttpMethod.POST] as const;
 
-/** A FIFO event source takes at most 10 messages a batch. */
-export const INDEXER_BATCH_SIZE = 10;
-
 /**
- * The indexer parses up to ten messages and rewrites a mailbox's index once a batch: a minute is
- * ample for SES's largest message, and the queue's visibility is six times that, as Lambda's SQS
- * guide advises, so a batch still running is never handed to a second run.
+ * The indexer drains the queue once a minute (every NORMAL_INDEX_INTERVAL_MINUTES in normal times)
+ * and stops taking rounds 90 s before this timeout; the requests it holds stay invisible twice that
+ * long, so a run still working is never handed the same requests by the next.
  */
-const INDEXER_TIMEOUT = Duration.minutes(1);
-const INDEX_VISIBILITY_TIMEOUT = Duration.minutes(6);
+export const INDEXER_TIMEOUT = Duration.minutes(5);
+export const INDEX_VISIBILITY_TIMEOUT = Duration.minutes(10);
+
+/** Minutes between the schedule's runs: each run drains when the organisation's state asks it to. */
+export const INDEXER_SCHEDULE_MINUTES = 1;
 
 /** Tries before a request goes to the dead-letter queue: a throttle or a brief S3 error passes by then. */
 export const INDEX_MAX_RECEIVES = 5;
@@ -43,9 +44,10 @@ export interface SearchIndexerProps {
 }
 
 /**
- * The search indexer: an SQS FIFO queue whose message group is the mailbox, so each mailbox's index
- * has one writer, fed by ingest (one request per new recipient); a function that indexes each batch
- * and reports its failures record by record; a dead-letter queue with an alarm.
+ * The search indexer: an SQS standard queue fed by ingest (one request per new recipient), drained
+ * by a scheduled function with a reserved concurrency of one, the one writer of every mailbox's
+ * index, which writes each mailbox once per drain for all its new mail; a dead-letter queue with an
+ * alarm.
  */
 export class SearchIndexer extends Construct {
   readonly queue: sqs.Queue;
@@ -59,16 +61,12 @@ export class SearchIndexer extends Construct {
 
     // Requests name a message and an address: personal data, so encrypted with the mail key.
     this.deadLetters = new sqs.Queue(this, 'DeadLetters', {
-      fifo: true,
       encryption: sqs.QueueEncryption.KMS,
       encryptionMasterKey: store.key,
       enforceSSL: true,
       retentionPeriod: DEAD_LETTER_RETENTION,
     });
     this.queue = new sqs.Queue(this, 'Queue', {
-      fifo: true,
-      // Ingest sets a deduplication id per message and mailbox; the body alone would do too.
-      contentBasedDeduplication: false,
       encryption: sqs.QueueEncryption.KMS,
       encryptionMasterKey: store.key,
       enforceSSL: true,
@@ -79,22 +77,27 @@ export class SearchIndexer extends Construct {
 
     this.indexer = new LifeboatFunction(this, 'Indexer', {
       handler: 'indexer',
-      description: 'Lifeboat: indexes new mail into each mailbox’s search index (one writer per mailbox)',
+      description: 'Lifeboat: indexes new mail into each mailbox’s search index (the one writer)',
       platform,
       timeout: INDEXER_TIMEOUT,
       memorySize: INGEST_MEMORY_MB,
-      // Its events come from SQS, which keeps and retries them: no asynchronous invocations to catch.
+      // One run at a time: the single writer of every mailbox's index.
+      reservedConcurrentExecutions: 1,
+      environment: { INDEX_QUEUE_URL: this.queue.queueUrl },
+      // A run that did not start is replaced by the next minute's, which drains the same queue.
+      asyncRetryAttempts: 0,
+      maxEventAge: Duration.minutes(INDEXER_SCHEDULE_MINUTES),
       failureQueue: false,
     });
     store.grantTable(this.indexer);
     store.grantReadRaw(this.indexer);
     store.grantIndex(this.indexer);
-    this.indexer.function.addEventSource(
-      new lambdaEvents.SqsEventSource(this.queue, {
-        batchSize: INDEXER_BATCH_SIZE,
-        reportBatchItemFailures: true,
-      }),
-    );
+    this.queue.grantConsumeMessages(this.indexer.function);
+    new events.Rule(this, 'Schedule', {
+      description: `Lifeboat: run the search indexer every ${INDEXER_SCHEDULE_MINUTES} minute(s)`,
+      schedule: events.Schedule.rate(Duration.minutes(INDEXER_SCHEDULE_MINUTES)),
+      targets: [new targets.LambdaFunction(this.indexer.function, { retryAttempts: 0 })],
+    });
 
     monitoring.addAlarm(
       'IndexDeadLettersAlarm',

@@ -1,6 +1,7 @@
 import type { BlobStore, Clock, Logger, MessageStore } from '../../ports.js';
 import { MAX_BATCH_READ } from '../../storage-layout.js';
 import type { LifeboatConfig } from '../config.js';
+import type { OrgStateName } from '../continuity.js';
 import { NotFoundError } from '../errors.js';
 import { historyStart, parseForReading } from '../mailbox.js';
 import type { MessageRecord } from '../model.js';
@@ -256,4 +257,94 @@ export async function indexMessage(
 /** Rebuilds a mailbox's index from the raw messages (see IndexQueue.rebuild). */
 export function rebuildIndex(deps: { queue: IndexQueue }, address: string): Promise<number> {
   return deps.queue.rebuild(address);
+}
+
+/**
+ * Minutes between the indexer's drains of the request queue while the organisation is `normal`:
+ * staff then read and search their mail in the primary, and each drain writes a mailbox's index
+ * once for all the mail it received since the last one (one segment and one manifest write),
+ * where writing as each message arrived cost two S3 PUTs a message. Any other state (alerting,
+ * continuity, recovering) drains every run, once a minute, as staff may be searching here.
+ */
+export const NORMAL_INDEX_INTERVAL_MINUTES = 15;
+
+/**
+ * Requests waiting at which a drain runs whatever the minute: a mailbox's batch is as large as
+ * waiting longer would make it, and a busy organisation's backlog never outgrows one run.
+ */
+export const DRAIN_BACKLOG = 1_000;
+
+/**
+ * Whether a scheduled run drains the queue: every run outside `normal`; in `normal`, the run on each
+ * NORMAL_INDEX_INTERVAL_MINUTES boundary of the UTC clock, or any run once DRAIN_BACKLOG requests wait.
+ */
+export function shouldDrain(
+  state: OrgStateName,
+  now: Date,
+  backlog: () => Promise<number>,
+): Promise<boolean> {
+  if (state !== 'normal') return Promise.resolve(true);
+  const minute = Math.floor(now.getTime() / 60_000);
+  if (minute % NORMAL_INDEX_INTERVAL_MINUTES === 0) return Promise.resolve(true);
+  return backlog().then((n) => n >= DRAIN_BACKLOG);
+}
+
+/** Messages parsed at once by a drain: S3 reads overlap, memory holds a few raw messages. */
+const PARSE_CONCURRENCY = 8;
+
+/** The outcome of indexing a drained batch: the mailboxes written and those whose write failed. */
+export interface BatchOutcome {
+  written: string[];
+  failed: string[];
+}
+
+/**
+ * Indexes a batch of requests (a message for a mailbox each), one index write per mailbox for all
+ * its messages: the records read in batches, each raw message read and parsed once however many
+ * of the batch's mailboxes it went to. A request whose message has no record any more (expired) or
+ * is a round-trip probe is done. A mailbox whose write fails is reported, the others stand.
+ */
+export async function indexBatch(
+  deps: SearchDeps,
+  requests: readonly { messageId: string; address: string }[],
+): Promise<BatchOutcome> {
+  const ids = [...new Set(requests.map((r) => r.messageId))];
+  const records = new Map<string, MessageRecord>();
+  for (let i = 0; i < ids.length; i += MAX_BATCH_READ) {
+    for (const m of await deps.store.getMessages(ids.slice(i, i + MAX_BATCH_READ))) records.set(m.id, m);
+  }
+  const docs = new Map<string, IndexDoc>();
+  const todo = ids.filter((id) => {
+    const m = records.get(id);
+    return m !== undefined && !m.probeToken;
+  });
+  let next = 0;
+  const worker = async () => {
+    while (next < todo.length) {
+      const id = todo[next++] as string;
+      docs.set(id, await docFor(deps, records.get(id) as MessageRecord));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARSE_CONCURRENCY, todo.length) }, worker));
+
+  const byMailbox = new Map<string, IndexDoc[]>();
+  for (const r of requests) {
+    const doc = docs.get(r.messageId);
+    const message = records.get(r.messageId);
+    if (!doc || !message?.recipients.includes(r.address)) continue;
+    const list = byMailbox.get(r.address) ?? [];
+    if (!list.some((d) => d.id === doc.id)) list.push(doc);
+    byMailbox.set(r.address, list);
+  }
+  const queue = createIndexQueue(deps, { batchWindowMs: 0 });
+  const outcome: BatchOutcome = { written: [], failed: [] };
+  await Promise.all(
+    [...byMailbox].map(([address, list]) =>
+      queue.add(address, list).then(
+        () => outcome.written.push(address),
+        () => outcome.failed.push(address),
+      ),
+    ),
+  );
+  return outcome;
 }
