@@ -8,6 +8,8 @@
  * free tiers not subtracted except in the separate dedicated-account line.
  */
 import { METRICS } from '../infra/aws/constructs/monitoring.js';
+import { INDEX_NONCURRENT_DAYS } from '../infra/aws/constructs/store.js';
+import { INDEXER_SCHEDULE_MINUTES } from '../infra/aws/constructs/webmail.js';
 import {
   DELIVER_MEMORY_MB,
   INGEST_MEMORY_MB,
@@ -16,6 +18,8 @@ import {
 } from '../infra/aws/function-memory.js';
 import { parseConfig } from '../lambdas/core/config.js';
 import { awsProbeTicks } from '../lambdas/core/probe-cycle.js';
+import { NORMAL_INDEX_INTERVAL_MINUTES } from '../lambdas/core/search/indexer.js';
+import { SEGMENT_MESSAGES } from '../lambdas/core/search/mailbox-index.js';
 import type { Figure, FigureResult } from './report.js';
 
 /** Three decimals: at two, 1.203 would read as the 1.20 it misses. */
@@ -89,6 +93,13 @@ export const ASSUMPTIONS = {
    * counter: 3); the attempt sample for the organic probe (1).
    */
   writeUnitsPerMessage: 15,
+  /**
+   * The console's flow buckets (lambdas/core/flow-metrics.ts): ingest adds `accepted` and each
+   * delivery attempt its outcome, each to this minute's and this hour's bucket, one UpdateItem of
+   * one write unit each (a bucket stays under 1 KB); a probe round samples the queue depth into both.
+   */
+  metricWriteUnitsPerMessage: 4,
+  metricWriteUnitsPerProbeRound: 2,
   /** Strongly consistent reads per message: ingest's holds; deliver's holds and deliveries. */
   readUnitsPerMessage: 3,
   /**
@@ -126,15 +137,20 @@ export const ASSUMPTIONS = {
   secrets: 1,
   adminApiRequests: 1_000,
   /**
-   * The search indexer, per message and mailbox: one SQS FIFO send, receive and delete (at 100
-   * messages a user a day a batch rarely holds two for one mailbox); an estimated 0.3 s of parse and
-   * segment write; three S3 GETs (the raw message, the mailbox's manifest and open segment) and two
-   * PUTs (the segment and the manifest).
+   * The search indexer (a scheduled drain of an SQS standard queue, lambdas/handlers/indexer.ts):
+   * per message one send, a tenth of a receive and of a delete, a record read, the raw message read
+   * and parsed (eight at once: 0.03 s each, estimated); per mailbox written in a drain, the manifest
+   * and the open segment read and written (0.15 s, estimated); per scheduled run that does not
+   * drain, the queue's backlog asked and the org state read (0.1 s). Messages arrive evenly over
+   * the day here, which is the least a drain can batch: mail that comes in working hours batches more.
    */
-  sqsRequestsPerMessage: 3,
-  indexSeconds: 0.3,
-  indexGetsPerMessage: 3,
-  indexPutsPerMessage: 2,
+  indexSecondsPerMessage: 0.03,
+  indexSecondsPerMailboxWrite: 0.15,
+  indexIdleRunSeconds: 0.1,
+  /** Index size per message (`npm run bench`, webmail: 415-468 bytes per message); the open segment half full on average. */
+  indexKbPerMessage: 0.45,
+  /** Days an expired noncurrent version is still billed on average: S3 counts to the next midnight UTC. */
+  noncurrentLagDays: 0.5,
   /**
    * Staff who sign in to the web app in a month without an outage: the quarterly drill, a third of
    * them each month (Cognito counts a monthly active user once, however often they sign in).
@@ -173,7 +189,7 @@ export const PRICES = {
   logsIngestGb: 0.5,
   logsStoredGbMonth: 0.03,
   httpApiPerMillion: 1,
-  sqsFifoPerMillion: 0.5,
+  sqsStandardPerMillion: 0.4,
   cognitoEssentialsMau: 0.015,
   cognitoFreeMau: 10_000,
   cloudfrontGb: 0.085,
@@ -265,9 +281,33 @@ export function workedMonth(a: Assumptions = ASSUMPTIONS, p: typeof PRICES = PRI
     Math.ceil((tickWaitSeconds + SFN_INVOKE_SECONDS) / SFN_DURATION_STEP_SECONDS - 1e-9) *
     SFN_DURATION_STEP_SECONDS;
   const tickGbSeconds = tickRuns * tickBilledSeconds * SFN_MEMORY_GB;
-  const writes = messages * a.writeUnitsPerMessage + rounds * a.writeUnitsPerProbeRound;
+  // The search indexer: a drain every NORMAL_INDEX_INTERVAL_MINUTES, each mailbox written once per
+  // drain when it received mail since the last (Poisson arrivals at the day's average rate).
+  const indexRuns = (a.days * 24 * 60) / INDEXER_SCHEDULE_MINUTES;
+  const drains = (a.days * 24 * 60) / NORMAL_INDEX_INTERVAL_MINUTES;
+  const perMailboxPerDrain = (a.messagesPerUserPerDay * NORMAL_INDEX_INTERVAL_MINUTES) / (24 * 60);
+  const mailboxWrites = a.users * drains * (1 - Math.exp(-perMailboxPerDrain));
+  const sqsRequests = messages * 1.2 + drains + (indexRuns - drains);
+  const indexGbSeconds =
+    (INGEST_MEMORY_MB / 1024) *
+    (messages * a.indexSecondsPerMessage +
+      mailboxWrites * a.indexSecondsPerMailboxWrite +
+      (indexRuns - drains) * a.indexIdleRunSeconds);
+  const indexPuts = mailboxWrites * 2;
+  const indexGets = messages + mailboxWrites * 2;
+  const openSegmentKb = (SEGMENT_MESSAGES / 2) * a.indexKbPerMessage;
+  const indexCurrentGb = (messages * (a.historyDays / a.days) * a.indexKbPerMessage) / KB_PER_GB;
+  const indexNoncurrentGb =
+    (mailboxWrites * openSegmentKb * ((INDEX_NONCURRENT_DAYS + a.noncurrentLagDays) / a.days)) / KB_PER_GB;
+  const writes =
+    messages * (a.writeUnitsPerMessage + a.metricWriteUnitsPerMessage) +
+    rounds * (a.writeUnitsPerProbeRound + a.metricWriteUnitsPerProbeRound);
   const reads =
-    messages * a.readUnitsPerMessage + rounds * a.readUnitsPerProbeRound + runs * a.readUnitsPerSweep;
+    messages * a.readUnitsPerMessage +
+    rounds * a.readUnitsPerProbeRound +
+    runs * a.readUnitsPerSweep +
+    messages + // the indexer's record read
+    indexRuns; // and its org state, each run
   const invocations = messages * 2 + runs + rounds + a.adminApiRequests;
   const gbSeconds = {
     ingest: messages * (INGEST_MEMORY_MB / 1024) * a.ingestSeconds,
@@ -276,11 +316,11 @@ export function workedMonth(a: Assumptions = ASSUMPTIONS, p: typeof PRICES = PRI
     probe: rounds * (probeMemoryMb(2) / 1024) * a.probeSeconds,
   };
   const totalGbSeconds = gbSeconds.ingest + gbSeconds.deliver + gbSeconds.sweep + gbSeconds.probe;
-  const indexGbSeconds = messages * (INGEST_MEMORY_MB / 1024) * a.indexSeconds;
   const loggedRequests = messages * 3 + large; // SES's PUT, ingest's and deliver's GET, a transition
   const accessLogGb = (loggedRequests * a.accessLogBytesPerRequest) / 1024 ** 3;
   const accessLogStoredGb = accessLogGb * (a.retentionDays / a.days);
-  const logsGb = (invocations * a.logBytesPerInvocation) / 1024 ** 3;
+  const loggedInvocations = invocations + indexRuns;
+  const logsGb = (loggedInvocations * a.logBytesPerInvocation) / 1024 ** 3;
   const logsStoredGb = logsGb * (a.logRetentionDays / a.days);
 
   const items: CostItem[] = [
@@ -323,13 +363,13 @@ export function workedMonth(a: Assumptions = ASSUMPTIONS, p: typeof PRICES = PRI
     {
       item: 'DynamoDB writes',
       price: `$${p.dynamoPerMillionWrites} per million write units`,
-      arithmetic: `${a.writeUnitsPerMessage} units per message (message and its day entry, delivery created, claimed, delivered, with index and counter writes; attempt sample) + ${a.writeUnitsPerProbeRound} per probe round (${int(rounds)} rounds) → ${millions(writes)}`,
+      arithmetic: `${a.writeUnitsPerMessage + a.metricWriteUnitsPerMessage} units per message (message and its day entry, delivery created, claimed, delivered, with index and counter writes; attempt sample; ${a.metricWriteUnitsPerMessage} flow-metric bucket updates) + ${a.writeUnitsPerProbeRound + a.metricWriteUnitsPerProbeRound} per probe round (${int(rounds)} rounds) → ${millions(writes)}`,
       usd: (writes / 1e6) * p.dynamoPerMillionWrites,
     },
     {
       item: 'DynamoDB reads',
       price: `$${p.dynamoPerMillionReads} per million read units`,
-      arithmetic: `${a.readUnitsPerMessage} per message + ${a.readUnitsPerProbeRound} per probe round + ${a.readUnitsPerSweep} per sweep → ${millions(reads)}`,
+      arithmetic: `${a.readUnitsPerMessage + 1} per message (the indexer's record read included) + ${a.readUnitsPerProbeRound} per probe round + ${a.readUnitsPerSweep} per sweep + 1 per indexer run → ${millions(reads)}`,
       usd: (reads / 1e6) * p.dynamoPerMillionReads,
     },
     {
@@ -380,7 +420,7 @@ export function workedMonth(a: Assumptions = ASSUMPTIONS, p: typeof PRICES = PRI
     {
       item: 'CloudWatch Logs',
       price: `$${p.logsIngestGb} per GB ingested, $${p.logsStoredGbMonth} per GB-month kept`,
-      arithmetic: `${millions(invocations)} invocations × ${a.logBytesPerInvocation} B = ${gb(logsGb)} GB, kept ${a.logRetentionDays} days (${gb(logsStoredGb)} GB)`,
+      arithmetic: `${millions(loggedInvocations)} invocations (the indexer's runs included) × ${a.logBytesPerInvocation} B = ${gb(logsGb)} GB, kept ${a.logRetentionDays} days (${gb(logsStoredGb)} GB)`,
       usd: logsGb * p.logsIngestGb + logsStoredGb * p.logsStoredGbMonth,
     },
     {
@@ -390,21 +430,22 @@ export function workedMonth(a: Assumptions = ASSUMPTIONS, p: typeof PRICES = PRI
       usd: (a.adminApiRequests / 1e6) * p.httpApiPerMillion,
     },
     {
-      item: 'Search indexer: SQS FIFO, Lambda',
-      price: `SQS FIFO $${p.sqsFifoPerMillion} per million requests; Lambda as above`,
-      arithmetic: `${a.sqsRequestsPerMessage} requests per message (send, receive, delete) = ${millions(messages * a.sqsRequestsPerMessage)}; ${int(messages)} invocations × ${INGEST_MEMORY_MB} MB × ${a.indexSeconds} s = ${int(indexGbSeconds)} GB-s (no free allowance counted)`,
+      item: `Search indexer: SQS standard, Lambda (a drain every ${NORMAL_INDEX_INTERVAL_MINUTES} minutes in normal times)`,
+      price: `SQS $${p.sqsStandardPerMillion} per million requests; Lambda as above`,
+      arithmetic: `${millions(sqsRequests)} requests (a send per message, receives and deletes ten at a time, a backlog check a run); ${int(indexRuns)} runs, ${int(messages)} messages × ${a.indexSecondsPerMessage} s + ${int(mailboxWrites)} mailbox writes × ${a.indexSecondsPerMailboxWrite} s + ${int(indexRuns - drains)} idle runs × ${a.indexIdleRunSeconds} s at ${INGEST_MEMORY_MB} MB = ${int(indexGbSeconds)} GB-s (no free allowance counted)`,
       usd:
-        ((messages * a.sqsRequestsPerMessage) / 1e6) * p.sqsFifoPerMillion +
-        (messages / 1e6) * p.lambdaPerMillionRequests +
+        (sqsRequests / 1e6) * p.sqsStandardPerMillion +
+        (indexRuns / 1e6) * p.lambdaPerMillionRequests +
         indexGbSeconds * p.lambdaArmGbSecond,
     },
     {
-      item: 'Search indexes in S3 (one blob set per mailbox, rewritten as mail arrives)',
-      price: `$${p.s3PutPer1000} per 1,000 PUT, $${p.s3GetPer1000} per 1,000 GET`,
-      arithmetic: `${a.indexPutsPerMessage} PUT (segment, manifest) and ${a.indexGetsPerMessage} GET (raw message, manifest, segment) per message: ${int((messages * a.indexPutsPerMessage) / 1000)} × $${p.s3PutPer1000} + ${int((messages * a.indexGetsPerMessage) / 1000)} × $${p.s3GetPer1000}`,
+      item: 'Search indexes in S3 (a manifest and an open segment per mailbox, rewritten once a drain)',
+      price: `$${p.s3PutPer1000} per 1,000 PUT, $${p.s3GetPer1000} per 1,000 GET, $${p.s3StandardGbMonth} per GB-month`,
+      arithmetic: `${int(a.users)} mailboxes × ${int(drains)} drains × ${(1 - Math.exp(-perMailboxPerDrain)).toFixed(3)} (the chance of new mail in ${NORMAL_INDEX_INTERVAL_MINUTES} minutes at ${a.messagesPerUserPerDay} a day) = ${int(mailboxWrites)} mailbox writes: ${int(indexPuts / 1000)} × $${p.s3PutPer1000} PUT + ${int(indexGets / 1000)} × $${p.s3GetPer1000} GET (raw message, manifest, segment); ${gb(indexCurrentGb)} GB of indexes + ${gb(indexNoncurrentGb)} GB of replaced segments (${openSegmentKb.toFixed(0)} KB each, kept ${INDEX_NONCURRENT_DAYS} day)`,
       usd:
-        ((messages * a.indexPutsPerMessage) / 1000) * p.s3PutPer1000 +
-        ((messages * a.indexGetsPerMessage) / 1000) * p.s3GetPer1000,
+        (indexPuts / 1000) * p.s3PutPer1000 +
+        (indexGets / 1000) * p.s3GetPer1000 +
+        (indexCurrentGb + indexNoncurrentGb) * p.s3StandardGbMonth,
     },
     {
       item: 'Staff sign-in (Cognito Essentials, for passkeys) and the web app (CloudFront)',
