@@ -25,7 +25,7 @@ function noValidatorInTheBrowser(): Plugin {
 }
 
 /**
- * The staff web app: root web/, one page per app (web/mail/index.html now, web/console/ later),
+ * The staff web app: root web/, one page per app (web/mail/index.html, web/console/index.html),
  * built to dist/web with the assets under /assets/ (the runtime and CloudFront serve that folder
  * at the site's root). JSX goes through esbuild with Preact's automatic runtime: no Babel.
  * scripts/build-web.mjs runs this and then bundles the service worker beside the mail page.
@@ -45,6 +45,11 @@ export default defineConfig({
     // The CSP has no 'unsafe-inline' for scripts; keep every asset a file, never a data: URL.
     assetsInlineLimit: 0,
     reportCompressedSize: false,
-    rollupOptions: { input: { mail: path.join(webRoot, 'mail', 'index.html') } },
+    rollupOptions: {
+      input: {
+        mail: path.join(webRoot, 'mail', 'index.html'),
+        console: path.join(webRoot, 'console', 'index.html'),
+      },
+    },
   },
 });

@@ -42,9 +42,12 @@ export async function until(
 
 /**
  * `npm start` in a child process with a staff directory and their passwords, its primary a test
- * SMTP server the caller can take down, everything (sign-in, API, web app) on one origin.
+ * SMTP server the caller can take down, everything (sign-in, API, web app) on one origin. The
+ * overrides replace whole top-level settings of the config.
  */
-export async function startWebmailRuntime(overrides: Partial<ConfigInput> = {}) {
+export async function startWebmailRuntime(
+  overrides: Partial<ConfigInput> | ((primary: TestPrimary) => Partial<ConfigInput>) = {},
+) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'lifeboat-webmail-'));
   const primary = await TestPrimary.start();
   const smtpPort = await freePort();
@@ -59,7 +62,8 @@ export async function startWebmailRuntime(overrides: Partial<ConfigInput> = {}) 
     local: { dataDir, smtpPort, apiPort },
     webmail: { users: STAFF },
     continuity: { autoInvokeAfterMinutes: null, staff: { phones: [STAFF[0]?.phone as string] } },
-    ...overrides,
+    // A function sees the primary, for a config whose routes name its port.
+    ...(typeof overrides === 'function' ? overrides(primary) : overrides),
   });
   // The data folder is private to the user, as the runtime makes it.
   await mkdir(dataDir, { recursive: true, mode: 0o700 });

@@ -39,9 +39,19 @@ export async function loadAppConfig(): Promise<AppConfig> {
   return { oidc: config.oidc, apiBase: config.apiBase ?? '' };
 }
 
-/** Where the provider sends the user back: the mail page itself. */
-function redirectUri(): string {
-  return `${location.origin}/mail/`;
+/** The pages the provider may send a user back to (registered with it as redirect URIs). */
+export type AppPath = '/mail/' | '/console/';
+
+/**
+ * Where to go after sign-in, as kept in the OIDC state: the app's hash (`#/m/<id>`) or a path
+ * inside the app (`/console/events/<id>`); anything else is the app's start page.
+ */
+export function returnPath(appPath: AppPath, returnTo: unknown): string {
+  if (typeof returnTo !== 'string') return appPath;
+  if (returnTo.startsWith('#')) return `${appPath}${returnTo}`;
+  // A path of this app only, never another origin (`//host`) or a way out of it.
+  if (returnTo.startsWith(appPath) && !/[\\]|\/\/|\/\.\.?(\/|$)/.test(returnTo)) return returnTo;
+  return appPath;
 }
 
 /** Whether this page load is the provider's redirect back (a code or an error, and our state). */
@@ -51,13 +61,17 @@ export function isSignInCallback(url = new URL(location.href)): boolean {
 
 export type Auth = ReturnType<typeof createAuth>;
 
-/** Sign-in, the current ID token, renewal and sign-out for the app. */
-export function createAuth(config: AppConfig) {
+/**
+ * Sign-in, the current ID token, renewal and sign-out for the app whose page is `appPath` (the
+ * provider sends the user back there).
+ */
+export function createAuth(config: AppConfig, appPath: AppPath = '/mail/') {
+  const redirectUri = `${location.origin}${appPath}`;
   const manager = new UserManager({
     authority: config.oidc.authority,
     client_id: config.oidc.clientId,
-    redirect_uri: redirectUri(),
-    post_logout_redirect_uri: redirectUri(),
+    redirect_uri: redirectUri,
+    post_logout_redirect_uri: redirectUri,
     response_type: 'code',
     scope: config.oidc.scope || 'openid profile email',
     automaticSilentRenew: false,
@@ -87,7 +101,7 @@ export function createAuth(config: AppConfig) {
   return {
     /**
      * Sends the browser to the provider's sign-in page; `returnTo` (the location hash, e.g.
-     * `#/m/<id>`) is where the app opens once the user is back.
+     * `#/m/<id>`, or a path inside the app) is where the app opens once the user is back.
      */
     async signIn(returnTo = location.hash): Promise<void> {
       sessionStorage.removeItem(SIGNED_OUT_KEY);
@@ -104,12 +118,10 @@ export function createAuth(config: AppConfig) {
       try {
         const user = await manager.signinRedirectCallback();
         const state = user.state as { returnTo?: unknown } | undefined;
-        const returnTo =
-          typeof state?.returnTo === 'string' && state.returnTo.startsWith('#') ? state.returnTo : '';
-        history.replaceState(null, '', `/mail/${returnTo}`);
+        history.replaceState(null, '', returnPath(appPath, state?.returnTo));
         return user;
       } catch (err) {
-        history.replaceState(null, '', '/mail/');
+        history.replaceState(null, '', appPath);
         throw err;
       }
     },
@@ -144,7 +156,7 @@ export function createAuth(config: AppConfig) {
         await manager.signoutRedirect(user?.id_token ? { id_token_hint: user.id_token } : {});
       } catch {
         // No end-session endpoint (Cognito's logout is not in its discovery document): signed out here only.
-        location.assign('/mail/');
+        location.assign(appPath);
       }
     },
   };

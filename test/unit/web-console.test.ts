@@ -1,0 +1,160 @@
+import { describe, expect, it } from 'vitest';
+import { explainCode } from '../../web/src/console/api.js';
+import { outcomeWords } from '../../web/src/console/queue-sheet.js';
+import { parseView, viewPath } from '../../web/src/console/route.js';
+import { timelineOf } from '../../web/src/console/timeline.js';
+import type { ContinuityEvent, NotificationRecord } from '../../web/src/console/types.js';
+import { returnPath } from '../../web/src/mail/auth.js';
+
+const EVENT: ContinuityEvent = {
+  id: '20261122T093000-ab12',
+  openedAt: '2026-11-22T09:30:00.000Z',
+  closedAt: '2026-11-22T11:02:00.000Z',
+  state: 'normal',
+  openedBy: 'probe',
+  scope: '*',
+  evidence: [
+    {
+      probe: 'smtp',
+      route: 'exchange',
+      ok: false,
+      detail: 'mx1:25 ECONNREFUSED',
+      figures: { hostsUp: 0, hosts: 1 },
+      at: '2026-11-22T09:30:00.000Z',
+    },
+  ],
+  acknowledgedAt: '2026-11-22T09:34:00.000Z',
+  acknowledgedBy: 'alice@example.com',
+  invokedAt: '2026-11-22T09:35:00.000Z',
+  invokedBy: 'alice@example.com',
+  invokeMode: 'manual',
+  revokedAt: '2026-11-22T11:00:00.000Z',
+  revokedBy: 'bob@example.com',
+  lastPagedAt: '2026-11-22T09:30:00.000Z',
+  pages: 1,
+  recoveredAt: '2026-11-22T10:55:00.000Z',
+  scheduledStart: null,
+  scheduledEnd: null,
+  reason: 'Exchange is down',
+  handover: {
+    startedAt: '2026-11-22T11:00:00.000Z',
+    total: 40,
+    released: 40,
+    finishedAt: '2026-11-22T11:02:00.000Z',
+  },
+};
+
+function note(n: Partial<NotificationRecord>): NotificationRecord {
+  return {
+    id: `n${Math.random()}`,
+    at: '2026-11-22T09:30:01.000Z',
+    channel: 'sms',
+    audience: 'admins',
+    to: ['+447700900901'],
+    subject: '',
+    text: '',
+    eventId: EVENT.id,
+    notice: 'alert',
+    ...n,
+  };
+}
+
+describe('timelineOf', () => {
+  it('tells the event’s steps in order with who did each, pages grouped by notice', () => {
+    const items = timelineOf(EVENT, [
+      note({}),
+      note({ channel: 'email', to: ['oncall@ops.example'] }),
+      note({
+        at: '2026-11-22T09:35:01.000Z',
+        audience: 'staff',
+        notice: 'staff-invoked',
+        to: ['+1', '+2', '+3'],
+      }),
+      note({ eventId: 'another-event', notice: 'repeat' }),
+    ]);
+    expect(items.map((i) => [i.what, i.who ?? null])).toEqual([
+      ['Detected by the probes', null],
+      ['Admins paged', null],
+      ['Acknowledged', 'alice@example.com'],
+      ['Continuity invoked', 'alice@example.com'],
+      ['Staff texted where to read mail', null],
+      ['Primary accepts mail again', null],
+      ['Continuity revoked', 'bob@example.com'],
+      ['Hand-over started', null],
+      ['Handed over', null],
+      ['All clear: event closed', null],
+    ]);
+    expect(items[1]?.detail).toBe('Sent to 1 by SMS and 1 by email.');
+    expect(items[3]?.detail).toBe('every route · Exchange is down');
+    expect(items[8]?.detail).toBe('40 released to the primary in 2 min');
+  });
+
+  it('marks a page the notifier refused, with its error', () => {
+    const [, page] = timelineOf({ ...EVENT, acknowledgedAt: null }, [
+      note({ error: 'SMS sandbox: +447700900901 is not verified' }),
+    ]);
+    expect(page?.kind).toBe('problem');
+    expect(page?.detail).toContain('NOT SENT: sms: SMS sandbox');
+  });
+});
+
+describe('parseView', () => {
+  it('reads the link in an admin’s page as the event’s view, and every view back from its path', () => {
+    expect(parseView('/console/events/20261122T093000-ab12')).toEqual({
+      name: 'event',
+      id: '20261122T093000-ab12',
+    });
+    const views = [
+      { name: 'status' },
+      { name: 'events' },
+      { name: 'event', id: 'ev-1' },
+      { name: 'delivery', messageId: '0100018f.ab', recipient: 'alice@example.com' },
+      { name: 'quarantine' },
+    ] as const;
+    for (const v of views) expect(parseView(viewPath(v))).toEqual(v);
+    const queue = parseView('/console/queue', '?state=deferred&route=exchange');
+    expect(queue.name === 'queue' && queue.params.get('route')).toBe('exchange');
+    expect(parseView('/console/nothing/here').name).toBe('missing');
+  });
+});
+
+describe('returnPath', () => {
+  it('brings the user back to a path of the same app, and nowhere else', () => {
+    expect(returnPath('/console/', '/console/events/ev-1')).toBe('/console/events/ev-1');
+    expect(returnPath('/mail/', '#/m/abc')).toBe('/mail/#/m/abc');
+    expect(returnPath('/mail/', '')).toBe('/mail/');
+    for (const bad of [
+      '//evil.example/console/',
+      '/mail/',
+      '/console/../admin',
+      'https://evil.example',
+      42,
+    ]) {
+      expect(returnPath('/console/', bad)).toBe('/console/');
+    }
+  });
+});
+
+describe('outcomeWords', () => {
+  it('says what was done and why each refused delivery was refused, in plain words', () => {
+    const words = outcomeWords('bounce', {
+      action: 'bounce',
+      done: 1,
+      refused: 1,
+      results: [
+        { messageId: 'm1', recipient: 'a@example.com', ok: true, state: 'failed' },
+        {
+          messageId: 'm2',
+          recipient: 'b@example.com',
+          ok: false,
+          error: { code: 'NULL_SENDER', message: 'delivery m2 has a null envelope sender (<>)' },
+        },
+      ],
+    });
+    expect(words).toEqual({
+      summary: 'Bounce: done for 1, refused for 1.',
+      refusals: ['b@example.com: This message has no sender to bounce to (<>).'],
+    });
+    expect(explainCode('CONTINUITY_STATE', 'continuity is not invoked')).toBe('Continuity is not invoked.');
+  });
+});

@@ -1,0 +1,201 @@
+/**
+ * The one module that talks to the admin API for the console: every request carries the
+ * signed-in admin's ID token, and every failure becomes an ApiError with the API's stable code
+ * and words an admin understands at night (explain()).
+ */
+import { ApiError } from '../mail/api.js';
+import type {
+  ActionOutcome,
+  AuditEntry,
+  AuditPage,
+  ContinuityEvent,
+  DeliveryDetail,
+  FlowSeries,
+  HandoverResponse,
+  NotificationRecord,
+  QuarantinePage,
+  QueueAction,
+  QueuePage,
+  StatusResponse,
+  TransitionResponse,
+} from './types.js';
+
+export { ApiError };
+
+/** Words for the codes an admin can meet; anything else shows the API's own message. */
+const WORDS: Record<string, string> = {
+  NETWORK: 'Lifeboat cannot be reached. Check your connection; it will try again.',
+  UNAUTHENTICATED: 'Your sign-in has expired. Signing you in again…',
+  FORBIDDEN: 'You are not an administrator of Lifeboat.',
+  TOO_MANY_REQUESTS: 'Too many requests at once. Wait a moment and try again.',
+  INTERNAL: 'Something went wrong on the server. Try again in a moment.',
+  CONTINUITY_STATE: 'That cannot be done in the current state.',
+  NO_OUTBOUND_PATH: 'The bounce could not be sent: no route serves the sender’s domain.',
+  NULL_SENDER: 'This message has no sender to bounce to (<>).',
+};
+
+/** Codes whose API message says more than our words (which state, which delivery). */
+const KEEP_MESSAGE = new Set([
+  'CONTINUITY_STATE',
+  'TRANSITION_NOT_ALLOWED',
+  'VALIDATION_FAILED',
+  'CONFLICT',
+  'NOT_FOUND',
+]);
+
+/** What to show an admin for an error of any kind: plain words, never a stack. */
+export function explain(err: unknown): string {
+  if (err instanceof ApiError) return explainCode(err.code, err.message);
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Plain words for one stable error code and the API's message (a bulk action's refused item). */
+export function explainCode(code: string, message: string): string {
+  if (KEEP_MESSAGE.has(code)) return sentence(message);
+  return WORDS[code] ?? sentence(message);
+}
+
+/** The API's messages start lower-case ("a delivery cannot go from …"); a sentence reads better. */
+function sentence(text: string): string {
+  const t = text.trim();
+  return t ? `${t[0]?.toUpperCase()}${t.slice(1)}${/[.!?]$/.test(t) ? '' : '.'}` : t;
+}
+
+export interface ApiOptions {
+  base: string;
+  token: () => Promise<string | null>;
+  onUnauthorized: () => void;
+}
+
+export interface QueueFilter {
+  state?: string | undefined;
+  route?: string | undefined;
+  recipient?: string | undefined;
+  sender?: string | undefined;
+  olderThanMinutes?: string | undefined;
+  newerThanMinutes?: string | undefined;
+  cursor?: string | undefined;
+  limit?: string | undefined;
+}
+
+export interface AuditFilter {
+  actor?: string | undefined;
+  action?: string | undefined;
+  target?: string | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+  cursor?: string | undefined;
+  limit?: string | undefined;
+}
+
+/** A query string of the set values. */
+export function query(params: object): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+const enc = encodeURIComponent;
+
+export type AdminApi = ReturnType<typeof createAdminApi>;
+
+/** The admin API for the signed-in admin. */
+export function createAdminApi(options: ApiOptions) {
+  async function send(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Response> {
+    const token = await options.token();
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await fetch(`${options.base}${path}`, {
+        method,
+        headers,
+        cache: 'no-store',
+        credentials: 'omit',
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch {
+      throw new ApiError('NETWORK', 0, WORDS.NETWORK as string);
+    }
+    if (res.ok) return res;
+    let e: { error?: string; message?: string; problems?: string[] } = {};
+    try {
+      e = (await res.json()) as typeof e;
+    } catch {
+      // not JSON: the status says enough
+    }
+    if (res.status === 401) options.onUnauthorized();
+    const code =
+      res.status === 401
+        ? 'UNAUTHENTICATED'
+        : res.status === 403
+          ? 'FORBIDDEN'
+          : (e.error ?? `HTTP_${res.status}`);
+    const message =
+      e.problems && e.problems.length > 0
+        ? e.problems.join('; ')
+        : (e.message ?? `The server answered ${res.status}.`);
+    throw new ApiError(code, res.status, message);
+  }
+
+  async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    const res = await send(method, path, body);
+    return (await res.json()) as T;
+  }
+
+  const delivery = (messageId: string, recipient: string) =>
+    `/admin/messages/${enc(messageId)}/recipients/${enc(recipient)}`;
+
+  return {
+    status: () => request<StatusResponse>('GET', '/admin/status'),
+    events: (limit = 20) => request<{ events: ContinuityEvent[] }>('GET', `/admin/events?limit=${limit}`),
+    event: (id: string) => request<ContinuityEvent>('GET', `/admin/events/${enc(id)}`),
+    acknowledge: (id: string) => request<ContinuityEvent>('POST', `/admin/events/${enc(id)}/acknowledge`),
+    invoke: (body: { scope?: string; reason?: string }) =>
+      request<TransitionResponse>('POST', '/admin/continuity/invoke', body),
+    revoke: () => request<TransitionResponse>('POST', '/admin/continuity/revoke'),
+    schedule: (body: { start: string; end: string; scope?: string; reason?: string }) =>
+      request<TransitionResponse>('POST', '/admin/continuity/schedule', body),
+    handover: () => request<HandoverResponse>('GET', '/admin/handover'),
+    outbox: (limit = 200) =>
+      request<{ notifications: NotificationRecord[] }>('GET', `/admin/outbox?limit=${limit}`),
+    audit: (filter: AuditFilter) => request<AuditPage>('GET', `/admin/audit${query(filter)}`),
+    /** The audit log as CSV (the API's export), with whether it was cut at its row limit. */
+    auditCsv: async (filter: AuditFilter) => {
+      const res = await send('GET', `/admin/audit.csv${query(filter)}`);
+      return {
+        blob: await res.blob(),
+        rows: Number(res.headers.get('x-lifeboat-rows') ?? 0),
+        truncated: res.headers.get('x-lifeboat-truncated') === 'true',
+      };
+    },
+    queue: (filter: QueueFilter) => request<QueuePage>('GET', `/admin/queue${query(filter)}`),
+    delivery: (messageId: string, recipient: string) =>
+      request<DeliveryDetail>('GET', delivery(messageId, recipient)),
+    queueAction: (body: {
+      action: QueueAction;
+      ids: { messageId: string; recipient?: string }[];
+      reason?: string;
+      route?: string;
+    }) => request<ActionOutcome>('POST', '/admin/queue/actions', body),
+    quarantine: (cursor?: string) =>
+      request<QuarantinePage>('GET', `/admin/quarantine${query({ cursor, limit: 100 })}`),
+    quarantineAction: (body: {
+      action: 'release' | 'delete';
+      ids: { messageId: string; recipient?: string }[];
+      reason?: string;
+    }) => request<ActionOutcome>('POST', '/admin/quarantine/actions', body),
+    metrics: (from: Date, to: Date, resolution: 'minute' | 'hour') =>
+      request<FlowSeries>(
+        'GET',
+        `/admin/metrics${query({ from: from.toISOString(), to: to.toISOString(), resolution })}`,
+      ),
+  };
+}
+
+/** Audit entries of one event, newest first (the API filters by time; the event id is on each entry). */
+export function entriesOf(entries: AuditEntry[], eventId: string): AuditEntry[] {
+  return entries.filter((e) => e.eventId === eventId);
+}

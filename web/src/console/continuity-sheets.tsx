@@ -1,0 +1,181 @@
+/**
+ * The continuity actions' confirmation sheets: acknowledge, invoke (scope, reason), revoke and
+ * plan maintenance. Each says what will happen before it happens, in the words the README uses.
+ */
+import { useState } from 'preact/hooks';
+import type { AdminApi } from './api.js';
+import { scopeWords } from './format.js';
+import { Sheet } from './sheet.js';
+import type { RouteHealth, StatusResponse } from './types.js';
+
+export type ContinuitySheet = 'acknowledge' | 'invoke' | 'revoke' | 'schedule';
+
+interface Props {
+  api: AdminApi;
+  status: StatusResponse | null;
+  eventId: string | null;
+  which: ContinuitySheet;
+  onDone: () => void;
+  onClose: () => void;
+}
+
+function ScopePicker(props: { routes: RouteHealth[]; value: string; onChange: (v: string) => void }) {
+  if (props.routes.length < 2) return null;
+  return (
+    <label class="field">
+      <span>Which mail</span>
+      <select value={props.value} onChange={(e) => props.onChange((e.target as HTMLSelectElement).value)}>
+        <option value="*">Every route</option>
+        {props.routes.map((r) => (
+          <option key={r.name} value={r.name}>
+            Route {r.name} ({r.domains.join(', ') || r.hosts.join(', ')})
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+/** `YYYY-MM-DDTHH:MM` in local time, for a datetime-local input. */
+function localInput(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+export function ContinuitySheets(props: Props) {
+  const { api, status, eventId, which, onDone, onClose } = props;
+  const routes = status?.routes ?? [];
+  const [scope, setScope] = useState('*');
+  const [reason, setReason] = useState('');
+  const [start, setStart] = useState(() => localInput(new Date(Date.now() + 60 * 60_000)));
+  const [end, setEnd] = useState(() => localInput(new Date(Date.now() + 3 * 60 * 60_000)));
+  const held = status?.queue.held ?? 0;
+
+  if (which === 'acknowledge' && eventId) {
+    return (
+      <Sheet
+        title="Acknowledge the page"
+        confirm="Acknowledge"
+        onConfirm={async () => {
+          await api.acknowledge(eventId);
+          onDone();
+        }}
+        onClose={onClose}
+      >
+        <p>
+          You take this event on. Repeat pages stop, and so does automatic invocation: mail keeps being
+          retried until you invoke continuity or the primary recovers.
+        </p>
+      </Sheet>
+    );
+  }
+  if (which === 'invoke') {
+    const deferred = status?.queue.deferred ?? 0;
+    return (
+      <Sheet
+        title="Invoke continuity"
+        confirm="Invoke continuity"
+        danger
+        onConfirm={async () => {
+          await api.invoke({
+            ...(scope !== '*' ? { scope } : {}),
+            ...(reason.trim() ? { reason: reason.trim() } : {}),
+          });
+          onDone();
+        }}
+        onClose={onClose}
+      >
+        <p>
+          Mail for {scopeWords(scope)} stops going to the primary and is held here, including the {deferred}{' '}
+          {deferred === 1 ? 'delivery' : 'deliveries'} deferred now. Staff are texted the webmail's address
+          and admins are told. Nothing is lost: revoking hands every held message over, oldest first.
+        </p>
+        <ScopePicker routes={routes} value={scope} onChange={setScope} />
+        <label class="field">
+          <span>Reason (for the audit log and the texts)</span>
+          <input
+            type="text"
+            value={reason}
+            maxLength={500}
+            placeholder="Exchange is down"
+            onInput={(e) => setReason((e.target as HTMLInputElement).value)}
+          />
+        </label>
+      </Sheet>
+    );
+  }
+  if (which === 'revoke') {
+    return (
+      <Sheet
+        title="Revoke continuity"
+        confirm="Revoke and hand over"
+        onConfirm={async () => {
+          await api.revoke();
+          onDone();
+        }}
+        onClose={onClose}
+      >
+        <p>
+          The hand-over starts at once: the {held} held {held === 1 ? 'delivery goes' : 'deliveries go'} to
+          the primary in arrival order, paced so it is not flooded, then the mail staff sent meanwhile. Check
+          that the primary accepts mail first.
+        </p>
+      </Sheet>
+    );
+  }
+  if (which === 'schedule') {
+    const s = new Date(start);
+    const e = new Date(end);
+    const valid = !Number.isNaN(s.getTime()) && !Number.isNaN(e.getTime()) && e > s;
+    return (
+      <Sheet
+        title="Plan maintenance"
+        confirm="Plan it"
+        ready={valid}
+        onConfirm={async () => {
+          await api.schedule({
+            start: s.toISOString(),
+            end: e.toISOString(),
+            ...(scope !== '*' ? { scope } : {}),
+            ...(reason.trim() ? { reason: reason.trim() } : {}),
+          });
+          onDone();
+        }}
+        onClose={onClose}
+      >
+        <p>
+          Continuity is invoked for {scopeWords(scope)} at the start and revoked at the end, with the
+          hand-over then. Admins are told now.
+        </p>
+        <label class="field">
+          <span>Start</span>
+          <input
+            type="datetime-local"
+            value={start}
+            onInput={(ev) => setStart((ev.target as HTMLInputElement).value)}
+          />
+        </label>
+        <label class="field">
+          <span>End</span>
+          <input
+            type="datetime-local"
+            value={end}
+            onInput={(ev) => setEnd((ev.target as HTMLInputElement).value)}
+          />
+        </label>
+        <ScopePicker routes={routes} value={scope} onChange={setScope} />
+        <label class="field">
+          <span>Reason</span>
+          <input
+            type="text"
+            value={reason}
+            maxLength={500}
+            placeholder="Exchange upgrade"
+            onInput={(ev) => setReason((ev.target as HTMLInputElement).value)}
+          />
+        </label>
+      </Sheet>
+    );
+  }
+  return null;
+}

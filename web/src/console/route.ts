@@ -1,0 +1,70 @@
+/**
+ * The console's place in the address bar, as paths under /console/ so the link in an admin's page
+ * (`<consoleUrl>/events/<id>`) is the event page itself: `/console/` status, `/console/events`,
+ * `/console/events/<id>`, `/console/queue?…` (its filters), `/console/queue/<messageId>/<recipient>`,
+ * `/console/quarantine`, `/console/audit?…`. The path survives sign-in (it rides in the OIDC state).
+ */
+export type View =
+  | { name: 'status' }
+  | { name: 'events' }
+  | { name: 'event'; id: string }
+  | { name: 'queue'; params: URLSearchParams }
+  | { name: 'delivery'; messageId: string; recipient: string }
+  | { name: 'quarantine' }
+  | { name: 'audit'; params: URLSearchParams }
+  | { name: 'missing' };
+
+export const BASE = '/console/';
+
+function decode(s: string): string | null {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return null;
+  }
+}
+
+/** Reads a location's path and query. */
+export function parseView(pathname: string, search = ''): View {
+  if (!pathname.startsWith(BASE)) return { name: 'status' };
+  const parts = pathname.slice(BASE.length).split('/').filter(Boolean);
+  const params = new URLSearchParams(search);
+  const [first, second, third] = parts;
+  if (parts.length === 0) return { name: 'status' };
+  if (first === 'events' && parts.length === 1) return { name: 'events' };
+  if (first === 'events' && parts.length === 2 && second) {
+    const id = decode(second);
+    return id ? { name: 'event', id } : { name: 'missing' };
+  }
+  if (first === 'queue' && parts.length === 1) return { name: 'queue', params };
+  if (first === 'queue' && parts.length === 3 && second && third) {
+    const messageId = decode(second);
+    const recipient = decode(third);
+    return messageId && recipient ? { name: 'delivery', messageId, recipient } : { name: 'missing' };
+  }
+  if (first === 'quarantine' && parts.length === 1) return { name: 'quarantine' };
+  if (first === 'audit' && parts.length === 1) return { name: 'audit', params };
+  return { name: 'missing' };
+}
+
+/** The path (and query) of a view. */
+export function viewPath(view: View): string {
+  const q = (p: URLSearchParams) => (p.toString() ? `?${p.toString()}` : '');
+  switch (view.name) {
+    case 'status':
+    case 'missing':
+      return BASE;
+    case 'events':
+      return `${BASE}events`;
+    case 'event':
+      return `${BASE}events/${encodeURIComponent(view.id)}`;
+    case 'queue':
+      return `${BASE}queue${q(view.params)}`;
+    case 'delivery':
+      return `${BASE}queue/${encodeURIComponent(view.messageId)}/${encodeURIComponent(view.recipient)}`;
+    case 'quarantine':
+      return `${BASE}quarantine`;
+    case 'audit':
+      return `${BASE}audit${q(view.params)}`;
+  }
+}
