@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { explainCode } from '../../web/src/console/api.js';
-import { outcomeWords } from '../../web/src/console/queue-sheet.js';
 import { parseView, viewPath } from '../../web/src/console/route.js';
 import { timelineOf } from '../../web/src/console/timeline.js';
 import type { ContinuityEvent, NotificationRecord } from '../../web/src/console/types.js';
-import { returnPath } from '../../web/src/mail/auth.js';
+import { explainCode, outcomeWords } from '../../web/src/console/words.js';
+import { returnPath } from '../../web/src/mail/return-path.js';
 
 const EVENT: ContinuityEvent = {
   id: '20261122T093000-ab12',

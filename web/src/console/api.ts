@@ -19,46 +19,15 @@ import type {
   StatusResponse,
   TransitionResponse,
 } from './types.js';
+import { explainCode, WORDS } from './words.js';
 
+export { explainCode } from './words.js';
 export { ApiError };
-
-/** Words for the codes an admin can meet; anything else shows the API's own message. */
-const WORDS: Record<string, string> = {
-  NETWORK: 'Lifeboat cannot be reached. Check your connection; it will try again.',
-  UNAUTHENTICATED: 'Your sign-in has expired. Signing you in again…',
-  FORBIDDEN: 'You are not an administrator of Lifeboat.',
-  TOO_MANY_REQUESTS: 'Too many requests at once. Wait a moment and try again.',
-  INTERNAL: 'Something went wrong on the server. Try again in a moment.',
-  CONTINUITY_STATE: 'That cannot be done in the current state.',
-  NO_OUTBOUND_PATH: 'The bounce could not be sent: no route serves the sender’s domain.',
-  NULL_SENDER: 'This message has no sender to bounce to (<>).',
-};
-
-/** Codes whose API message says more than our words (which state, which delivery). */
-const KEEP_MESSAGE = new Set([
-  'CONTINUITY_STATE',
-  'TRANSITION_NOT_ALLOWED',
-  'VALIDATION_FAILED',
-  'CONFLICT',
-  'NOT_FOUND',
-]);
 
 /** What to show an admin for an error of any kind: plain words, never a stack. */
 export function explain(err: unknown): string {
   if (err instanceof ApiError) return explainCode(err.code, err.message);
   return err instanceof Error ? err.message : String(err);
-}
-
-/** Plain words for one stable error code and the API's message (a bulk action's refused item). */
-export function explainCode(code: string, message: string): string {
-  if (KEEP_MESSAGE.has(code)) return sentence(message);
-  return WORDS[code] ?? sentence(message);
-}
-
-/** The API's messages start lower-case ("a delivery cannot go from …"); a sentence reads better. */
-function sentence(text: string): string {
-  const t = text.trim();
-  return t ? `${t[0]?.toUpperCase()}${t.slice(1)}${/[.!?]$/.test(t) ? '' : '.'}` : t;
 }
 
 export interface ApiOptions {

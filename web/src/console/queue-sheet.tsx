@@ -4,23 +4,15 @@
  * the audit log and, for reroute, the route. The outcome is reported per delivery in plain words.
  */
 import { useState } from 'preact/hooks';
-import { type AdminApi, explainCode } from './api.js';
+import type { AdminApi } from './api.js';
 import { Sheet } from './sheet.js';
 import type { ActionOutcome, QueueAction, RouteHealth } from './types.js';
+import { ACTION_LABELS, outcomeWords } from './words.js';
 
 export interface Target {
   messageId: string;
   recipient: string;
 }
-
-export const ACTION_LABELS: Record<QueueAction, string> = {
-  hold: 'Hold',
-  release: 'Release',
-  retry: 'Retry now',
-  reroute: 'Reroute',
-  bounce: 'Bounce',
-  delete: 'Delete',
-};
 
 const WHAT_IT_DOES: Record<QueueAction, string> = {
   hold: 'Kept here, not attempted, until released. A queued, deferred or failed delivery can be held.',
@@ -34,26 +26,7 @@ const WHAT_IT_DOES: Record<QueueAction, string> = {
   delete: 'The delivery is dropped and never delivered. The message and its raw mail stay in the archive.',
 };
 
-/** The results of an action in plain words: what was done, and each refusal with its reason. */
-export function outcomeWords(
-  action: QueueAction | 'release' | 'delete',
-  outcome: ActionOutcome,
-): {
-  summary: string;
-  refusals: string[];
-} {
-  const label = ACTION_LABELS[action as QueueAction] ?? action;
-  const refusals = outcome.results.flatMap((r) =>
-    r.ok
-      ? []
-      : [`${r.recipient === '*' ? r.messageId : r.recipient}: ${explainCode(r.error.code, r.error.message)}`],
-  );
-  const summary =
-    outcome.refused === 0
-      ? `${label}: done for ${outcome.done} ${outcome.done === 1 ? 'delivery' : 'deliveries'}.`
-      : `${label}: done for ${outcome.done}, refused for ${outcome.refused}.`;
-  return { summary, refusals };
-}
+export { ACTION_LABELS, outcomeWords };
 
 export function QueueActionSheet(props: {
   api: AdminApi;

@@ -10,6 +10,9 @@
  * while the provider's own session lasts, and lands back where they were.
  */
 import { type User, UserManager, WebStorageStateStore } from 'oidc-client-ts';
+import { type AppPath, returnPath } from './return-path.js';
+
+export type { AppPath };
 
 /** `/app-config.json`: where to sign in and where the API is. */
 export interface AppConfig {
@@ -37,21 +40,6 @@ export async function loadAppConfig(): Promise<AppConfig> {
     );
   }
   return { oidc: config.oidc, apiBase: config.apiBase ?? '' };
-}
-
-/** The pages the provider may send a user back to (registered with it as redirect URIs). */
-export type AppPath = '/mail/' | '/console/';
-
-/**
- * Where to go after sign-in, as kept in the OIDC state: the app's hash (`#/m/<id>`) or a path
- * inside the app (`/console/events/<id>`); anything else is the app's start page.
- */
-export function returnPath(appPath: AppPath, returnTo: unknown): string {
-  if (typeof returnTo !== 'string') return appPath;
-  if (returnTo.startsWith('#')) return `${appPath}${returnTo}`;
-  // A path of this app only, never another origin (`//host`) or a way out of it.
-  if (returnTo.startsWith(appPath) && !/[\\]|\/\/|\/\.\.?(\/|$)/.test(returnTo)) return returnTo;
-  return appPath;
 }
 
 /** Whether this page load is the provider's redirect back (a code or an error, and our state). */
