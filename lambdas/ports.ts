@@ -393,3 +393,84 @@ export interface StaffProvisioner {
     phone?: string | undefined;
   }): Promise<'created' | 'updated'>;
 }
+
+/** The kinds of record the webmail's sending side keeps per user. */
+export type SendingKind = 'draft' | 'upload' | 'outgoing' | 'signature';
+
+/**
+ * One record of the sending side: a draft, a signed upload, a message sent (the outbound queue
+ * and the Sent view are the same record), a signature. `data` is the core's; stores keep it as
+ * JSON and never look inside, so it must stay well under DynamoDB's 400 KB item (bodies live in
+ * blobs, not here).
+ */
+export interface SendingRecord<T = unknown> {
+  kind: SendingKind;
+  user: string;
+  /** Time-ordered within a kind (it starts with the creation time): listing by id lists by age. */
+  id: string;
+  /** Goes up by one with every write; conditional writes compare it. */
+  version: number;
+  /** When the outbound worker must look at it (end of the undo window, a retry, a lease); null: never. */
+  dueAt: string | null;
+  /** Epoch second after which the record may be removed. */
+  expiresAt: number;
+  data: T;
+}
+
+/** Drafts, uploads, the outbound queue with the Sent view, and signatures: DynamoDB in AWS, SQLite locally. */
+export interface SendingStore {
+  getSending<T>(kind: SendingKind, user: string, id: string): Promise<SendingRecord<T> | undefined>;
+  /**
+   * Writes the record only if the stored one has `expectedVersion` (0: none may exist).
+   * @throws ConflictError when another writer got there first
+   */
+  putSending(record: SendingRecord, expectedVersion: number): Promise<void>;
+  /** @throws ConflictError when the record changed or does not exist */
+  deleteSending(kind: SendingKind, user: string, id: string, expectedVersion: number): Promise<void>;
+  /** One user's records of a kind, newest id first; with `sinceId`, only ids at or after it. */
+  listSending<T>(
+    kind: SendingKind,
+    user: string,
+    query: { limit: number; cursor?: string | undefined; sinceId?: string | undefined },
+  ): Promise<Page<SendingRecord<T>>>;
+  /** Every user's records due at or before `before`, earliest due first. */
+  listSendingDue(before: string, limit: number): Promise<SendingRecord[]>;
+}
+
+/** What a relay did with one message for each of its recipients. */
+export interface RelayResult {
+  outcomes: RecipientOutcome[];
+  /** The relay's id for the message when it gives one (SES's MessageId, which its events carry). */
+  providerId: string | null;
+}
+
+/**
+ * Sends mail from the webmail to addresses outside the organisation: the configured relay on the
+ * local runtime (`local.relay`, or the demo sink), SES v2 in AWS. Never throws for an answer of
+ * the relay: a 5xx is `failed`, a 4xx or no answer `deferred`.
+ */
+export interface OutboundRelay {
+  /**
+   * @param ref the sender's user id and the sent message's id, which SES carries back in its
+   *   events as message tags; an SMTP relay ignores it
+   */
+  send(envelope: Envelope, raw: Buffer, ref?: { user: string; id: string }): Promise<RelayResult>;
+}
+
+/** What a signed upload lets a browser do: put one file of at most `maxBytes`, for one user. */
+export interface UploadSubject {
+  user: string;
+  uploadId: string;
+  /** Where the bytes land in the sending blobs (`uploads/<id>`). */
+  key: string;
+  maxBytes: number;
+  contentType: string;
+}
+
+/**
+ * Makes the URL a browser uploads an attachment to without the API in the path (a Lambda takes
+ * at most 6 MB): an S3 presigned PUT in AWS, an HMAC-signed URL of the runtime's upload route locally.
+ */
+export interface UploadSigner {
+  sign(subject: UploadSubject): Promise<{ url: string; headers: Record<string, string>; expiresAt: string }>;
+}

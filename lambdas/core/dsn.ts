@@ -40,6 +40,11 @@ export interface DsnInput {
   reason?: string | null | undefined;
   /** When the last attempt was made, if any. */
   lastAttemptAt?: string | null | undefined;
+  /**
+   * What the notice says happened, above the recipient, when it is not an admin's bounce (a relay
+   * refusing mail sent from the webmail). @default the admin's bounce wording
+   */
+  explanation?: readonly string[] | undefined;
   now: Date;
 }
 
@@ -118,8 +123,10 @@ export function buildDsn(input: DsnInput): Dsn {
   const human = [
     `This is the mail system at ${input.hostname}.`,
     '',
-    'Your message could not be delivered to the recipient below, and an administrator has',
-    'returned it to you. It will not be delivered. The original headers are attached.',
+    ...(input.explanation ?? [
+      'Your message could not be delivered to the recipient below, and an administrator has',
+      'returned it to you. It will not be delivered. The original headers are attached.',
+    ]),
     '',
     `    <${oneLine(input.recipient)}>`,
     ...(parsed ? [`    The recipient's mail server said: ${parsed.reply}`] : []),

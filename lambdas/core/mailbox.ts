@@ -254,8 +254,9 @@ export async function listMailbox(
       const messages = new Map((await deps.store.getMessages(ids)).map((m) => [m.id, m]));
       for (const mine of candidates) {
         const message = messages.get((mine[0] as DeliveryRecord).messageId);
-        // Round-trip probes prove the mail path; they are nobody's mail.
-        if (message && !message.probeToken) rows.push({ message, mine });
+        // Round-trip probes prove the mail path; they are nobody's mail. A sent copy is on its
+        // way to the sender's sent folder on the primary: the Sent view lists it, not the inbox.
+        if (message && !message.probeToken && !message.sentCopyOf) rows.push({ message, mine });
       }
     }
     if (stopped) break;
@@ -291,7 +292,8 @@ export async function authoriseMessage(
     (d) => user.addresses.includes(d.recipient) && d.receivedAt >= since,
   );
   // The same answer whether the message does not exist or is someone else's: never reveal which.
-  if (mine.length === 0 || !message || message.probeToken) throw new NotFoundError(`message ${messageId}`);
+  if (mine.length === 0 || !message || message.probeToken || message.sentCopyOf)
+    throw new NotFoundError(`message ${messageId}`);
   return { message, mine };
 }
 

@@ -56,6 +56,12 @@ export interface MessageRecord {
   parseError: string | null;
   /** Probe token when this is a round-trip probe message. */
   probeToken?: string | undefined;
+  /**
+   * The sent message this is the sender's own copy of (marked `X-Lifeboat-Sent-Copy: yes`), handed
+   * to their mailbox on the primary after an event: it is on its way to their sent folder, not mail
+   * for their webmail inbox, which never lists it.
+   */
+  sentCopyOf?: string | undefined;
 }
 
 /** One recipient's delivery of one message. */

@@ -1,9 +1,22 @@
 import { type LifeboatConfig, webmailHistoryDays } from '../core/config.js';
 import type { Directory, MailboxUser } from '../core/directory.js';
+import { NotFoundError } from '../core/errors.js';
 import { fetchLinkedPart, linkFor, listMailbox, readMessage, setMessageFlags } from '../core/mailbox.js';
 import { resolveRoute } from '../core/routing.js';
 import type { IndexCache } from '../core/search/mailbox-index.js';
 import { searchMailbox } from '../core/search/search.js';
+import {
+  createDraft,
+  deleteDraft,
+  getDraft,
+  getSignature,
+  listDrafts,
+  putSignature,
+  saveDraft,
+} from '../core/sending/drafts.js';
+import type { SendingDeps } from '../core/sending/records.js';
+import { getSent, listSent, sendingInfo, submitSend, undoSend } from '../core/sending/send.js';
+import { requestUpload } from '../core/sending/uploads.js';
 import type {
   BlobStore,
   Clock,
@@ -14,6 +27,7 @@ import type {
   MessageStore,
 } from '../ports.js';
 import {
+  createDraftBodySchema,
   flagsBodySchema,
   type LinkResponse,
   linkQuerySchema,
@@ -22,7 +36,12 @@ import {
   type MessageDetail,
   type MessagePage,
   type StatusResponse,
+  saveDraftBodySchema,
   searchQuerySchema,
+  sendBodySchema,
+  sentQuerySchema,
+  signatureSchema,
+  uploadRequestSchema,
 } from '../webmail/schemas.js';
 import { AuthError } from './http/auth.js';
 import { bodyOf, type HttpResult, json, parse, type Route } from './http/router.js';
@@ -43,6 +62,109 @@ export interface WebmailContext {
   cache?: IndexCache | undefined;
   /** The continuity state, for the banner (`/mail/api/status`); without it the state reads normal. */
   continuity?: Pick<ContinuityStore, 'getOrg' | 'getEvent'> | undefined;
+  /** Drafts, uploads, sending and the Sent view; without it those endpoints answer 404. */
+  sending?: SendingDeps | undefined;
+}
+
+/** A draft's or a sent message's id in a path (time-ordered ids). */
+const SID = '([A-Za-z0-9_-]{8,64})';
+
+/** The sending side, or a 404 where this deployment has none. */
+function sendingOf(ctx: WebmailContext): SendingDeps {
+  if (!ctx.sending) throw new NotFoundError('sending from the webmail (not set up here)');
+  return ctx.sending;
+}
+
+/** The endpoints of sending: drafts, signed uploads, send, undo, the Sent view, the signature, the limits. */
+function sendingRoutes(ctx: WebmailContext): Route<MailboxUser>[] {
+  return [
+    {
+      method: 'GET',
+      pattern: /^\/mail\/api\/sending$/,
+      run: async (_m, _e, user) => json(200, await sendingInfo(sendingOf(ctx), user)),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/mail\/api\/drafts$/,
+      run: async (_m, _e, user) => json(200, await listDrafts(sendingOf(ctx), user)),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/mail\/api\/drafts$/,
+      run: async (_m, e, user) => {
+        const body = parse(createDraftBodySchema, bodyOf(e) ?? {}, 'request body');
+        return json(201, await createDraft(sendingOf(ctx), user, body));
+      },
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/mail/api/drafts/${SID}$`),
+      run: async (m, _e, user) => json(200, await getDraft(sendingOf(ctx), user, m[1] as string)),
+    },
+    {
+      method: 'PUT',
+      pattern: new RegExp(`^/mail/api/drafts/${SID}$`),
+      run: async (m, e, user) => {
+        const body = parse(saveDraftBodySchema, bodyOf(e), 'request body');
+        return json(200, await saveDraft(sendingOf(ctx), user, m[1] as string, body));
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: new RegExp(`^/mail/api/drafts/${SID}$`),
+      run: async (m, _e, user) => {
+        await deleteDraft(sendingOf(ctx), user, m[1] as string);
+        return json(200, { id: m[1], deleted: true });
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/mail\/api\/uploads$/,
+      run: async (_m, e, user) => {
+        const body = parse(uploadRequestSchema, bodyOf(e), 'request body');
+        return json(201, await requestUpload(sendingOf(ctx), user, body));
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/mail\/api\/send$/,
+      run: async (_m, e, user) => {
+        const body = parse(sendBodySchema, bodyOf(e), 'request body');
+        return json(202, await submitSend(sendingOf(ctx), user, body));
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/mail\/api\/sent$/,
+      run: async (_m, e, user) => {
+        const q = parse(sentQuerySchema, e.queryStringParameters ?? {}, 'query');
+        return json(200, await listSent(sendingOf(ctx), user, q));
+      },
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/mail/api/sent/${SID}$`),
+      run: async (m, _e, user) => json(200, await getSent(sendingOf(ctx), user, m[1] as string)),
+    },
+    {
+      method: 'POST',
+      pattern: new RegExp(`^/mail/api/sent/${SID}/undo$`),
+      run: async (m, _e, user) => json(200, await undoSend(sendingOf(ctx), user, m[1] as string)),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/mail\/api\/signature$/,
+      run: async (_m, _e, user) => json(200, await getSignature(sendingOf(ctx), user)),
+    },
+    {
+      method: 'PUT',
+      pattern: /^\/mail\/api\/signature$/,
+      run: async (_m, e, user) => {
+        const body = parse(signatureSchema, bodyOf(e), 'request body');
+        return json(200, await putSignature(sendingOf(ctx), user, body));
+      },
+    },
+  ];
 }
 
 /** A message id in a path: SES ids and the local runtime's are letters and digits. */
@@ -115,6 +237,7 @@ export function webmailRoutes(ctx: WebmailContext): Route<MailboxUser>[] {
         return json(200, page(await searchMailbox(ctx, user, q, paging)));
       },
     },
+    ...sendingRoutes(ctx),
   ];
 }
 

@@ -221,27 +221,39 @@ export const attachmentRefSchema = z.discriminatedUnion('kind', [
 ]);
 export type AttachmentRef = z.infer<typeof attachmentRefSchema>;
 
+const composeShape = {
+  /** One of my addresses (GET /mail/api/me); my primary address when absent. */
+  from: z.string().trim().max(MAX_RECIPIENT_CHARS),
+  to: z.array(recipientText).max(MAX_RECIPIENTS_PER_FIELD),
+  cc: z.array(recipientText).max(MAX_RECIPIENTS_PER_FIELD),
+  bcc: z.array(recipientText).max(MAX_RECIPIENTS_PER_FIELD),
+  subject: z.string().max(MAX_SUBJECT_CHARS_SENT),
+  /** The plain-text body; with `html`, the text alternative. */
+  text: z.string().max(MAX_BODY_CHARS_SENT).nullable(),
+  /** The HTML body, as the editor made it; the server sends it as given (it is the user's own). */
+  html: z.string().max(MAX_BODY_CHARS_SENT).nullable(),
+  attachments: z.array(attachmentRefSchema).max(MAX_ATTACHMENTS),
+  /**
+   * The message of my mailbox this replies to or forwards: the server sets `In-Reply-To` and
+   * `References` from its headers, so the thread holds together at every recipient.
+   */
+  inReplyTo: mailboxMessageId.nullable(),
+};
+
 /**
  * What a message to be sent says: the same fields in a draft and in an inline send. Bcc never
  * appears in the message's headers; it is kept in the Sent view and the sender's sent copy.
  */
 export const composeFieldsSchema = z.strictObject({
-  /** One of my addresses (GET /mail/api/me); my primary address when absent. */
-  from: z.string().trim().max(MAX_RECIPIENT_CHARS).optional(),
-  to: z.array(recipientText).max(MAX_RECIPIENTS_PER_FIELD).default([]),
-  cc: z.array(recipientText).max(MAX_RECIPIENTS_PER_FIELD).default([]),
-  bcc: z.array(recipientText).max(MAX_RECIPIENTS_PER_FIELD).default([]),
-  subject: z.string().max(MAX_SUBJECT_CHARS_SENT).default(''),
-  /** The plain-text body; with `html`, the text alternative. */
-  text: z.string().max(MAX_BODY_CHARS_SENT).nullable().default(null),
-  /** The HTML body, as the editor made it; the server sends it as given (it is the user's own). */
-  html: z.string().max(MAX_BODY_CHARS_SENT).nullable().default(null),
-  attachments: z.array(attachmentRefSchema).max(MAX_ATTACHMENTS).default([]),
-  /**
-   * The message of my mailbox this replies to or forwards: the server sets `In-Reply-To` and
-   * `References` from its headers, so the thread holds together at every recipient.
-   */
-  inReplyTo: mailboxMessageId.nullable().default(null),
+  from: composeShape.from.optional(),
+  to: composeShape.to.default([]),
+  cc: composeShape.cc.default([]),
+  bcc: composeShape.bcc.default([]),
+  subject: composeShape.subject.default(''),
+  text: composeShape.text.default(null),
+  html: composeShape.html.default(null),
+  attachments: composeShape.attachments.default([]),
+  inReplyTo: composeShape.inReplyTo.default(null),
 });
 export type ComposeFields = z.infer<typeof composeFieldsSchema>;
 export type ComposeInput = z.input<typeof composeFieldsSchema>;
@@ -258,7 +270,7 @@ export type DraftMode = (typeof draftModes)[number];
  * new draft's body by the server, above the quote; fields given here win over what it fills in.
  */
 export const createDraftBodySchema = z.strictObject({
-  ...composeFieldsSchema.partial().shape,
+  ...z.strictObject(composeShape).partial().shape,
   source: z.strictObject({ messageId: mailboxMessageId, mode: z.enum(draftModes) }).optional(),
   /** Leave my signature out of a new draft. @default false */
   noSignature: z.boolean().default(false),

@@ -250,7 +250,7 @@ export async function searchMailbox(
     const byId = new Map<string, MessageRecord>(messages.map((m) => [m.id, m]));
     const shown = allowed.flatMap(({ hit, mine }) => {
       const message = byId.get(hit.messageId);
-      return message && !message.probeToken && matchesFlags(q, flags[hit.messageId])
+      return message && !message.probeToken && !message.sentCopyOf && matchesFlags(q, flags[hit.messageId])
         ? [{ message, mine }]
         : [];
     });

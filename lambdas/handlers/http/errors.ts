@@ -1,5 +1,6 @@
 import { LifeboatError, ValidationError } from '../../core/errors.js';
 import type { Logger } from '../../ports.js';
+import { SEND_ERROR_STATUS } from '../../webmail/schemas.js';
 import { type HttpResult, json } from './router.js';
 
 /**
@@ -8,6 +9,8 @@ import { type HttpResult, json } from './router.js';
  * internals and logged with its cause.
  */
 export const HTTP_STATUS_BY_CODE: Readonly<Record<string, number>> = {
+  /** Sending from the webmail: a From not the user's, the rate limits, the attachment limit, undo too late … */
+  ...SEND_ERROR_STATUS,
   VALIDATION_FAILED: 400,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
@@ -32,11 +35,15 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<string, number>> = {
 export function errorResponse(err: unknown, log: Logger): HttpResult {
   const status = err instanceof LifeboatError ? HTTP_STATUS_BY_CODE[err.code] : undefined;
   if (err instanceof LifeboatError && status !== undefined) {
-    return json(status, {
+    const result = json(status, {
       error: err.code,
       message: err.message,
       ...(err instanceof ValidationError ? { problems: err.problems } : {}),
     });
+    // RFC 6585 §4: a 429 may say when to come back.
+    const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+    if (typeof retryAfter === 'number') result.headers['retry-after'] = String(retryAfter);
+    return result;
   }
   log.error('api error', { error: (err as Error).message });
   return json(500, { error: 'INTERNAL', message: 'something went wrong; the request was not completed' });
