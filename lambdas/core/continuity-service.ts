@@ -43,6 +43,7 @@ import {
 } from './notification-failures.js';
 import { runProbes } from './probes.js';
 import { forEachInState, holdScope, inScope, releaseScope } from './queue-ops.js';
+import { SENT_COPY_REASON } from './sending/outbound.js';
 
 /** The hold reason continuity uses; admin holds on single deliveries keep their own. */
 export const CONTINUITY_REASON = 'continuity';
@@ -117,12 +118,17 @@ async function notify(
   }
 }
 
+/** What a hand-over sends: mail held by continuity, then the sent copies of the mail staff wrote meanwhile. */
+function handedOver(d: DeliveryRecord): boolean {
+  return d.reason === CONTINUITY_REASON || d.reason === SENT_COPY_REASON;
+}
+
 async function countHeld(deps: ContinuityDeps, scope: string): Promise<number> {
   let n = 0;
   let cursor: string | undefined;
   do {
     const page = await deps.store.queryByState({ state: 'held', limit: 100, cursor });
-    n += page.items.filter((d) => inScope(d, scope) && d.reason === CONTINUITY_REASON).length;
+    n += page.items.filter((d) => inScope(d, scope) && handedOver(d)).length;
     cursor = page.cursor;
   } while (cursor);
   return n;
@@ -164,7 +170,8 @@ async function runAction(
       return { ...event, handover: { startedAt: at, total, released: 0, finishedAt: null } };
     }
     case 'lift-hold': {
-      const late = await releaseScope(action.scope, deps, CONTINUITY_REASON);
+      // A sent copy recorded as the hand-over finished goes now, with what arrived in its last batch.
+      const late = await releaseScope(action.scope, deps, [CONTINUITY_REASON, SENT_COPY_REASON]);
       if (late.length)
         deps.log.info('released mail held during the last hand-over batch', { count: late.length });
       return event;
@@ -339,15 +346,20 @@ export interface HandoverResult {
  */
 export const HANDOVER_BATCH_PER_SLOT = 5;
 
-/** The oldest held deliveries of the event's scope, up to `limit`, in arrival order. */
-async function oldestHeld(deps: ContinuityDeps, scope: string, limit: number): Promise<DeliveryRecord[]> {
+/** The oldest deliveries of the event's scope held for `reason`, up to `limit`, in arrival order. */
+async function oldestHeld(
+  deps: ContinuityDeps,
+  scope: string,
+  limit: number,
+  reason: string = CONTINUITY_REASON,
+): Promise<DeliveryRecord[]> {
   const found: DeliveryRecord[] = [];
   let cursor: string | undefined;
   do {
     // Pages no longer than the batch: the index is read again for every batch.
     const page = await deps.store.queryByState({ state: 'held', limit: Math.min(100, limit), cursor });
     for (const d of page.items) {
-      if (inScope(d, scope) && d.reason === CONTINUITY_REASON) found.push(d);
+      if (inScope(d, scope) && d.reason === reason) found.push(d);
       if (found.length >= limit) return found;
     }
     cursor = page.cursor;
@@ -443,9 +455,17 @@ export async function runHandover(deps: ContinuityDeps, budgetMs: number): Promi
   try {
     while (!spent()) {
       const takingOver = left.takeable.length > 0;
-      const batch = takingOver
-        ? left.takeable
-        : await oldestHeld(deps, event.scope, concurrency * HANDOVER_BATCH_PER_SLOT);
+      const size = concurrency * HANDOVER_BATCH_PER_SLOT;
+      let batch = takingOver ? left.takeable : await oldestHeld(deps, event.scope, size);
+      if (!takingOver && batch.length === 0) {
+        // The sent copies go last: only once every held inbound delivery has its outcome, so the
+        // primary files the mail that waited before the sender's own copies, whatever the concurrency.
+        if (inFlight.size > 0) {
+          await settled(inFlight);
+          if (failure) throw failure.error;
+        }
+        batch = await oldestHeld(deps, event.scope, size, SENT_COPY_REASON);
+      }
       left = { takeable: [], live: 0 };
       if (batch.length === 0) {
         if (inFlight.size > 0) {

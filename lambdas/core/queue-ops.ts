@@ -81,15 +81,16 @@ export async function holdScope(scope: string, reason: string, by: string, deps:
 export async function releaseScope(
   scope: string,
   deps: QueueDeps,
-  onlyReason?: string,
+  onlyReason?: string | readonly string[],
 ): Promise<DeliveryRecord[]> {
+  const reasons = onlyReason === undefined ? undefined : ([] as string[]).concat(onlyReason);
   const now = deps.clock.now();
   await deps.store.deleteHold(scope);
   const remaining = await deps.store.listHolds();
   const released: DeliveryRecord[] = [];
   await forEachInState(deps.store, 'held', async (d) => {
     if (!inScope(d, scope) || holdReasonFor(d.route, remaining) !== null) return;
-    if (onlyReason !== undefined && d.reason !== onlyReason) return;
+    if (reasons !== undefined && !reasons.includes(d.reason ?? '')) return;
     const done = await transitionWithRetry(deps.store, d, (cur) =>
       cur.state === 'held' ? requeueDelivery(cur, now) : null,
     );
