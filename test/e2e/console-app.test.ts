@@ -134,6 +134,8 @@ describeRequiring([chromiumUnavailableReason()], 'admin console in Chromium', ()
       fallback.transactions.some((t) => t.to.includes(`bob@${STAFF_DOMAIN}`)),
     );
     await desktop.reload();
+    await desktop.getByRole('heading', { name: 'Order 4711 during the outage' }).waitFor(SHOWS);
+    await screenshot(desktop, FOLDER, 'desktop-03-rerouted');
     await desktop.locator('.badge-delivered').waitFor(SHOWS);
     await screenshot(desktop, FOLDER, 'desktop-03-rerouted');
     const attempts = desktop.getByRole('region', { name: 'Attempts' });

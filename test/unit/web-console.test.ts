@@ -110,7 +110,12 @@ describe('parseView', () => {
       { name: 'delivery', messageId: '0100018f.ab', recipient: 'alice@example.com' },
       { name: 'quarantine' },
     ] as const;
-    for (const v of views) expect(parseView(viewPath(v))).toEqual(v);
+    for (const v of views) {
+      const url = new URL(viewPath(v), 'https://lifeboat.example');
+      expect(parseView(url.pathname, url.search)).toEqual(v);
+    }
+    // An address ends in a TLD the server would take for a file extension: it rides in the query.
+    expect(viewPath(views[3])).toBe('/console/delivery?message=0100018f.ab&recipient=alice%40example.com');
     const queue = parseView('/console/queue', '?state=deferred&route=exchange');
     expect(queue.name === 'queue' && queue.params.get('route')).toBe('exchange');
     expect(parseView('/console/nothing/here').name).toBe('missing');

@@ -9,6 +9,7 @@ import { explain, type QueueFilter } from './api.js';
 import type { ViewProps } from './app.js';
 import { ago, DELIVERY_WORDS, size, when } from './format.js';
 import { ACTION_LABELS, QueueActionSheet, type Target } from './queue-sheet.js';
+import { viewPath } from './route.js';
 import { type DeliveryDetail, type DeliveryRecord, QUEUE_STATES, type QueueAction } from './types.js';
 
 /** The first page is read again this often while nothing is selected. */
@@ -233,7 +234,7 @@ export function QueueView(props: ViewProps & { params: URLSearchParams }) {
                   </label>
                   <a
                     class="qrow-main"
-                    href={`/console/queue/${encodeURIComponent(d.messageId)}/${encodeURIComponent(d.recipient)}`}
+                    href={viewPath({ name: 'delivery', messageId: d.messageId, recipient: d.recipient })}
                     onClick={(e) => {
                       e.preventDefault();
                       navigate({ name: 'delivery', messageId: d.messageId, recipient: d.recipient });

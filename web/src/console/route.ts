@@ -1,7 +1,8 @@
 /**
  * The console's place in the address bar, as paths under /console/ so the link in an admin's page
  * (`<consoleUrl>/events/<id>`) is the event page itself: `/console/` status, `/console/events`,
- * `/console/events/<id>`, `/console/queue?…` (its filters), `/console/queue/<messageId>/<recipient>`,
+ * `/console/events/<id>`, `/console/queue?…` (its filters), `/console/delivery?message=…&recipient=…`
+ * (in the query: a path ending in an address's `.com` would read as a file to the server),
  * `/console/quarantine`, `/console/audit?…`. The path survives sign-in (it rides in the OIDC state).
  */
 export type View =
@@ -29,7 +30,7 @@ export function parseView(pathname: string, search = ''): View {
   if (!pathname.startsWith(BASE)) return { name: 'status' };
   const parts = pathname.slice(BASE.length).split('/').filter(Boolean);
   const params = new URLSearchParams(search);
-  const [first, second, third] = parts;
+  const [first, second] = parts;
   if (parts.length === 0) return { name: 'status' };
   if (first === 'events' && parts.length === 1) return { name: 'events' };
   if (first === 'events' && parts.length === 2 && second) {
@@ -37,9 +38,9 @@ export function parseView(pathname: string, search = ''): View {
     return id ? { name: 'event', id } : { name: 'missing' };
   }
   if (first === 'queue' && parts.length === 1) return { name: 'queue', params };
-  if (first === 'queue' && parts.length === 3 && second && third) {
-    const messageId = decode(second);
-    const recipient = decode(third);
+  if (first === 'delivery' && parts.length === 1) {
+    const messageId = params.get('message');
+    const recipient = params.get('recipient');
     return messageId && recipient ? { name: 'delivery', messageId, recipient } : { name: 'missing' };
   }
   if (first === 'quarantine' && parts.length === 1) return { name: 'quarantine' };
@@ -61,7 +62,7 @@ export function viewPath(view: View): string {
     case 'queue':
       return `${BASE}queue${q(view.params)}`;
     case 'delivery':
-      return `${BASE}queue/${encodeURIComponent(view.messageId)}/${encodeURIComponent(view.recipient)}`;
+      return `${BASE}delivery?${new URLSearchParams({ message: view.messageId, recipient: view.recipient }).toString()}`;
     case 'quarantine':
       return `${BASE}quarantine`;
     case 'audit':
