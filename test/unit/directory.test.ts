@@ -253,7 +253,11 @@ describe('config: webmail', () => {
 
   it('defaults to 30 days of history and five-minute links, capped by the records kept', () => {
     const c = parseConfig(base);
-    expect(c.webmail).toEqual({ historyDays: 30, linkTtlSeconds: 300 });
+    expect(c.webmail).toEqual({
+      historyDays: 30,
+      linkTtlSeconds: 300,
+      send: { maxRecipients: 50, messagesPerHour: 60, recipientsPerDay: 500, undoSeconds: 10 },
+    });
     expect(webmailHistoryDays(c)).toBe(30);
     expect(webmailHistoryDays(parseConfig({ ...base, historyDays: 10, queue: { lifetimeHours: 120 } }))).toBe(
       10,
