@@ -40,6 +40,8 @@ describeRequiring([chromiumUnavailableReason()], 'admin console in Chromium', ()
   let browser: Browser;
   let phone: Page;
   let desktop: Page;
+  /** The event page the admins' SMS linked to. */
+  let eventUrl = '';
   const contexts: BrowserContext[] = [];
 
   async function newPage(options: BrowserContextOptions): Promise<Page> {
@@ -159,6 +161,7 @@ describeRequiring([chromiumUnavailableReason()], 'admin console in Chromium', ()
       return link !== undefined;
     });
     expect(link).toMatch(new RegExp(`^${rt.origin}/console/events/`));
+    eventUrl = link as string;
     phone = await newPage(PHONE);
     await phone.goto(link as string);
     await signInWithPassword(phone, 'alice');
@@ -228,8 +231,9 @@ describeRequiring([chromiumUnavailableReason()], 'admin console in Chromium', ()
         rt.primary.transactions.some((t) => t.raw.toString('latin1').includes(`Subject: ${s}`)),
       ),
     );
-    await phone.getByRole('heading', { name: 'Timeline' }).scrollIntoViewIfNeeded();
     await screenshot(phone, FOLDER, 'phone-08-handed-over');
+    await phone.evaluate("document.getElementById('timeline-h').scrollIntoView()");
+    await screenshot(phone, FOLDER, 'phone-09-timeline');
     // Who did what, from the audit log.
     await phone
       .getByText(/alice@example.com\s*acknowledge/)
@@ -252,13 +256,20 @@ describeRequiring([chromiumUnavailableReason()], 'admin console in Chromium', ()
     await desktop.locator('.chart canvas').first().waitFor(SHOWS);
     expect(await desktop.locator('.chart canvas').count()).toBe(5);
     await screenshot(desktop, FOLDER, 'desktop-04-status');
-    await desktop.getByRole('heading', { name: 'Mail flow' }).scrollIntoViewIfNeeded();
+    await desktop.evaluate("document.getElementById('flow-h').scrollIntoView()");
     await screenshot(desktop, FOLDER, 'desktop-05-status-charts');
     await phone.getByRole('link', { name: 'Status' }).tap();
     await phone.locator('.chart canvas').first().waitFor(SHOWS);
-    await screenshot(phone, FOLDER, 'phone-09-status');
-    await phone.getByRole('heading', { name: 'Mail flow' }).scrollIntoViewIfNeeded();
-    await screenshot(phone, FOLDER, 'phone-10-status-charts');
+    await screenshot(phone, FOLDER, 'phone-10-status');
+    await phone.evaluate("document.getElementById('flow-h').scrollIntoView()");
+    await screenshot(phone, FOLDER, 'phone-11-status-charts');
+
+    // The same event page in dark mode, as a phone at night shows it.
+    const dark = await newPage({ ...PHONE, colorScheme: 'dark' });
+    await dark.goto(eventUrl);
+    await signInWithPassword(dark, 'alice');
+    await dark.getByRole('heading', { name: 'Timeline' }).waitFor(SHOWS);
+    await screenshot(dark, FOLDER, 'phone-12-event-dark');
 
     await desktop.getByRole('link', { name: 'Audit' }).click();
     await desktop.getByLabel('Action').fill('reroute');
@@ -280,6 +291,6 @@ describeRequiring([chromiumUnavailableReason()], 'admin console in Chromium', ()
     await page.goto(`${rt.origin}/console/`);
     await signInWithPassword(page, 'bob');
     await page.getByRole('heading', { name: 'You are not an administrator' }).waitFor(SHOWS);
-    await screenshot(page, FOLDER, 'phone-11-not-admin');
+    await screenshot(page, FOLDER, 'phone-13-not-admin');
   }, 60_000);
 });

@@ -18,6 +18,8 @@ import type { StatusResponse } from './types.js';
 
 /** How often the bar's state is asked for: a page that arrives is seen within this. */
 const STATUS_POLL_MS = 10_000;
+/** While mail is handed over the state changes within seconds: asked for more often then. */
+const HANDOVER_STATUS_POLL_MS = 2000;
 
 export interface ViewProps {
   api: AdminApi;
@@ -87,7 +89,10 @@ export function App(props: { api: AdminApi; userName: string; onSignOut: () => v
         else setProblem(explain(err));
       },
     );
-    const timer = setTimeout(refresh, STATUS_POLL_MS);
+    const timer = setTimeout(
+      refresh,
+      status?.state === 'recovering' ? HANDOVER_STATUS_POLL_MS : STATUS_POLL_MS,
+    );
     return () => {
       live = false;
       clearTimeout(timer);
@@ -125,7 +130,9 @@ export function App(props: { api: AdminApi; userName: string; onSignOut: () => v
           }}
         >
           <LogoIcon />
-          <span>Lifeboat console</span>
+          <span>
+            Lifeboat<span class="brand-long"> console</span>
+          </span>
         </a>
         {state ? (
           <span
