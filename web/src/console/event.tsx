@@ -283,8 +283,10 @@ export function EventView(props: ViewProps & { id: string }) {
   const isOpen = status?.event?.id === event.id;
   const orgState = isOpen ? (status?.state ?? event.state) : event.state;
   const streaks = new Map<string, number>();
-  for (const r of status?.routes ?? [])
-    for (const p of r.probes) streaks.set(`${r.name}/${p.probe}`, p.failures);
+  // The streaks now describe this event only while it is open; a closed one is told by its evidence.
+  if (isOpen)
+    for (const r of status?.routes ?? [])
+      for (const p of r.probes) streaks.set(`${r.name}/${p.probe}`, p.failures);
   const canAck = isOpen && orgState === 'alerting' && !event.acknowledgedAt;
   const canInvoke = isOpen && orgState === 'alerting';
   const canRevoke = isOpen && orgState === 'continuity';
