@@ -151,7 +151,7 @@ function EvidenceList(props: {
   return (
     <ul class="evidence">
       {[...groups.entries()].map(([key, g]) => {
-        const measures = measuresOf(g.last, props.thresholds, props.streaks.get(key) ?? g.count);
+        const measures = measuresOf(g.last, props.thresholds, props.streaks.get(key) ?? null);
         return (
           <li key={key} class="card inset">
             <h3>
