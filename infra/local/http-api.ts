@@ -37,6 +37,8 @@ export interface LocalApiOptions {
   handler: (event: HttpEvent) => Promise<HttpResult>;
   /** Local-only endpoints (under /local/), for an admin holding the token; the Lambda API has none. */
   local?: (path: string, method: string, body: string, actor: string) => Promise<HttpResult | undefined>;
+  /** Takes the bytes of a signed upload (`PUT /mail/api/upload/<token>`). */
+  upload?: (req: http.IncomingMessage, res: http.ServerResponse, token: string) => void;
   /**
    * Verifies a bearer token as API Gateway's JWT authorizer does: the claims, or undefined for a
    * missing, expired, altered or foreign token. Unset: only the admin token is known.
@@ -113,6 +115,14 @@ export function createLocalApi(options: LocalApiOptions): http.Server {
       const oidc = options.oidc?.();
       if (!oidc) jsonError(res, 503, 'NOT_READY', 'sign-in is starting');
       else oidc(req, res);
+      return;
+    }
+
+    // A signed upload's bytes (the local stand-in for an S3 presigned PUT): streamed with their own
+    // limit, never through the API's JSON body reader.
+    const upload = /^\/mail\/api\/upload\/([A-Za-z0-9._-]{1,1024})$/.exec(p);
+    if (upload && options.upload) {
+      options.upload(req, res, upload[1] as string);
       return;
     }
 

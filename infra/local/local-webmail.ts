@@ -62,6 +62,8 @@ export interface LocalWebmailOptions {
   track: <T>(p: Promise<T>) => Promise<T>;
   /** How a message is parsed for its index entry (the runtime's worker threads). @default indexBody */
   indexBody?: SearchDeps['indexBody'];
+  /** Drafts, uploads and sending (infra/local/local-sending.ts); without it those endpoints answer 404. */
+  sending?: WebmailContext['sending'];
 }
 
 /** The staff side of the local runtime: sign-in, the webmail API, search indexing, the web app. */
@@ -133,6 +135,7 @@ export async function openLocalWebmail(options: LocalWebmailOptions): Promise<Lo
     links,
     cache,
     continuity: options.continuity,
+    sending: options.sending,
   });
   const searchDeps: SearchDeps = { ...context(), indexBody: options.indexBody };
   const indexQueue = createIndexQueue(

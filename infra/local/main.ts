@@ -4,6 +4,7 @@ import { LifeboatError } from '../../lambdas/core/errors.js';
 import { consoleLogger } from './console-logger.js';
 import { seedDemoMail } from './demo-mail.js';
 import { createDemoPrimary } from './demo-primary.js';
+import { createDemoSink } from './demo-sink.js';
 import { loadLocalConfig } from './load-config.js';
 import { startRuntime } from './runtime.js';
 
@@ -44,6 +45,23 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       demo?.once('error', reject);
       demo?.listen(config.local.demoPrimaryPort, config.local.listen, () => resolve());
+    });
+  }
+  // Demo mode's relay: mail the webmail sends to outside addresses lands in a folder to look into.
+  const sinkDir = path.join(dataDir, 'demo-sink');
+  const sink =
+    file === null && !config.local.relay
+      ? createDemoSink(sinkDir, (saved, rcpts) =>
+          log.info('DEMO sink took a message sent from the webmail', {
+            file: path.relative(process.cwd(), saved),
+            recipients: rcpts.length,
+          }),
+        )
+      : undefined;
+  if (sink) {
+    await new Promise<void>((resolve, reject) => {
+      sink.once('error', reject);
+      sink.listen(config.local.demoSinkPort, config.local.listen, () => resolve());
     });
   }
   let demoUp = demo !== undefined;
@@ -116,6 +134,15 @@ async function main(): Promise<void> {
           `  demo primary  ${config.local.listen}:${config.local.demoPrimaryPort} -> ${path.join(dataDir, 'demo-primary')}`,
         ]
       : []),
+    ...(sink
+      ? [
+          `  demo relay    ${config.local.listen}:${config.local.demoSinkPort} -> ${sinkDir}   (mail the webmail sends outside ${config.domains[0]}; to nobody@… it bounces)`,
+        ]
+      : config.local.relay
+        ? [
+            `  relay         ${config.local.relay.host}:${config.local.relay.port}   (mail the webmail sends outside your domains)`,
+          ]
+        : [`  relay         none: the webmail sends only to ${config.domains.join(', ')} (set local.relay)`]),
     '',
     `Try it:   npx lifeboat send --to alice@${config.domains[0]}   then   npx lifeboat queue`,
     '',
@@ -129,6 +156,7 @@ async function main(): Promise<void> {
     log.info('stopping: finishing deliveries in flight');
     await runtime.stop();
     if (demo) await new Promise<void>((r) => demo?.close(() => r()));
+    if (sink) await new Promise<void>((r) => sink.close(() => r()));
     process.exit(0);
   };
   process.on('SIGINT', stop);

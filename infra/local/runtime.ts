@@ -2,6 +2,7 @@ import type { AddressInfo, Server } from 'node:net';
 import type { SMTPServer } from 'smtp-server';
 import type { Context } from '../../lambdas/adapters/context.js';
 import type { BlobFs } from '../../lambdas/adapters/local/file-blobs.js';
+import { readOrCreateLinkKey } from '../../lambdas/adapters/local/link-key.js';
 import { silentLogger } from '../../lambdas/adapters/logger.js';
 import { createConsoleNotifier } from '../../lambdas/adapters/notifiers.js';
 import {
@@ -21,11 +22,20 @@ import { createDeliverHandler } from '../../lambdas/handlers/deliver.js';
 import { createIngestHandler } from '../../lambdas/handlers/ingest.js';
 import { createProbeHandler } from '../../lambdas/handlers/probe.js';
 import { createSweepHandler } from '../../lambdas/handlers/sweep.js';
-import type { Clock, Logger, Mailer, MessageStore, Notifier, SmtpProber } from '../../lambdas/ports.js';
+import type {
+  Clock,
+  Logger,
+  Mailer,
+  MessageStore,
+  Notifier,
+  OutboundRelay,
+  SmtpProber,
+} from '../../lambdas/ports.js';
 import { type DataLayout, prepareDataDir } from './data-dir.js';
 import { createLocalApi, ensureAdminToken } from './http-api.js';
 import { createLocalContext, type LocalStores, openLocalStores } from './local-context.js';
-import { type LocalWebmail, openLocalWebmail } from './local-webmail.js';
+import { openLocalSending } from './local-sending.js';
+import { type LocalWebmail, openLocalWebmail, webmailLayout } from './local-webmail.js';
 import { createMailWorkers, type MailWorkers } from './mail-workers.js';
 import { purgeRawArchive } from './raw-retention.js';
 import { createReceiver } from './receiver.js';
@@ -65,6 +75,8 @@ export interface RuntimeOptions {
   deliverOnIngest?: boolean;
   /** Demo mode: the staff directory's users sign in with the demo password (kept in the data folder). */
   demo?: boolean;
+  /** Where webmail mail to outside addresses goes. @default local.relay; in demo mode the demo sink */
+  relay?: OutboundRelay;
   /** Folder a relative `webmail.directoryFile` is read from (the config file's). @default the working folder */
   configDir?: string;
   /** The built web app. @default dist/web */
@@ -231,8 +243,31 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     }
   };
 
+  // Sending from the webmail: mail to colleagues is taken in as inbound mail (and indexed at
+  // once), the rest leaves through the relay after the undo window.
+  let origin: string | null = null;
+  const sending = openLocalSending({
+    config,
+    dataDir: layout.dataDir,
+    database: layout.database,
+    store: stores.store,
+    continuity: stores.store,
+    blobs: stores.blobs,
+    mailer: ctx.mailer,
+    trigger: ctx.trigger,
+    clock: ctx.clock,
+    log,
+    linkKey: await abandon(readOrCreateLinkKey(webmailLayout(layout.dataDir).linkKey)),
+    origin: () => origin ?? '',
+    demo: options.demo === true,
+    relay: options.relay,
+    onIngested: (result) => webmail?.indexIngested([result]),
+    summarise: mailWorkers.summarise,
+    track,
+  });
   webmail = await abandon(
     openLocalWebmail({
+      sending: sending.deps,
       config,
       dataDir: layout.dataDir,
       configDir: options.configDir,
@@ -318,6 +353,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
             (await staff.localEndpoint(p, method, body, actor)) ??
             options.localEndpoints?.(p, method, body, actor),
           webmail: staff.handler,
+          upload: (req, res, token) => sending.upload(req, res, token),
           web: staff.web,
           oidc: () => signIn?.oidc.handle,
           authorize: async (authorization) => signIn?.authorize(authorization),
@@ -336,7 +372,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const apiPort = apiServer
     ? await abandon(listen(apiServer, options.ports?.api ?? (options.ports ? 0 : config.local.apiPort), host))
     : null;
-  const origin = apiPort === null ? null : localOrigin(config.local, apiPort);
+  origin = apiPort === null ? null : localOrigin(config.local, apiPort);
   if (origin !== null) {
     signIn = await abandon(staff.bind(origin));
     // On another port than the config's (a test's free port), the staff link follows the server.
@@ -389,6 +425,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       (async () => {
         await ingestQueue.retry();
         await sweep({});
+        // Sent mail whose undo window ended while nothing ran, retries due, a stopped worker's claims.
+        await sending.run();
         // A user added since (lifeboat users): their mail becomes searchable.
         await staff.rebuildMissing();
         // DynamoDB's TTL, done here: records past the history window go, at most once an hour.
@@ -425,6 +463,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     );
   }
   if (options.sweepIntervalMs !== 0) sweepNow();
+  else void sending.run();
   if ((await stores.store.getOrg())?.state === 'recovering') void kickHandover();
 
   const intervalMs = options.sweepIntervalMs ?? config.queue.sweepIntervalSeconds * 1000;
@@ -481,6 +520,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         if (apiServer) await closeServer(apiServer);
         staff.stop();
         while (pending.size > 0) await Promise.allSettled([...pending]);
+        sending.stop();
         await ctx.mailer.close?.();
         await mailWorkers.close();
         stores.store.close();
