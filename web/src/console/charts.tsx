@@ -174,10 +174,9 @@ export function chartSpecs(series: FlowSeries): ChartSpec[] {
     },
     {
       id: 'latency',
-      title: 'Delivery latency and SMTP time (seconds, log scale)',
+      title: 'Delivery latency and SMTP time (seconds)',
       summary: `Receipt to the primary's reply: p95 at most ${fmt(max(latP95))} s. SMTP transaction p95 at most ${fmt(max(smtpP95))} s; probes page at ${t.smtpP95Seconds} s.`,
       unit: ' s',
-      log: true,
       lines: [
         { label: 'Latency p50', values: latP50, colour: COLOURS.p50 },
         { label: 'Latency p95', values: latP95, colour: COLOURS.p95 },
