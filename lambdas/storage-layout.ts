@@ -20,6 +20,16 @@ export const INDEX_PREFIX = 'index/';
  */
 export const ATTACHMENTS_PREFIX = 'attachments/';
 
+/**
+ * The webmail's sending blobs, in the mail bucket in AWS (a folder each on the single-node runtime):
+ * draft bodies, files a browser put through a signed upload, and messages as composed for sending.
+ * `uploads/` expires a day after (an S3 lifecycle rule): an upload not sent by then is dropped,
+ * and the message that used one holds its own copy under `outgoing/`.
+ */
+export const DRAFTS_PREFIX = 'drafts/';
+export const UPLOADS_PREFIX = 'uploads/';
+export const OUTGOING_PREFIX = 'outgoing/';
+
 /** The blob key of one mailbox's search index: its manifest, which lists its segments. */
 export function indexKey(address: string): string {
   return `${INDEX_PREFIX}${indexName(address)}.json`;
@@ -91,6 +101,18 @@ export const KEYS = {
   /** `USER#<id>`: one webmail user's records; sk `FLAGS#<messageId>` their marks on one message. */
   userPk: (id: string) => `USER#${id}`,
   flagsSk: (messageId: string) => `FLAGS#${messageId}`,
+  /**
+   * One user's sending record of a kind (draft, upload, outgoing, signature), under the user's
+   * partition: `SEND#<kind>#<id>`. Ids start with their creation time, so a kind lists by age.
+   */
+  sendingSk: (kind: string, id: string) => `SEND#${kind}#${id}`,
+  sendingSkPrefix: (kind: string) => `SEND#${kind}#`,
+  /**
+   * byState partition of the sending records the outbound worker must look at (the end of an undo
+   * window, a retry, a claim's end), sorted by due time; sparse: a record with no due time has no entry.
+   */
+  sendingDuePk: 'SENDDUE',
+  sendingDueSk: (dueAt: string, kind: string, user: string, id: string) => `${dueAt}#${kind}#${user}#${id}`,
   /** byAge partition of one route's deferred deliveries. */
   agePk: (route: string) => `AGE#${route}`,
   holdPk: 'HOLD',

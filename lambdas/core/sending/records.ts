@@ -17,9 +17,7 @@ import { LifeboatError } from '../errors.js';
 import type { IngestResult } from '../ingest.js';
 
 /** Sending blobs: draft bodies, uploaded files and the messages as sent, each under its prefix. */
-export const DRAFTS_PREFIX = 'drafts/';
-export const UPLOADS_PREFIX = 'uploads/';
-export const OUTGOING_PREFIX = 'outgoing/';
+export { DRAFTS_PREFIX, OUTGOING_PREFIX, UPLOADS_PREFIX } from '../../storage-layout.js';
 
 /** A refusal of the sending API, with a stable code from SEND_ERROR_STATUS. */
 export class SendError extends LifeboatError {
