@@ -464,6 +464,8 @@ export interface UploadSubject {
   /** Where the bytes land in the sending blobs (`uploads/<id>`). */
   key: string;
   maxBytes: number;
+  /** Bytes the browser announced: an S3 presigned PUT signs them as Content-Length, so no other size lands. */
+  size: number;
   contentType: string;
 }
 

@@ -72,6 +72,7 @@ export async function requestUpload(
     uploadId: id,
     key: `${UPLOADS_PREFIX}${id}`,
     maxBytes: MAX_ATTACHMENT_TOTAL_BYTES,
+    size: body.size,
     contentType: body.contentType,
   });
   deps.log.info('webmail upload signed', { user: user.id, uploadId: id, bytes: body.size });
