@@ -268,4 +268,39 @@ describeRequiring([chromiumUnavailableReason()], 'staff webmail in Chromium', ()
     await screenshot(page, 'webmail-app', 'desktop-07-offline-reload');
     await page.context().setOffline(false);
   });
+  it('offers the company sign-in and the enrolled one where the organisation federates, each with its own client', async () => {
+    // AWS's app-config.json names the corporate IdP's client; the local runtime has none, so the
+    // test serves the federated form of the file and checks where each button leads. (No service
+    // worker: requests it makes would pass the test's route by.)
+    const page = await newPage({ ...DESKTOP, serviceWorkers: 'block' });
+    await page.route(`${origin}/app-config.json`, async (route) => {
+      const config = (await (await route.fetch()).json()) as { oidc: Record<string, unknown> };
+      config.oidc.federation = { clientId: 'lifeboat-web-sso', identityProvider: 'EntraID' };
+      await route.fulfill({ json: config });
+    });
+    const authorize: URL[] = [];
+    page.on('request', (r) => {
+      if (r.url().includes('/oidc/auth')) authorize.push(new URL(r.url()));
+    });
+    await page.goto(`${origin}/mail/`);
+    const company = page.getByRole('button', { name: 'Sign in with your company account' });
+    await company.waitFor(SHOWS);
+    await screenshot(page, 'webmail-app', 'desktop-08-federated-choice');
+    // Nothing left the app before the user chose: a corporate IdP that is down must not strand them.
+    expect(authorize).toHaveLength(0);
+
+    await company.click();
+    await expect.poll(() => authorize.length, SHOWS).toBeGreaterThan(0);
+    expect(authorize[0]?.searchParams.get('client_id')).toBe('lifeboat-web-sso');
+    expect(authorize[0]?.searchParams.get('identity_provider')).toBe('EntraID');
+
+    authorize.length = 0;
+    await page.goto(`${origin}/mail/`);
+    await page.getByRole('button', { name: /Company sign-in down/ }).click();
+    await expect.poll(() => authorize.length, SHOWS).toBeGreaterThan(0);
+    expect(authorize[0]?.searchParams.get('client_id')).toBe('lifeboat-web');
+    expect(authorize[0]?.searchParams.get('identity_provider')).toBeNull();
+    await signInWithPassword(page, 'alice');
+    await page.getByRole('searchbox', { name: 'Search mail' }).waitFor(SHOWS);
+  });
 });

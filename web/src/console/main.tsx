@@ -7,6 +7,7 @@
 import { render } from 'preact';
 import { type Auth, createAuth, isSignInCallback, loadAppConfig } from '../mail/auth.js';
 import { LogoIcon } from '../mail/icons.js';
+import { SignInButtons } from '../mail/sign-in-buttons.js';
 import { createAdminApi } from './api.js';
 import { App } from './app.js';
 
@@ -27,9 +28,7 @@ function SignInPage(props: { auth: Auth | null; message: string; problem?: strin
         </p>
       ) : null}
       {props.auth ? (
-        <button type="button" class="button primary" onClick={() => void props.auth?.signIn(here())}>
-          Sign in
-        </button>
+        <SignInButtons auth={props.auth} returnTo={() => here()} />
       ) : (
         <button type="button" class="button primary" onClick={() => location.reload()}>
           Try again
@@ -71,6 +70,10 @@ async function boot(): Promise<void> {
   }
   const user = await auth.currentUser();
   if (!user) {
+    if (auth.offersChoice() && !auth.signedOutHere()) {
+      render(<SignInPage auth={auth} message="How do you want to sign in?" />, root);
+      return;
+    }
     if (auth.signedOutHere()) {
       render(<SignInPage auth={auth} message="You are signed out." />, root);
       return;

@@ -16,16 +16,37 @@ export type { AppPath };
 
 /** `/app-config.json`: where to sign in and where the API is. */
 export interface AppConfig {
-  oidc: { authority: string; clientId: string; scope: string };
+  oidc: {
+    authority: string;
+    /** The client for sign-in without the corporate IdP (password with a texted code, or a passkey). */
+    clientId: string;
+    scope: string;
+    /** Managed login's origin (Cognito): sign-out goes to `<signInOrigin>/logout`. */
+    signInOrigin?: string | undefined;
+    /**
+     * The corporate IdP, when the organisation federates: its own client, and the provider's name
+     * for the `identity_provider` parameter, so its button goes straight to the corporate page.
+     */
+    federation?: { clientId: string; identityProvider: string } | undefined;
+  };
   /** Origin (and prefix) of the API; '' when the API is on the app's own origin. */
   apiBase: string;
 }
+
+/**
+ * How a user signs in: `company` through the corporate IdP (federation), `direct` with the
+ * credentials enrolled in Lifeboat beforehand, which works when the corporate IdP is down too.
+ */
+export type SignInMethod = 'company' | 'direct';
 
 /** Renew this long before the ID token expires, so a request never leaves with a token about to lapse. */
 const RENEW_BEFORE_EXPIRY_S = 60;
 
 /** The sessionStorage key marking that the user signed out here, so the app does not sign them straight back in. */
 const SIGNED_OUT_KEY = 'lifeboat.signedOut';
+
+/** The sessionStorage key holding the method of the sign-in under way or done, so the callback uses its client. */
+const METHOD_KEY = 'lifeboat.signInMethod';
 
 /** Reads `/app-config.json` (the service worker keeps a copy, so a reload while offline still opens). */
 export async function loadAppConfig(): Promise<AppConfig> {
@@ -39,7 +60,10 @@ export async function loadAppConfig(): Promise<AppConfig> {
       "The app's settings name no sign-in provider (app-config.json: oidc.authority, oidc.clientId).",
     );
   }
-  return { oidc: config.oidc, apiBase: config.apiBase ?? '' };
+  const fed = config.oidc.federation;
+  const federation =
+    fed && typeof fed.clientId === 'string' && typeof fed.identityProvider === 'string' ? fed : undefined;
+  return { oidc: { ...config.oidc, federation }, apiBase: config.apiBase ?? '' };
 }
 
 /** Whether this page load is the provider's redirect back (a code or an error, and our state). */
@@ -55,18 +79,27 @@ export type Auth = ReturnType<typeof createAuth>;
  */
 export function createAuth(config: AppConfig, appPath: AppPath = '/mail/') {
   const redirectUri = `${location.origin}${appPath}`;
-  const manager = new UserManager({
-    authority: config.oidc.authority,
-    client_id: config.oidc.clientId,
-    redirect_uri: redirectUri,
-    post_logout_redirect_uri: redirectUri,
-    response_type: 'code',
-    scope: config.oidc.scope || 'openid profile email',
-    automaticSilentRenew: false,
-    monitorSession: false,
-    loadUserInfo: false,
-    userStore: new WebStorageStateStore({ store: window.sessionStorage }),
-  });
+  const { federation } = config.oidc;
+  const managerFor = (clientId: string) =>
+    new UserManager({
+      authority: config.oidc.authority,
+      client_id: clientId,
+      redirect_uri: redirectUri,
+      post_logout_redirect_uri: redirectUri,
+      response_type: 'code',
+      scope: config.oidc.scope || 'openid profile email',
+      automaticSilentRenew: false,
+      monitorSession: false,
+      loadUserInfo: false,
+      userStore: new WebStorageStateStore({ store: window.sessionStorage }),
+    });
+  const managers: Record<SignInMethod, UserManager> = {
+    direct: managerFor(config.oidc.clientId),
+    company: federation ? managerFor(federation.clientId) : managerFor(config.oidc.clientId),
+  };
+  const currentMethod = (): SignInMethod =>
+    federation && sessionStorage.getItem(METHOD_KEY) === 'company' ? 'company' : 'direct';
+  let manager = managers[currentMethod()];
 
   let renewing: Promise<User | null> | null = null;
 
@@ -91,10 +124,26 @@ export function createAuth(config: AppConfig, appPath: AppPath = '/mail/') {
      * Sends the browser to the provider's sign-in page; `returnTo` (the location hash, e.g.
      * `#/m/<id>`, or a path inside the app) is where the app opens once the user is back.
      */
-    async signIn(returnTo = location.hash): Promise<void> {
+    async signIn(returnTo = location.hash, method: SignInMethod = currentMethod()): Promise<void> {
       sessionStorage.removeItem(SIGNED_OUT_KEY);
       await manager.removeUser();
-      await manager.signinRedirect({ state: { returnTo } });
+      const chosen: SignInMethod = method === 'company' && federation ? 'company' : 'direct';
+      sessionStorage.setItem(METHOD_KEY, chosen);
+      manager = managers[chosen];
+      await manager.signinRedirect({
+        state: { returnTo },
+        ...(chosen === 'company' && federation
+          ? { extraQueryParams: { identity_provider: federation.identityProvider } }
+          : {}),
+      });
+    },
+
+    /**
+     * Whether the user picks how to sign in before leaving the app: only where the organisation
+     * federates, since going straight to a corporate IdP that is down would strand them.
+     */
+    offersChoice(): boolean {
+      return federation !== undefined;
     },
 
     /**
@@ -140,6 +189,17 @@ export function createAuth(config: AppConfig, appPath: AppPath = '/mail/') {
       sessionStorage.setItem(SIGNED_OUT_KEY, '1');
       const user = await manager.getUser();
       await manager.removeUser();
+      const { signInOrigin } = config.oidc;
+      if (signInOrigin) {
+        // Cognito's managed login: its logout endpoint ends its session too, then comes back here.
+        const clientId =
+          currentMethod() === 'company' && federation ? federation.clientId : config.oidc.clientId;
+        const logout = new URL('/logout', signInOrigin);
+        logout.searchParams.set('client_id', clientId);
+        logout.searchParams.set('logout_uri', redirectUri);
+        location.assign(logout.toString());
+        return;
+      }
       try {
         await manager.signoutRedirect(user?.id_token ? { id_token_hint: user.id_token } : {});
       } catch {

@@ -3,13 +3,24 @@
  * then shows the mailbox. A user who signed out here sees a page to sign in again instead of
  * being signed straight back in. The service worker keeps the shell for flaky connections.
  */
-import { render } from 'preact';
+import { type ComponentChild, render } from 'preact';
 import { createApi } from './api.js';
 import { App } from './app.js';
 import { type Auth, createAuth, isSignInCallback, loadAppConfig } from './auth.js';
 import { LogoIcon } from './icons.js';
+import { SignInButtons } from './sign-in-buttons.js';
 
 const root = document.getElementById('app') as HTMLElement;
+
+let booting = true;
+/** Renders into the page, the first time in place of the "Opening your mail…" line the HTML shows. */
+function show(view: ComponentChild): void {
+  if (booting) {
+    root.textContent = '';
+    booting = false;
+  }
+  render(view, root);
+}
 
 function SignInPage(props: { auth: Auth | null; message: string; problem?: string }) {
   return (
@@ -24,9 +35,7 @@ function SignInPage(props: { auth: Auth | null; message: string; problem?: strin
         </p>
       ) : null}
       {props.auth ? (
-        <button type="button" class="button primary" onClick={() => void props.auth?.signIn()}>
-          Sign in
-        </button>
+        <SignInButtons auth={props.auth} returnTo={() => location.hash} />
       ) : (
         <button type="button" class="button primary" onClick={() => location.reload()}>
           Try again
@@ -54,35 +63,38 @@ async function boot(): Promise<void> {
     apiBase = config.apiBase;
   } catch (err) {
     const problem = navigator.onLine ? (err as Error).message : 'You are offline.';
-    render(<SignInPage auth={null} message="Lifeboat mail could not start." problem={problem} />, root);
+    show(<SignInPage auth={null} message="Lifeboat mail could not start." problem={problem} />);
     return;
   }
   if (isSignInCallback()) {
     try {
       await auth.completeSignIn();
     } catch (err) {
-      render(
+      show(
         <SignInPage
           auth={auth}
           message="Sign-in did not complete."
           problem={`${(err as Error).message}. Try signing in again.`}
         />,
-        root,
       );
       return;
     }
   }
   const user = await auth.currentUser();
   if (!user) {
-    if (auth.signedOutHere()) {
-      render(<SignInPage auth={auth} message="You are signed out." />, root);
+    if (auth.offersChoice() && !auth.signedOutHere()) {
+      show(<SignInPage auth={auth} message="How do you want to sign in?" />);
       return;
     }
-    render(<SignInPage auth={auth} message="Taking you to sign-in…" />, root);
+    if (auth.signedOutHere()) {
+      show(<SignInPage auth={auth} message="You are signed out." />);
+      return;
+    }
+    show(<SignInPage auth={auth} message="Taking you to sign-in…" />);
     await auth
       .signIn(location.hash)
       .catch((err: Error) =>
-        render(
+        show(
           <SignInPage
             auth={auth}
             message="The sign-in page could not be reached."
@@ -90,7 +102,6 @@ async function boot(): Promise<void> {
               window.isSecureContext ? err.message : 'Open Lifeboat mail over https (or on localhost).'
             }
           />,
-          root,
         ),
       );
     return;
@@ -105,7 +116,7 @@ async function boot(): Promise<void> {
       void auth.signIn(location.hash);
     },
   });
-  render(<App api={api} onSignOut={() => void auth.signOut()} />, root);
+  show(<App api={api} onSignOut={() => void auth.signOut()} />);
 }
 
 void boot();
