@@ -8,6 +8,8 @@ import { createDynamoStore } from './dynamo-store.js';
 import { jsonLogger } from './logger.js';
 import { createS3Blobs } from './s3-blobs.js';
 import { createS3LinkSigner } from './s3-link-signer.js';
+import { createWebmailSendingDeps, readSendingEnv } from './sending-context.js';
+import type { OutboundWakes } from './sqs-outbound-wake.js';
 
 /**
  * The search index's writer and readers in a Lambda function: records from DynamoDB, raw mail and
@@ -33,27 +35,54 @@ export function createSearchDeps(env: LifeboatEnv): SearchDeps {
  * `custom:addresses` claim adds to it; `webmail.directoryFile` is read by the local runtime only),
  * and links as S3 presigned URLs.
  */
-export function createWebmailContext(env: LifeboatEnv): WebmailContext {
+export function createWebmailContext(
+  env: LifeboatEnv,
+  processEnv: NodeJS.ProcessEnv = process.env,
+): WebmailContext & { wakes?: OutboundWakes | undefined } {
   const deps = createSearchDeps(env);
-  const { s3 } = createAwsClients(env);
+  const { s3, dynamo } = createAwsClients(env);
   const config = parseConfigJson(env.LIFEBOAT_CONFIG, 'LIFEBOAT_CONFIG');
   const directory = parseDirectory(config.webmail.users ?? [], {
     source: 'webmail.users',
     domains: config.domains,
   });
+  // The table holds the organisation's state too: the banner, and whether a send is during an event.
+  const continuity = createDynamoStore(dynamo, {
+    tableName: env.TABLE_NAME,
+    retentionDays: recordDays(config),
+  });
+  // Sending where the stack deployed its queue (OUTBOUND_QUEUE_URL); without it those endpoints answer 404.
+  const sendingEnv = readSendingEnv(processEnv);
+  const sending = sendingEnv
+    ? createWebmailSendingDeps(
+        {
+          ...deps,
+          config,
+          continuity,
+          dynamo,
+          s3,
+          tableName: env.TABLE_NAME,
+          bucket: env.BUCKET_NAME,
+        },
+        sendingEnv,
+      )
+    : undefined;
   return {
     ...deps,
     config,
     directory,
+    continuity,
     links: createS3LinkSigner({ ...deps, s3, bucket: env.BUCKET_NAME }),
+    sending: sending?.deps,
+    wakes: sending?.wakes,
   };
 }
 
-let webmail: WebmailContext | undefined;
+let webmail: (WebmailContext & { wakes?: OutboundWakes | undefined }) | undefined;
 let search: SearchDeps | undefined;
 
 /** The webmail context of this Lambda instance, built at the first request (cold start). */
-export function defaultWebmailContext(): WebmailContext {
+export function defaultWebmailContext(): WebmailContext & { wakes?: OutboundWakes | undefined } {
   webmail ??= createWebmailContext(readEnv());
   return webmail;
 }

@@ -142,7 +142,7 @@ export async function createSentCopy(
  * the original's headers, taken in as inbound mail for the sender, so it is in their webmail at
  * once and reaches their mailbox on the primary like any bounce.
  */
-async function noticeBounces(
+export async function noticeBounces(
   deps: SendingDeps,
   rec: OutgoingRecord,
   raw: Buffer,
@@ -180,7 +180,7 @@ async function noticeBounces(
 }
 
 /** The whole message's state once every recipient has an outcome (or some wait for a retry). */
-function overallState(data: OutgoingData): OutgoingData['state'] {
+export function overallState(data: OutgoingData): OutgoingData['state'] {
   const rs = data.recipients;
   if (rs.some((r) => r.status === 'deferred' || r.status === 'waiting')) return 'retrying';
   const failed = rs.filter((r) => r.status === 'bounced' || r.status === 'failed').length;
