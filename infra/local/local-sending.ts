@@ -119,8 +119,9 @@ export function openLocalSending(o: LocalSendingOptions): LocalSending {
       : undefined);
   const relay = o.relay ?? (relayConfig ? createSmtpRelay(o.mailer, relayConfig) : undefined);
   const uploads = createHmacUploadSigner({ key: o.linkKey, origin: o.origin, clock: o.clock });
-  let timer: NodeJS.Timeout | undefined;
-  let timerAt = Number.POSITIVE_INFINITY;
+  // One timer per waiting message: a single timer kept for the earliest one was spent by a
+  // message that was undone, and the next message then waited for a sweep instead of its window.
+  const timers = new Set<NodeJS.Timeout>();
   let running: Promise<void> | null = null;
   let again = false;
   let stopped = false;
@@ -147,20 +148,18 @@ export function openLocalSending(o: LocalSendingOptions): LocalSending {
     clock: o.clock,
     log: o.log,
     wake(dueAt) {
+      if (stopped) return;
       const at = Date.parse(dueAt);
-      if (stopped || at >= timerAt) return;
-      if (timer) clearTimeout(timer);
-      timerAt = at;
       // A duration from the store's clock; a little late is fine, early finds nothing due.
-      timer = setTimeout(
+      const timer = setTimeout(
         () => {
-          timer = undefined;
-          timerAt = Number.POSITIVE_INFINITY;
+          timers.delete(timer);
           void run();
         },
         Math.max(0, at - o.clock.now().getTime()) + 50,
       );
       timer.unref();
+      timers.add(timer);
     },
   };
   function run(): Promise<void> {
@@ -209,7 +208,8 @@ export function openLocalSending(o: LocalSendingOptions): LocalSending {
     },
     stop() {
       stopped = true;
-      if (timer) clearTimeout(timer);
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
       store.close();
     },
   };
