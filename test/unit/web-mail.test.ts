@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { MessageSummary } from '../../lambdas/webmail/schemas.js';
+import { addRecipients, parseRecipient, splitRecipients } from '../../web/src/mail/addresses.js';
 import { senderAddress, senderName } from '../../web/src/mail/format.js';
 import { EMPTY, mergeFirstPage } from '../../web/src/mail/merge.js';
 import { parseRoute, routeHash } from '../../web/src/mail/route.js';
@@ -67,6 +68,11 @@ describe('parseRoute', () => {
   it('keeps an id with characters that need escaping whole', () => {
     expect(parseRoute(routeHash({ id: 'a/b?c=d', q: null }))).toEqual({ id: 'a/b?c=d', q: null });
   });
+
+  it('reads the Sent and Drafts views', () => {
+    expect(parseRoute('#/sent')).toEqual({ id: null, q: null, view: 'sent' });
+    expect(routeHash({ id: null, q: null, view: 'drafts' })).toBe('#/drafts');
+  });
 });
 
 describe('senderName', () => {
@@ -77,5 +83,37 @@ describe('senderName', () => {
     expect(senderName('bob@example.com')).toBe('bob@example.com');
     expect(senderName(null)).toBe('(no sender)');
     expect(senderAddress('"Jones, Bob" <bob@example.com>')).toBe('bob@example.com');
+  });
+});
+
+describe('splitRecipients', () => {
+  it('splits a pasted list on commas, semicolons and line breaks, but not inside a quoted name', () => {
+    expect(splitRecipients('"Jones, Bob" <bob@example.com>; carol@example.com\ndave@example.org,')).toEqual([
+      '"Jones, Bob" <bob@example.com>',
+      'carol@example.com',
+      'dave@example.org',
+    ]);
+  });
+});
+
+describe('parseRecipient', () => {
+  it('keeps the name, quoted, so a comma in it never makes two recipients', () => {
+    const r = parseRecipient('Jones, Bob <Bob@Example.com>');
+    expect(r).toMatchObject({ address: 'bob@example.com', name: 'Jones, Bob', valid: true });
+    expect(r.text).toBe('"Jones, Bob" <Bob@Example.com>');
+  });
+
+  it('marks what is not an address', () => {
+    expect(parseRecipient('bob@example').valid).toBe(false);
+    expect(parseRecipient('bob example.com').valid).toBe(false);
+    expect(parseRecipient('<carol@example.com>').valid).toBe(true);
+  });
+});
+
+describe('addRecipients', () => {
+  it('leaves out an address already in the field, whatever its case', () => {
+    const current = [parseRecipient('bob@example.com')];
+    const next = addRecipients(current, 'Bob <BOB@example.com>, carol@example.com');
+    expect(next.map((r) => r.address)).toEqual(['bob@example.com', 'carol@example.com']);
   });
 });

@@ -1,18 +1,21 @@
 /**
- * The webmail's shell: top bar (search, help, account), the continuity banner, the list and the
- * reading pane. One column on a phone (list, then the message, then back); list and pane side by
- * side from tablet width up (styles.css). New mail is fetched every POLL_MS while the tab is
- * visible and merged into the list by id, and announced to screen readers.
+ * The webmail's shell: top bar (search, help, account), the continuity banner, the folders
+ * (Inbox, Drafts, Sent) with New message, the list and the reading pane. One column on a phone
+ * (list, then the message, then back); list and pane side by side from tablet width up
+ * (styles.css). New mail is fetched every POLL_MS while the tab is visible and merged into the
+ * list by id, and announced to screen readers. Writing (the composer, Sent, Drafts, the
+ * signature, Undo) is a chunk of its own (sending.tsx), loaded when first wanted.
  */
 import type { JSX } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import type { MeResponse } from '../../../lambdas/webmail/schemas.js';
+import type { DraftMode, MeResponse, SentItem } from '../../../lambdas/webmail/schemas.js';
 import { type Api, ApiError, explain, type StatusResponse } from './api.js';
-import { HelpIcon, LogoIcon, SearchIcon } from './icons.js';
+import { DraftIcon, HelpIcon, InboxIcon, LogoIcon, PencilIcon, SearchIcon, SentIcon } from './icons.js';
 import { MessageList } from './list.js';
 import { EMPTY, type ListState, mergeFirstPage } from './merge.js';
 import type { ReaderProps } from './reader.js';
 import { parseRoute, type Route, routeHash } from './route.js';
+import type { ComposeSpec } from './sending.js';
 
 /** How often the first page is fetched again for new mail: quick enough to feel live, one small request. */
 export const POLL_MS = 15_000;
@@ -42,6 +45,11 @@ const SHORTCUTS: readonly [string, string][] = [
   ['u', 'back to the list'],
   ['Shift+U', 'mark the open message unread (or read)'],
   ['s', 'flag or unflag the open message'],
+  ['c', 'write a new message'],
+  ['r', 'reply to the open message'],
+  ['a', 'reply to all of the open message'],
+  ['f', 'forward the open message'],
+  ['Ctrl+Enter', 'send (in the message you write)'],
   ['/', 'search'],
   ['?', 'this help'],
   ['Esc', 'close help, leave the message or the search'],
@@ -222,6 +230,29 @@ function useReader(wanted: boolean): ((props: ReaderProps) => JSX.Element) | nul
   return reader;
 }
 
+/** The writing side (composer, Sent, Drafts, signature, Undo): loaded once, when first wanted. */
+let sendingModule: Promise<typeof import('./sending.js')> | null = null;
+const loadSending = () => {
+  sendingModule ??= import('./sending.js');
+  return sendingModule;
+};
+
+function useSending(wanted: boolean): typeof import('./sending.js') | null {
+  const [mod, setMod] = useState<typeof import('./sending.js') | null>(null);
+  useEffect(() => {
+    if (!wanted || mod) return;
+    loadSending().then(
+      (m) => setMod(m),
+      () => {
+        sendingModule = null;
+      },
+    );
+  }, [wanted, mod]);
+  return mod;
+}
+
+type Toast = { kind: 'undo'; item: SentItem; shownAt: number } | { kind: 'note'; text: string };
+
 export interface AppProps {
   api: Api;
   onSignOut: () => void;
@@ -250,6 +281,20 @@ export function App({ api, onSignOut }: AppProps) {
 
   const showing = route.q ? results : inbox;
   const Reader = useReader(route.id !== null || inbox.loaded);
+  const [compose, setCompose] = useState<{ spec: ComposeSpec; n: number } | null>(null);
+  const [toast, setToast] = useState<Toast | null>(null);
+  const [signature, setSignature] = useState(false);
+  const [refresh, setRefresh] = useState(0);
+  const Sending = useSending(compose !== null || signature || route.view !== undefined || Reader !== null);
+  const openCompose = useCallback((spec: ComposeSpec) => {
+    setCompose((c) => ({ spec, n: (c?.n ?? 0) + 1 }));
+  }, []);
+  const onCompose = useCallback(
+    (mode: DraftMode) => {
+      if (route.id) openCompose({ kind: 'source', messageId: route.id, mode });
+    },
+    [route.id, openCompose],
+  );
 
   // Who is signed in, and the first page.
   useEffect(() => {
@@ -396,6 +441,8 @@ export function App({ api, onSignOut }: AppProps) {
     const rows = () => Array.from(listPane.current?.querySelectorAll<HTMLAnchorElement>('a.row') ?? []);
     const onKey = (e: KeyboardEvent) => {
       if (e.ctrlKey || e.metaKey || e.altKey || isTyping(e.target) || help) return;
+      // The composer and the signature sheet keep their keys (Esc closes them).
+      if ((e.target as Element | null)?.closest?.('.composer, dialog')) return;
       const all = rows();
       const focused = all.indexOf(document.activeElement as HTMLAnchorElement);
       const current = focused >= 0 ? focused : all.findIndex((r) => r.dataset.id === route.id);
@@ -427,6 +474,19 @@ export function App({ api, onSignOut }: AppProps) {
         case 's':
           if (route.id) setCommand((c) => ({ kind: 'toggle-flag', n: (c?.n ?? 0) + 1 }));
           break;
+        case 'c':
+          openCompose({ kind: 'new' });
+          break;
+        case 'r':
+        case 'a':
+        case 'f':
+          if (!route.id) return;
+          openCompose({
+            kind: 'source',
+            messageId: route.id,
+            mode: e.key === 'r' ? 'reply' : e.key === 'a' ? 'reply-all' : 'forward',
+          });
+          break;
         case '/':
           searchInput.current?.focus();
           searchInput.current?.select();
@@ -446,7 +506,7 @@ export function App({ api, onSignOut }: AppProps) {
     };
     document.addEventListener('keydown', onKey);
     return () => document.removeEventListener('keydown', onKey);
-  }, [route, go, help]);
+  }, [route, go, help, openCompose]);
 
   // Esc in the search box leaves the search (the input's own Esc only clears its text).
   useEffect(() => {
@@ -501,9 +561,21 @@ export function App({ api, onSignOut }: AppProps) {
               </p>
             ))}
             {me ? <p class="muted">Mail from the last {me.historyDays} days.</p> : null}
-            <button type="button" class="button" onClick={onSignOut}>
-              Sign out
-            </button>
+            <p class="menu-buttons">
+              <button
+                type="button"
+                class="button"
+                onClick={(e) => {
+                  (e.currentTarget.closest('details') as HTMLDetailsElement | null)?.removeAttribute('open');
+                  setSignature(true);
+                }}
+              >
+                Signature…
+              </button>
+              <button type="button" class="button" onClick={onSignOut}>
+                Sign out
+              </button>
+            </p>
           </div>
         </details>
       </header>
@@ -519,47 +591,156 @@ export function App({ api, onSignOut }: AppProps) {
       <div class="visually-hidden" aria-live="polite" aria-atomic="true">
         {announce}
       </div>
-      <main class="panes">
-        <section class="list-pane" ref={listPane} aria-labelledby="list-title">
-          <div class="list-head">
-            <h1 id="list-title">{title}</h1>
-            {route.q ? (
-              <>
-                <span class="muted query">{route.q}</span>
-                <button type="button" class="button subtle" onClick={() => go({ id: null, q: null })}>
-                  Clear search
-                </button>
-              </>
-            ) : null}
-          </div>
-          <MessageList
-            messages={showing.messages}
-            selectedId={route.id}
-            q={route.q}
-            hasMore={showing.cursor !== null}
-            loading={showing.loading}
-            loaded={showing.loaded}
-            emptyText={route.q ? 'No messages match this search.' : 'No mail in the last days.'}
-            onMore={more}
-          />
-        </section>
-        <section class="reader-pane" aria-label="Reading pane">
-          {route.id && !Reader ? (
-            <p class="loading">Opening the message…</p>
-          ) : route.id && Reader ? (
-            <Reader
-              api={api}
-              id={route.id}
-              onFlags={onFlags}
-              onBack={() => go({ id: null, q: route.q })}
-              onError={onError}
-              command={command}
-            />
+      <nav class="folders" aria-label="Folders">
+        <a
+          class="folder"
+          href={routeHash({ id: null, q: null })}
+          aria-current={route.view ? undefined : 'page'}
+        >
+          <InboxIcon />
+          <span>Inbox</span>
+        </a>
+        <a
+          class="folder"
+          href={routeHash({ id: null, q: null, view: 'drafts' })}
+          aria-current={route.view === 'drafts' ? 'page' : undefined}
+        >
+          <DraftIcon />
+          <span>Drafts</span>
+        </a>
+        <a
+          class="folder"
+          href={routeHash({ id: null, q: null, view: 'sent' })}
+          aria-current={route.view === 'sent' ? 'page' : undefined}
+        >
+          <SentIcon />
+          <span>Sent</span>
+        </a>
+        <button
+          type="button"
+          class={`button primary compose-button${compose ? ' hidden-while-composing' : ''}`}
+          aria-label="New message"
+          aria-keyshortcuts="C"
+          onClick={() => openCompose({ kind: 'new' })}
+        >
+          <PencilIcon />
+          <span class="compose-label">New message</span>
+        </button>
+      </nav>
+      {route.view ? (
+        <main class="panes">
+          {!Sending ? (
+            <p class="loading">Loading…</p>
+          ) : route.view === 'sent' ? (
+            <Sending.SentView api={api} refresh={refresh} />
           ) : (
-            <p class="placeholder muted">Choose a message to read it.</p>
+            <Sending.DraftsView
+              api={api}
+              refresh={refresh}
+              onOpen={(id) => openCompose({ kind: 'open', id })}
+            />
           )}
-        </section>
-      </main>
+        </main>
+      ) : (
+        <main class="panes">
+          <section class="list-pane" ref={listPane} aria-labelledby="list-title">
+            <div class="list-head">
+              <h1 id="list-title">{title}</h1>
+              {route.q ? (
+                <>
+                  <span class="muted query">{route.q}</span>
+                  <button type="button" class="button subtle" onClick={() => go({ id: null, q: null })}>
+                    Clear search
+                  </button>
+                </>
+              ) : null}
+            </div>
+            <MessageList
+              messages={showing.messages}
+              selectedId={route.id}
+              q={route.q}
+              hasMore={showing.cursor !== null}
+              loading={showing.loading}
+              loaded={showing.loaded}
+              emptyText={route.q ? 'No messages match this search.' : 'No mail in the last days.'}
+              onMore={more}
+            />
+          </section>
+          <section class="reader-pane" aria-label="Reading pane">
+            {route.id && !Reader ? (
+              <p class="loading">Opening the message…</p>
+            ) : route.id && Reader ? (
+              <Reader
+                api={api}
+                id={route.id}
+                onFlags={onFlags}
+                onBack={() => go({ id: null, q: route.q })}
+                onError={onError}
+                command={command}
+                onCompose={onCompose}
+              />
+            ) : (
+              <p class="placeholder muted">Choose a message to read it.</p>
+            )}
+          </section>
+        </main>
+      )}
+      {compose ? (
+        Sending ? (
+          <Sending.Composer
+            key={compose.n}
+            api={api}
+            spec={compose.spec}
+            addresses={me?.addresses ?? []}
+            onClose={(note) => {
+              setCompose(null);
+              setRefresh((n) => n + 1);
+              if (note) setToast({ kind: 'note', text: note });
+            }}
+            onSent={(item) => {
+              setCompose(null);
+              setRefresh((n) => n + 1);
+              setToast({ kind: 'undo', item, shownAt: Date.now() });
+            }}
+          />
+        ) : (
+          <section class="composer" aria-label="New message" aria-busy="true">
+            <p class="loading">Opening…</p>
+          </section>
+        )
+      ) : null}
+      {Sending && toast?.kind === 'undo' ? (
+        <Sending.UndoToast
+          key={toast.item.id}
+          item={toast.item}
+          shownAt={toast.shownAt}
+          onDone={() => {
+            setToast(null);
+            setRefresh((n) => n + 1);
+          }}
+          onUndo={async () => {
+            try {
+              const { draft } = await api.undo(toast.item.id);
+              setToast({ kind: 'note', text: 'Not sent: the message is back in the composer.' });
+              openCompose({ kind: 'draft', draft });
+            } catch (err) {
+              setToast({ kind: 'note', text: explain(err) });
+            }
+            setRefresh((n) => n + 1);
+          }}
+        />
+      ) : Sending && toast?.kind === 'note' ? (
+        <Sending.NoteToast key={toast.text} text={toast.text} onDone={() => setToast(null)} />
+      ) : null}
+      {Sending && signature ? (
+        <Sending.SignatureDialog
+          api={api}
+          onClose={(note) => {
+            setSignature(false);
+            if (note) setToast({ kind: 'note', text: note });
+          }}
+        />
+      ) : null}
       <ShortcutsDialog open={help} onClose={() => setHelp(false)} />
     </div>
   );

@@ -5,10 +5,10 @@
  * signed link; images previewed).
  */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { AttachmentView, MessageDetail } from '../../../lambdas/webmail/schemas.js';
+import type { AttachmentView, DraftMode, MessageDetail } from '../../../lambdas/webmail/schemas.js';
 import { type Api, explain } from './api.js';
 import { humanSize, longTime, STATE_WORDS, senderAddress, senderName } from './format.js';
-import { BackIcon, DownloadIcon, FlagIcon, MailIcon } from './icons.js';
+import { BackIcon, DownloadIcon, FlagIcon, ForwardIcon, MailIcon, ReplyAllIcon, ReplyIcon } from './icons.js';
 import { buildMessageDocument } from './render.js';
 
 /** Image types a browser shows and that cannot carry script (SVG can, so it is never previewed). */
@@ -26,6 +26,57 @@ export interface ReaderProps {
   onError: (err: unknown) => void;
   /** Bumped by the keyboard shortcuts to toggle read or flagged on the open message. */
   command: { kind: 'toggle-seen' | 'toggle-flag'; n: number } | null;
+  /** Reply, reply all or forward the open message (the composer opens with the server's draft). */
+  onCompose?: (mode: DraftMode) => void;
+}
+
+/** Forward inline or as an attachment: a small menu under the Forward button. */
+function ForwardMenu({ onCompose }: { onCompose: (mode: DraftMode) => void }) {
+  const [open, setOpen] = useState(false);
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (!open) return;
+    const close = (e: Event) => {
+      if (e instanceof KeyboardEvent ? e.key === 'Escape' : !box.current?.contains(e.target as Node))
+        setOpen(false);
+    };
+    document.addEventListener('keydown', close);
+    document.addEventListener('pointerdown', close);
+    return () => {
+      document.removeEventListener('keydown', close);
+      document.removeEventListener('pointerdown', close);
+    };
+  }, [open]);
+  const pick = (mode: DraftMode) => {
+    setOpen(false);
+    onCompose(mode);
+  };
+  return (
+    <div class="menu-box" ref={box}>
+      <button
+        type="button"
+        class="button"
+        aria-haspopup="true"
+        aria-expanded={open ? 'true' : 'false'}
+        aria-controls="forward-menu"
+        aria-keyshortcuts="F"
+        onClick={() => setOpen(!open)}
+      >
+        <ForwardIcon />
+        <span class="label">Forward</span>
+      </button>
+      {open ? (
+        <div id="forward-menu" class="popover forward-menu">
+          <button type="button" class="button subtle" onClick={() => pick('forward')}>
+            Forward with attachments
+          </button>
+          <button type="button" class="button subtle" onClick={() => pick('forward-as-attachment')}>
+            Forward as attachment
+          </button>
+        </div>
+      ) : null}
+    </div>
+  );
 }
 
 /** Starts a download of a signed link: an anchor with `download`, so the app page stays where it is. */
@@ -220,6 +271,29 @@ export function Reader(props: ReaderProps) {
     <article class="reader" aria-labelledby="message-subject">
       <div class="toolbar">
         {back}
+        {props.onCompose ? (
+          <>
+            <button
+              type="button"
+              class="button"
+              onClick={() => props.onCompose?.('reply')}
+              aria-keyshortcuts="R"
+            >
+              <ReplyIcon />
+              <span class="label">Reply</span>
+            </button>
+            <button
+              type="button"
+              class="button"
+              onClick={() => props.onCompose?.('reply-all')}
+              aria-keyshortcuts="A"
+            >
+              <ReplyAllIcon />
+              <span class="label">Reply all</span>
+            </button>
+            <ForwardMenu onCompose={props.onCompose} />
+          </>
+        ) : null}
         <span class="spacer" />
         <button
           type="button"
@@ -228,7 +302,7 @@ export function Reader(props: ReaderProps) {
           aria-keyshortcuts="Shift+U"
         >
           <MailIcon />
-          <span>{message.seen ? 'Mark unread' : 'Mark read'}</span>
+          <span class="label">{message.seen ? 'Mark unread' : 'Mark read'}</span>
         </button>
         <button
           type="button"
@@ -238,7 +312,7 @@ export function Reader(props: ReaderProps) {
           aria-keyshortcuts="S"
         >
           <FlagIcon filled={message.flagged} />
-          <span>Flag</span>
+          <span class="label">Flag</span>
         </button>
       </div>
       <header class="message-head">

@@ -1,19 +1,22 @@
 /**
  * The app's place in the address bar: `#/` the mailbox, `#/m/<id>` a message, `?q=<query>` a
- * search. The hash survives sign-in (it rides in the OIDC state), so a link to a message opens
- * that message once the user is signed in.
+ * search, `#/sent` what I sent, `#/drafts` my drafts. The hash survives sign-in (it rides in the
+ * OIDC state), so a link to a message opens that message once the user is signed in.
  */
 export interface Route {
   /** The open message. */
   id: string | null;
   /** The search whose results are listed; null for the mailbox. */
   q: string | null;
+  /** A view other than the mailbox; absent for the mailbox. */
+  view?: 'sent' | 'drafts';
 }
 
 /** Reads a location hash. */
 export function parseRoute(hash: string): Route {
   const body = hash.replace(/^#\/?/, '');
   const [path = '', query = ''] = body.split('?', 2);
+  if (path === 'sent' || path === 'drafts') return { id: null, q: null, view: path };
   const m = /^m\/(.+)$/.exec(path);
   let id: string | null = null;
   if (m?.[1]) {
@@ -29,6 +32,7 @@ export function parseRoute(hash: string): Route {
 
 /** The hash for a route. */
 export function routeHash(route: Route): string {
+  if (route.view) return `#/${route.view}`;
   const path = route.id ? `m/${encodeURIComponent(route.id)}` : '';
   const query = route.q ? `?${new URLSearchParams({ q: route.q }).toString()}` : '';
   return `#/${path}${query}`;
