@@ -1,0 +1,308 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, BrowserContext, BrowserContextOptions, Locator, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { SentPage } from '../../lambdas/webmail/schemas.js';
+import {
+  chromiumUnavailableReason,
+  DESKTOP,
+  ensureWebBuilt,
+  launchChromium,
+  PHONE,
+  screenshot,
+} from './support/chromium.js';
+import { describeRequiring } from './support/requirements.js';
+import {
+  STAFF,
+  STAFF_DOMAIN,
+  signInWithPassword,
+  startWebmailRuntime,
+  until,
+  type WebmailRuntime,
+} from './support/webmail-runtime.js';
+
+// Writing mail from the webmail as staff do during an outage: Chromium against `npm start` (a
+// child process), the test primary down and continuity invoked over the admin API. Alice replies
+// on her phone with a file attached, takes one message back with Undo, writes to Bob, who sees it
+// in his own webmail, and follows each recipient in Sent until the hand-over gives her the copy.
+// Screenshots of every step: test-artifacts/webmail-send/.
+
+const FOLDER = 'webmail-send';
+/** Seconds a sent message waits for Undo: long enough to press it on a busy machine, short for the test. */
+const UNDO_SECONDS = 6;
+/** How long a page may take to show what a step waits for, on a busy machine. */
+const SHOWS = { timeout: 15_000 };
+/** Mail for a colleague shows in their webmail without a reload: the undo window, then one 15 s poll. */
+const COLLEAGUE_SEES_WITHIN_MS = UNDO_SECONDS * 1000 + 30_000;
+/** The file Alice attaches to her reply. */
+const NOTES = 'Access: gate B, ask for Dana.\nParking: level -2.\n';
+
+describeRequiring([chromiumUnavailableReason()], 'writing mail in the webmail, in Chromium', () => {
+  let rt: WebmailRuntime;
+  let browser: Browser;
+  let origin: string;
+  let notesFile: string;
+  const contexts: BrowserContext[] = [];
+
+  async function newPage(options: BrowserContextOptions): Promise<Page> {
+    const context = await browser.newContext(options);
+    contexts.push(context);
+    return context.newPage();
+  }
+
+  /** What the webmail API answers the user signed in on a page (with that page's token). */
+  async function apiOf<T>(page: Page, p: string): Promise<T> {
+    return page.evaluate(async (p) => {
+      // The test's tsconfig has no DOM types: the one browser global used here, typed by hand.
+      const store = (globalThis as unknown as { sessionStorage: Record<string, string> }).sessionStorage;
+      const key = Object.keys(store).find((k) => k.startsWith('oidc.user:'));
+      const token = key ? (JSON.parse(store[key] ?? '{}') as { id_token?: string }).id_token : '';
+      const res = await fetch(p, { headers: { authorization: `Bearer ${token}` } });
+      return (await res.json()) as T;
+    }, p);
+  }
+  const sentOf = (page: Page) => apiOf<SentPage>(page, '/mail/api/sent');
+
+  async function minSide(l: Locator): Promise<number> {
+    const box = await l.boundingBox();
+    return Math.min(box?.width ?? 0, box?.height ?? 0);
+  }
+
+  beforeAll(async () => {
+    await ensureWebBuilt();
+    rt = await startWebmailRuntime({ webmail: { users: STAFF, send: { undoSeconds: UNDO_SECONDS } } });
+    origin = rt.origin;
+    browser = await launchChromium();
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'lifeboat-send-'));
+    notesFile = path.join(dir, 'site-notes.txt');
+    await writeFile(notesFile, NOTES);
+
+    await rt.send({
+      from: '"Bob Jones" <bob@example.com>',
+      to: `alice@${STAFF_DOMAIN}`,
+      cc: `carol@${STAFF_DOMAIN}`,
+      subject: 'Site visit on Thursday',
+      messageId: '<site-visit@example.com>',
+      text: 'Hi Alice,\n\ncan you send me the access details for Thursday?\n\nBob',
+    });
+    await rt.send({
+      from: '"Carol White" <carol@example.com>',
+      to: `alice@${STAFF_DOMAIN}`,
+      subject: 'Lunch on Friday?',
+      text: 'Shall we try the new place on the corner?',
+    });
+    await until('the primary has taken both messages', 30_000, () => rt.primary.transactions.length >= 2);
+    // The outage: the primary refuses, an admin invokes continuity.
+    await rt.primary.refuse();
+    await rt.admin('POST', '/admin/continuity/invoke', { reason: 'primary datacentre power' });
+  });
+
+  afterAll(async () => {
+    for (const c of contexts) await c.close().catch(() => undefined);
+    await browser?.close();
+    await rt?.stop();
+  });
+
+  let phone: Page;
+  let desktop: Page;
+  let bob: Page;
+
+  it('replies on a phone with a file uploaded from the phone, and offers Undo while it waits', async () => {
+    phone = await newPage(PHONE);
+    await phone.goto(`${origin}/mail/`);
+    await signInWithPassword(phone, 'alice');
+    await phone.getByRole('link', { name: /Site visit on Thursday/ }).tap();
+    await phone.getByRole('heading', { name: 'Site visit on Thursday' }).waitFor();
+    const reply = phone.getByRole('button', { name: 'Reply', exact: true });
+    expect(await minSide(reply)).toBeGreaterThanOrEqual(44);
+    await screenshot(phone, FOLDER, 'phone-01-message');
+    await reply.tap();
+
+    const composer = phone.getByRole('dialog', { name: 'Reply' });
+    await composer.waitFor(SHOWS);
+    // The server filled the draft in: Bob as the recipient, Re: and the quote.
+    await composer.getByRole('button', { name: 'Remove bob@example.com' }).waitFor(SHOWS);
+    expect(await composer.getByLabel('Subject').inputValue()).toBe('Re: Site visit on Thursday');
+    const body = composer.getByLabel('Message');
+    expect(await body.inputValue()).toContain('can you send me the access details');
+    // A sheet over the whole screen.
+    const sheet = await composer.boundingBox();
+    expect(sheet?.width).toBe(390);
+    await body.press('Control+Home');
+    await body.pressSequentially('Hi Bob, the access details are attached. Alice\n');
+
+    await composer.getByLabel('Files to attach').setInputFiles(notesFile);
+    await composer.getByRole('button', { name: 'Remove site-notes.txt' }).waitFor(SHOWS);
+    await composer.getByRole('status').filter({ hasText: 'Saved' }).waitFor(SHOWS);
+    const send = composer.getByRole('button', { name: 'Send' });
+    expect(await minSide(send)).toBeGreaterThanOrEqual(44);
+    await screenshot(phone, FOLDER, 'phone-02-reply');
+    await send.tap();
+
+    const toast = phone.getByRole('status').filter({ hasText: /Sending in \d+ s/ });
+    await toast.waitFor(SHOWS);
+    expect(await minSide(toast.getByRole('button', { name: 'Undo' }))).toBeGreaterThanOrEqual(44);
+    await screenshot(phone, FOLDER, 'phone-03-undo-toast');
+    await phone
+      .getByRole('status')
+      .filter({ hasText: 'Sent.' })
+      .waitFor({ timeout: UNDO_SECONDS * 1000 + 10_000 });
+
+    const { items } = await sentOf(phone);
+    const sent = items.find((i) => i.subject === 'Re: Site visit on Thursday');
+    expect(sent?.attachments.map((a) => a.filename)).toEqual(['site-notes.txt']);
+    expect(sent?.recipients.map((r) => r.address)).toEqual(['bob@example.com']);
+  });
+
+  it('takes a message back with Undo and shows it again in the composer', async () => {
+    desktop = await newPage(DESKTOP);
+    await desktop.goto(`${origin}/mail/`);
+    await signInWithPassword(desktop, 'alice');
+    await desktop.getByRole('link', { name: /Lunch on Friday/ }).waitFor(SHOWS);
+    // `c` writes a new message; a panel at the bottom right, the mailbox still there beside it.
+    await desktop.locator('body').press('c');
+    const composer = desktop.getByRole('dialog', { name: 'New message' });
+    await composer.getByLabel('To', { exact: true }).waitFor(SHOWS);
+    const panel = await composer.boundingBox();
+    expect(panel?.width).toBeLessThan(700);
+    await composer.getByLabel('To', { exact: true }).fill('carol@example.com');
+    await composer.getByLabel('To', { exact: true }).press('Enter');
+    await composer.getByLabel('Subject').fill('Lunch: yes, 12:30');
+    await composer.getByLabel('Message').fill('See you there.');
+    await composer.getByRole('button', { name: 'Send' }).click();
+
+    await desktop.getByRole('button', { name: 'Undo' }).click();
+    const back = desktop.getByRole('dialog', { name: 'New message' });
+    await back.getByLabel('Subject').waitFor(SHOWS);
+    expect(await back.getByLabel('Subject').inputValue()).toBe('Lunch: yes, 12:30');
+    expect(await back.getByLabel('Message').inputValue()).toBe('See you there.');
+    await back.getByRole('button', { name: 'Remove carol@example.com' }).waitFor();
+    await screenshot(desktop, FOLDER, 'desktop-01-undone-back-in-composer');
+
+    // Closed, it waits in Drafts.
+    await back.getByRole('button', { name: 'Close and keep the draft' }).click();
+    await desktop.getByRole('link', { name: 'Drafts', exact: true }).click();
+    await desktop.getByRole('button', { name: /Edit draft: Lunch: yes, 12:30/ }).waitFor(SHOWS);
+    await screenshot(desktop, FOLDER, 'desktop-02-drafts');
+
+    const { items } = await sentOf(desktop);
+    const undone = items.find((i) => i.subject === 'Lunch: yes, 12:30');
+    expect(undone?.state).toBe('undone');
+    expect(undone?.recipients.map((r) => r.status)).toEqual(['undone']);
+  });
+
+  it('writes to a colleague, who sees it in their own webmail at once', async () => {
+    bob = await newPage(DESKTOP);
+    await bob.goto(`${origin}/mail/`);
+    await signInWithPassword(bob, 'bob');
+    await bob.getByRole('heading', { name: 'Inbox' }).waitFor(SHOWS);
+
+    await desktop.getByRole('link', { name: 'Inbox', exact: true }).click();
+    await desktop.getByRole('button', { name: 'New message', exact: true }).click();
+    const composer = desktop.getByRole('dialog', { name: 'New message' });
+    const to = composer.getByLabel('To', { exact: true });
+    await to.waitFor(SHOWS);
+    // A pasted list becomes chips; what is not an address is marked before anything is sent.
+    await to.focus();
+    await desktop.evaluate((text) => {
+      // A paste as the browser makes it (the test's tsconfig has no DOM types, so typed by hand).
+      const w = globalThis as unknown as {
+        DataTransfer: new () => { setData: (type: string, value: string) => void };
+        ClipboardEvent: new (type: string, init: object) => object;
+        document: { activeElement: { dispatchEvent: (e: object) => boolean } | null };
+      };
+      const data = new w.DataTransfer();
+      data.setData('text/plain', text);
+      w.document.activeElement?.dispatchEvent(
+        new w.ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }),
+      );
+    }, '"Jones, Bob" <bob@example.com>; bob@example');
+    await composer.getByText('Not an email address: bob@example').waitFor();
+    expect(await composer.getByText('Jones, Bob', { exact: true }).isVisible()).toBe(true);
+    await composer.getByLabel('Subject').fill('Stand-up moved to 10:00');
+    await composer.getByLabel('Message').fill('Bob, tomorrow the stand-up is at 10:00.');
+    await composer.getByRole('button', { name: 'Send' }).click();
+    await composer.getByRole('alert').filter({ hasText: 'not an email address' }).waitFor();
+    await screenshot(desktop, FOLDER, 'desktop-03-address-problem');
+    await composer.getByRole('button', { name: 'Remove bob@example', exact: true }).click();
+    await composer.getByRole('button', { name: 'Send' }).click();
+    await desktop
+      .getByRole('status')
+      .filter({ hasText: /Sending in \d+ s/ })
+      .waitFor(SHOWS);
+    await screenshot(desktop, FOLDER, 'desktop-04-undo-toast');
+
+    const row = bob.getByRole('link', { name: /Stand-up moved to 10:00/ });
+    await row.waitFor({ timeout: COLLEAGUE_SEES_WITHIN_MS });
+    expect(await row.getAttribute('aria-label')).toMatch(/^Unread\. From Alice Smith/);
+    await row.click();
+    await bob.getByRole('heading', { name: 'Stand-up moved to 10:00' }).waitFor();
+    await screenshot(bob, FOLDER, 'desktop-05-bob-reads-it');
+    // Alice's reply from the phone reached him too.
+    await bob.getByRole('link', { name: /Re: Site visit on Thursday/ }).waitFor();
+  });
+
+  it('lists what was sent with each recipient’s status, and the copy handed back after the outage', async () => {
+    await desktop.getByRole('link', { name: 'Sent', exact: true }).click();
+    const standUp = desktop.getByRole('article', { name: 'Stand-up moved to 10:00' });
+    await standUp.waitFor(SHOWS);
+    await standUp.getByText('In their mailbox here; on the mail server once it is back').waitFor(SHOWS);
+    await standUp.getByText(/a copy goes to your own mailbox on the mail server/).waitFor();
+    await desktop.getByRole('article', { name: 'Lunch: yes, 12:30' }).getByText('Undone, not sent').waitFor();
+    const reply = desktop.getByRole('article', { name: 'Re: Site visit on Thursday' });
+    await reply.getByText('site-notes.txt', { exact: false }).waitFor();
+    await screenshot(desktop, FOLDER, 'desktop-06-sent');
+
+    // Newest first.
+    const headings = await desktop
+      .getByRole('article')
+      .evaluateAll((as) => as.map((a) => a.getAttribute('aria-label')));
+    expect(headings.slice(0, 3)).toEqual([
+      'Stand-up moved to 10:00',
+      'Lunch: yes, 12:30',
+      'Re: Site visit on Thursday',
+    ]);
+
+    // The primary is back; the admin revokes, and the hand-over gives Alice her sent copies.
+    await rt.primary.accept();
+    await rt.admin('POST', '/admin/continuity/revoke');
+    await standUp
+      .getByText('Copy handed back to your own mailbox on the mail server.')
+      .waitFor({ timeout: 60_000 });
+    await standUp.getByText('Delivered to their mailbox').waitFor({ timeout: 30_000 });
+    await screenshot(desktop, FOLDER, 'desktop-07-sent-handed-back');
+  });
+
+  it('shows Sent on a phone in dark mode, and keeps a signature for new messages', async () => {
+    const dark = await newPage({ ...PHONE, colorScheme: 'dark' });
+    await dark.goto(`${origin}/mail/#/sent`);
+    await signInWithPassword(dark, 'alice');
+    await dark.getByRole('article', { name: 'Stand-up moved to 10:00' }).waitFor(SHOWS);
+    await screenshot(dark, FOLDER, 'phone-04-sent-dark');
+
+    await dark.locator('details.account summary').tap();
+    await dark.getByRole('button', { name: 'Signature…' }).tap();
+    const sheet = dark.getByRole('dialog', { name: 'Signature' });
+    await sheet.getByRole('textbox', { name: 'Signature' }).fill('Alice Smith\nOperations, Example Ltd');
+    await screenshot(dark, FOLDER, 'phone-05-signature-dark');
+    await sheet.getByRole('button', { name: 'Save signature' }).tap();
+    await dark.getByRole('status').filter({ hasText: 'Signature saved' }).waitFor(SHOWS);
+
+    await dark.getByRole('button', { name: 'New message', exact: true }).tap();
+    const composer = dark.getByRole('dialog', { name: 'New message' });
+    await expect
+      .poll(
+        () =>
+          composer
+            .getByLabel('Message')
+            .inputValue()
+            .catch(() => ''),
+        SHOWS,
+      )
+      .toContain('Operations, Example Ltd');
+    await screenshot(dark, FOLDER, 'phone-06-compose-dark');
+    await composer.getByRole('button', { name: 'Discard draft' }).tap();
+    await dark.getByRole('status').filter({ hasText: 'Draft discarded' }).waitFor(SHOWS);
+  });
+});
