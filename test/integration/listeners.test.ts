@@ -7,7 +7,7 @@ import { TestPrimary } from '../support/primary.js';
 import { routeTo, TEST_DOMAIN } from '../support/runtime.js';
 
 /** The demo's fixed ports (config defaults): SMTP in, admin API, demo primary. */
-const DEMO_PORTS = { smtp: 2525, api: 8787, demoPrimary: 2526 };
+const DEMO_PORTS = { smtp: 2525, api: 8787, demoPrimary: 2526, demoSink: 2527 };
 
 describe('the listening sockets of npm start', () => {
   let dir: string;
@@ -45,11 +45,11 @@ describe('the listening sockets of npm start', () => {
     }
   });
 
-  it('add only the demo primary in demo mode', async () => {
+  it('add only the demo primary and the demo relay in demo mode', async () => {
     lifeboat = await LifeboatProcess.start({ cwd: dir });
 
     expect(lifeboat.listeners()).toEqual({
-      tcp: [DEMO_PORTS.smtp, DEMO_PORTS.demoPrimary, DEMO_PORTS.api],
+      tcp: [DEMO_PORTS.smtp, DEMO_PORTS.demoPrimary, DEMO_PORTS.demoSink, DEMO_PORTS.api],
       udp: [],
       unix: [],
     });
