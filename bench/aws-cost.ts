@@ -130,7 +130,8 @@ export const ASSUMPTIONS = {
   kmsRequests: 300_000,
   /** The stack's KMS keys, alarms and dashboards (test/infra/cost-model.test.ts counts them in the template). */
   customerManagedKeys: 2,
-  alarms: 16,
+  /** Of which three watch sending from the webmail: the outbound and events functions' errors, the outbound dead letters. */
+  alarms: 19,
   /** Embedded Metric Format metrics, one per name (no dimensions): the stack's METRICS. */
   customMetrics: Object.keys(METRICS).length,
   dashboards: 1,
@@ -159,6 +160,21 @@ export const ASSUMPTIONS = {
   /** Each drill loads the web app once: about 150 KB and 20 requests from CloudFront. */
   webLoadKb: 150,
   webRequestsPerLoad: 20,
+  /**
+   * Sending from the webmail: billed only when staff send, which is outage-time use (or a drill),
+   * so it is listed here and kept out of the normal month and its ratio to SES receiving. What the
+   * stack creates for it costs nothing idle: an SQS standard queue with its dead-letter queue (a
+   * wake-up per send, delayed to the end of the undo window; no polling: Lambda's event source
+   * long-polls it for free), one SES configuration set, one EventBridge rule on the default bus
+   * (SES's events to it are free), the outbound and events functions. Per message sent: SES
+   * $0.10 per 1,000 plus $0.12 per GB of attachments, one SQS send and receive, one outbound run
+   * of about a second, about six write units and one event of each kind back.
+   */
+  sendingQueues: 2,
+  sendingConfigurationSets: 1,
+  sendingEventRules: 1,
+  sendingOutboundSecondsPerMessage: 1,
+  sendingWriteUnitsPerMessage: 6,
 } as const;
 
 /** The assumptions as numbers, so a test or a reader can try others. */

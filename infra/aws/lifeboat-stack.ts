@@ -6,9 +6,10 @@ import { AdminApi, isLocalRuntimeUrl } from './constructs/api.js';
 import { Continuity } from './constructs/continuity.js';
 import { Delivery } from './constructs/delivery.js';
 import { DeliveryNetwork } from './constructs/delivery-network.js';
-import { Inbound } from './constructs/inbound.js';
+import { Inbound, mailFromDomain } from './constructs/inbound.js';
 import { type FunctionPlatform, functionConfigJson } from './constructs/lifeboat-function.js';
 import { Monitoring } from './constructs/monitoring.js';
+import { Sending } from './constructs/sending.js';
 import { cognitoIssuerOrigin, StaffAuth, staffSignInHost } from './constructs/staff-auth.js';
 import { Store } from './constructs/store.js';
 import { WebApp } from './constructs/web-app.js';
@@ -55,6 +56,7 @@ export class LifeboatStack extends Stack {
   readonly staffAuth: StaffAuth;
   readonly indexer: SearchIndexer;
   readonly webmail: Webmail;
+  readonly sending: Sending;
   /** The config as the functions get it: the webmail and console links default to the web app's. */
   readonly functionConfig: LifeboatConfig;
 
@@ -93,8 +95,13 @@ export class LifeboatStack extends Stack {
         // Any HTTP API of the region, not this one: naming it would make the API (whose CORS names
         // the web app) and the web app (whose CSP would name the API) depend on each other.
         Fn.join('', ['https://*.execute-api.', Aws.REGION, '.', Aws.URL_SUFFIX]),
+        // Attachments go straight to the mail bucket through a presigned PUT; as for the API, any
+        // bucket of the region: naming this one would make the bucket (whose CORS names the web app)
+        // and the web app (whose CSP would name the bucket) depend on each other.
+        Fn.join('', ['https://*.s3.', Aws.REGION, '.', Aws.URL_SUFFIX]),
       ],
     });
+    this.store.allowUploadsFrom(this.webApp.origin);
     const config = withDeployedUrls(props.config, this.webApp.origin);
     this.functionConfig = config;
     const platform: FunctionPlatform = {
@@ -121,6 +128,12 @@ export class LifeboatStack extends Stack {
       deliver: this.delivery.deliver.function,
       indexQueue: this.indexer.queue,
     });
+    this.sending = new Sending(this, 'Sending', {
+      platform,
+      config,
+      deliver: this.delivery.deliver.function,
+      indexQueue: this.indexer.queue,
+    });
     this.continuity = new Continuity(this, 'Continuity', {
       platform,
       config,
@@ -139,6 +152,7 @@ export class LifeboatStack extends Stack {
       platform,
       httpApi: this.adminApi.httpApi,
       staffAuth: this.staffAuth,
+      sending: this.sending,
     });
     this.webApp.deploy({
       oidc: {
@@ -238,6 +252,26 @@ export class LifeboatStack extends Stack {
       });
       new CfnOutput(this, 'DeliveryElasticIpAllocationId', { value: this.network.allocationId });
     }
+    new CfnOutput(this, 'SendingConfigurationSet', {
+      description:
+        'Mail from the webmail goes out through SES in this configuration set (bounces, complaints and deliveries come back)',
+      value: this.sending.configurationSetName,
+    });
+    new CfnOutput(this, 'OutboundDeadLetterQueueUrl', {
+      description: 'Wake-ups of the outbound worker that failed five times wait here (alarmed): redrive them',
+      value: this.sending.deadLetters.queueUrl,
+    });
+    this.inbound.identities.forEach(({ domain }, i) => {
+      const from = mailFromDomain(config, domain);
+      new CfnOutput(this, `MailFromRecords${i}`, {
+        description: `Custom MAIL FROM records of ${domain} (SPF aligned for mail sent from the webmail)`,
+        value: Fn.join('', [
+          `${from} MX 10 feedback-smtp.`,
+          Aws.REGION,
+          `.amazonses.com | ${from} TXT "v=spf1 include:amazonses.com ~all"`,
+        ]),
+      });
+    });
     this.inbound.identities.forEach(({ domain, identity }, i) => {
       const records = [1, 2, 3].map((n) => {
         const name = identity[`dkimDnsTokenName${n}` as 'dkimDnsTokenName1'];

@@ -270,6 +270,19 @@ export const awsConfigSchema = z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be letters, digits, dashes and underscores (64 at most)')
       .optional(),
+    /**
+     * The custom MAIL FROM subdomain set on each domain identity the stack creates (`bounce` makes
+     * `bounce.example.com`), so mail sent from the webmail passes SPF aligned with its From domain
+     * (DMARC). Until its MX and TXT records exist (stack outputs `MailFromRecords…`), SES falls back
+     * to its own amazonses.com MAIL FROM, so sending works either way. @default "bounce"
+     */
+    mailFromSubdomain: z
+      .string()
+      .regex(
+        /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+        'must be one DNS label: lower-case letters, digits and dashes',
+      )
+      .default('bounce'),
     /** Addresses that get alarm notifications by email (each must confirm the SNS subscription). @default [] */
     alarmEmails: z.array(alarmEmail).default([]),
     /** Alarm when the oldest deferred delivery has waited longer than this. @default 60 */

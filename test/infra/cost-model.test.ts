@@ -20,6 +20,18 @@ describe('the worked month against the stack', () => {
     expect(count('AWS::KMS::Key')).toBe(ASSUMPTIONS.customerManagedKeys);
   });
 
+  it('lists what sending from the webmail creates, outside the normal month', () => {
+    const sendingQueues = Object.keys(s.template.findResources('AWS::SQS::Queue')).filter((id) =>
+      id.startsWith('Sending'),
+    );
+    expect(sendingQueues).toHaveLength(ASSUMPTIONS.sendingQueues);
+    expect(count('AWS::SES::ConfigurationSet')).toBe(ASSUMPTIONS.sendingConfigurationSets);
+    const rules = Object.keys(s.template.findResources('AWS::Events::Rule')).filter((id) =>
+      id.startsWith('Sending'),
+    );
+    expect(rules).toHaveLength(ASSUMPTIONS.sendingEventRules);
+  });
+
   it('prices one custom metric per name the stack reads from the Lifeboat namespace, and no other', () => {
     const template = JSON.stringify(s.template.toJSON());
     for (const name of Object.values(METRICS)) expect(template).toContain(name);

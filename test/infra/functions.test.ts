@@ -67,9 +67,12 @@ describe('Lambda functions', () => {
   it('send every failed asynchronous invocation but the probe’s to the encrypted failure queue, after two retries', () => {
     const queueId = logicalId(s.template, 'AWS::SQS::Queue', 'MonitoringFailedInvocations');
     const configs = Object.entries(s.template.findResources('AWS::Lambda::EventInvokeConfig'));
-    expect(configs).toHaveLength(7);
-    // The indexer's events wait in SQS and the webmail's come from API Gateway: not asynchronous.
-    for (const [id, config] of configs.filter(([id]) => !/^(ContinuityProbe|Search|Webmail)/.test(id))) {
+    expect(configs).toHaveLength(9);
+    // The indexer's and the outbound worker's events wait in SQS and the webmail's come from API
+    // Gateway: not asynchronous.
+    for (const [id, config] of configs.filter(
+      ([id]) => !/^(ContinuityProbe|Search|Webmail|SendingOutbound)/.test(id),
+    )) {
       expect(config.Properties, id).toMatchObject({
         MaximumRetryAttempts: 2,
         DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } },
@@ -235,7 +238,7 @@ describe('Lambda functions', () => {
           0,
         ),
       );
-    expect(sizes).toHaveLength(7);
+    expect(sizes).toHaveLength(9);
     for (const size of sizes) expect(size).toBeLessThanOrEqual(LAMBDA_ENVIRONMENT_LIMIT_BYTES);
   });
 });

@@ -98,7 +98,7 @@ describe('IAM', () => {
     });
   }
 
-  it('lets only the mail path, the indexer and the webmail read raw mail (the admin API not at all), and no function write it', () => {
+  it('lets only the mail path, the indexer, the webmail and the sending side read raw mail (the admin API not at all), and only the sending side write it', () => {
     const s = synth();
     const bucketArn = { 'Fn::GetAtt': [logicalId(s.template, 'AWS::S3::Bucket', 'StoreMail'), 'Arn'] };
     const prefix = (p: string) => ({ 'Fn::Join': ['', [bucketArn, `/${p}*`]] });
@@ -122,17 +122,35 @@ describe('IAM', () => {
       'DeliverySweep',
       'InboundIngest',
       'SearchIndexer',
+      'SendingEvents',
+      'SendingOutbound',
       'Webmail',
     ]);
     // Of the functions behind the HTTP API, only the webmail's.
     expect(readersOf('raw/').filter((p) => /^(AdminApi|Webmail)/.test(p))).toEqual(['Webmail']);
     expect(readersOf('index/')).toEqual(['SearchIndexer', 'Webmail']);
     expect(readersOf('attachments/')).toEqual(['Webmail']);
+    expect(readersOf('outgoing/')).toEqual(['SendingEvents', 'SendingOutbound', 'Webmail']);
+    expect(readersOf('uploads/')).toEqual(['Webmail']);
+    // Raw mail is SES's to write, and the sending side's for the mail Lifeboat writes itself (a
+    // colleague's copy, a sent copy, a bounce notice), taken in as inbound mail.
+    const writable = (policy: string) =>
+      policy.startsWith('Sending')
+        ? [prefix('raw/')]
+        : policy.startsWith('Webmail')
+          ? [
+              prefix('index/'),
+              prefix('attachments/'),
+              prefix('drafts/'),
+              prefix('uploads/'),
+              prefix('outgoing/'),
+            ]
+          : [prefix('index/'), prefix('attachments/')];
     for (const { policy, statement } of onMail) {
       const writes = list(statement.Action).some((a) => /^s3:(Put|Delete|Abort)/.test(a));
       if (writes) {
         for (const resource of list(statement.Resource)) {
-          expect([prefix('index/'), prefix('attachments/')], policy).toContainEqual(resource);
+          expect(writable(policy), policy).toContainEqual(resource);
         }
       } else {
         expect(
@@ -158,6 +176,8 @@ describe('IAM', () => {
       'DeliverySweep',
       'InboundIngest',
       'SearchIndexer',
+      'SendingEvents',
+      'SendingOutbound',
       'Webmail',
     ]);
     for (const { policy, statement } of dynamo) {

@@ -72,6 +72,10 @@ describe('Store', () => {
           NoncurrentVersionExpiration: { NoncurrentDays: 1 },
           Status: 'Enabled',
         }),
+        // A signed upload's file: a day, then gone; draft bodies and messages as sent go with their records.
+        expect.objectContaining({ Prefix: 'uploads/', ExpirationInDays: 1, Status: 'Enabled' }),
+        expect.objectContaining({ Prefix: 'drafts/', ExpirationInDays: 30, Status: 'Enabled' }),
+        expect.objectContaining({ Prefix: 'outgoing/', ExpirationInDays: 30, Status: 'Enabled' }),
         expect.objectContaining({ Prefix: 'attachments/', ExpirationInDays: 1, Status: 'Enabled' }),
       ]);
     });

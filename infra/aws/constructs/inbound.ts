@@ -182,7 +182,13 @@ export class Inbound extends Construct {
       config.domains.forEach((domain, i) => {
         this.identities.push({
           domain,
-          identity: new ses.EmailIdentity(this, `Identity${i}`, { identity: ses.Identity.domain(domain) }),
+          // A custom MAIL FROM domain so SPF aligns with the From domain of mail sent from the webmail;
+          // without its MX record SES uses its own domain instead of refusing to send.
+          identity: new ses.EmailIdentity(this, `Identity${i}`, {
+            identity: ses.Identity.domain(domain),
+            mailFromDomain: mailFromDomain(config, domain),
+            mailFromBehaviorOnMxFailure: ses.MailFromBehaviorOnMxFailure.USE_DEFAULT_VALUE,
+          }),
         });
       });
     }
@@ -243,4 +249,9 @@ export class Inbound extends Construct {
 /** Truncates to SES's name limit; names keep their distinguishing prefix. */
 function sesName(name: string): string {
   return name.slice(0, MAX_SES_NAME_LENGTH).replace(/[^A-Za-z0-9]+$/, '');
+}
+
+/** The custom MAIL FROM domain of one accepted domain: `aws.mailFromSubdomain` below it. */
+export function mailFromDomain(config: Pick<LifeboatConfig, 'aws'>, domain: string): string {
+  return `${config.aws.mailFromSubdomain}.${domain}`;
 }

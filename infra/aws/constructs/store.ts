@@ -7,11 +7,14 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import {
   ATTACHMENTS_PREFIX,
+  DRAFTS_PREFIX,
   INDEX_PREFIX,
   INDEXES,
   type IndexLayout,
+  OUTGOING_PREFIX,
   RAW_PREFIX,
   TABLE_KEYS,
+  UPLOADS_PREFIX,
 } from '../../../lambdas/storage-layout.js';
 import { acknowledgeNag, arnFinding } from '../nag.js';
 
@@ -55,6 +58,12 @@ export const INDEX_NONCURRENT_DAYS = 1;
 
 /** An upload SES abandoned half-way is cleaned up after this; nothing completes it later. */
 const ABORT_INCOMPLETE_UPLOAD_DAYS = 7;
+
+/** Days a file put through a signed upload is kept (UPLOAD_RECORD_DAYS: its record's life). */
+export const UPLOAD_DAYS = 1;
+
+/** How long a browser may cache the answer to an upload's CORS preflight. */
+const UPLOAD_CORS_MAX_AGE_SECONDS = 3_000;
 
 /**
  * S3 Glacier Instant Retrieval bills an object for at least 90 days and at least 128 KB, charges per GB
@@ -179,6 +188,22 @@ export class Store extends Construct {
           expiredObjectDeleteMarker: true,
         },
         {
+          // A signed upload works for 15 minutes and its record for a day: a file not sent by then
+          // is dropped. A message that used it keeps its own copy under outgoing/.
+          id: 'expire-uploads',
+          prefix: UPLOADS_PREFIX,
+          expiration: Duration.days(UPLOAD_DAYS),
+          noncurrentVersionExpiration: Duration.days(UPLOAD_DAYS),
+          abortIncompleteMultipartUploadAfter: Duration.days(UPLOAD_DAYS),
+        },
+        // Draft bodies and messages as sent go with their records (the history window).
+        ...[DRAFTS_PREFIX, OUTGOING_PREFIX].map((prefix) => ({
+          id: `expire-${prefix.replace('/', '')}`,
+          prefix,
+          expiration: Duration.days(props.historyDays),
+          noncurrentVersionExpiration: Duration.days(UPLOAD_DAYS),
+        })),
+        {
           id: 'expire-extracted-attachments',
           prefix: ATTACHMENTS_PREFIX,
           expiration: Duration.days(EXTRACTED_ATTACHMENT_DAYS),
@@ -285,6 +310,73 @@ export class Store extends Construct {
         'Action::kms:ReEncrypt*',
         'Action::kms:GenerateDataKey*',
         arnFinding(this.bucket, `/${ATTACHMENTS_PREFIX}*`),
+      ],
+    );
+  }
+
+  /**
+   * Lets browsers on the web app's origin PUT to a presigned upload URL (CORS): PUT only, with the
+   * headers the URL is signed over. The signature is the authorisation; CORS only lets the page call.
+   */
+  allowUploadsFrom(origin: string): void {
+    this.bucket.addCorsRule({
+      allowedMethods: [s3.HttpMethods.PUT],
+      allowedOrigins: [origin],
+      allowedHeaders: ['content-type', 'if-none-match'],
+      exposedHeaders: ['etag'],
+      maxAge: UPLOAD_CORS_MAX_AGE_SECONDS,
+    });
+  }
+
+  /**
+   * The webmail's sending blobs: draft bodies read and written (drafts/), uploads read and put (the
+   * put for the presigned URLs it signs: S3 checks the signer's own rights), messages as composed
+   * put (outgoing/).
+   */
+  grantWebmailSending(user: StoreUser): void {
+    for (const prefix of [DRAFTS_PREFIX, UPLOADS_PREFIX]) {
+      this.bucket.grantRead(user.function, `${prefix}*`);
+      this.bucket.grantPut(user.function, `${prefix}*`);
+    }
+    this.bucket.grantPut(user.function, `${OUTGOING_PREFIX}*`);
+    acknowledgeNag(
+      user.role,
+      'AwsSolutions-IAM5',
+      'The webmail reads and puts draft bodies (drafts/*) and uploads (uploads/*, the put for the presigned URLs it signs) and puts composed messages (outgoing/*) in the mail bucket only, with the mail key for them.',
+      [
+        'Action::s3:GetObject*',
+        'Action::s3:GetBucket*',
+        'Action::s3:List*',
+        'Action::s3:Abort*',
+        'Action::kms:ReEncrypt*',
+        'Action::kms:GenerateDataKey*',
+        arnFinding(this.bucket, `/${DRAFTS_PREFIX}*`),
+        arnFinding(this.bucket, `/${UPLOADS_PREFIX}*`),
+        arnFinding(this.bucket, `/${OUTGOING_PREFIX}*`),
+      ],
+    );
+  }
+
+  /**
+   * The outbound and events functions: messages as composed read (outgoing/), and mail Lifeboat
+   * writes taken in as inbound (a colleague's copy, a sent copy, a bounce notice) put under raw/.
+   */
+  grantOutboundSending(user: StoreUser): void {
+    this.bucket.grantRead(user.function, `${OUTGOING_PREFIX}*`);
+    this.bucket.grantPut(user.function, `${RAW_PREFIX}*`);
+    acknowledgeNag(
+      user.role,
+      'AwsSolutions-IAM5',
+      'The outbound side reads messages as composed (outgoing/*) and puts the mail it takes in for colleagues and senders (raw/*) in the mail bucket only, with the mail key for them.',
+      [
+        'Action::s3:GetObject*',
+        'Action::s3:GetBucket*',
+        'Action::s3:List*',
+        'Action::s3:Abort*',
+        'Action::kms:ReEncrypt*',
+        'Action::kms:GenerateDataKey*',
+        arnFinding(this.bucket, `/${OUTGOING_PREFIX}*`),
+        arnFinding(this.bucket, `/${RAW_PREFIX}*`),
       ],
     );
   }

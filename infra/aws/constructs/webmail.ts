@@ -8,6 +8,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { INGEST_MEMORY_MB } from '../function-memory.js';
 import { type FunctionPlatform, LifeboatFunction } from './lifeboat-function.js';
+import type { Sending } from './sending.js';
 import type { StaffAuth } from './staff-auth.js';
 
 /** Where the staff webmail API lives on the HTTP API; every route needs a staff token. */
@@ -115,6 +116,8 @@ export interface WebmailProps {
   readonly platform: FunctionPlatform;
   readonly httpApi: apigw.HttpApi;
   readonly staffAuth: StaffAuth;
+  /** Sending from the webmail (drafts, uploads, send); without it those endpoints answer 404. */
+  readonly sending?: Sending | undefined;
 }
 
 /**
@@ -133,16 +136,21 @@ export class Webmail extends Construct {
 
     this.webmail = new LifeboatFunction(this, 'Webmail', {
       handler: 'webmail-lambda',
-      description: 'Lifeboat: the staff webmail API (list, read, search, download links)',
+      description: 'Lifeboat: the staff webmail API (list, read, search, download links, drafts and send)',
       platform,
       timeout: WEBMAIL_TIMEOUT,
       memorySize: WEBMAIL_MEMORY_MB,
       failureQueue: false,
+      environment: props.sending ? { OUTBOUND_QUEUE_URL: props.sending.queue.queueUrl } : undefined,
     });
     store.grantTable(this.webmail);
     store.grantReadRaw(this.webmail);
     store.grantIndex(this.webmail);
     store.grantAttachments(this.webmail);
+    if (props.sending) {
+      store.grantWebmailSending(this.webmail);
+      props.sending.grantWebmail(this.webmail);
+    }
 
     // The pool's issuer and the web app's client ids as the audience: API Gateway checks signature,
     // issuer, audience and expiry before the function runs.
