@@ -350,34 +350,51 @@ function cut(text: string | undefined | false, flag: { truncated: boolean }): st
   return text.slice(0, MAX_BODY_CHARS);
 }
 
+/** The part of a read that comes from the raw message: what the webmail and the quarantine preview show alike. */
+export type ReadingParts = Pick<
+  MessageDetail,
+  | 'from'
+  | 'to'
+  | 'cc'
+  | 'replyTo'
+  | 'subject'
+  | 'messageIdHeader'
+  | 'inReplyTo'
+  | 'headers'
+  | 'text'
+  | 'html'
+  | 'htmlSanitised'
+  | 'remoteImages'
+  | 'truncated'
+  | 'attachments'
+  | 'inlineImages'
+  | 'parseError'
+>;
+
 /**
- * One message for reading: headers, text, the HTML sanitised (lambdas/core/html-sanitise.ts; the
- * web app sanitises it again, see MessageDetail.html), the attachments and signed links for
- * embedded images, which the HTML's `cid:` references now point at.
- * @throws NotFoundError when the user may not see it, exactly as when it does not exist
+ * A raw message for reading: headers, text, the HTML sanitised (lambdas/core/html-sanitise.ts)
+ * with remote images held back, and the attachments listed. `linkImages` gives the signed link of
+ * each embedded image it may show, by Content-ID; an image without one is dropped from the HTML.
+ * A message that does not parse is described by its record, with the parser's complaint.
  */
-export async function readMessage(
-  deps: MailboxDeps,
-  user: MailboxUser,
-  messageId: string,
-): Promise<MessageDetail> {
-  const { message, mine } = await authoriseMessage(deps, user, messageId);
-  const [raw, flagsById] = await Promise.all([
-    deps.blobs.getRaw(message.rawKey),
-    deps.store.getMailboxFlags(user.id, [messageId]),
-  ]);
-  const summary = summaryOf(message, mine, flagsById[messageId]);
-  const { snippet: _snippet, ...base } = summary;
+export async function readRaw(
+  deps: Pick<MailboxDeps, 'log'>,
+  message: MessageRecord,
+  raw: Buffer,
+  linkImages: (attachments: AttachmentView[]) => Promise<Record<string, string>> = async () => ({}),
+): Promise<ReadingParts> {
   const flag = { truncated: false };
   let mail: ParsedMail;
   try {
     mail = await parseForReading(raw);
   } catch (err) {
-    deps.log.warn('message not parsed for reading', { messageId, error: (err as Error).name });
+    deps.log.warn('message not parsed for reading', { messageId: message.id, error: (err as Error).name });
     return {
-      ...base,
+      from: message.from,
+      to: message.to,
       cc: message.cc,
       replyTo: [],
+      subject: message.subject,
       messageIdHeader: message.messageIdHeader,
       inReplyTo: message.inReplyTo,
       headers: [],
@@ -392,20 +409,11 @@ export async function readMessage(
     };
   }
   const attachments = attachmentViews(mail);
-  const inlineImages: Record<string, string> = {};
-  if (deps.links) {
-    const address = (mine[0] as DeliveryRecord).recipient;
-    for (const a of attachments) {
-      if (!a.inline || a.contentId === null || !INLINE_IMAGE_TYPES.has(a.contentType)) continue;
-      const link = await deps.links.sign({ user: user.id, messageId, part: a.index, address });
-      inlineImages[a.contentId] = link.url;
-    }
-  }
+  const inlineImages = await linkImages(attachments);
   const rawHtml = cut(mail.html, flag);
   const safe = rawHtml === null ? null : sanitiseMailHtml(rawHtml, { inlineImages });
   if (safe?.truncated) flag.truncated = true;
   return {
-    ...base,
     from: addressList(mail.from)[0] ?? message.from,
     to: addressList(mail.to),
     cc: addressList(mail.cc),
@@ -432,6 +440,37 @@ export async function readMessage(
     inlineImages,
     parseError: null,
   };
+}
+
+/**
+ * One message for reading: headers, text, the HTML sanitised (lambdas/core/html-sanitise.ts; the
+ * web app sanitises it again, see MessageDetail.html), the attachments and signed links for
+ * embedded images, which the HTML's `cid:` references now point at.
+ * @throws NotFoundError when the user may not see it, exactly as when it does not exist
+ */
+export async function readMessage(
+  deps: MailboxDeps,
+  user: MailboxUser,
+  messageId: string,
+): Promise<MessageDetail> {
+  const { message, mine } = await authoriseMessage(deps, user, messageId);
+  const [raw, flagsById] = await Promise.all([
+    deps.blobs.getRaw(message.rawKey),
+    deps.store.getMailboxFlags(user.id, [messageId]),
+  ]);
+  const { snippet: _snippet, ...base } = summaryOf(message, mine, flagsById[messageId]);
+  const parts = await readRaw(deps, message, raw, async (attachments) => {
+    const inlineImages: Record<string, string> = {};
+    if (!deps.links) return inlineImages;
+    const address = (mine[0] as DeliveryRecord).recipient;
+    for (const a of attachments) {
+      if (!a.inline || a.contentId === null || !INLINE_IMAGE_TYPES.has(a.contentType)) continue;
+      const link = await deps.links.sign({ user: user.id, messageId, part: a.index, address });
+      inlineImages[a.contentId] = link.url;
+    }
+    return inlineImages;
+  });
+  return { ...base, ...parts };
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Context } from '../adapters/context.js';
 import { createSesOutbound } from '../adapters/ses-outbound.js';
 import { exportAuditCsv, searchAudit } from '../core/audit-log.js';
 import { readFlowSeries } from '../core/flow-metrics.js';
+import { previewQuarantined } from '../core/quarantine-preview.js';
 import {
   actOnDelivery,
   actOnQuarantined,
@@ -187,6 +188,12 @@ export function queueRoutes(ctx: Context & { outbound?: OutboundMail | undefined
         const page = await listQuarantine(ctx, q);
         return json(200, { items: page.items, cursor: page.cursor ?? null });
       },
+    },
+    {
+      // Audited as a read: the preview is the one place the admin API shows a message's body.
+      method: 'GET',
+      pattern: /^\/admin\/quarantine\/([A-Za-z0-9._-]{1,128})$/,
+      run: async (m, _e, who) => json(200, await previewQuarantined(ctx, m[1] as string, who.id)),
     },
     {
       method: 'POST',
