@@ -98,7 +98,7 @@ describe('IAM', () => {
     });
   }
 
-  it('lets only the mail path, the indexer, the webmail and the sending side read raw mail (the admin API not at all), and only the sending side write it', () => {
+  it('lets only the mail path, the indexer, the webmail, the sending side and the admin API read raw mail, and only the sending side write it', () => {
     const s = synth();
     const bucketArn = { 'Fn::GetAtt': [logicalId(s.template, 'AWS::S3::Bucket', 'StoreMail'), 'Arn'] };
     const prefix = (p: string) => ({ 'Fn::Join': ['', [bucketArn, `/${p}*`]] });
@@ -117,6 +117,7 @@ describe('IAM', () => {
         ),
       ].sort();
     expect(readersOf('raw/')).toEqual([
+      'AdminApi',
       'ContinuityProbe',
       'DeliveryDeliver',
       'DeliverySweep',
@@ -126,8 +127,11 @@ describe('IAM', () => {
       'SendingOutbound',
       'Webmail',
     ]);
-    // Of the functions behind the HTTP API, only the webmail's.
-    expect(readersOf('raw/').filter((p) => /^(AdminApi|Webmail)/.test(p))).toEqual(['Webmail']);
+    // Both functions behind the HTTP API. The admin API reads raw mail so that an admin can
+    // inspect quarantined mail safely before releasing or deleting it (the quarantine preview,
+    // audited as quarantine-view; the sanitised reading of the webmail, no links) and so that a
+    // bounce can quote the original; it reads raw/ only, and none of the webmail's prefixes.
+    expect(readersOf('raw/').filter((p) => /^(AdminApi|Webmail)/.test(p))).toEqual(['AdminApi', 'Webmail']);
     expect(readersOf('index/')).toEqual(['SearchIndexer', 'Webmail']);
     expect(readersOf('attachments/')).toEqual(['Webmail']);
     expect(readersOf('outgoing/')).toEqual(['SendingEvents', 'SendingOutbound', 'Webmail']);

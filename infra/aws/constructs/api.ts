@@ -97,8 +97,12 @@ export class AdminApi extends Construct {
       memorySize: API_MEMORY_MB,
       environment: { [ADMIN_EMAIL_TOPIC_ENV]: continuity.adminEmailTopic.topicArn },
     });
-    // Records only: nothing the admin API serves reads raw mail.
+    // The records, and raw mail for one read: the quarantine preview (GET /admin/quarantine/<id>),
+    // so an admin can judge a quarantined message safely before releasing or deleting it. Read
+    // only (s3:GetObject on raw/ and kms:Decrypt on the mail key), audited as quarantine-view, and
+    // only for mail with a quarantined delivery; a bounce's DSN quotes the original's headers from it.
     platform.store.grantTable(this.api);
+    platform.store.grantReadRaw(this.api);
     continuity.grantPaging(this.api);
 
     let authorizer: apigw.IHttpRouteAuthorizer;
