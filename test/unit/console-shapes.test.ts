@@ -3,6 +3,7 @@ import type { ContinuityEvent } from '../../lambdas/core/continuity.js';
 import type { ContinuityStatus } from '../../lambdas/core/continuity-service.js';
 import type { FlowSeries } from '../../lambdas/core/flow-metrics.js';
 import { type DeliveryRecord, deliveryStates } from '../../lambdas/core/model.js';
+import type { QuarantinePreview } from '../../lambdas/core/quarantine-preview.js';
 import type { DeliveryDetail, QUEUE_ACTIONS, QuarantinedItem } from '../../lambdas/core/queue-admin.js';
 import { QUEUE_STATES } from '../../lambdas/core/queue-ops.js';
 import type { AuditEntry, NotificationRecord } from '../../lambdas/ports.js';
@@ -18,6 +19,7 @@ describe('the console’s view of the admin API', () => {
     expectTypeOf<DeliveryRecord>().toExtend<consoleTypes.DeliveryRecord>();
     expectTypeOf<DeliveryDetail>().toExtend<consoleTypes.DeliveryDetail>();
     expectTypeOf<QuarantinedItem>().toExtend<consoleTypes.QuarantinedItem>();
+    expectTypeOf<QuarantinePreview>().toExtend<consoleTypes.QuarantinePreview>();
     expectTypeOf<AuditEntry>().toExtend<consoleTypes.AuditEntry>();
     expectTypeOf<NotificationRecord>().toExtend<consoleTypes.NotificationRecord>();
     expectTypeOf<FlowSeries>().toExtend<consoleTypes.FlowSeries>();

@@ -14,6 +14,7 @@ import type {
   HandoverResponse,
   NotificationRecord,
   QuarantinePage,
+  QuarantinePreview,
   QueueAction,
   QueuePage,
   StatusResponse,
@@ -151,6 +152,9 @@ export function createAdminApi(options: ApiOptions) {
     }) => request<ActionOutcome>('POST', '/admin/queue/actions', body),
     quarantine: (cursor?: string) =>
       request<QuarantinePage>('GET', `/admin/quarantine${query({ cursor, limit: 100 })}`),
+    /** A quarantined message to read (audited on the server as quarantine-view). */
+    quarantinePreview: (messageId: string) =>
+      request<QuarantinePreview>('GET', `/admin/quarantine/${enc(messageId)}`),
     quarantineAction: (body: {
       action: 'release' | 'delete';
       ids: { messageId: string; recipient?: string }[];

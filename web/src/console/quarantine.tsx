@@ -1,15 +1,16 @@
 /**
- * Quarantined mail with the verdicts that put it there: a preview of the envelope and headers
- * (the admin API returns a message's headers, never its body, so the body is not shown), release
- * with a required reason, delete; on one message or a selection, each through its sheet.
+ * Quarantined mail with the verdicts that put it there: a safe preview through the webmail's
+ * renderer (the body in a sandboxed iframe, remote images held back, attachments listed, never
+ * opened), release with a required reason, delete; on one message or a selection, each through
+ * its sheet.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { explain } from './api.js';
 import type { ViewProps } from './app.js';
 import { ago, size, when } from './format.js';
 import { outcomeWords, type Target } from './queue-sheet.js';
 import { Sheet } from './sheet.js';
-import type { DeliveryDetail, QuarantinedItem, Verdicts } from './types.js';
+import type { QuarantinedItem, QuarantinePreview, Verdicts } from './types.js';
 
 const VERDICT_NAMES: (keyof Omit<Verdicts, 'dmarcPolicy'>)[] = ['virus', 'spam', 'spf', 'dkim', 'dmarc'];
 
@@ -31,48 +32,131 @@ function VerdictChips(props: { verdicts: Verdicts }) {
   );
 }
 
+/** The webmail's renderer, loaded when a preview is first opened: most visits never need it. */
+let renderModule: Promise<typeof import('../mail/render.js')> | null = null;
+function loadRenderer() {
+  renderModule ??= import('../mail/render.js');
+  return renderModule;
+}
+
+/**
+ * The message as the webmail's reading pane shows it: the server's sanitised HTML sanitised again
+ * by the webmail's renderer and shown in the same sandboxed iframe (no script, no same-origin),
+ * remote images held back behind the same bar, the attachments listed without links.
+ */
 function Preview(props: ViewProps & { item: QuarantinedItem }) {
   const { api, item } = props;
-  const [detail, setDetail] = useState<DeliveryDetail | null>(null);
+  const [message, setMessage] = useState<QuarantinePreview | null>(null);
+  const [render, setRender] = useState<Awaited<ReturnType<typeof loadRenderer>> | null>(null);
   const [failure, setFailure] = useState<string | null>(null);
+  const [allowRemote, setAllowRemote] = useState(false);
+  const [showHeaders, setShowHeaders] = useState(false);
   useEffect(() => {
-    api
-      .delivery(item.delivery.messageId, item.delivery.recipient)
-      .then(setDetail, (err) => setFailure(explain(err)));
-  }, [api, item]);
-  if (failure) return <p class="problem">{failure}</p>;
-  if (!detail) return <p class="loading">Loading…</p>;
-  const m = detail.message;
+    setAllowRemote(false);
+    Promise.all([api.quarantinePreview(item.delivery.messageId), loadRenderer()]).then(
+      ([m, r]) => {
+        setMessage(m);
+        setRender(r);
+      },
+      (err) => setFailure(explain(err)),
+    );
+  }, [api, item.delivery.messageId]);
+  const rendered = useMemo(
+    () =>
+      message?.html && render
+        ? render.buildMessageDocument(message.html, { allowRemote, inlineImages: message.inlineImages })
+        : null,
+    [message, render, allowRemote],
+  );
+  if (failure)
+    return (
+      <p class="problem" role="alert">
+        {failure}
+      </p>
+    );
+  if (!message) return <p class="loading">Loading…</p>;
+  // The server holds remote images back and counts them; the renderer counts what it blocked.
+  const remoteHeld = rendered ? Math.max(rendered.remoteBlocked, message.remoteImages) : 0;
   return (
-    <div class="preview">
+    <section class="preview" aria-label="Preview">
       <dl class="facts">
         <dt>From</dt>
-        <dd class="break">{m?.from ?? '—'}</dd>
+        <dd class="break">{message.from ?? '—'}</dd>
+        <dt>Envelope</dt>
+        <dd class="break">{message.envelopeFrom || '<>'}</dd>
         <dt>To</dt>
-        <dd class="break">{m?.to.join(', ') || '—'}</dd>
-        {m?.cc.length ? (
+        <dd class="break">{message.to.join(', ') || '—'}</dd>
+        {message.cc.length ? (
           <>
             <dt>Cc</dt>
-            <dd class="break">{m.cc.join(', ')}</dd>
+            <dd class="break">{message.cc.join(', ')}</dd>
+          </>
+        ) : null}
+        {message.replyTo.length ? (
+          <>
+            <dt>Reply-To</dt>
+            <dd class="break">{message.replyTo.join(', ')}</dd>
           </>
         ) : null}
         <dt>Date</dt>
-        <dd>{m?.date ? when(m.date) : '—'}</dd>
+        <dd>{message.date ? when(message.date) : '—'}</dd>
         <dt>Message-ID</dt>
-        <dd class="break">{m?.messageIdHeader ?? '—'}</dd>
+        <dd class="break">{message.messageIdHeader ?? '—'}</dd>
+        <dt>Held for</dt>
+        <dd class="break">
+          {message.quarantined.map((q) => `${q.recipient} (${q.reason ?? 'no verdict recorded'})`).join(', ')}
+        </dd>
         <dt>Attachments</dt>
         <dd class="break">
-          {m?.attachments.length
-            ? m.attachments
+          {message.attachments.length
+            ? message.attachments
                 .map((a) => `${a.filename ?? '(unnamed)'} (${a.contentType}, ${size(a.size)})`)
                 .join('; ')
             : 'none'}
         </dd>
       </dl>
       <p class="muted small">
-        The body is not shown: the admin API gives a message's envelope and headers, never its body.
+        Attachments are listed, never opened here. Opening this preview is kept in the audit log.
       </p>
-    </div>
+      <button
+        type="button"
+        class="button subtle"
+        aria-expanded={showHeaders ? 'true' : 'false'}
+        onClick={() => setShowHeaders(!showHeaders)}
+      >
+        {showHeaders ? 'Hide headers' : 'All headers'}
+      </button>
+      {showHeaders ? (
+        <pre class="headers">{message.headers.map((h) => `${h.name}: ${h.value}`).join('\n')}</pre>
+      ) : null}
+      {message.parseError ? (
+        <p class="problem">This message could not be read whole ({message.parseError}).</p>
+      ) : null}
+      {remoteHeld > 0 && !allowRemote ? (
+        <section class="remote-bar" aria-label="Remote images">
+          <span>
+            Remote images are hidden ({remoteHeld}). Showing them tells the sender the message was opened.
+          </span>
+          <button type="button" class="button" onClick={() => setAllowRemote(true)}>
+            Show remote images
+          </button>
+        </section>
+      ) : null}
+      {rendered ? (
+        <iframe
+          class="body-frame"
+          title="Message body"
+          sandbox="allow-popups allow-popups-to-escape-sandbox"
+          referrerpolicy="no-referrer"
+          srcdoc={rendered.srcdoc}
+        />
+      ) : message.text !== null ? (
+        <pre class="text-body">{message.text}</pre>
+      ) : (
+        <p class="muted">This message has no text.</p>
+      )}
+      {message.truncated ? <p class="muted small">This message is longer than shown here.</p> : null}
+    </section>
   );
 }
 

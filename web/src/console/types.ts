@@ -223,6 +223,47 @@ export interface QuarantinedItem {
   > | null;
 }
 
+/** An attachment of a previewed message, listed only: the preview offers no download. */
+export interface AttachmentView {
+  index: number;
+  filename: string | null;
+  contentType: string;
+  size: number;
+  contentId: string | null;
+  inline: boolean;
+}
+
+/**
+ * `GET /admin/quarantine/<messageId>`: a quarantined message read as the webmail reads it (the
+ * HTML sanitised by the server, remote images held back), with no links, plus its verdicts and
+ * the deliveries still in quarantine.
+ */
+export interface QuarantinePreview {
+  id: string;
+  receivedAt: string;
+  date: string | null;
+  from: string | null;
+  fromName: string | null;
+  envelopeFrom: string;
+  to: string[];
+  cc: string[];
+  replyTo: string[];
+  subject: string | null;
+  messageIdHeader: string | null;
+  headers: { name: string; value: string }[];
+  text: string | null;
+  /** Sanitised by the server; render it only through web/src/mail/render.ts, in the sandboxed iframe. */
+  html: string | null;
+  remoteImages: number;
+  truncated: boolean;
+  attachments: AttachmentView[];
+  inlineImages: Record<string, string>;
+  parseError: string | null;
+  size: number;
+  verdicts: Verdicts;
+  quarantined: { recipient: string; reason: string | null }[];
+}
+
 export interface QuarantinePage {
   items: QuarantinedItem[];
   cursor: string | null;
