@@ -43,7 +43,8 @@ export async function until(
 /**
  * `npm start` in a child process with a staff directory and their passwords, its primary a test
  * SMTP server the caller can take down, everything (sign-in, API, web app) on one origin. The
- * overrides replace whole top-level settings of the config.
+ * overrides replace whole top-level settings of the config, except `local`, whose settings are
+ * added to the runtime's own data folder and ports.
  */
 export async function startWebmailRuntime(
   overrides: Partial<ConfigInput> | ((primary: TestPrimary) => Partial<ConfigInput>) = {},
@@ -54,16 +55,18 @@ export async function startWebmailRuntime(
   const apiPort = await freePort();
   const origin = `http://127.0.0.1:${apiPort}`;
   const dataDir = path.join(dir, 'data');
+  // A function sees the primary, for a config whose routes name its port.
+  const given = typeof overrides === 'function' ? overrides(primary) : overrides;
   const configFile = await writeConfigFile(dir, {
     domains: [STAFF_DOMAIN],
     routes: [
       { name: 'primary', domains: [STAFF_DOMAIN], hosts: [{ host: '127.0.0.1', port: primary.port }] },
     ],
-    local: { dataDir, smtpPort, apiPort },
     webmail: { users: STAFF },
     continuity: { autoInvokeAfterMinutes: null, staff: { phones: [STAFF[0]?.phone as string] } },
-    // A function sees the primary, for a config whose routes name its port.
-    ...(typeof overrides === 'function' ? overrides(primary) : overrides),
+    ...given,
+    // The folder and ports are the runtime's own; the rest of `local` (a relay) may be given.
+    local: { ...given.local, dataDir, smtpPort, apiPort },
   });
   // The data folder is private to the user, as the runtime makes it.
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
