@@ -18,6 +18,7 @@ import {
   blankEvent,
   type ContinuityEvent,
   ContinuityStateError,
+  extendEvent,
   finishHandover,
   initialOrgState,
   invokeByAdmin,
@@ -297,6 +298,22 @@ export async function acknowledgeEvent(deps: ContinuityDeps, eventId: string, ac
   return transact(deps, (org, current) => {
     if (!current || current.id !== eventId) throw new NotFoundError(`open event ${eventId}`);
     return acknowledge(org, current, deps.clock.now(), actor);
+  });
+}
+
+/**
+ * Moves the planned end of the open event `hours` later (see extendEvent), audited on its timeline.
+ * @throws NotFoundError when `eventId` is not the open event
+ */
+export async function extendContinuity(
+  deps: ContinuityDeps,
+  eventId: string,
+  actor: string,
+  hours: number,
+): Promise<Step> {
+  return transact(deps, (org, current) => {
+    if (!current || current.id !== eventId) throw new NotFoundError(`open event ${eventId}`);
+    return extendEvent(org, current, deps.clock.now(), actor, hours, deps.config.continuity.maxEventHours);
   });
 }
 

@@ -1,5 +1,5 @@
 import type { LifeboatConfig } from './config.js';
-import { LifeboatError } from './errors.js';
+import { LifeboatError, ValidationError } from './errors.js';
 
 /** The organisation's continuity state (DESIGN.md, "Continuity: the state of the organisation"). */
 export const orgStates = ['normal', 'alerting', 'continuity', 'recovering'] as const;
@@ -86,6 +86,18 @@ export interface ContinuityEvent {
   pendingActions?: Action[] | undefined;
   /** Until when the worker that wrote `pendingActions` may still be carrying them out. */
   pendingUntil?: string | null | undefined;
+  /** Each time an admin moved the planned end (`scheduledEnd`) later, oldest first. */
+  extensions?: EventExtension[] | undefined;
+}
+
+/** An admin's extension of an event's planned end. */
+export interface EventExtension {
+  at: string;
+  by: string;
+  hours: number;
+  /** The planned end before and after. */
+  from: string;
+  to: string;
 }
 
 export type Notice =
@@ -448,6 +460,63 @@ export function resumePending(org: OrgState, event: ContinuityEvent, now: Date, 
 export function revokeByAdmin(org: OrgState, event: ContinuityEvent | null, now: Date, actor: string): Step {
   if (org.state !== 'continuity' || !event) throw new ContinuityStateError('continuity is not invoked');
   return revokeStep(org, event, now, actor, 'by an admin');
+}
+
+/**
+ * An admin moves the planned end of an event `hours` later: a maintenance window that runs long,
+ * before or while continuity is invoked for it. The event may not then last longer than
+ * `maxEventHours` from its start (when it was invoked, or is planned to be): the queue lifetime
+ * and the raw mail's retention are sized for that, so held mail never expires inside an event.
+ * @throws ContinuityStateError when the event is closed, handing over, or has no planned end
+ *   (continuity invoked for an outage lasts until it is revoked)
+ * @throws ValidationError when the event would last longer than maxEventHours
+ */
+export function extendEvent(
+  org: OrgState,
+  event: ContinuityEvent,
+  now: Date,
+  actor: string,
+  hours: number,
+  maxEventHours: number,
+): Step {
+  if (event.closedAt) throw new ContinuityStateError(`event ${event.id} is closed`);
+  if (event.revokedAt || org.state === 'recovering')
+    throw new ContinuityStateError(`event ${event.id} is already handing over`);
+  if (!event.scheduledEnd)
+    throw new ContinuityStateError(
+      `event ${event.id} has no planned end: continuity invoked for an outage lasts until it is revoked`,
+    );
+  const start = Date.parse(event.invokedAt ?? event.scheduledStart ?? event.openedAt);
+  const end = new Date(Date.parse(event.scheduledEnd) + hours * 3_600_000);
+  const total = (end.getTime() - start) / 3_600_000;
+  if (total > maxEventHours) {
+    throw new ValidationError('request body', [
+      `hours: the event would last ${Math.ceil(total)} hours from its start, more than continuity.maxEventHours (${maxEventHours}), which the queue lifetime and retention are sized for; at most ${Math.max(0, Math.floor(maxEventHours - (Date.parse(event.scheduledEnd) - start) / 3_600_000))} more`,
+    ]);
+  }
+  const extension: EventExtension = {
+    at: now.toISOString(),
+    by: actor,
+    hours,
+    from: event.scheduledEnd,
+    to: end.toISOString(),
+  };
+  return {
+    org,
+    event: {
+      ...event,
+      scheduledEnd: extension.to,
+      extensions: [...(event.extensions ?? []), extension],
+    },
+    actions: [],
+    audit: [
+      {
+        actor,
+        action: 'extend',
+        detail: `event ${event.id} extended by ${hours} h: planned end ${extension.to} (was ${extension.from})`,
+      },
+    ],
+  };
 }
 
 /** Plans continuity for maintenance: it starts and ends on its own at the given times. */

@@ -3,6 +3,7 @@ import type { Context } from '../adapters/context.js';
 import { retryDelivery } from '../core/admin-actions.js';
 import {
   acknowledgeEvent,
+  extendContinuity,
   getStatus,
   invokeContinuity,
   revokeContinuity,
@@ -22,10 +23,13 @@ const scheduleBody = z.strictObject({
   scope: z.string().min(1).optional(),
   reason: z.string().max(500).optional(),
 });
+/** Hours to move an event's planned end by: whole hours, no more than the longest event may last. */
+const extendBody = (maxEventHours: number) =>
+  z.strictObject({ hours: z.number().int().min(1).max(maxEventHours) });
 const limitQuery = z.coerce.number().int().min(1).max(500).default(50);
 
 /**
- * The admin API's endpoints: status, events, acknowledge, invoke, revoke, schedule, hand-over
+ * The admin API's endpoints: status, events, acknowledge, extend, invoke, revoke, schedule, hand-over
  * progress, outbox, audit log and the queue. Every change is made by the core with the caller's
  * identity, so the audit log says who did it.
  */
@@ -53,6 +57,15 @@ export function adminRoutes(ctx: Context): Route<Caller>[] {
       method: 'POST',
       pattern: /^\/admin\/events\/([\w-]{1,64})\/acknowledge$/,
       run: async (m, _e, who) => json(200, (await acknowledgeEvent(ctx, m[1] as string, who.id)).event),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/admin\/events\/([\w-]{1,64})\/extend$/,
+      run: async (m, e, who) => {
+        const { hours } = parse(extendBody(ctx.config.continuity.maxEventHours), bodyOf(e), 'request body');
+        const step = await extendContinuity(ctx, m[1] as string, who.id, hours);
+        return json(200, step.event);
+      },
     },
     {
       method: 'POST',
