@@ -88,6 +88,30 @@ describe('timelineOf', () => {
     expect(items[8]?.detail).toBe('40 released to the primary in 2 min');
   });
 
+  it('puts each extension of a planned window on the timeline, with who and the new end', () => {
+    const items = timelineOf(
+      {
+        ...EVENT,
+        extensions: [
+          {
+            at: '2026-11-22T10:00:00.000Z',
+            by: 'carol@example.com',
+            hours: 2,
+            from: '2026-11-22T11:00:00.000Z',
+            to: '2026-11-22T13:00:00.000Z',
+          },
+        ],
+      },
+      [],
+    );
+    const extended = items.find((i) => i.what === 'Extended by 2 hours');
+    expect(extended).toMatchObject({ who: 'carol@example.com', kind: 'act' });
+    expect(extended?.detail).toMatch(/^Planned end .+ \(was .+\)$/);
+    // In order: after the invocation, before flow was restored.
+    const order = items.map((i) => i.what);
+    expect(order.indexOf('Extended by 2 hours')).toBe(order.indexOf('Continuity invoked') + 1);
+  });
+
   it('marks a page the notifier refused, with its error', () => {
     const [, page] = timelineOf({ ...EVENT, acknowledgedAt: null }, [
       note({ error: 'SMS sandbox: +447700900901 is not verified' }),

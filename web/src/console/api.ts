@@ -123,6 +123,9 @@ export function createAdminApi(options: ApiOptions) {
     events: (limit = 20) => request<{ events: ContinuityEvent[] }>('GET', `/admin/events?limit=${limit}`),
     event: (id: string) => request<ContinuityEvent>('GET', `/admin/events/${enc(id)}`),
     acknowledge: (id: string) => request<ContinuityEvent>('POST', `/admin/events/${enc(id)}/acknowledge`),
+    /** Moves the open event's planned end `hours` later (at most continuity.maxEventHours in all). */
+    extend: (id: string, hours: number) =>
+      request<ContinuityEvent>('POST', `/admin/events/${enc(id)}/extend`, { hours }),
     invoke: (body: { scope?: string; reason?: string }) =>
       request<TransitionResponse>('POST', '/admin/continuity/invoke', body),
     revoke: () => request<TransitionResponse>('POST', '/admin/continuity/revoke'),

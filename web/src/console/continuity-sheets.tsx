@@ -1,19 +1,21 @@
 /**
- * The continuity actions' confirmation sheets: acknowledge, invoke (scope, reason), revoke and
- * plan maintenance. Each says what will happen before it happens, in the words the README uses.
+ * The continuity actions' confirmation sheets: acknowledge, invoke (scope, reason), revoke, plan
+ * maintenance and extend it. Each says what will happen before it happens, in the words the README uses.
  */
 import { useState } from 'preact/hooks';
 import type { AdminApi } from './api.js';
-import { scopeWords } from './format.js';
+import { scopeWords, when } from './format.js';
 import { Sheet } from './sheet.js';
-import type { RouteHealth, StatusResponse } from './types.js';
+import type { ContinuityEvent, RouteHealth, StatusResponse } from './types.js';
 
-export type ContinuitySheet = 'acknowledge' | 'invoke' | 'revoke' | 'schedule';
+export type ContinuitySheet = 'acknowledge' | 'invoke' | 'revoke' | 'schedule' | 'extend';
 
 interface Props {
   api: AdminApi;
   status: StatusResponse | null;
   eventId: string | null;
+  /** The event itself, for extend: its planned end. */
+  event?: ContinuityEvent | null | undefined;
   which: ContinuitySheet;
   onDone: () => void;
   onClose: () => void;
@@ -49,6 +51,7 @@ export function ContinuitySheets(props: Props) {
   const [reason, setReason] = useState('');
   const [start, setStart] = useState(() => localInput(new Date(Date.now() + 60 * 60_000)));
   const [end, setEnd] = useState(() => localInput(new Date(Date.now() + 3 * 60 * 60_000)));
+  const [hours, setHours] = useState('2');
   const held = status?.queue.held ?? 0;
 
   if (which === 'acknowledge' && eventId) {
@@ -120,6 +123,40 @@ export function ContinuitySheets(props: Props) {
           the primary in arrival order, paced so it is not flooded, then the mail staff sent meanwhile. Check
           that the primary accepts mail first.
         </p>
+      </Sheet>
+    );
+  }
+  if (which === 'extend' && eventId && props.event?.scheduledEnd) {
+    const n = Number(hours);
+    const valid = Number.isInteger(n) && n >= 1;
+    const to = new Date(Date.parse(props.event.scheduledEnd) + (valid ? n : 0) * 3_600_000);
+    return (
+      <Sheet
+        title="Extend the window"
+        confirm="Extend"
+        ready={valid}
+        onConfirm={async () => {
+          await api.extend(eventId, n);
+          onDone();
+        }}
+        onClose={onClose}
+      >
+        <p>
+          Continuity for {scopeWords(props.event.scope)} now ends at {when(props.event.scheduledEnd)}.
+          {valid ? ` It will end at ${when(to.toISOString())} instead, and the hand-over start then.` : ''} An
+          event lasts at most the configured longest event (continuity.maxEventHours).
+        </p>
+        <label class="field">
+          <span>Hours to add</span>
+          <input
+            type="number"
+            inputMode="numeric"
+            min={1}
+            step={1}
+            value={hours}
+            onInput={(ev) => setHours((ev.target as HTMLInputElement).value)}
+          />
+        </label>
       </Sheet>
     );
   }

@@ -290,6 +290,12 @@ export function EventView(props: ViewProps & { id: string }) {
   const canAck = isOpen && orgState === 'alerting' && !event.acknowledgedAt;
   const canInvoke = isOpen && orgState === 'alerting';
   const canRevoke = isOpen && orgState === 'continuity';
+  // Only a planned window has an end to move; continuity for an outage lasts until revoked.
+  const canExtend =
+    isOpen &&
+    event.scheduledEnd !== null &&
+    !event.revokedAt &&
+    (orgState === 'normal' || orgState === 'continuity');
   const words = ORG_WORDS[event.closedAt ? 'normal' : orgState];
 
   return (
@@ -313,7 +319,10 @@ export function EventView(props: ViewProps & { id: string }) {
             Planned from {when(event.scheduledStart)} to {when(event.scheduledEnd ?? event.scheduledStart)}.
           </p>
         ) : null}
-        {canAck || canInvoke || canRevoke ? (
+        {event.scheduledEnd && event.invokedAt && !event.revokedAt ? (
+          <p>Planned to end {when(event.scheduledEnd)}, with the hand-over then.</p>
+        ) : null}
+        {canAck || canInvoke || canRevoke || canExtend ? (
           <div class="actions">
             {canAck ? (
               <button type="button" class="button" onClick={() => setSheet('acknowledge')}>
@@ -328,6 +337,11 @@ export function EventView(props: ViewProps & { id: string }) {
             {canRevoke ? (
               <button type="button" class="button primary" onClick={() => setSheet('revoke')}>
                 Revoke and hand over…
+              </button>
+            ) : null}
+            {canExtend ? (
+              <button type="button" class="button" onClick={() => setSheet('extend')}>
+                Extend…
               </button>
             ) : null}
           </div>
@@ -388,6 +402,7 @@ export function EventView(props: ViewProps & { id: string }) {
           api={api}
           status={status}
           eventId={event.id}
+          event={event}
           which={sheet}
           onDone={() => {
             setTick((n) => n + 1);

@@ -1,9 +1,9 @@
 /**
- * An event's timeline: its steps from the event record (detected, acknowledged, invoked, flow
- * restored, revoked, handed over, all clear) and from the outbox (admins paged, staff texted,
+ * An event's timeline: its steps from the event record (detected, acknowledged, invoked, extended,
+ * flow restored, revoked, handed over, all clear) and from the outbox (admins paged, staff texted,
  * each notice with whom it reached and what the notifier refused), oldest first.
  */
-import { duration, scopeWords } from './format.js';
+import { duration, scopeWords, when } from './format.js';
 import type { ContinuityEvent, NotificationRecord } from './types.js';
 
 export interface TimelineItem {
@@ -85,6 +85,14 @@ export function timelineOf(event: ContinuityEvent, notes: NotificationRecord[]):
       kind: 'act',
     });
   }
+  for (const x of event.extensions ?? [])
+    items.push({
+      at: x.at,
+      what: `Extended by ${x.hours} ${x.hours === 1 ? 'hour' : 'hours'}`,
+      who: x.by,
+      detail: `Planned end ${when(x.to)} (was ${when(x.from)})`,
+      kind: 'act',
+    });
   if (event.recoveredAt)
     items.push({ at: event.recoveredAt, what: 'Primary accepts mail again', kind: 'done' });
   if (event.revokedAt)

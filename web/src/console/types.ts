@@ -67,6 +67,8 @@ export interface ContinuityEvent {
   scheduledEnd: string | null;
   reason: string | null;
   handover: HandoverProgress | null;
+  /** Each time an admin moved the planned end later, oldest first. */
+  extensions?: { at: string; by: string; hours: number; from: string; to: string }[] | undefined;
 }
 
 export interface HoldRecord {
