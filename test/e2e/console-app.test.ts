@@ -326,6 +326,27 @@ describeRequiring([chromiumUnavailableReason()], 'admin console in Chromium', ()
     expect(audit.entries[0]).toMatchObject({ action: 'quarantine-view', actor: 'alice@example.com' });
   }, 60_000);
 
+  it('extends a planned maintenance window from its event page, on a phone', async () => {
+    const start = new Date(Date.now() + 3_600_000);
+    const end = new Date(start.getTime() + 2 * 3_600_000);
+    const planned = await rt.admin<{ event: { id: string; scheduledEnd: string } }>(
+      'POST',
+      '/admin/continuity/schedule',
+      { start: start.toISOString(), end: end.toISOString(), reason: 'firmware upgrade' },
+    );
+    await phone.goto(`${rt.origin}/console/events/${planned.event.id}`);
+    await phone.getByRole('button', { name: 'Extend…' }).tap();
+    const sheet = phone.getByRole('dialog', { name: 'Extend the window' });
+    await sheet.getByLabel('Hours to add').fill('3');
+    await sheet.getByText(/will end at/).waitFor();
+    await screenshot(phone, FOLDER, 'phone-14-extend-sheet');
+    await sheet.getByRole('button', { name: 'Extend' }).tap();
+    await phone.getByText('Extended by 3 hours').waitFor(SHOWS);
+    await screenshot(phone, FOLDER, 'phone-15-extended-timeline');
+    const after = await rt.admin<{ scheduledEnd: string }>('GET', `/admin/events/${planned.event.id}`);
+    expect(Date.parse(after.scheduledEnd) - Date.parse(planned.event.scheduledEnd)).toBe(3 * 3_600_000);
+  }, 60_000);
+
   it('tells a signed-in member of staff who is not an admin so, and the API refuses them', async () => {
     const page = await newPage(PHONE);
     await page.goto(`${rt.origin}/console/`);

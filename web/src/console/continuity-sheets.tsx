@@ -143,7 +143,7 @@ export function ContinuitySheets(props: Props) {
       >
         <p>
           Continuity for {scopeWords(props.event.scope)} now ends at {when(props.event.scheduledEnd)}.
-          {valid ? ` It will end at ${when(to.toISOString())} instead, and the hand-over start then.` : ''} An
+          {valid ? ` It will end at ${when(to.toISOString())} instead, with the hand-over then.` : ''} An
           event lasts at most the configured longest event (continuity.maxEventHours).
         </p>
         <label class="field">
