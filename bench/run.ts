@@ -23,6 +23,7 @@ import { queueCostsFigure } from './queue-costs.js';
 import { type BenchOptions, errorRow, type Figure, type Row, renderTable } from './report.js';
 import { webAppFigure } from './web-app.js';
 import { webmailApiFigure } from './webmail-api.js';
+import { webmailSendFigure } from './webmail-send.js';
 
 /** Table order. A new figure is one module returning rows, added here. */
 const FIGURES: readonly Figure[] = [
@@ -36,6 +37,7 @@ const FIGURES: readonly Figure[] = [
   lambdaMemoryFigure,
   awsCostFigure,
   webmailApiFigure,
+  webmailSendFigure,
   webAppFigure,
 ];
 
