@@ -261,9 +261,10 @@ export function buildMessageDocument(html: string, options: RenderOptions): Rend
     RETURN_DOM: true,
   }) as HTMLElement;
   for (const sheet of Array.from(body.querySelectorAll('style'))) fixStyleSheet(sheet, ctx);
-  const imgSrc = [cspOrigins(ctx), 'data:', options.allowRemote ? 'https: http:' : '']
-    .filter(Boolean)
-    .join(' ');
+  // Allowed remote images load over https only, as the app's own CSP has it: a plain-http image
+  // would tell everyone on the wire who opened what, and this document's policy must not rest on
+  // the one a srcdoc frame inherits.
+  const imgSrc = [cspOrigins(ctx), 'data:', options.allowRemote ? 'https:' : ''].filter(Boolean).join(' ');
   // 'self' is nothing in a sandboxed srcdoc (its origin is opaque); the signed links' origins are named.
   const csp = [
     "default-src 'none'",
