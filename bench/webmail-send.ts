@@ -24,10 +24,7 @@ const LATENCY_SENDS = 50;
 const HELD = 1000;
 /** SMTP client connections sending the held mail in, as the hand-over figure sends its backlog. */
 const SEND_CONCURRENCY = 4;
-/**
- * Messages one sender sends in the run: a sent message's draft record is kept and counts towards
- * MAX_DRAFTS, so a user cannot send more than that many; the outage's sends are spread over senders.
- */
+/** Messages one sender sends in the run: an outage's sent mail comes from many people, not one. */
 const SENDS_PER_USER = MAX_DRAFTS - LATENCY_SENDS;
 const SENDERS = Array.from({ length: Math.ceil(HELD / SENDS_PER_USER) + 1 }, (_, i) => ({
   id: `staff${i}`,
@@ -194,7 +191,7 @@ async function measureWebmailSend(): Promise<FigureResult> {
       },
     ];
     const notes = [
-      `Webmail sending: the local runtime in the bench's process (SQLite and files), the webmail handler called directly as API Gateway calls it, undo window 0; the relay and the primary are smtp-servers that count each message. Latency: ${LATENCY_SENDS} sends of about 1.6 KB to an outside address, one at a time, from the call until the relay had it. Hand-over: continuity invoked, ${HELD} inbound messages sent in over ${SEND_CONCURRENCY} connections and held, then ${HELD} messages sent from the webmail by ${SENDERS.length - 1} users, ${SENDS_PER_USER} each at most (a sent message's draft record stays and counts towards the ${MAX_DRAFTS} drafts a user may have) (each to the relay at once, its sent copy held); revoke and the hand-over with ratePerSecond ${HANDOVER.ratePerSecond}, concurrency ${HANDOVER.concurrency}; inbound rate from revoke to the ${HELD}th message at the primary, the sent copies' from then to the ${2 * HELD}th; sending them in took ${fmt(inboundInMs / 1000, 's')} and ${fmt(sentInMs / 1000, 's')}; order checked on the primary's arrival order (last inbound at ${lastInbound}, first sent copy at ${firstCopy}).`,
+      `Webmail sending: the local runtime in the bench's process (SQLite and files), the webmail handler called directly as API Gateway calls it, undo window 0; the relay and the primary are smtp-servers that count each message. Latency: ${LATENCY_SENDS} sends of about 1.6 KB to an outside address, one at a time, from the call until the relay had it. Hand-over: continuity invoked, ${HELD} inbound messages sent in over ${SEND_CONCURRENCY} connections and held, then ${HELD} messages sent from the webmail by ${SENDERS.length - 1} users, ${SENDS_PER_USER} each at most (each to the relay at once, its sent copy held); revoke and the hand-over with ratePerSecond ${HANDOVER.ratePerSecond}, concurrency ${HANDOVER.concurrency}; inbound rate from revoke to the ${HELD}th message at the primary, the sent copies' from then to the ${2 * HELD}th; sending them in took ${fmt(inboundInMs / 1000, 's')} and ${fmt(sentInMs / 1000, 's')}; order checked on the primary's arrival order (last inbound at ${lastInbound}, first sent copy at ${firstCopy}).`,
     ];
     return { rows, notes };
   } finally {

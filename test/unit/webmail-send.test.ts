@@ -338,6 +338,20 @@ describe('drafts', () => {
     expect((await h.call('GET', '/mail/api/drafts')).body.drafts).toEqual([]);
   });
 
+  it('lets a sent message’s draft go once the message has left, so sending never fills the drafts', async () => {
+    const h = await sendingHarness();
+    const res = await h.call('POST', '/mail/api/send', {
+      body: { to: ['partner@outside.test'], subject: 'Figures', text: 'See below.' },
+    });
+    expect(res.status).toBe(202);
+    const kept = await h.deps.sending.listSending('draft', 'alice', { limit: 10 });
+    expect(kept.items).toHaveLength(1);
+
+    await afterUndoWindow(h);
+    expect(h.relay.sent).toHaveLength(1);
+    expect((await h.deps.sending.listSending('draft', 'alice', { limit: 10 })).items).toEqual([]);
+  });
+
   it('refuses a body over the limit', async () => {
     const h = await sendingHarness();
     const res = await h.call('POST', '/mail/api/drafts', { body: { text: 'x'.repeat(400_001) } });

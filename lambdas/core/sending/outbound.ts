@@ -1,12 +1,12 @@
 import { isExpired, nextAttemptAt } from '../backoff.js';
 import { buildDsn } from '../dsn.js';
-import { ConflictError } from '../errors.js';
+import { ConflictError, NotFoundError } from '../errors.js';
 import { holdReasonFor } from '../holds.js';
 import { MAX_LISTED_ITEMS, NO_ROUTE } from '../ingest.js';
 import type { DeliveryRecord, MessageRecord } from '../model.js';
 import { resolveRoute } from '../routing.js';
 import { summariseMessage } from '../summarise.js';
-import type { OutgoingData, OutgoingRecipient, OutgoingRecord, SendingDeps } from './records.js';
+import type { DraftData, OutgoingData, OutgoingRecipient, OutgoingRecord, SendingDeps } from './records.js';
 
 /**
  * The header on the copy of a message sent from the webmail during an event, handed to the
@@ -189,6 +189,21 @@ export function overallState(data: OutgoingData): OutgoingData['state'] {
 }
 
 /**
+ * Deletes the draft a message was sent from, once the message is claimed for sending: no undo can
+ * bring it back now, and a kept draft would count against the user's drafts for as long as its
+ * record lives. A draft already gone, or saved again meanwhile, is left as it is.
+ */
+async function forgetDraft(deps: SendingDeps, rec: OutgoingRecord): Promise<void> {
+  const draft = await deps.sending.getSending<DraftData>('draft', rec.user, rec.data.draftId);
+  if (!draft || draft.data.sentAs !== rec.id) return;
+  try {
+    await deps.sending.deleteSending('draft', rec.user, rec.data.draftId, draft.version);
+  } catch (err) {
+    if (!(err instanceof ConflictError) && !(err instanceof NotFoundError)) throw err;
+  }
+}
+
+/**
  * Sends one message whose undo window is over (or whose retry is due): claims it with a
  * conditional write (an undo that comes later finds it gone), then
  * 1. takes it in for the recipients on the organisation's domains, exactly as inbound mail
@@ -231,6 +246,7 @@ export async function dispatchOutgoing(
     if (err instanceof ConflictError) return null;
     throw err;
   }
+  await forgetDraft(deps, rec);
   const raw = await deps.sendingBlobs.getRaw(data.rawKey);
   const at = () => deps.clock.now().toISOString();
 
