@@ -293,6 +293,8 @@ describeRequiring([chromiumUnavailableReason()], 'staff webmail in Chromium', ()
     await expect.poll(() => authorize.length, SHOWS).toBeGreaterThan(0);
     expect(authorize[0]?.searchParams.get('client_id')).toBe('lifeboat-web-sso');
     expect(authorize[0]?.searchParams.get('identity_provider')).toBe('EntraID');
+    // Let that navigation land (the local provider knows no such client) before going back.
+    await page.waitForURL((u) => u.pathname.startsWith('/oidc/'), { waitUntil: 'commit', ...SHOWS });
 
     authorize.length = 0;
     await page.goto(`${origin}/mail/`);
