@@ -395,7 +395,17 @@ export interface StaffProvisioner {
 }
 
 /** The kinds of record the webmail's sending side keeps per user. */
-export type SendingKind = 'draft' | 'upload' | 'outgoing' | 'signature';
+/**
+ * The admin console's long-running work and overrides, kept as records of the same versioned
+ * store as sending (one table in AWS, one SQLite table locally), under the pseudo-user `JOBS_OWNER`:
+ * archive replays, drills, staff notices and the settings overridden from the console.
+ */
+export type JobKind = 'replay' | 'drill' | 'notice' | 'settings';
+
+/** The `user` of every admin job record: no mailbox address can be spelled this way. */
+export const JOBS_OWNER = '#org';
+
+export type SendingKind = 'draft' | 'upload' | 'outgoing' | 'signature' | JobKind;
 
 /**
  * One record of the sending side: a draft, a signed upload, a message sent (the outbound queue

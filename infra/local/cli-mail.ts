@@ -394,6 +394,7 @@ export async function mailCommand(
     }
   } finally {
     stores.store.close();
+    stores.jobs.close();
   }
 }
 

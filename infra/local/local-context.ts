@@ -1,5 +1,9 @@
 import type { Context } from '../../lambdas/adapters/context.js';
 import { type BlobFs, createFileBlobs, type FileBlobStore } from '../../lambdas/adapters/local/file-blobs.js';
+import {
+  openSqliteSendingStore,
+  type SqliteSendingStore,
+} from '../../lambdas/adapters/local/sqlite-sending.js';
 import { openSqliteStore, type SqliteStore } from '../../lambdas/adapters/local/sqlite-store.js';
 import { passwordSource } from '../../lambdas/adapters/passwords.js';
 import { createSmtpMailer } from '../../lambdas/adapters/smtp-mailer.js';
@@ -38,6 +42,8 @@ export interface LocalStores {
   blobs: FileBlobStore;
   /** The receiver's event for each message (`receipts/`), fsynced with it. */
   receipts: ReceiptStore;
+  /** The admin console's job records (replays, drills, notices, settings), in `lifeboat.db` too. */
+  jobs: SqliteSendingStore;
 }
 
 /**
@@ -51,6 +57,7 @@ export function openLocalStores(layout: DataLayout, config: LifeboatConfig, fs?:
     store: openSqliteStore(layout.database, { retentionDays: recordDays(config) }),
     blobs: createFileBlobs(layout.rawDir, { ...withFs, cache: RECENT_RAW }),
     receipts: createReceiptStore(layout.receiptsDir, withFs),
+    jobs: openSqliteSendingStore(layout.database),
   };
 }
 
@@ -88,5 +95,6 @@ export function createLocalContext(
     mailer: parts.mailer ?? createSmtpMailer({ hostname: config.hostname, passwords }),
     prober: parts.prober ?? createSmtpProber({ hostname: config.hostname, passwords }),
     ...(parts.summarise ? { summarise: parts.summarise } : {}),
+    jobs: stores.jobs,
   };
 }

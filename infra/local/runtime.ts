@@ -239,6 +239,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       await ctx.mailer.close?.();
       await mailWorkers.close();
       stores.store.close();
+      stores.jobs.close();
       throw err;
     }
   };
@@ -524,6 +525,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         await ctx.mailer.close?.();
         await mailWorkers.close();
         stores.store.close();
+        stores.jobs.close();
+        stores.jobs.close();
       })();
       return stopping;
     },

@@ -16,9 +16,11 @@ import {
   type MessageStore,
   type Metrics,
   type Notifier,
+  type SendingStore,
   type SmtpProber,
   systemClock,
 } from '../ports.js';
+import { createDynamoSendingStore } from './dynamo-sending.js';
 import { createDynamoStore } from './dynamo-store.js';
 import { emfMetrics } from './emf-metrics.js';
 import { jsonLogger } from './logger.js';
@@ -59,6 +61,11 @@ export interface Context {
    * the single-node runtime, its worker threads. @default summariseMessage
    */
   summarise?: ((raw: Buffer) => Promise<MessageSummary>) | undefined;
+  /**
+   * The admin console's job records (replays, drills, staff notices, settings overrides): kinds of
+   * the sending store under JOBS_OWNER. Absent in functions that run none of them.
+   */
+  jobs?: SendingStore | undefined;
 }
 
 /** Reads and validates the environment, naming every missing or wrong setting. */
@@ -124,6 +131,7 @@ export function createContext(env: LifeboatEnv, overrides: Partial<Context> = {}
     clock: systemClock,
     log: jsonLogger(),
     metrics: emfMetrics(),
+    jobs: createDynamoSendingStore(dynamo, { tableName: env.TABLE_NAME }),
     ...overrides,
   };
 }
