@@ -1,3 +1,4 @@
+import { DRILL_ERROR_STATUS } from '../../console/drill.js';
 import { LifeboatError, ValidationError } from '../../core/errors.js';
 import type { Logger } from '../../ports.js';
 import { SEND_ERROR_STATUS } from '../../webmail/schemas.js';
@@ -11,6 +12,8 @@ import { type HttpResult, json } from './router.js';
 export const HTTP_STATUS_BY_CODE: Readonly<Record<string, number>> = {
   /** Sending from the webmail: a From not the user's, the rate limits, the attachment limit, undo too late … */
   ...SEND_ERROR_STATUS,
+  /** Drills: a production scope without confirmation, another drill or a real event, a report too early. */
+  ...DRILL_ERROR_STATUS,
   VALIDATION_FAILED: 400,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
