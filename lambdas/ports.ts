@@ -6,6 +6,30 @@ import type { DeliveryRecord, DeliveryState, MessageRecord } from './core/model.
 export interface BlobStore {
   getRaw(key: string): Promise<Buffer>;
   putRaw(key: string, body: Buffer): Promise<void>;
+  /**
+   * The raw messages stored in a time range, one page at a time, in no particular order (S3 lists
+   * by key, and SES's keys are not time-ordered): S3's LastModified in AWS, the file's mtime
+   * locally. What a replay reads the archive by, records or not. Absent in stores that hold no
+   * archive (a test double that never replays).
+   */
+  listStored?(query: StoredQuery): Promise<Page<StoredRaw>>;
+}
+
+/** A time range of the raw archive: objects stored at or after `from` and before `to`. */
+export interface StoredQuery {
+  from: string;
+  to: string;
+  /** The cursor of the previous page. */
+  cursor?: string | undefined;
+}
+
+/** One raw message as the archive lists it. */
+export interface StoredRaw {
+  /** `raw/<id>`. */
+  key: string;
+  /** When it was stored (ISO): S3's LastModified (to the second), the file's mtime. */
+  storedAt: string;
+  size: number;
 }
 
 /** A hold on delivery: everything (`*`) or one route, for continuity or an admin. */
@@ -371,6 +395,8 @@ export interface StaffAccount {
   groups: string[];
   /** Personal mobile (E.164) for the break-glass one-time code, when enrolled. */
   phone?: string | undefined;
+  /** Personal email (off the organisation's domains) for staff notices, when the directory knows one. */
+  personalEmail?: string | undefined;
   /**
    * Where the account stands: `enrolled` (can sign in without the corporate IdP), `invited`
    * (created, first sign-in pending), `federated-only` (no break-glass yet), `disabled`.

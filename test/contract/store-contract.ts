@@ -14,6 +14,7 @@ import type {
   Page,
   StateCounts,
   StateQuery,
+  StoredRaw,
 } from '../../lambdas/ports.js';
 import { delivery, messageRecord } from '../support/fixtures.js';
 
@@ -841,6 +842,39 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
 
       it('throws NotFoundError for a key never stored', async () => {
         await expect(blobs.getRaw('raw/missing')).rejects.toThrow(NotFoundError);
+      });
+    });
+
+    describe('listStored (the raw archive by time, for replays)', () => {
+      /** Every page of a listing of the archive. */
+      async function listed(from: number, to: number): Promise<StoredRaw[]> {
+        const list = blobs.listStored?.bind(blobs);
+        if (!list) throw new Error('this blob store cannot list the archive');
+        return allPages(Number.POSITIVE_INFINITY, (cursor) =>
+          list({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), cursor }),
+        );
+      }
+
+      it('lists the raw messages stored in the range with their time and size, whatever their keys', async () => {
+        // S3 keeps LastModified to the second: the range has a second of margin either side.
+        const before = Math.floor(Date.now() / 1000) * 1000 - 1000;
+        await blobs.putRaw('raw/zzz-first', Buffer.from('Subject: a\r\n\r\none\r\n'));
+        await blobs.putRaw('raw/aaa-second', Buffer.from('Subject: b\r\n\r\ntwo!\r\n'));
+        const after = Date.now() + 2000;
+        const items = await listed(before, after);
+        expect(items.map((i) => i.key).sort()).toEqual(['raw/aaa-second', 'raw/zzz-first']);
+        for (const i of items) {
+          expect(Date.parse(i.storedAt)).toBeGreaterThanOrEqual(before);
+          expect(Date.parse(i.storedAt)).toBeLessThan(after);
+        }
+        expect(items.find((i) => i.key === 'raw/zzz-first')?.size).toBe(19);
+      });
+
+      it('leaves out what was stored before the range or at its end', async () => {
+        const stored = Date.now();
+        await blobs.putRaw('raw/m1', Buffer.from('x'));
+        expect(await listed(stored - 3_600_000, stored - 60_000)).toEqual([]);
+        expect(await listed(stored + 60_000, stored + 3_600_000)).toEqual([]);
       });
     });
 

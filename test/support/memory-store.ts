@@ -22,6 +22,8 @@ import type {
   ProbeToken,
   StateCounts,
   StateQuery,
+  StoredQuery,
+  StoredRaw,
 } from '../../lambdas/ports.js';
 import { KEYS, MAX_BATCH_READ } from '../../lambdas/storage-layout.js';
 
@@ -316,6 +318,9 @@ export class MemoryStore implements MessageStore, ContinuityStore {
 
 export class MemoryBlobs implements BlobStore {
   objects = new Map<string, Buffer>();
+  /** When each object was stored (ISO); a test may set it to place an object in the archive's past. */
+  storedAt = new Map<string, string>();
+  constructor(private readonly clock: Clock = { now: () => new Date() }) {}
   async getRaw(k: string) {
     const b = this.objects.get(k);
     if (!b) throw new NotFoundError(`no object ${k}`);
@@ -323,6 +328,14 @@ export class MemoryBlobs implements BlobStore {
   }
   async putRaw(k: string, body: Buffer) {
     this.objects.set(k, body);
+    this.storedAt.set(k, this.clock.now().toISOString());
+  }
+  async listStored(q: StoredQuery): Promise<Page<StoredRaw>> {
+    const items = [...this.objects]
+      .filter(([k]) => k.startsWith('raw/'))
+      .map(([key, body]) => ({ key, storedAt: this.storedAt.get(key) as string, size: body.length }))
+      .filter((o) => o.storedAt >= q.from && o.storedAt < q.to);
+    return { items, cursor: undefined };
   }
 }
 

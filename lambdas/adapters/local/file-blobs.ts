@@ -10,7 +10,7 @@ import {
 import * as nodeFs from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError, ValidationError } from '../../core/errors.js';
-import type { BlobStore } from '../../ports.js';
+import type { BlobStore, Page, StoredQuery, StoredRaw } from '../../ports.js';
 import { RAW_PREFIX } from '../../storage-layout.js';
 import { createGroupSync } from './group-sync.js';
 
@@ -49,7 +49,12 @@ export interface BlobFs {
   readFile(file: string): Promise<Buffer>;
   readdir(dir: string, options: { withFileTypes: true }): Promise<BlobDirEntry[]>;
   unlink(file: string): Promise<void>;
+  /** @default node:fs/promises' stat: what `listStored` reads each file's mtime and size from */
+  stat?(file: string): Promise<{ mtimeMs: number; size: number }>;
 }
+
+/** Files `listStored` stats at once: enough to keep the disk busy, few enough to leave descriptors. */
+const STAT_CONCURRENCY = 64;
 
 /** A node:fs callback call as a promise: one promise per call, nothing else allocated. */
 function settle<T>(call: (done: (err: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {
@@ -92,6 +97,7 @@ const defaultFs: BlobFs = {
     settle<number>((done) => openWithCallback(file, flags, mode, done)).then(descriptorHandle),
   rename: (from, to) => settle<void>((done) => renameWithCallback(from, to, (err) => done(err, undefined))),
   readFile: (file) => settle<Buffer>((done) => readFileWithCallback(file, done)),
+  stat: nodeFs.stat,
 };
 
 export interface FileBlobsOptions {
@@ -124,12 +130,19 @@ export interface RecentWrites {
 export interface FileBlobStore extends BlobStore {
   /** Keys of every stored message (never a temp file), in name order. */
   listRaw(): Promise<string[]>;
+  /** Stored messages in a time range by their files' mtime, in one page (a folder lists at once). */
+  listStored(query: StoredQuery): Promise<Page<StoredRaw>>;
   /**
    * Removes temp files a crash left behind. None was acknowledged: `putRaw` resolves (and the
    * SMTP 250 is given) only after the rename.
    * @returns how many were removed
    */
   removeTempFiles(): Promise<number>;
+  /**
+   * Removes a stored blob at once (a draft's body when the draft goes); one already gone is not
+   * an error. No folder fsync: a removal a power cut undoes is made again by the next purge.
+   */
+  deleteRaw(key: string): Promise<void>;
 }
 
 /**
@@ -259,6 +272,44 @@ export function createFileBlobs(dir: string, options: FileBlobsOptions = {}): Fi
         .sort();
     },
 
+    async deleteRaw(key) {
+      const name = fileName(key);
+      recent?.drop(key);
+      try {
+        await fs.unlink(path.join(root, name));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    },
+
+    async listStored({ from, to }) {
+      const keys = await this.listRaw();
+      const start = Date.parse(from);
+      const end = Date.parse(to);
+      const stat = fs.stat ?? nodeFs.stat;
+      const items: StoredRaw[] = [];
+      for (let i = 0; i < keys.length; i += STAT_CONCURRENCY) {
+        const found = await Promise.all(
+          keys.slice(i, i + STAT_CONCURRENCY).map(async (key) => {
+            try {
+              const s = await stat(path.join(root, key.slice(prefix.length)));
+              return { key, at: s.mtimeMs, size: s.size };
+            } catch (err) {
+              // Removed by retention between the listing and the stat: not in the archive any more.
+              if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+              throw err;
+            }
+          }),
+        );
+        for (const f of found) {
+          if (f && f.at >= start && f.at < end) {
+            items.push({ key: f.key, storedAt: new Date(Math.floor(f.at)).toISOString(), size: f.size });
+          }
+        }
+      }
+      return { items, cursor: undefined };
+    },
+
     async removeTempFiles() {
       const names = await tempNames();
       for (const name of names) await fs.unlink(path.join(root, name));
@@ -308,5 +359,6 @@ function createRecentWrites(bounds: RecentWrites | undefined) {
       }
       return entry.body;
     },
+    drop,
   };
 }
