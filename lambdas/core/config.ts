@@ -71,6 +71,11 @@ const routeSchema = z
     connectTimeoutSeconds: z.number().int().min(1).max(300).default(30),
     /** Seconds of silence mid-transaction before giving up (Postfix smtp_data_done_timeout is 600). @default 120 */
     socketTimeoutSeconds: z.number().int().min(1).max(900).default(120),
+    /**
+     * A route kept for rehearsals (a test server, test mailboxes): a drill may run on it without
+     * `confirmProduction`. Absent means false. @default false
+     */
+    test: z.boolean().optional(),
   })
   .refine((r) => r.domains.length + r.addresses.length > 0, {
     message: 'a route must name at least one domain or address',
@@ -114,6 +119,80 @@ export const MAX_LINK_TTL_SECONDS = 3600;
 /** Under ten seconds, a link can expire between the API answer and the browser following it. */
 export const MIN_LINK_TTL_SECONDS = 10;
 
+/** Directory groups named for the invoke text: a few teams, never a list of people. */
+export const MAX_STAFF_GROUPS = 50;
+
+/**
+ * The staff notices' default texts. Each SMS stays in GSM-7 (no curly quotes, no '…': one such
+ * character makes the whole text UCS-2 at 70 characters a segment) and, with a webmail address of
+ * up to 60 characters, within two segments. They say what happened, where to read mail, and how to
+ * sign in when the company sign-in is down, with nothing to click but the webmail's own address.
+ */
+export const DEFAULT_STAFF_TEMPLATES = {
+  invoke: {
+    sms: '{organisation}: our email is down. Read and send work mail at {webmailUrl} - if the company sign-in fails there, choose the option to get a code by text to this phone.',
+    emailSubject: '{organisation} email is down: use the continuity webmail',
+    email: [
+      'Our email system is down. Your mail is safe: nothing sent to you is lost.',
+      '',
+      'Until it is back, read and send your work mail at {webmailUrl}',
+      '',
+      'Sign in as usual. If the company sign-in does not work, choose the option to get a code by text message: it goes to the personal mobile number the IT team has on file. Nobody from IT will ever ask you for that code.',
+      '',
+      'We will tell you when the email system is back.',
+      '{organisation} IT',
+    ].join('\n'),
+  },
+  revoke: {
+    sms: '{organisation}: email is back. Use your usual mail app again; mail from the outage and what you sent from the webmail is being moved into it. Nothing to do.',
+    emailSubject: '{organisation} email is back',
+    email: [
+      'Our email system is working again. Use your usual mail app from now on.',
+      '',
+      'Mail that arrived during the outage, and the messages you sent from the continuity webmail, are being moved into your mailbox; this can take a while. You do not need to do anything.',
+      '',
+      '{organisation} IT',
+    ].join('\n'),
+  },
+} as const;
+
+/** The longest SMS template: three GSM-7 segments (lambdas/console/notices.ts MAX_NOTICE_SMS_CHARS). */
+const MAX_TEMPLATE_SMS_CHARS = 459;
+
+function noticeTemplateSchema(defaults: { sms: string; emailSubject: string; email: string }) {
+  return z
+    .strictObject({
+      /** The SMS text. */
+      sms: z.string().trim().min(1).max(MAX_TEMPLATE_SMS_CHARS).default(defaults.sms),
+      /** The email's subject, to personal addresses. */
+      emailSubject: z.string().trim().min(1).max(200).default(defaults.emailSubject),
+      /** The email's text. */
+      email: z.string().trim().min(1).max(10_000).default(defaults.email),
+    })
+    .prefault({});
+}
+
+/**
+ * Who may use the admin API: what a sign-in must have proved. See the README's "Admin sign-in and
+ * MFA" for what counts as a second factor.
+ */
+const adminMfaSchema = z
+  .strictObject({
+    /** Refuse an admin whose sign-in had no second factor. @default true */
+    required: z.boolean().default(true),
+    /**
+     * Accept admins signed in through a federated IdP (the staff pool's federation, or
+     * `aws.adminAuth`) without an MFA claim, because that IdP enforces MFA itself (Entra
+     * conditional access, Okta sign-on policy). @default false: the token must say so
+     */
+    trustFederatedMfa: z.boolean().default(false),
+    /** The claim a federated IdP asserts MFA in (mapped by Cognito, or your provider's own). @default 'amr' */
+    claim: z.string().min(1).max(128).default('amr'),
+    /** Values of `claim` that mean the sign-in had a second factor. @default ['mfa'] */
+    values: z.array(z.string().min(1).max(128)).min(1).default(['mfa']),
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     /** Organisation name, shown in alerts. */
@@ -126,6 +205,8 @@ export const configSchema = z
     hostname: z.string().min(1).default('lifeboat.local'),
     /** The identity provider group whose members may use the admin API and console. @default 'lifeboat-admins' */
     adminGroup: z.string().min(1).default('lifeboat-admins'),
+    /** What an admin's sign-in must have proved before the admin API answers. */
+    adminMfa: adminMfaSchema,
     /** Days raw mail is kept (the source of truth, for replays). Must cover a whole continuity event. @default 365 */
     retentionDays: z.number().int().min(1).max(36500).default(365),
     /**
@@ -240,6 +321,24 @@ export const configSchema = z
              * `http://<local.listen>:<local.apiPort>/mail/` (see {@link defaultWebmailUrl})
              */
             webmailUrl: z.url().optional(),
+            /**
+             * Directory groups (`webmail.users[].groups`, the local directory, Cognito groups) whose
+             * members with a mobile are texted when continuity is invoked, besides `phones`; `*` is
+             * every member of staff. @default [] (only `phones`)
+             */
+            groups: z.array(z.string().trim().min(1).max(128)).max(MAX_STAFF_GROUPS).default([]),
+            /**
+             * The texts of the staff notices an admin sends from the console or `lifeboat notify`
+             * (and of the text staff get when continuity is invoked). `{organisation}` and
+             * `{webmailUrl}` are filled in. @default what happened, the webmail link and how to sign
+             * in when the company sign-in is down, within two SMS segments
+             */
+            templates: z
+              .strictObject({
+                invoke: noticeTemplateSchema(DEFAULT_STAFF_TEMPLATES.invoke),
+                revoke: noticeTemplateSchema(DEFAULT_STAFF_TEMPLATES.revoke),
+              })
+              .prefault({}),
           })
           .prefault({}),
         handover: z
@@ -293,6 +392,39 @@ export const configSchema = z
             messagesPerHour: z.number().int().min(1).max(10_000).default(DEFAULT_MESSAGES_PER_HOUR),
             /** Recipients one user may reach per 24 hours. @default 500 */
             recipientsPerDay: z.number().int().min(1).max(100_000).default(DEFAULT_RECIPIENTS_PER_DAY),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    /**
+     * Drills: rehearsals of a continuity event on a test route or test mailboxes, timed against
+     * these targets (each in seconds from the step named; the report says pass or fail per step).
+     */
+    drill: z
+      .strictObject({
+        /** Mailboxes kept for rehearsals: a drill may name them without `confirmProduction`. @default [] */
+        testMailboxes: z.array(emailAddress).default([]),
+        /**
+         * Phones texted "staff notified" in a drill, besides those of the directory's users
+         * (`webmail.users`) whose addresses are in its scope. @default []
+         */
+        staffPhones: z.array(z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number')).default([]),
+        targets: z
+          .strictObject({
+            /** From the drill's start (the simulated outage) to the event opening. @default 60 */
+            detectionSeconds: z.number().int().min(1).default(60),
+            /** From detection to the first page. @default 60 */
+            pageSeconds: z.number().int().min(1).default(60),
+            /** From the page to its acknowledgement. @default 900 */
+            acknowledgeSeconds: z.number().int().min(1).default(900),
+            /** From detection to continuity invoked. @default 900 */
+            invokeSeconds: z.number().int().min(1).default(900),
+            /** From the invocation to the staff in scope texted. @default 300 */
+            staffNotifiedSeconds: z.number().int().min(1).default(300),
+            /** From the invocation to the first webmail sign-in of a user in scope. @default 1800 */
+            firstSignInSeconds: z.number().int().min(1).default(1800),
+            /** From the revocation to the held probe mail handed over. @default 900 */
+            handoverSeconds: z.number().int().min(1).default(900),
           })
           .prefault({}),
       })
@@ -452,6 +584,15 @@ export const configSchema = z
             });
           }
         });
+      });
+      list(c.drill?.testMailboxes).forEach((a, j) => {
+        if (typeof a === 'string' && !accepted(a.slice(a.lastIndexOf('@') + 1))) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['drill', 'testMailboxes', j],
+            message: `${a} is not in an accepted domain`,
+          });
+        }
       });
       const probeReturn = c.continuity?.probes?.roundTrip?.returnAddress;
       const probeDomain =
