@@ -62,6 +62,34 @@ const ABORT_INCOMPLETE_UPLOAD_DAYS = 7;
 /** Days a file put through a signed upload is kept (UPLOAD_RECORD_DAYS: its record's life). */
 export const UPLOAD_DAYS = 1;
 
+/**
+ * A version of a short-lived object replaced or deleted (the bucket is versioned for the raw mail)
+ * goes after a day, the shortest a lifecycle rule counts: these objects are working copies, and
+ * their old versions protect nothing.
+ */
+const REPLACED_WORKING_COPY_DAYS = 1;
+
+/**
+ * The lifecycle rule of a prefix of working copies (uploads, extracted attachments, draft bodies,
+ * messages as sent): each object deleted `days` after it was written and a replaced version
+ * {@link REPLACED_WORKING_COPY_DAYS} later; with `abortIncomplete`, a multipart upload nobody
+ * completes is cleaned up after `days` as well (the prefixes a browser or a handler PUTs to).
+ */
+function expiryRule(
+  id: string,
+  prefix: string,
+  days: number,
+  options: { abortIncomplete?: boolean } = {},
+): s3.LifecycleRule {
+  return {
+    id,
+    prefix,
+    expiration: Duration.days(days),
+    noncurrentVersionExpiration: Duration.days(REPLACED_WORKING_COPY_DAYS),
+    ...(options.abortIncomplete ? { abortIncompleteMultipartUploadAfter: Duration.days(days) } : {}),
+  };
+}
+
 /** How long a browser may cache the answer to an upload's CORS preflight. */
 const UPLOAD_CORS_MAX_AGE_SECONDS = 3_000;
 
@@ -187,29 +215,15 @@ export class Store extends Construct {
           // A deleted segment (mail past the history window) leaves a marker with nothing behind it.
           expiredObjectDeleteMarker: true,
         },
-        {
-          // A signed upload works for 15 minutes and its record for a day: a file not sent by then
-          // is dropped. A message that used it keeps its own copy under outgoing/.
-          id: 'expire-uploads',
-          prefix: UPLOADS_PREFIX,
-          expiration: Duration.days(UPLOAD_DAYS),
-          noncurrentVersionExpiration: Duration.days(UPLOAD_DAYS),
-          abortIncompleteMultipartUploadAfter: Duration.days(UPLOAD_DAYS),
-        },
+        // A signed upload works for 15 minutes and its record for a day: a file not sent by then
+        // is dropped. A message that used it keeps its own copy under outgoing/.
+        expiryRule('expire-uploads', UPLOADS_PREFIX, UPLOAD_DAYS, { abortIncomplete: true }),
         // Draft bodies and messages as sent go with their records (the history window).
-        ...[DRAFTS_PREFIX, OUTGOING_PREFIX].map((prefix) => ({
-          id: `expire-${prefix.replace('/', '')}`,
-          prefix,
-          expiration: Duration.days(props.historyDays),
-          noncurrentVersionExpiration: Duration.days(UPLOAD_DAYS),
-        })),
-        {
-          id: 'expire-extracted-attachments',
-          prefix: ATTACHMENTS_PREFIX,
-          expiration: Duration.days(EXTRACTED_ATTACHMENT_DAYS),
-          noncurrentVersionExpiration: Duration.days(EXTRACTED_ATTACHMENT_DAYS),
-          abortIncompleteMultipartUploadAfter: Duration.days(EXTRACTED_ATTACHMENT_DAYS),
-        },
+        expiryRule('expire-drafts', DRAFTS_PREFIX, props.historyDays),
+        expiryRule('expire-outgoing', OUTGOING_PREFIX, props.historyDays),
+        expiryRule('expire-extracted-attachments', ATTACHMENTS_PREFIX, EXTRACTED_ATTACHMENT_DAYS, {
+          abortIncomplete: true,
+        }),
       ],
       removalPolicy: RemovalPolicy.RETAIN,
     });
