@@ -104,7 +104,7 @@ export async function deliverMessage(messageId: string, deps: DeliverDeps): Prom
   const leaseId = randomUUID();
   const claimed: DeliveryRecord[] = [];
   for (const d of due) {
-    const holdReason = holdReasonFor(d.route, holds);
+    const holdReason = holdReasonFor(d.route, holds, d.recipient);
     // Only due deliveries get here: one still `delivering` is a dead worker's whose lease ran
     // out, and taking it over is a new attempt, which a hold forbids like any other.
     if (holdReason !== null) {
@@ -281,7 +281,7 @@ export async function sendClaimed(
     if (deferred.length > 0) {
       const currentHolds = (await store.listHolds()).filter((h) => !h.draining);
       for (const d of deferred) {
-        const hold = holdReasonFor(d.route, currentHolds);
+        const hold = holdReasonFor(d.route, currentHolds, d.recipient);
         await record(d, completeAttempt(d, attemptOf(d, outcomes), finished, config, hold), routeName);
       }
     }

@@ -100,7 +100,7 @@ export async function ingestMessage(input: IngestInput, deps: IngestDeps): Promi
   let deliverable = false;
   for (const recipient of recipients) {
     const route = resolveRoute(config, recipient);
-    const holdReason = route ? holdReasonFor(route.name, holds) : null;
+    const holdReason = route ? holdReasonFor(route.name, holds, recipient) : null;
     const delivery: DeliveryRecord = {
       messageId: input.messageId,
       recipient,

@@ -347,6 +347,7 @@ export async function actOnDelivery(
         const hold = holdReasonFor(
           route,
           holds.filter((h) => !h.draining),
+          cur.recipient,
         );
         return hold !== null && next.state === 'queued' ? holdDelivery(next, hold, now) : next;
       })) as DeliveryRecord;

@@ -2,7 +2,7 @@ import * as z from 'zod';
 import type { Clock, DeliveryKey, HoldRecord, Logger, MessageStore, Page } from '../ports.js';
 import { canTransition, holdDelivery, requeueDelivery, TransitionError } from './delivery-state.js';
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
-import { HOLD_ALL, holdReasonFor } from './holds.js';
+import { holdReasonFor, scopeCovers } from './holds.js';
 import { type DeliveryRecord, type DeliveryState, deliveryStates } from './model.js';
 
 export interface QueueDeps {
@@ -25,8 +25,9 @@ export async function forEachInState(
   } while (cursor);
 }
 
+/** Whether a hold scope (`*`, a route, or `mailboxes:…`) covers a delivery. */
 export function inScope(d: DeliveryRecord, scope: string): boolean {
-  return scope === HOLD_ALL || d.route === scope;
+  return scopeCovers(scope, d.route, d.recipient);
 }
 
 /** Writes a transition, retrying once from a fresh read when another writer got there first. */
@@ -89,7 +90,7 @@ export async function releaseScope(
   const remaining = await deps.store.listHolds();
   const released: DeliveryRecord[] = [];
   await forEachInState(deps.store, 'held', async (d) => {
-    if (!inScope(d, scope) || holdReasonFor(d.route, remaining) !== null) return;
+    if (!inScope(d, scope) || holdReasonFor(d.route, remaining, d.recipient) !== null) return;
     if (reasons !== undefined && !reasons.includes(d.reason ?? '')) return;
     const done = await transitionWithRetry(deps.store, d, (cur) =>
       cur.state === 'held' ? requeueDelivery(cur, now) : null,
@@ -124,7 +125,7 @@ export async function releaseDelivery(key: DeliveryKey, deps: QueueDeps): Promis
   const holds = await deps.store.listHolds();
   const done = await transitionWithRetry(deps.store, key, (cur) => {
     if (!canTransition(cur.state, 'queued')) throw new TransitionError(cur.state, 'queued');
-    const routeHold = holdReasonFor(cur.route, holds);
+    const routeHold = holdReasonFor(cur.route, holds, cur.recipient);
     if (routeHold !== null && cur.state !== 'held')
       return holdDelivery(requeueDelivery(cur, now), routeHold, now);
     if (routeHold !== null) return null;

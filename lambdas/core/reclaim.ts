@@ -35,7 +35,7 @@ export async function reclaimInterrupted(deps: ReclaimDeps): Promise<{ reclaimed
   let queued = 0;
   for (const d of found) {
     // Draining holds count too: a hand-over is the one to send what it released.
-    const next = reclaimDelivery(d, now, holdReasonFor(d.route, holds));
+    const next = reclaimDelivery(d, now, holdReasonFor(d.route, holds, d.recipient));
     try {
       await deps.store.replaceDelivery(next, d.version);
     } catch (err) {
