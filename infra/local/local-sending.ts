@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import path from 'node:path';
-import { createFileBlobs } from '../../lambdas/adapters/local/file-blobs.js';
+import { createFileBlobs, type FileBlobStore } from '../../lambdas/adapters/local/file-blobs.js';
 import {
   openSqliteSendingStore,
   type SqliteSendingStore,
@@ -14,6 +14,7 @@ import {
   DRAFTS_PREFIX,
   OUTGOING_PREFIX,
   SendError,
+  type SendingBlobStore,
   type SendingDeps,
   UPLOADS_PREFIX,
 } from '../../lambdas/core/sending/records.js';
@@ -31,6 +32,7 @@ import type {
   MessageStore,
   OutboundRelay,
 } from '../../lambdas/ports.js';
+import { purgeSendingFiles, type SendingRetentionResult } from './sending-retention.js';
 
 /** The sending side's folders in a data folder: draft bodies, uploaded files, the messages as sent. */
 export function sendingLayout(dataDir: string) {
@@ -45,17 +47,21 @@ export function sendingLayout(dataDir: string) {
 }
 
 /** One blob store over several folders, each holding one key prefix. */
-function byPrefix(stores: Record<string, BlobStore>): BlobStore {
+function byPrefix(stores: Record<string, FileBlobStore>): SendingBlobStore {
   const pick = (key: string) => {
     const prefix = Object.keys(stores).find((p) => key.startsWith(p));
     if (!prefix) throw new SendError('VALIDATION_FAILED', `no folder holds ${key}`);
-    return stores[prefix] as BlobStore;
+    return stores[prefix] as FileBlobStore;
   };
   return {
     getRaw: (key) => pick(key).getRaw(key),
     putRaw: (key, body) => pick(key).putRaw(key, body),
+    deleteRaw: (key) => pick(key).deleteRaw(key),
   };
 }
+
+/** The kinds of record the sending side owns (the admin jobs in the same table keep their own). */
+const SENDING_KINDS = ['draft', 'upload', 'outgoing', 'signature'] as const;
 
 export interface LocalSendingOptions {
   config: LifeboatConfig;
@@ -90,6 +96,11 @@ export interface LocalSending {
   upload(req: http.IncomingMessage, res: http.ServerResponse, token: string): void;
   /** Runs the outbound worker now (the sweeps call it too, for what a stopped process left). */
   run(): Promise<void>;
+  /**
+   * DynamoDB's TTL and S3's lifecycle rules for the sending side, done here (the hourly purge):
+   * records past their time, then the files they leave (purgeSendingFiles).
+   */
+  purge(now: Date): Promise<{ records: number } & SendingRetentionResult>;
   stop(): void;
 }
 
@@ -188,6 +199,15 @@ export function openLocalSending(o: LocalSendingOptions): LocalSending {
     deps,
     store,
     run,
+    async purge(now) {
+      const records = store.purgeExpired(now, SENDING_KINDS);
+      const files = await purgeSendingFiles({
+        folders: layout,
+        ids: (kind) => store.idsOf(kind),
+        now,
+      });
+      return { records, ...files };
+    },
     upload(req, res, token) {
       const reply = (r: { statusCode: number; headers: Record<string, string>; body: string }) => {
         res.writeHead(r.statusCode, r.headers);

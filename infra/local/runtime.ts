@@ -34,7 +34,7 @@ import type {
 import { type DataLayout, prepareDataDir } from './data-dir.js';
 import { createLocalApi, ensureAdminToken } from './http-api.js';
 import { createLocalContext, type LocalStores, openLocalStores } from './local-context.js';
-import { openLocalSending } from './local-sending.js';
+import { type LocalSending, openLocalSending } from './local-sending.js';
 import { type LocalWebmail, openLocalWebmail, webmailLayout } from './local-webmail.js';
 import { createMailWorkers, type MailWorkers } from './mail-workers.js';
 import { purgeRawArchive } from './raw-retention.js';
@@ -124,6 +124,8 @@ export interface Runtime {
   api: ReturnType<typeof createApiHandler>;
   /** The staff side: directory, sign-in, the webmail API and its search indexes, the web app. */
   webmail: LocalWebmail;
+  /** Sending from the webmail: the outbound worker and the hourly purge of what sending leaves. */
+  sending: LocalSending;
   /** Where a browser reaches the HTTP server (`http://127.0.0.1:8787`), or null when it is off. */
   origin: string | null;
   /** Starts the hand-over now if the organisation is recovering (as the API does after a revoke). */
@@ -445,6 +447,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         });
         if (archive.messages + archive.receipts > 0)
           log.info('raw mail past retentionDays removed', { ...archive });
+        // The same for sending: drafts, uploads and messages as sent past their time, and their files.
+        const sent = await sending.purge(now);
+        if (Object.values(sent).some((n) => n > 0))
+          log.info('sending records and files removed', { ...sent });
       })(),
     )
       .catch((err: Error) => log.error('sweep failed', { error: err.message }))
@@ -506,6 +512,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     probe,
     api,
     webmail: staff,
+    sending,
     origin,
     kickHandover,
     async idle() {

@@ -195,4 +195,53 @@ describe('sending from the webmail on the local runtime', () => {
     expect(messageIds.filter((m) => m === sent.messageIdHeader)).toHaveLength(2);
     expect((await call(ALICE, 'GET', `/mail/api/sent/${sent.id}`)).body.sentCopy).toBe('handed-over');
   });
+
+  it('deletes a draft’s body when the draft is deleted or sent, and purges what sending leaves once its time is up', async () => {
+    const sendingDir = path.join(dir, 'data', 'sending');
+    const names = async (folder: string) =>
+      (await readdir(path.join(sendingDir, folder)).catch(() => [] as string[])).sort();
+    const kept = (await call(ALICE, 'POST', '/mail/api/drafts', { subject: 'Later', text: 'Notes' })).body;
+    const dropped = (await call(ALICE, 'POST', '/mail/api/drafts', { subject: 'Never', text: 'No' })).body;
+    expect(await names('drafts')).toEqual([kept.id, dropped.id].sort());
+    expect((await call(ALICE, 'DELETE', `/mail/api/drafts/${dropped.id}`)).status).toBe(200);
+    expect(await names('drafts')).toEqual([kept.id]);
+
+    // A file uploaded for the kept draft, and a message sent (from a draft of its own).
+    const ticket = (
+      await call(ALICE, 'POST', '/mail/api/uploads', {
+        filename: 'plan.txt',
+        contentType: 'text/plain',
+        size: 4,
+        draftId: kept.id,
+      })
+    ).body;
+    const put = await fetch(ticket.url, { method: 'PUT', headers: ticket.headers, body: 'plan' });
+    expect(put.status).toBe(200);
+    const sent = (
+      await call(ALICE, 'POST', '/mail/api/send', { to: ['bob@example.com'], subject: 'Hi', text: 'Hello' })
+    ).body as SentItem;
+    await waitFor(
+      'the message to leave',
+      async () => (await call(ALICE, 'GET', `/mail/api/sent/${sent.id}`)).body.state === 'sent',
+    );
+    // Its draft's body went with the draft; the message as sent stays.
+    expect(await names('drafts')).toEqual([kept.id]);
+    expect(await names('uploads')).toEqual([ticket.id]);
+    expect(await names('outgoing')).toEqual([sent.id]);
+
+    // A day later the upload has gone (as S3's rule on uploads/ does); the draft and Sent stay.
+    const day = 86_400_000;
+    const twoDays = await rt.sending.purge(new Date(Date.now() + 2 * day));
+    expect(twoDays).toMatchObject({ records: 1, uploads: 1, drafts: 0, outgoing: 0 });
+    expect(await names('uploads')).toEqual([]);
+    expect(await names('drafts')).toEqual([kept.id]);
+    expect(await names('outgoing')).toEqual([sent.id]);
+
+    // Past the history window the records go (DynamoDB's TTL), and their files with them.
+    const past = await rt.sending.purge(new Date(Date.now() + (config.historyDays + 1) * day));
+    expect(past).toMatchObject({ records: 2, drafts: 1, outgoing: 1 });
+    expect(await names('drafts')).toEqual([]);
+    expect(await names('outgoing')).toEqual([]);
+    expect((await call(ALICE, 'GET', '/mail/api/sent')).body.items).toEqual([]);
+  });
 });

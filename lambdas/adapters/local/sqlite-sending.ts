@@ -25,8 +25,13 @@ CREATE INDEX IF NOT EXISTS sending_by_expiry ON sending (expires_at);
 `;
 
 export interface SqliteSendingStore extends SendingStore {
-  /** Removes records whose time is up (DynamoDB's TTL, done here); returns how many. */
-  purgeExpired(now: Date): number;
+  /**
+   * Removes records of these kinds whose time is up (DynamoDB's TTL, done here); returns how many.
+   * The admin jobs that share the table keep their own records, so each owner names its kinds.
+   */
+  purgeExpired(now: Date, kinds: readonly SendingKind[]): number;
+  /** The ids of every user's records of a kind: what the sweep of orphaned files keeps. */
+  idsOf(kind: SendingKind): Set<string>;
   close(): void;
 }
 
@@ -64,7 +69,8 @@ export function openSqliteSendingStore(file: string): SqliteSendingStore {
     due: db.prepare<[string, number], Row>(
       'SELECT record FROM sending WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?',
     ),
-    purge: db.prepare('DELETE FROM sending WHERE expires_at <= ?'),
+    purge: db.prepare<[string, number]>('DELETE FROM sending WHERE kind = ? AND expires_at <= ?'),
+    ids: db.prepare<[string], { id: string }>('SELECT id FROM sending WHERE kind = ?'),
   };
   const parse = <T>(row: Row) => JSON.parse(row.record) as SendingRecord<T>;
   return {
@@ -116,8 +122,14 @@ export function openSqliteSendingStore(file: string): SqliteSendingStore {
     async listSendingDue(before, limit) {
       return sql.due.all(before, limit).map((r) => parse(r));
     },
-    purgeExpired(now) {
-      return sql.purge.run(Math.floor(now.getTime() / 1000)).changes;
+    purgeExpired(now, kinds) {
+      const seconds = Math.floor(now.getTime() / 1000);
+      let n = 0;
+      for (const kind of kinds) n += sql.purge.run(kind, seconds).changes;
+      return n;
+    },
+    idsOf(kind) {
+      return new Set(sql.ids.all(kind).map((r) => r.id));
     },
     close() {
       db.close();

@@ -215,10 +215,19 @@ export async function listDrafts(deps: DraftDeps, user: MailboxUser): Promise<Dr
   return { drafts };
 }
 
-/** Deletes a draft (its body blob stays until the storage's lifecycle removes it). */
+/**
+ * Deletes a draft, and its body where the storage removes blobs at once (the local folders; in S3
+ * the drafts/ lifecycle rule removes it with the history window).
+ */
 export async function deleteDraft(deps: DraftDeps, user: MailboxUser, id: string): Promise<void> {
   const { record } = await loadDraft(deps, user, id);
   await deps.sending.deleteSending('draft', user.id, id, record.version);
+  await deleteDraftBody(deps, id);
+}
+
+/** Removes a deleted draft's body, where the storage can (the record went first: nothing points at it). */
+export async function deleteDraftBody(deps: Pick<DraftDeps, 'sendingBlobs'>, id: string): Promise<void> {
+  await deps.sendingBlobs.deleteRaw?.(`${DRAFTS_PREFIX}${id}`);
 }
 
 export async function getSignature(deps: DraftDeps, user: MailboxUser): Promise<Signature> {

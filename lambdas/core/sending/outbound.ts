@@ -6,6 +6,7 @@ import { MAX_LISTED_ITEMS, NO_ROUTE } from '../ingest.js';
 import type { DeliveryRecord, MessageRecord } from '../model.js';
 import { resolveRoute } from '../routing.js';
 import { summariseMessage } from '../summarise.js';
+import { deleteDraftBody } from './drafts.js';
 import type { DraftData, OutgoingData, OutgoingRecipient, OutgoingRecord, SendingDeps } from './records.js';
 
 /**
@@ -191,7 +192,8 @@ export function overallState(data: OutgoingData): OutgoingData['state'] {
 /**
  * Deletes the draft a message was sent from, once the message is claimed for sending: no undo can
  * bring it back now, and a kept draft would count against the user's drafts for as long as its
- * record lives. A draft already gone, or saved again meanwhile, is left as it is.
+ * record lives. Its body goes too where the storage removes blobs at once (the message as sent is
+ * under outgoing/). A draft already gone, or saved again meanwhile, is left as it is.
  */
 async function forgetDraft(deps: SendingDeps, rec: OutgoingRecord): Promise<void> {
   const draft = await deps.sending.getSending<DraftData>('draft', rec.user, rec.data.draftId);
@@ -200,7 +202,9 @@ async function forgetDraft(deps: SendingDeps, rec: OutgoingRecord): Promise<void
     await deps.sending.deleteSending('draft', rec.user, rec.data.draftId, draft.version);
   } catch (err) {
     if (!(err instanceof ConflictError) && !(err instanceof NotFoundError)) throw err;
+    return;
   }
+  await deleteDraftBody(deps, rec.data.draftId);
 }
 
 /**

@@ -46,6 +46,15 @@ export interface Intake {
   }): Promise<IngestResult>;
 }
 
+/** Where draft bodies, uploads and messages as sent are kept. */
+export interface SendingBlobStore extends BlobStore {
+  /**
+   * Removes a blob at once (a draft's body when the draft is sent or deleted). Storage without it
+   * (S3) removes the blob by its prefix's lifecycle rule instead.
+   */
+  deleteRaw?: ((key: string) => Promise<void>) | undefined;
+}
+
 /** What the sending side needs; the webmail API and the outbound worker share it. */
 export interface SendingDeps {
   config: LifeboatConfig;
@@ -55,7 +64,7 @@ export interface SendingDeps {
   blobs: BlobStore;
   sending: SendingStore;
   /** Draft bodies, uploads and sent messages (`drafts/`, `uploads/`, `outgoing/`). */
-  sendingBlobs: BlobStore;
+  sendingBlobs: SendingBlobStore;
   uploads: UploadSigner;
   /** Where mail to outside addresses leaves; without one, such recipients are refused. */
   relay?: OutboundRelay | undefined;
