@@ -92,7 +92,7 @@ describe('createIndexerHandler', () => {
 
   it('in normal times leaves requests waiting until the next interval boundary', async () => {
     const { h, ids } = await setup();
-    h.clock.advance(60); // 10:01, between two 15-minute boundaries
+    h.clock.advance(60); // 10:01, between two drain boundaries
     const queue = memoryInbox(ids);
     const handler = createIndexerHandler(() => ({
       deps: { ...h.ctx, cache: undefined },
