@@ -177,6 +177,14 @@ export interface Mailer {
   close?(): Promise<void>;
 }
 
+/**
+ * Tells the replay runner a job was started or resumed, so it need not wait for its next look: the
+ * single-node runtime's runner. In AWS the replay function looks every minute and nothing is woken.
+ */
+export interface ReplayWaker {
+  wake(jobId: string): Promise<void>;
+}
+
 /** Asks for a message's first delivery attempt (Lambda Event invoke in AWS, in-process locally). */
 export interface DeliveryTrigger {
   requestDelivery(messageId: string): Promise<void>;

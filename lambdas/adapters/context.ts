@@ -16,6 +16,7 @@ import {
   type MessageStore,
   type Metrics,
   type Notifier,
+  type ReplayWaker,
   type SendingStore,
   type SmtpProber,
   systemClock,
@@ -66,6 +67,8 @@ export interface Context {
    * the sending store under JOBS_OWNER. Absent in functions that run none of them.
    */
   jobs?: SendingStore | undefined;
+  /** Wakes the replay runner when a replay is started or resumed (the single-node runtime's). */
+  replays?: ReplayWaker | undefined;
 }
 
 /** Reads and validates the environment, naming every missing or wrong setting. */

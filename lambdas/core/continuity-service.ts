@@ -14,15 +14,18 @@ import type {
 import type { LifeboatConfig } from './config.js';
 import {
   type Action,
+  type ActiveDrill,
   acknowledge,
   blankEvent,
   type ContinuityEvent,
   ContinuityStateError,
+  endDrillEvent,
   extendEvent,
   finishHandover,
   initialOrgState,
   invokeByAdmin,
   type OrgState,
+  type ProbeResult,
   pendingActionsDue,
   resumePending,
   revokeByAdmin,
@@ -33,6 +36,7 @@ import {
 } from './continuity.js';
 import { type DeliverStep, leaseSecondsFor, sendClaimed } from './deliver.js';
 import { claimDelivery, INTERRUPTED_ATTEMPT, isDue, releaseAndClaim } from './delivery-state.js';
+import { drillNoticeConfig } from './drill-scope.js';
 import { ConflictError, NotFoundError } from './errors.js';
 import { recordFlow } from './flow-metrics.js';
 import type { DeliveryRecord, DeliveryState } from './model.js';
@@ -99,7 +103,9 @@ async function notify(
   event: ContinuityEvent,
 ) {
   const now = deps.clock.now();
-  for (const draft of composeNotice(notice, event, deps.config)) {
+  // A drill's pages and texts say DRILL, and only the staff in its scope are texted.
+  const config = event.drill ? drillNoticeConfig(deps.config, event.scope) : deps.config;
+  for (const draft of composeNotice(notice, event, config)) {
     const n: NotificationRecord = { ...draft, id: randomBytes(6).toString('hex'), at: now.toISOString() };
     // The outbox keeps every page whatever happens to the transport, so the console can show it.
     await deps.continuity.putNotification(n);
@@ -202,6 +208,7 @@ async function commit(deps: ContinuityDeps, before: OrgState, step: Step): Promi
   };
   let event: ContinuityEvent | null = step.event ? { ...step.event, ...pending(step.actions) } : null;
   await deps.continuity.putOrg(step.org, before.version);
+  if (step.closed) await deps.continuity.putEvent(step.closed);
   if (event) await deps.continuity.putEvent(event);
   for (const a of step.audit) {
     await deps.continuity.appendAudit({ ...a, at: now.toISOString(), eventId: event?.id ?? null });
@@ -278,17 +285,48 @@ export async function resumePendingActions(deps: ContinuityDeps): Promise<boolea
   return true;
 }
 
-/** One probe round: run the probes, step the state machine, page and hold as it says. */
-export async function runProbeRound(deps: ContinuityDeps): Promise<Step> {
+/** The detail a drill's simulated failure carries, as its event's evidence shows it. */
+export const DRILL_SIMULATED_DETAIL = 'DRILL: outage simulated for the drill scope';
+
+/**
+ * A round's findings as a drill makes the probes see them: its scope fails (a route's own findings
+ * give way to the simulated failure), everything else is as found, so a real outage elsewhere
+ * still pages.
+ */
+export function simulateDrill(results: readonly ProbeResult[], drill: ActiveDrill | null): ProbeResult[] {
+  if (!drill) return [...results];
+  return [
+    ...results.filter((r) => r.route !== drill.scope),
+    {
+      probe: 'smtp',
+      route: drill.scope,
+      ok: false,
+      detail: DRILL_SIMULATED_DETAIL,
+      figures: {},
+      simulated: true,
+    },
+  ];
+}
+
+/**
+ * One probe round: run the probes, step the state machine, page and hold as it says. A running
+ * drill (`options.drill`) makes its scope fail for the round, so the usual detection path opens its
+ * event.
+ */
+export async function runProbeRound(
+  deps: ContinuityDeps,
+  options: { drill?: ActiveDrill | null | undefined } = {},
+): Promise<Step> {
+  const drill = options.drill ?? null;
   await resumePendingActions(deps);
-  const results = await runProbes({ ...deps });
+  const results = simulateDrill(await runProbes({ ...deps }), drill);
   // Each returned probe is reported by one round only; the queue depth is sampled every round.
   const probeRttMs = results.flatMap((r) =>
     r.probe === 'roundtrip' && typeof r.figures?.rttMs === 'number' ? [r.figures.rttMs] : [],
   );
   await recordFlow(deps, { probeRttMs, depth: await deps.store.countByState() });
   const step = await transact(deps, (org, event) =>
-    stepRound(org, event, results, deps.clock.now(), deps.config.continuity, idFor(deps)),
+    stepRound(org, event, results, deps.clock.now(), deps.config.continuity, idFor(deps), drill),
   );
   await reconcileHolds(deps, step.org, step.event);
   return step;
@@ -337,6 +375,22 @@ export async function invokeContinuity(
       options.reason ?? null,
     ),
   );
+}
+
+/**
+ * Ends a drill's event that was never invoked (nothing is held): the drill was cancelled or stopped.
+ * @throws NotFoundError when `eventId` is not the open event
+ */
+export async function endDrillAlert(
+  deps: ContinuityDeps,
+  eventId: string,
+  actor: string,
+  why: string,
+): Promise<Step> {
+  return transact(deps, (org, current) => {
+    if (!current || current.id !== eventId) throw new NotFoundError(`open event ${eventId}`);
+    return endDrillEvent(org, current, deps.clock.now(), actor, why);
+  });
 }
 
 export async function revokeContinuity(deps: ContinuityDeps, actor: string): Promise<Step> {

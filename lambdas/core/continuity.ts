@@ -15,6 +15,8 @@ export interface ProbeResult {
   /** What happened, e.g. `mx1:25: connect ECONNREFUSED` or `3 of 4 attempts failed`. */
   detail: string;
   figures: Record<string, number>;
+  /** A drill's simulated failure of its scope, not a finding of a real probe. */
+  simulated?: boolean | undefined;
 }
 
 /** A finding kept as an event's evidence. */
@@ -88,6 +90,18 @@ export interface ContinuityEvent {
   pendingUntil?: string | null | undefined;
   /** Each time an admin moved the planned end (`scheduledEnd`) later, oldest first. */
   extensions?: EventExtension[] | undefined;
+  /**
+   * The drill this event rehearses (its id): its outage is simulated for its scope only, its pages
+   * and texts say DRILL, and its report is timed from its steps. Absent for a real event.
+   */
+  drill?: string | undefined;
+}
+
+/** A drill running while the probes run: the scope whose outage it simulates. */
+export interface ActiveDrill {
+  id: string;
+  /** The hold scope of its event: a route name or `mailboxes:…`. */
+  scope: string;
 }
 
 /** An admin's extension of an event's planned end. */
@@ -127,6 +141,8 @@ export interface AuditNote {
 export interface Step {
   org: OrgState;
   event: ContinuityEvent | null;
+  /** An event this step closed besides `event` (a drill ended by a real outage): written too. */
+  closed?: ContinuityEvent | undefined;
   actions: Action[];
   audit: AuditNote[];
   /** Set when the actions are the event's pending ones, taken over; otherwise those stay pending. */
@@ -215,6 +231,12 @@ export function applyRound(
   return { streaks: next, breaches };
 }
 
+/** An event's scope in words: every route, one route, or the mailboxes a drill names. */
+export function scopeLabel(scope: string): string {
+  if (scope === '*') return 'all routes';
+  return scope.startsWith('mailboxes:') ? `mailboxes ${scope.slice('mailboxes:'.length)}` : `route ${scope}`;
+}
+
 function invoke(org: OrgState, event: ContinuityEvent, now: Date, mode: InvokeMode, actor: string): Step {
   const e: ContinuityEvent = {
     ...event,
@@ -237,7 +259,7 @@ function invoke(org: OrgState, event: ContinuityEvent, now: Date, mode: InvokeMo
       {
         actor,
         action: 'invoke',
-        detail: `continuity invoked (${mode}) for ${e.scope === '*' ? 'all routes' : `route ${e.scope}`}${
+        detail: `${e.drill ? `DRILL ${e.drill}: ` : ''}continuity invoked (${mode}) for ${scopeLabel(e.scope)}${
           e.reason ? `: ${e.reason}` : ''
         }`,
       },
@@ -259,9 +281,15 @@ export function stepRound(
   now: Date,
   settings: ContinuitySettings,
   newId: () => string,
+  drill: ActiveDrill | null = null,
 ): Step {
   const nowIso = now.toISOString();
   const { streaks, breaches: allBreaches } = applyRound(org.streaks, results, settings.thresholds);
+  // A drill on mailboxes counts its simulated failures under its scope, which no real probe ever
+  // reports on: once no drill runs, that streak is dropped rather than kept failing for ever.
+  for (const key of Object.keys(streaks)) {
+    if (key.startsWith('mailboxes:') && !(drill && key.startsWith(`${drill.scope}/`))) delete streaks[key];
+  }
   // While continuity holds mail nothing is attempted, so the organic window keeps the failures
   // from before the hold for as long as the hold lasts: on a quiet domain it would never say the
   // primary is back. Recovery is judged on the synthetic checks (and the round trip) alone then.
@@ -294,6 +322,25 @@ export function stepRound(
     evidence: [...ev.evidence, ...evidence].slice(-50),
   });
 
+  // A real outage during a drill ends the drill: its event must not stand in for the real one.
+  const realBreaches = breaches.filter((b) => !b.simulated);
+  let closed: ContinuityEvent | undefined;
+  if (e?.drill && realBreaches.length > 0 && !e.closedAt) {
+    const why = 'a real outage was detected during the drill';
+    if (o.state === 'alerting') {
+      // Closed now, and the real event opens in this same round below, paging as usual.
+      closed = { ...e, state: 'normal', closedAt: nowIso };
+      audit.push({ actor: SYSTEM, action: 'drill-interrupted', detail: `drill ${e.drill} ended: ${why}` });
+      o = { ...o, state: 'normal', eventId: null, since: nowIso };
+      e = null;
+    } else if (o.state === 'continuity') {
+      // The drill's scope is handed over at once; once it is, the next round opens the real event.
+      const step = revokeStep(o, e, now, SYSTEM, why);
+      return { ...step, org: { ...step.org, streaks, lastRoundAt: nowIso, healthyRounds: 0 } };
+    }
+  }
+  const finish = (step: Step): Step => (closed ? { ...step, closed } : step);
+
   switch (o.state) {
     case 'normal': {
       if (e?.scheduledStart && Date.parse(e.scheduledStart) <= now.getTime()) {
@@ -301,14 +348,17 @@ export function stepRound(
         return { ...step, audit: [...step.audit] };
       }
       if (!healthy) {
-        e = addEvidence(blankEvent(newId(), now, 'probe', '*'));
-        e = { ...e, lastPagedAt: nowIso, pages: 1 };
+        // Only a drill's own simulated failure opens a drill event, scoped to the drill; any real
+        // breach opens a real event for every route.
+        const rehearsal = drill !== null && realBreaches.length === 0 ? drill : null;
+        e = addEvidence(blankEvent(newId(), now, 'probe', rehearsal ? rehearsal.scope : '*'));
+        e = { ...e, lastPagedAt: nowIso, pages: 1, ...(rehearsal ? { drill: rehearsal.id } : {}) };
         o = { ...o, state: 'alerting', eventId: e.id, since: nowIso };
         actions.push({ type: 'notify', notice: 'alert' });
         audit.push({
           actor: SYSTEM,
           action: 'alert',
-          detail: breaches.map((b) => `${b.route} ${b.probe}: ${b.detail}`).join('; '),
+          detail: `${rehearsal ? `DRILL ${rehearsal.id}: ` : ''}${breaches.map((b) => `${b.route} ${b.probe}: ${b.detail}`).join('; ')}`,
         });
       }
       break;
@@ -369,7 +419,31 @@ export function stepRound(
       if (e && !healthy) e = addEvidence(e);
       break;
   }
-  return { org: o, event: e, actions, audit };
+  return finish({ org: o, event: e, actions, audit });
+}
+
+/**
+ * A drill's event ends without a hand-over: the drill was cancelled, or stopped, before continuity
+ * was invoked for it (nothing is held). An event already invoked is revoked instead (revokeByAdmin).
+ * @throws ContinuityStateError when the event is not a drill's open, uninvoked event
+ */
+export function endDrillEvent(
+  org: OrgState,
+  event: ContinuityEvent,
+  now: Date,
+  actor: string,
+  why: string,
+): Step {
+  if (!event.drill || event.closedAt || org.eventId !== event.id || org.state !== 'alerting') {
+    throw new ContinuityStateError(`event ${event.id} is not a drill's open alert`);
+  }
+  const nowIso = now.toISOString();
+  return {
+    org: { ...org, state: 'normal', eventId: null, since: nowIso, healthyRounds: 0 },
+    event: { ...event, state: 'normal', closedAt: nowIso },
+    actions: [],
+    audit: [{ actor, action: 'drill-end', detail: `drill ${event.drill} event closed: ${why}` }],
+  };
 }
 
 function revokeStep(org: OrgState, event: ContinuityEvent, now: Date, actor: string, why: string): Step {

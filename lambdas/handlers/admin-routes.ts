@@ -13,6 +13,7 @@ import { NotFoundError } from '../core/errors.js';
 import type { Caller } from './http/auth.js';
 import { bodyOf, decodePathSegment, json, parse, type Route } from './http/router.js';
 import { queueRoutes } from './queue-routes.js';
+import { replayRoutes } from './replay-routes.js';
 
 const invokeBody = z
   .strictObject({ scope: z.string().min(1).optional(), reason: z.string().max(500).optional() })
@@ -123,6 +124,8 @@ export function adminRoutes(ctx: Context): Route<Caller>[] {
     },
     // Queue, quarantine, metrics and the audit log.
     ...queueRoutes(ctx),
+    // Replays of the raw archive into a restored primary.
+    ...replayRoutes(ctx),
     {
       method: 'POST',
       pattern: /^\/admin\/messages\/([A-Za-z0-9._-]{1,128})\/recipients\/([^/]{3,320})\/retry$/,

@@ -1,4 +1,5 @@
 import { DRILL_ERROR_STATUS } from '../../console/drill.js';
+import { REPLAY_ERROR_STATUS } from '../../console/replay.js';
 import { LifeboatError, ValidationError } from '../../core/errors.js';
 import type { Logger } from '../../ports.js';
 import { SEND_ERROR_STATUS } from '../../webmail/schemas.js';
@@ -14,6 +15,8 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<string, number>> = {
   ...SEND_ERROR_STATUS,
   /** Drills: a production scope without confirmation, another drill or a real event, a report too early. */
   ...DRILL_ERROR_STATUS,
+  /** Replays: cancelling a finished one, resuming a running one, a runtime without a job store. */
+  ...REPLAY_ERROR_STATUS,
   VALIDATION_FAILED: 400,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
