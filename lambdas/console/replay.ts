@@ -201,3 +201,11 @@ export function parseSkipList(text: string): { ids: string[]; invalid: number[] 
   });
   return { ids: [...ids], invalid };
 }
+
+/** Each replay error code and the HTTP status the admin API answers it with. */
+export const REPLAY_ERROR_STATUS = {
+  /** Cancelling a finished replay, resuming a running one. */
+  REPLAY_STATE: 409,
+  /** A runtime without the job store or the archive listing a replay needs. */
+  REPLAY_UNAVAILABLE: 501,
+} as const;
