@@ -16,6 +16,7 @@
  * event page acknowledges, invokes and revokes it through the usual endpoints.
  */
 import * as z from 'zod';
+import { drillSteps } from './drill-steps.js';
 
 /** Test mailboxes in one drill: a handful of rehearsal accounts, and a hold scope short enough to be a record key. */
 export const MAX_DRILL_MAILBOXES = 10;
@@ -60,38 +61,8 @@ export const startDrillBodySchema = z
   });
 export type StartDrillBody = z.input<typeof startDrillBodySchema>;
 
-/** The steps of a drill, in the order they happen. */
-export const drillSteps = [
-  'started',
-  'detected',
-  'paged',
-  'acknowledged',
-  'invoked',
-  'staff-notified',
-  'probes-sent',
-  'probes-visible',
-  'first-sign-in',
-  'revoked',
-  'handed-over',
-  'all-clear',
-] as const;
-export type DrillStepName = (typeof drillSteps)[number];
-
-/** What each step means, for the console and the printable report. */
-export const drillStepLabels: Record<DrillStepName, string> = {
-  started: 'Drill started (outage simulated for the scope)',
-  detected: 'Outage detected by the probes (event opened)',
-  paged: 'Admins paged',
-  acknowledged: 'Page acknowledged',
-  invoked: 'Continuity invoked for the scope',
-  'staff-notified': 'Staff in scope texted',
-  'probes-sent': 'Probe messages sent through the scope',
-  'probes-visible': 'Probe messages visible in the test mailbox',
-  'first-sign-in': 'First webmail sign-in by a user in scope',
-  revoked: 'Continuity revoked',
-  'handed-over': 'Hand-over complete (held probe mail delivered)',
-  'all-clear': 'All clear (event closed)',
-};
+// The steps and their words live in a module without zod, so the console bundles them as values.
+export { type DrillStepName, drillStepLabels, drillSteps } from './drill-steps.js';
 
 export const drillStates = ['running', 'completed', 'cancelled'] as const;
 export type DrillState = (typeof drillStates)[number];
