@@ -117,7 +117,7 @@ export const KEYS = {
   agePk: (route: string) => `AGE#${route}`,
   holdPk: 'HOLD',
   org: { pk: 'ORG', sk: 'STATE' },
-  /** Per-state delivery counters, kept with every transition. */
+  /** Per-state delivery counters, kept with every transition (DynamoDB: but queued and delivering, counted from byState). */
   counters: { pk: 'COUNT', sk: 'STATE' },
   eventPk: 'EVENT',
   auditPk: 'AUDIT',

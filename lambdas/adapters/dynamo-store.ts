@@ -142,10 +142,22 @@ function zeroCounts(): StateCounts {
 }
 
 /**
+ * States whose deliveries are counted from the queue index when asked, not kept in the counters:
+ * every message passes through both on its way to `delivered` (created queued, claimed), so a
+ * counter for them cost two write units a message, while their index partitions
+ * hold only the mail between ingest and its first attempt and the attempts in flight.
+ */
+const COUNTED_FROM_INDEX: ReadonlySet<DeliveryState> = new Set(['queued', 'delivering']);
+
+const counted = (state: DeliveryState | undefined) =>
+  state === undefined || COUNTED_FROM_INDEX.has(state) ? undefined : state;
+
+/**
  * The message store on DynamoDB's API (AWS; dynalite in the contract tests).
  *
  * Per-state counters live in one item (`KEYS.counters`) and are moved by an UpdateItem `ADD`
- * after each conditional create or replace has succeeded. The two writes are not one
+ * after each conditional create or replace has succeeded, except for the states in
+ * COUNTED_FROM_INDEX, which are counted from the queue index when asked. The two writes are not one
  * transaction: TransactWriteItems would close the gap, but dynalite, which the contract suite
  * runs this adapter against, does not implement it. So a process that dies between a delivery's
  * write and its counter update leaves that one transition uncounted (off by one per crash, never
@@ -193,9 +205,11 @@ export function createDynamoStore(
 
   /** Moves one delivery between the per-state counters (from nothing, on create; to nothing, on delete). */
   async function countTransition(
-    from: DeliveryState | undefined,
-    to: DeliveryState | undefined,
+    fromState: DeliveryState | undefined,
+    toState: DeliveryState | undefined,
   ): Promise<void> {
+    const from = counted(fromState);
+    const to = counted(toState);
     if (from === to) return;
     const names: Record<string, string> = {};
     const values: Record<string, number> = {};
@@ -259,6 +273,27 @@ export function createDynamoStore(
       ExclusiveStartKey = out.LastEvaluatedKey;
     } while (ExclusiveStartKey);
     return items;
+  }
+
+  /** Deliveries in one state, counted in its queue index partition (a page per MB of entries). */
+  async function countInIndex(state: DeliveryState): Promise<number> {
+    let n = 0;
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const out = await doc.send(
+        new QueryCommand({
+          TableName,
+          IndexName: byState.name,
+          KeyConditionExpression: `${byState.pk} = :p`,
+          ExpressionAttributeValues: { ':p': KEYS.statePk(state) },
+          Select: 'COUNT',
+          ExclusiveStartKey,
+        }),
+      );
+      n += out.Count ?? 0;
+      ExclusiveStartKey = out.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return n;
   }
 
   const epoch = (iso: string) => Math.floor(Date.parse(iso) / 1000);
@@ -600,9 +635,15 @@ export function createDynamoStore(
     },
 
     async countByState() {
-      const counters = await getItem<Partial<StateCounts>>(KEYS.counters.pk, KEYS.counters.sk);
+      const [counters, ...fromIndex] = await Promise.all([
+        getItem<Partial<StateCounts>>(KEYS.counters.pk, KEYS.counters.sk),
+        ...[...COUNTED_FROM_INDEX].map(async (state) => [state, await countInIndex(state)] as const),
+      ]);
       const counts = zeroCounts();
-      for (const state of deliveryStates) counts[state] = Number(counters?.[state] ?? 0);
+      for (const state of deliveryStates) {
+        if (!COUNTED_FROM_INDEX.has(state)) counts[state] = Number(counters?.[state] ?? 0);
+      }
+      for (const [state, n] of fromIndex) counts[state] = n;
       return counts;
     },
 
