@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defineConfig, type Plugin } from 'vite';
+import { defineConfig, type HtmlTagDescriptor, type Plugin } from 'vite';
 
 const webRoot = path.dirname(fileURLToPath(import.meta.url));
 
@@ -25,6 +25,34 @@ function noValidatorInTheBrowser(): Plugin {
 }
 
 /**
+ * The head both pages share, added to each page's own (its title, stylesheet and script): the
+ * viewport for phones, colours that follow the system, no referrer, no favicon request, and the
+ * app's settings asked for with the script, since the app fetches them before anything else.
+ */
+function sharedHead(): Plugin {
+  const meta = (name: string, content: string): HtmlTagDescriptor => ({
+    tag: 'meta',
+    attrs: { name, content },
+    injectTo: 'head-prepend',
+  });
+  return {
+    name: 'lifeboat:shared-head',
+    transformIndexHtml: () => [
+      { tag: 'meta', attrs: { charset: 'utf-8' }, injectTo: 'head-prepend' },
+      meta('viewport', 'width=device-width, initial-scale=1, viewport-fit=cover'),
+      meta('color-scheme', 'light dark'),
+      meta('referrer', 'no-referrer'),
+      { tag: 'link', attrs: { rel: 'icon', href: 'data:,' }, injectTo: 'head-prepend' },
+      {
+        tag: 'link',
+        attrs: { rel: 'preload', href: '/app-config.json', as: 'fetch', crossorigin: 'anonymous' },
+        injectTo: 'head-prepend',
+      },
+    ],
+  };
+}
+
+/**
  * The staff web app: root web/, one page per app (web/mail/index.html, web/console/index.html),
  * built to dist/web with the assets under /assets/ (the runtime and CloudFront serve that folder
  * at the site's root). JSX goes through esbuild with Preact's automatic runtime: no Babel.
@@ -34,7 +62,7 @@ export default defineConfig({
   root: webRoot,
   base: '/',
   publicDir: false,
-  plugins: [noValidatorInTheBrowser()],
+  plugins: [noValidatorInTheBrowser(), sharedHead()],
   esbuild: { jsx: 'automatic', jsxImportSource: 'preact' },
   build: {
     outDir: path.join(webRoot, '..', 'dist', 'web'),
