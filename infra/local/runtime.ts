@@ -34,6 +34,7 @@ import type {
 import { type DataLayout, prepareDataDir } from './data-dir.js';
 import { createLocalApi, ensureAdminToken } from './http-api.js';
 import { createLocalContext, type LocalStores, openLocalStores } from './local-context.js';
+import { createLocalReplays, type LocalReplays } from './local-replays.js';
 import { type LocalSending, openLocalSending } from './local-sending.js';
 import { type LocalWebmail, openLocalWebmail, webmailLayout } from './local-webmail.js';
 import { createMailWorkers, type MailWorkers } from './mail-workers.js';
@@ -128,6 +129,8 @@ export interface Runtime {
   sending: LocalSending;
   /** Where a browser reaches the HTTP server (`http://127.0.0.1:8787`), or null when it is off. */
   origin: string | null;
+  /** Replays of the raw archive into a restored primary, run in this process. */
+  replays: LocalReplays;
   /** Starts the hand-over now if the organisation is recovering (as the API does after a revoke). */
   kickHandover(): Promise<void>;
   /** Resolves once every delivery requested so far has finished. */
@@ -472,6 +475,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   if (options.sweepIntervalMs !== 0) sweepNow();
   else void sending.run();
   if ((await stores.store.getOrg())?.state === 'recovering') void kickHandover();
+  // Replays run in this process; one a stopped process left under way goes on from its last row.
+  const replays = createLocalReplays(ctx, { log, track });
+  ctx.replays = replays;
+  void replays.resumeAll().catch((err: Error) => log.error('replays not resumed', { error: err.message }));
 
   const intervalMs = options.sweepIntervalMs ?? config.queue.sweepIntervalSeconds * 1000;
   const timer = intervalMs > 0 ? setInterval(sweepNow, intervalMs) : null;
@@ -515,6 +522,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     sending,
     origin,
     kickHandover,
+    replays,
     async idle() {
       while (pending.size > 0) await Promise.allSettled([...pending]);
     },
@@ -524,6 +532,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         if (probeTimer) clearInterval(probeTimer);
         clearInterval(tlsTimer);
         probeRuns.abort();
+        await replays.stop();
         await closeServer(receiver);
         if (apiServer) await closeServer(apiServer);
         staff.stop();

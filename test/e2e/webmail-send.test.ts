@@ -1,6 +1,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { simpleParser } from 'mailparser';
 import type { Browser, BrowserContext, BrowserContextOptions, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { SentPage } from '../../lambdas/webmail/schemas.js';
@@ -25,7 +26,9 @@ import {
 // Writing mail from the webmail as staff do during an outage: Chromium against `npm start` (a
 // child process), the test primary down and continuity invoked over the admin API. Alice replies
 // on her phone with a file attached, takes one message back with Undo, writes to Bob, who sees it
-// in his own webmail, and follows each recipient in Sent until the hand-over gives her the copy.
+// in his own webmail, and follows each recipient in Sent until the hand-over gives her the copy;
+// then replies to all, forwards a message with its attachment and forwards one whole as an
+// attachment, each checked as the primary received it.
 // Screenshots of every step: test-artifacts/webmail-send/.
 
 const FOLDER = 'webmail-send';
@@ -35,6 +38,8 @@ const UNDO_SECONDS = 6;
 const SHOWS = { timeout: 15_000 };
 /** Mail for a colleague shows in their webmail without a reload: the undo window, then one 15 s poll. */
 const COLLEAGUE_SEES_WITHIN_MS = UNDO_SECONDS * 1000 + 30_000;
+/** The file Bob sends Alice, which she forwards. */
+const FIGURES = 'quarter,revenue\nQ3,1204500\n';
 /** The file Alice attaches to her reply. */
 const NOTES = 'Access: gate B, ask for Dana.\nParking: level -2.\n';
 
@@ -272,6 +277,117 @@ describeRequiring([chromiumUnavailableReason()], 'writing mail in the webmail, i
       .waitFor({ timeout: 60_000 });
     await standUp.getByText('Delivered to their mailbox').waitFor({ timeout: 30_000 });
     await screenshot(desktop, FOLDER, 'desktop-07-sent-handed-back');
+  });
+
+  it('replies to all, forwards with the original’s attachment, and forwards the original as an attachment', async () => {
+    await rt.send({
+      from: '"Bob Jones" <bob@example.com>',
+      to: `alice@${STAFF_DOMAIN}`,
+      subject: 'Q3 figures',
+      messageId: '<q3-figures@example.com>',
+      text: 'The figures are attached.\n\nBob',
+      attachments: [{ filename: 'q3-figures.csv', content: FIGURES, contentType: 'text/csv' }],
+    });
+    await desktop.getByRole('link', { name: 'Inbox', exact: true }).click();
+
+    // Reply all: Bob, who wrote, and Carol, in Cc of his message; never Alice herself.
+    await desktop.getByRole('link', { name: /Site visit on Thursday/ }).click();
+    await desktop.getByRole('heading', { name: 'Site visit on Thursday' }).waitFor(SHOWS);
+    await desktop.getByRole('button', { name: 'Reply all', exact: true }).click();
+    const replyAll = desktop.getByRole('dialog', { name: 'Reply all', exact: true });
+    await replyAll.getByRole('button', { name: 'Remove bob@example.com' }).waitFor(SHOWS);
+    await replyAll.getByRole('button', { name: 'Remove carol@example.com' }).waitFor(SHOWS);
+    expect(await replyAll.getByRole('button', { name: /^Remove (alice|sales)@/ }).count()).toBe(0);
+    expect(await replyAll.getByLabel('Subject').inputValue()).toBe('Re: Site visit on Thursday');
+    const replyBody = replyAll.getByLabel('Message');
+    expect(await replyBody.inputValue()).toContain('> can you send me the access details');
+    await replyBody.press('Control+Home');
+    await replyBody.pressSequentially('Carol, you are coming too. ');
+    await screenshot(desktop, FOLDER, 'desktop-08-reply-all');
+    await replyAll.getByRole('button', { name: 'Send' }).click();
+    await replyAll.waitFor({ state: 'detached', ...SHOWS });
+
+    // Forward with the original's attachment.
+    await desktop.getByRole('link', { name: 'Inbox', exact: true }).click();
+    const figures = desktop.getByRole('link', { name: /Q3 figures/ });
+    await figures.waitFor({ timeout: 30_000 });
+    await figures.click();
+    await desktop.getByRole('heading', { name: 'Q3 figures' }).waitFor(SHOWS);
+    await desktop.getByRole('button', { name: 'Forward', exact: true }).click();
+    await screenshot(desktop, FOLDER, 'desktop-09-forward-menu');
+    await desktop.getByRole('button', { name: 'Forward with attachments' }).click();
+    const forward = desktop.getByRole('dialog', { name: 'Forward', exact: true });
+    await forward.getByRole('button', { name: 'Remove q3-figures.csv' }).waitFor(SHOWS);
+    expect(await forward.getByLabel('Subject').inputValue()).toBe('Fwd: Q3 figures');
+    const forwardBody = await forward.getByLabel('Message').inputValue();
+    expect(forwardBody).toContain('---------- Forwarded message ----------');
+    expect(forwardBody).toContain('The figures are attached.');
+    await forward.getByLabel('To', { exact: true }).fill('carol@example.com');
+    await forward.getByLabel('To', { exact: true }).press('Enter');
+    await screenshot(desktop, FOLDER, 'desktop-10-forward');
+    await forward.getByRole('button', { name: 'Send' }).click();
+    await forward.waitFor({ state: 'detached', ...SHOWS });
+
+    // Forward the whole message as an attachment, on a phone.
+    const phoneForward = await newPage(PHONE);
+    await phoneForward.goto(`${origin}/mail/`);
+    await signInWithPassword(phoneForward, 'alice');
+    await phoneForward.getByRole('link', { name: /Q3 figures/ }).tap();
+    await phoneForward.getByRole('heading', { name: 'Q3 figures' }).waitFor(SHOWS);
+    await phoneForward.getByRole('button', { name: 'Forward', exact: true }).tap();
+    await phoneForward.getByRole('button', { name: 'Forward as attachment' }).tap();
+    const asAttachment = phoneForward.getByRole('dialog', { name: 'Forward as attachment', exact: true });
+    await asAttachment.getByRole('button', { name: 'Remove Q3 figures.eml' }).waitFor(SHOWS);
+    await asAttachment.getByLabel('To', { exact: true }).fill('bob@example.com');
+    await asAttachment.getByLabel('To', { exact: true }).press('Enter');
+    await asAttachment.getByLabel('Subject').fill('Fwd: Q3 figures, the original');
+    await screenshot(phoneForward, FOLDER, 'phone-07-forward-as-attachment');
+    await asAttachment.getByRole('button', { name: 'Send' }).tap();
+    await asAttachment.waitFor({ state: 'detached', ...SHOWS });
+
+    // Each left once its undo window was over, and reached the primary (continuity is revoked).
+    type Item = SentPage['items'][number];
+    const sentAs = async (what: string, which: (i: Item) => boolean) => {
+      let item: Item | undefined;
+      await until(`${what} sent`, 30_000, async () => {
+        item = (await sentOf(desktop)).items.find(which);
+        return item?.state === 'sent';
+      });
+      const id = item?.messageIdHeader ?? '';
+      await until(`${what} at the primary`, 30_000, () => rt.primary.copiesOf(id).length > 0);
+      const raw = rt.primary.copiesOf(id)[0]?.raw as Buffer;
+      return { item, raw, mail: await simpleParser(raw), to: rt.primary.copiesOf(id).flatMap((t) => t.to) };
+    };
+
+    const all = await sentAs(
+      'the reply to all',
+      (i) => i.subject === 'Re: Site visit on Thursday' && i.recipients.length === 2,
+    );
+    expect(all.item?.recipients.map((r) => [r.address, r.field])).toEqual([
+      ['bob@example.com', 'to'],
+      ['carol@example.com', 'cc'],
+    ]);
+    expect(all.mail.inReplyTo).toBe('<site-visit@example.com>');
+    expect(all.to.sort()).toEqual(['bob@example.com', 'carol@example.com']);
+
+    const inline = await sentAs('the forward', (i) => i.subject === 'Fwd: Q3 figures');
+    expect(inline.mail.attachments.map((a) => [a.filename, a.content.toString()])).toEqual([
+      ['q3-figures.csv', FIGURES],
+    ]);
+    expect(inline.mail.text).toContain('The figures are attached.');
+    expect(inline.to).toEqual(['carol@example.com']);
+
+    const whole = await sentAs(
+      'the forward as attachment',
+      (i) => i.subject === 'Fwd: Q3 figures, the original',
+    );
+    // The original whole, as a message/rfc822 part (mailparser reads into it: its file is listed).
+    const part = whole.raw.toString('latin1').split(/^Content-Type: message\/rfc822.*$/im)[1] ?? '';
+    expect(part).toMatch(/^Message-ID: <q3-figures@example\.com>\r?$/im);
+    expect(whole.mail.attachments.map((a) => [a.filename, a.content.toString()])).toEqual([
+      ['q3-figures.csv', FIGURES],
+    ]);
+    expect(whole.to).toEqual(['bob@example.com']);
   });
 
   it('shows Sent on a phone in dark mode, and keeps a signature for new messages', async () => {
