@@ -20,8 +20,11 @@ export const WEB_OUT_DIR = path.join(root, 'dist', 'web');
 /** Written last; its time is when the build started, so a source saved during the build counts as newer. */
 const STAMP_FILE = '.built';
 
-/** What a build is made from besides web/: the API's shapes (type-checked by the app) and this script. */
+/** What a build is made from besides web/: the APIs' shapes (type-checked by the app) and this script. */
 const OTHER_INPUTS = ['lambdas/webmail/schemas.ts', 'scripts/build-web.mjs', 'package-lock.json'];
+
+/** Folders the app also imports from: the admin API's shapes and constants for the console. */
+const OTHER_FOLDERS = ['lambdas/console'];
 
 /** The newest modification time among the app's sources. */
 function newestInput() {
@@ -35,6 +38,13 @@ function newestInput() {
     }
   };
   walk(path.join(root, 'web'));
+  for (const dir of OTHER_FOLDERS) {
+    try {
+      walk(path.join(root, dir));
+    } catch {
+      // Not there: nothing to compare.
+    }
+  }
   for (const f of OTHER_INPUTS) {
     try {
       newest = Math.max(newest, statSync(path.join(root, f)).mtimeMs);

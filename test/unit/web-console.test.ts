@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import type { ContinuityEvent, FlowPoint, NotificationRecord } from '../../lambdas/console/schemas.js';
+import { MIN_VISIBLE_BUCKETS, visiblePoints } from '../../web/src/console/flow-window.js';
 import { parseView, viewPath } from '../../web/src/console/route.js';
 import { timelineOf } from '../../web/src/console/timeline.js';
-import type { ContinuityEvent, NotificationRecord } from '../../web/src/console/types.js';
 import { explainCode, outcomeWords } from '../../web/src/console/words.js';
 import { returnPath } from '../../web/src/mail/return-path.js';
 
@@ -184,5 +185,37 @@ describe('outcomeWords', () => {
       refusals: ['b@example.com: This message has no sender to bounce to (<>).'],
     });
     expect(explainCode('CONTINUITY_STATE', 'continuity is not invoked')).toBe('Continuity is not invoked.');
+  });
+});
+
+describe('visiblePoints', () => {
+  const none = { count: 0, p50: null, p95: null, mean: null };
+  /** A six-hour minute series, empty but for `busy` minutes at the end. */
+  function series(busy: number): FlowPoint[] {
+    return Array.from({ length: 360 }, (_, i) => ({
+      start: new Date(Date.UTC(2026, 10, 22, 6, i)).toISOString(),
+      accepted: i >= 360 - busy ? 2 : 0,
+      delivered: i >= 360 - busy ? 2 : 0,
+      deferred: 0,
+      failed: 0,
+      latencySeconds: none,
+      smtpMs: none,
+      probeRttSeconds: none,
+      depth: null,
+    }));
+  }
+
+  it('starts the charts just before the first minute with mail when the gateway is newer than the range', () => {
+    const shown = visiblePoints(series(20));
+    expect(shown).toHaveLength(21);
+    expect(shown[0]?.accepted).toBe(0);
+    expect(shown[1]?.accepted).toBe(2);
+    expect(shown.at(-1)?.start).toBe(series(20).at(-1)?.start);
+  });
+
+  it('keeps a few buckets so a line has a shape, and the whole range when it is full or empty', () => {
+    expect(visiblePoints(series(2))).toHaveLength(MIN_VISIBLE_BUCKETS);
+    expect(visiblePoints(series(360))).toHaveLength(360);
+    expect(visiblePoints(series(0))).toHaveLength(360);
   });
 });

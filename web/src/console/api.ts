@@ -3,7 +3,7 @@
  * signed-in admin's ID token, and every failure becomes an ApiError with the API's stable code
  * and words an admin understands at night (explain()).
  */
-import { ApiError } from '../mail/api.js';
+
 import type {
   ActionOutcome,
   AuditEntry,
@@ -19,22 +19,17 @@ import type {
   QueuePage,
   StatusResponse,
   TransitionResponse,
-} from './types.js';
+} from '../../../lambdas/console/schemas.js';
+import { ApiError, type ApiOptions, sendApiRequest } from '../shared/api-request.js';
 import { explainCode, WORDS } from './words.js';
 
 export { explainCode } from './words.js';
-export { ApiError };
+export { ApiError, type ApiOptions };
 
 /** What to show an admin for an error of any kind: plain words, never a stack. */
 export function explain(err: unknown): string {
   if (err instanceof ApiError) return explainCode(err.code, err.message);
   return err instanceof Error ? err.message : String(err);
-}
-
-export interface ApiOptions {
-  base: string;
-  token: () => Promise<string | null>;
-  onUnauthorized: () => void;
 }
 
 export interface QueueFilter {
@@ -72,43 +67,13 @@ export type AdminApi = ReturnType<typeof createAdminApi>;
 
 /** The admin API for the signed-in admin. */
 export function createAdminApi(options: ApiOptions) {
-  async function send(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Response> {
-    const token = await options.token();
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (token) headers.authorization = `Bearer ${token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    let res: Response;
-    try {
-      res = await fetch(`${options.base}${path}`, {
-        method,
-        headers,
-        cache: 'no-store',
-        credentials: 'omit',
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-    } catch {
-      throw new ApiError('NETWORK', 0, WORDS.NETWORK as string);
-    }
-    if (res.ok) return res;
-    let e: { error?: string; message?: string; problems?: string[] } = {};
-    try {
-      e = (await res.json()) as typeof e;
-    } catch {
-      // not JSON: the status says enough
-    }
-    if (res.status === 401) options.onUnauthorized();
-    const code =
-      res.status === 401
-        ? 'UNAUTHENTICATED'
-        : res.status === 403
-          ? 'FORBIDDEN'
-          : (e.error ?? `HTTP_${res.status}`);
-    const message =
-      e.problems && e.problems.length > 0
-        ? e.problems.join('; ')
-        : (e.message ?? `The server answered ${res.status}.`);
-    throw new ApiError(code, res.status, message);
-  }
+  const reading = {
+    network: WORDS.NETWORK as string,
+    // Any refusal of the admin API is about being an administrator.
+    code: (status: number) => (status === 403 ? 'FORBIDDEN' : undefined),
+  };
+  const send = (method: 'GET' | 'POST', path: string, body?: unknown) =>
+    sendApiRequest(options, reading, method, path, body);
 
   async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
     const res = await send(method, path, body);

@@ -5,6 +5,7 @@
  * status, so the state shown in the bar and on a page never disagree for long.
  */
 import { useCallback, useEffect, useState } from 'preact/hooks';
+import type { StatusResponse } from '../../../lambdas/console/schemas.js';
 import { LogoIcon } from '../mail/icons.js';
 import { type AdminApi, ApiError, explain } from './api.js';
 import { AuditView } from './audit.js';
@@ -14,7 +15,6 @@ import { QuarantineView } from './quarantine.js';
 import { DeliveryView, QueueView } from './queue.js';
 import { parseView, type View, viewPath } from './route.js';
 import { StatusView } from './status.js';
-import type { StatusResponse } from './types.js';
 
 /** How often the bar's state is asked for: a page that arrives is seen within this. */
 const STATUS_POLL_MS = 10_000;

@@ -3,10 +3,10 @@
  * actor, action, target and time (the filters live in the address), and the API's CSV export.
  */
 import { useEffect, useState } from 'preact/hooks';
+import type { AuditEntry } from '../../../lambdas/console/schemas.js';
 import { type AuditFilter, explain } from './api.js';
 import type { ViewProps } from './app.js';
 import { when } from './format.js';
-import type { AuditEntry } from './types.js';
 
 const KEYS = ['actor', 'action', 'target', 'from', 'to'] as const;
 

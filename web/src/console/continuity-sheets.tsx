@@ -3,10 +3,10 @@
  * maintenance and extend it. Each says what will happen before it happens, in the words the README uses.
  */
 import { useState } from 'preact/hooks';
+import type { ContinuityEvent, RouteHealth, StatusResponse } from '../../../lambdas/console/schemas.js';
 import type { AdminApi } from './api.js';
 import { scopeWords, when } from './format.js';
 import { Sheet } from './sheet.js';
-import type { ContinuityEvent, RouteHealth, StatusResponse } from './types.js';
 
 export type ContinuitySheet = 'acknowledge' | 'invoke' | 'revoke' | 'schedule' | 'extend';
 

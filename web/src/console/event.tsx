@@ -5,12 +5,18 @@
  * event's timeline from its record, the outbox and the audit log: who did what, when.
  */
 import { useEffect, useState } from 'preact/hooks';
+import type {
+  AuditEntry,
+  ContinuityEvent,
+  Evidence,
+  FlowThresholds,
+  NotificationRecord,
+} from '../../../lambdas/console/schemas.js';
 import { type AdminApi, explain } from './api.js';
 import type { ViewProps } from './app.js';
 import { type ContinuitySheet, ContinuitySheets } from './continuity-sheets.js';
 import { ago, duration, ORG_WORDS, scopeWords, when } from './format.js';
 import { type TimelineItem, timelineOf } from './timeline.js';
-import type { AuditEntry, ContinuityEvent, Evidence, FlowThresholds, NotificationRecord } from './types.js';
 
 /** How often an open event is read again; a running hand-over is read faster, to show it moving. */
 const EVENT_POLL_MS = 5000;

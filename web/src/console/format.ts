@@ -1,7 +1,7 @@
 /**
  * How times, durations and states read in the console. Plain strings, rendered as text.
  */
-import type { DeliveryState, OrgStateName } from './types.js';
+import type { DeliveryState, OrgStateName } from '../../../lambdas/console/schemas.js';
 
 const clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 const dayClock = new Intl.DateTimeFormat(undefined, {

@@ -6,8 +6,7 @@
  */
 import { render } from 'preact';
 import { type Auth, createAuth, isSignInCallback, loadAppConfig } from '../mail/auth.js';
-import { LogoIcon } from '../mail/icons.js';
-import { SignInButtons } from '../mail/sign-in-buttons.js';
+import { SignInPage as Page, type SignInPageProps } from '../shared/sign-in.js';
 import { createAdminApi } from './api.js';
 import { App } from './app.js';
 
@@ -15,31 +14,12 @@ const root = document.getElementById('app') as HTMLElement;
 // The page's "Opening the console…" is not Preact's to replace: clear it before the first render.
 root.textContent = '';
 
-function SignInPage(props: { auth: Auth | null; message: string; problem?: string }) {
-  return (
-    <main class="signin">
-      <h1>
-        <LogoIcon /> Lifeboat console
-      </h1>
-      <p>{props.message}</p>
-      {props.problem ? (
-        <p class="problem" role="alert">
-          {props.problem}
-        </p>
-      ) : null}
-      {props.auth ? (
-        <SignInButtons auth={props.auth} returnTo={() => here()} />
-      ) : (
-        <button type="button" class="button primary" onClick={() => location.reload()}>
-          Try again
-        </button>
-      )}
-    </main>
-  );
-}
-
 /** Where the admin is: the path and query to come back to after sign-in. */
 const here = () => `${location.pathname}${location.search}`;
+
+function SignInPage(props: Omit<SignInPageProps, 'title' | 'returnTo'>) {
+  return <Page title="Lifeboat console" returnTo={here} {...props} />;
+}
 
 async function boot(): Promise<void> {
   let auth: Auth;

@@ -4,13 +4,13 @@
  * opened), release with a required reason, delete; on one message or a selection, each through
  * its sheet.
  */
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
+import type { QuarantinedItem, QuarantinePreview, Verdicts } from '../../../lambdas/console/schemas.js';
 import { explain } from './api.js';
 import type { ViewProps } from './app.js';
 import { ago, size, when } from './format.js';
 import { outcomeWords, type Target } from './queue-sheet.js';
 import { Sheet } from './sheet.js';
-import type { QuarantinedItem, QuarantinePreview, Verdicts } from './types.js';
 
 const VERDICT_NAMES: (keyof Omit<Verdicts, 'dmarcPolicy'>)[] = ['virus', 'spam', 'spf', 'dkim', 'dmarc'];
 
@@ -32,10 +32,10 @@ function VerdictChips(props: { verdicts: Verdicts }) {
   );
 }
 
-/** The webmail's renderer, loaded when a preview is first opened: most visits never need it. */
-let renderModule: Promise<typeof import('../mail/render.js')> | null = null;
+/** The message body with the webmail's renderer, loaded when a preview is first opened: most visits never need it. */
+let renderModule: Promise<typeof import('../shared/message-body.js')> | null = null;
 function loadRenderer() {
-  renderModule ??= import('../mail/render.js');
+  renderModule ??= import('../shared/message-body.js');
   return renderModule;
 }
 
@@ -47,36 +47,25 @@ function loadRenderer() {
 function Preview(props: ViewProps & { item: QuarantinedItem }) {
   const { api, item } = props;
   const [message, setMessage] = useState<QuarantinePreview | null>(null);
-  const [render, setRender] = useState<Awaited<ReturnType<typeof loadRenderer>> | null>(null);
+  const [body, setBody] = useState<Awaited<ReturnType<typeof loadRenderer>> | null>(null);
   const [failure, setFailure] = useState<string | null>(null);
-  const [allowRemote, setAllowRemote] = useState(false);
   const [showHeaders, setShowHeaders] = useState(false);
   useEffect(() => {
-    setAllowRemote(false);
     Promise.all([api.quarantinePreview(item.delivery.messageId), loadRenderer()]).then(
       ([m, r]) => {
         setMessage(m);
-        setRender(r);
+        setBody(r);
       },
       (err) => setFailure(explain(err)),
     );
   }, [api, item.delivery.messageId]);
-  const rendered = useMemo(
-    () =>
-      message?.html && render
-        ? render.buildMessageDocument(message.html, { allowRemote, inlineImages: message.inlineImages })
-        : null,
-    [message, render, allowRemote],
-  );
   if (failure)
     return (
       <p class="problem" role="alert">
         {failure}
       </p>
     );
-  if (!message) return <p class="loading">Loading…</p>;
-  // The server holds remote images back and counts them; the renderer counts what it blocked.
-  const remoteHeld = rendered ? Math.max(rendered.remoteBlocked, message.remoteImages) : 0;
+  if (!message || !body) return <p class="loading">Loading…</p>;
   return (
     <section class="preview" aria-label="Preview">
       <dl class="facts">
@@ -132,29 +121,7 @@ function Preview(props: ViewProps & { item: QuarantinedItem }) {
       {message.parseError ? (
         <p class="problem">This message could not be read whole ({message.parseError}).</p>
       ) : null}
-      {remoteHeld > 0 && !allowRemote ? (
-        <section class="remote-bar" aria-label="Remote images">
-          <span>
-            Remote images are hidden ({remoteHeld}). Showing them tells the sender the message was opened.
-          </span>
-          <button type="button" class="button" onClick={() => setAllowRemote(true)}>
-            Show remote images
-          </button>
-        </section>
-      ) : null}
-      {rendered ? (
-        <iframe
-          class="body-frame"
-          title="Message body"
-          sandbox="allow-popups allow-popups-to-escape-sandbox"
-          referrerpolicy="no-referrer"
-          srcdoc={rendered.srcdoc}
-        />
-      ) : message.text !== null ? (
-        <pre class="text-body">{message.text}</pre>
-      ) : (
-        <p class="muted">This message has no text.</p>
-      )}
+      <body.MessageBody key={message.id} message={message} opened="the message was opened" />
       {message.truncated ? <p class="muted small">This message is longer than shown here.</p> : null}
     </section>
   );

@@ -5,12 +5,13 @@
  * through its confirmation sheet. The first page refreshes itself, so an invoke is seen filling it.
  */
 import { useEffect, useState } from 'preact/hooks';
+import { QUEUE_STATES } from '../../../lambdas/console/constants.js';
+import type { DeliveryDetail, DeliveryRecord, QueueAction } from '../../../lambdas/console/schemas.js';
 import { explain, type QueueFilter } from './api.js';
 import type { ViewProps } from './app.js';
 import { ago, DELIVERY_WORDS, size, when } from './format.js';
 import { ACTION_LABELS, QueueActionSheet, type Target } from './queue-sheet.js';
 import { viewPath } from './route.js';
-import { type DeliveryDetail, type DeliveryRecord, QUEUE_STATES, type QueueAction } from './types.js';
 
 /** The first page is read again this often while nothing is selected. */
 const QUEUE_POLL_MS = 4000;

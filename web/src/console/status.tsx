@@ -5,12 +5,13 @@
  */
 import type { ComponentType } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
+import { QUEUE_STATES } from '../../../lambdas/console/constants.js';
+import type { DeliveryState, FlowSeries, RouteHealth } from '../../../lambdas/console/schemas.js';
 import { explain } from './api.js';
 import type { ViewProps } from './app.js';
 import type { ChartsProps } from './charts.js';
 import { type ContinuitySheet, ContinuitySheets } from './continuity-sheets.js';
 import { ago, DELIVERY_WORDS, ORG_WORDS, scopeWords } from './format.js';
-import { type DeliveryState, type FlowSeries, QUEUE_STATES, type RouteHealth } from './types.js';
 
 /** The ranges the charts offer: minute buckets for hours, hour buckets for days. */
 export const RANGES = [

@@ -3,8 +3,9 @@
  * flow restored, revoked, handed over, all clear) and from the outbox (admins paged, staff texted,
  * each notice with whom it reached and what the notifier refused), oldest first.
  */
+
+import type { ContinuityEvent, NotificationRecord } from '../../../lambdas/console/schemas.js';
 import { duration, scopeWords, when } from './format.js';
-import type { ContinuityEvent, NotificationRecord } from './types.js';
 
 export interface TimelineItem {
   at: string;

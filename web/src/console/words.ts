@@ -2,7 +2,7 @@
  * The words an admin reads for the admin API's stable error codes, and for the outcome of an
  * action on a selection. No browser API here: the unit tests pin them.
  */
-import type { ActionOutcome, QueueAction } from './types.js';
+import type { ActionOutcome, QueueAction } from '../../../lambdas/console/schemas.js';
 
 /** Words for the codes an admin can meet; anything else shows the API's own message. */
 export const WORDS: Record<string, string> = {

@@ -23,6 +23,9 @@ import type {
   UploadRequest,
   UploadTicket,
 } from '../../../lambdas/webmail/schemas.js';
+import { ApiError, type ApiOptions, jsonOf, type Method, sendApiRequest } from '../shared/api-request.js';
+
+export { ApiError, type ApiOptions };
 
 /** The continuity state for the banner (`GET /mail/api/status`). */
 export interface StatusResponse {
@@ -36,20 +39,6 @@ export interface FlagsResponse {
   id: string;
   seen: boolean;
   flagged: boolean;
-}
-
-/** A failed request: the API's stable code (or NETWORK / UNAUTHENTICATED) and what to tell the user. */
-export class ApiError extends Error {
-  override readonly name = 'ApiError';
-  constructor(
-    readonly code: string,
-    readonly status: number,
-    message: string,
-    /** Seconds the server asked to wait (Retry-After), when it said. */
-    readonly retryAfter: number | null = null,
-  ) {
-    super(message);
-  }
 }
 
 /** Words for the codes a user can meet; anything else shows the API's own message. */
@@ -105,59 +94,17 @@ export function explain(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export interface ApiOptions {
-  /** Origin and path prefix of the API ('' when it is served with the app). */
-  base: string;
-  /** The current ID token, or null when nobody is signed in. */
-  token: () => Promise<string | null>;
-  /** Called on a 401: the token was refused, so the user must sign in again. */
-  onUnauthorized: () => void;
-}
-
 export type Api = ReturnType<typeof createApi>;
 
 /** The webmail API for the signed-in user. */
 export function createApi(options: ApiOptions) {
-  async function request<T>(
-    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
-    path: string,
-    body?: unknown,
-  ): Promise<T> {
-    const token = await options.token();
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (token) headers.authorization = `Bearer ${token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    let res: Response;
-    try {
-      res = await fetch(`${options.base}${path}`, {
-        method,
-        headers,
-        cache: 'no-store',
-        credentials: 'omit',
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-    } catch {
-      throw new ApiError('NETWORK', 0, WORDS.NETWORK as string);
-    }
-    const text = await res.text();
-    let parsed: unknown;
-    try {
-      parsed = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      parsed = undefined;
-    }
-    if (res.ok) return parsed as T;
-    const e = (parsed ?? {}) as Partial<ErrorResponse>;
-    const code = res.status === 401 ? 'UNAUTHENTICATED' : (e.error ?? `HTTP_${res.status}`);
-    if (res.status === 401) options.onUnauthorized();
+  const reading = {
+    network: WORDS.NETWORK as string,
     // A refused input names each problem ("q: type something to search for"); say those alone.
-    const message =
-      e.problems && e.problems.length > 0
-        ? e.problems.map((p) => p.replace(/^[\w.]+: /, '')).join('; ')
-        : (e.message ?? `The server answered ${res.status}.`);
-    const retryAfter = Number.parseInt(res.headers.get('retry-after') ?? '', 10);
-    throw new ApiError(code, res.status, message, Number.isFinite(retryAfter) ? retryAfter : null);
-  }
+    problem: (p: string) => p.replace(/^[\w.]+: /, ''),
+  };
+  const request = async <T>(method: Method, path: string, body?: unknown): Promise<T> =>
+    jsonOf<T>(await sendApiRequest(options, reading, method, path, body));
 
   const page = (params: Record<string, string | undefined>) => {
     const q = new URLSearchParams();

@@ -4,11 +4,10 @@
  * being signed straight back in. The service worker keeps the shell for flaky connections.
  */
 import { type ComponentChild, render } from 'preact';
+import { SignInPage as Page, type SignInPageProps } from '../shared/sign-in.js';
 import { createApi } from './api.js';
 import { App } from './app.js';
 import { type Auth, createAuth, isSignInCallback, loadAppConfig } from './auth.js';
-import { LogoIcon } from './icons.js';
-import { SignInButtons } from './sign-in-buttons.js';
 
 const root = document.getElementById('app') as HTMLElement;
 
@@ -22,27 +21,8 @@ function show(view: ComponentChild): void {
   render(view, root);
 }
 
-function SignInPage(props: { auth: Auth | null; message: string; problem?: string }) {
-  return (
-    <main class="signin">
-      <h1>
-        <LogoIcon /> Lifeboat mail
-      </h1>
-      <p>{props.message}</p>
-      {props.problem ? (
-        <p class="problem" role="alert">
-          {props.problem}
-        </p>
-      ) : null}
-      {props.auth ? (
-        <SignInButtons auth={props.auth} returnTo={() => location.hash} />
-      ) : (
-        <button type="button" class="button primary" onClick={() => location.reload()}>
-          Try again
-        </button>
-      )}
-    </main>
-  );
+function SignInPage(props: Omit<SignInPageProps, 'title' | 'returnTo'>) {
+  return <Page title="Lifeboat mail" returnTo={() => location.hash} {...props} />;
 }
 
 function registerServiceWorker(): void {

@@ -4,12 +4,12 @@
  * remote images for this message only, and the attachments (download through a short-lived
  * signed link; images previewed).
  */
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { AttachmentView, DraftMode, MessageDetail } from '../../../lambdas/webmail/schemas.js';
+import { MessageBody } from '../shared/message-body.js';
 import { type Api, explain } from './api.js';
 import { humanSize, longTime, STATE_WORDS, senderAddress, senderName } from './format.js';
 import { BackIcon, DownloadIcon, FlagIcon, ForwardIcon, MailIcon, ReplyAllIcon, ReplyIcon } from './icons.js';
-import { buildMessageDocument } from './render.js';
 
 /** Image types a browser shows and that cannot carry script (SVG can, so it is never previewed). */
 const PREVIEWABLE = /^image\/(png|jpeg|gif|webp|avif|bmp)$/i;
@@ -153,7 +153,6 @@ export function Reader(props: ReaderProps) {
   const { api, id, onFlags, onError } = props;
   const [message, setMessage] = useState<MessageDetail | null>(null);
   const [failure, setFailure] = useState<string | null>(null);
-  const [allowRemote, setAllowRemote] = useState(false);
   const [showHeaders, setShowHeaders] = useState(false);
   const [attempt, setAttempt] = useState(0);
   const heading = useRef<HTMLHeadingElement>(null);
@@ -162,7 +161,6 @@ export function Reader(props: ReaderProps) {
     let live = true;
     setMessage(null);
     setFailure(null);
-    setAllowRemote(false);
     setShowHeaders(false);
     api.read(id).then(
       (m) => {
@@ -209,14 +207,6 @@ export function Reader(props: ReaderProps) {
     else void setFlag({ flagged: !message.flagged });
   }, [command?.n]);
 
-  const rendered = useMemo(
-    () =>
-      message?.html
-        ? buildMessageDocument(message.html, { allowRemote, inlineImages: message.inlineImages })
-        : null,
-    [message?.id, message?.html, allowRemote],
-  );
-
   const downloadRaw = async () => {
     try {
       const link = await api.link(id, 'raw');
@@ -262,8 +252,6 @@ export function Reader(props: ReaderProps) {
   }
 
   const state = STATE_WORDS[message.state];
-  // The server holds remote images back and counts them; the renderer counts what it blocked.
-  const remoteHeld = rendered ? Math.max(rendered.remoteBlocked, message.remoteImages) : 0;
   const files = message.attachments.filter((a) => !a.inline || !a.contentId || !message.html);
   let previews = 0;
 
@@ -372,49 +360,33 @@ export function Reader(props: ReaderProps) {
           This message could not be read whole ({message.parseError}). Download the original to see it.
         </p>
       ) : null}
-      {remoteHeld > 0 && !allowRemote ? (
-        <section class="remote-bar" aria-label="Remote images">
-          <span>
-            Remote images are hidden ({remoteHeld}). Showing them tells the sender you opened this message.
-          </span>
-          <button type="button" class="button" onClick={() => setAllowRemote(true)}>
-            Show remote images
-          </button>
-        </section>
-      ) : null}
-      {files.length > 0 ? (
-        <section class="attachments" aria-label="Attachments">
-          <h3 class="visually-hidden">Attachments</h3>
-          <ul>
-            {files.map((a) => {
-              const preview = PREVIEWABLE.test(a.contentType) && previews++ < MAX_PREVIEWS;
-              return (
-                <Attachment
-                  key={a.index}
-                  api={api}
-                  messageId={message.id}
-                  a={a}
-                  preview={preview}
-                  onError={onError}
-                />
-              );
-            })}
-          </ul>
-        </section>
-      ) : null}
-      {rendered ? (
-        <iframe
-          class="body-frame"
-          title="Message body"
-          sandbox="allow-popups allow-popups-to-escape-sandbox"
-          referrerpolicy="no-referrer"
-          srcdoc={rendered.srcdoc}
-        />
-      ) : message.text !== null ? (
-        <pre class="text-body">{message.text}</pre>
-      ) : (
-        <p class="muted body-none">This message has no text.</p>
-      )}
+      <MessageBody
+        key={message.id}
+        message={message}
+        opened="you opened this message"
+        noTextClass="muted body-none"
+      >
+        {files.length > 0 ? (
+          <section class="attachments" aria-label="Attachments">
+            <h3 class="visually-hidden">Attachments</h3>
+            <ul>
+              {files.map((a) => {
+                const preview = PREVIEWABLE.test(a.contentType) && previews++ < MAX_PREVIEWS;
+                return (
+                  <Attachment
+                    key={a.index}
+                    api={api}
+                    messageId={message.id}
+                    a={a}
+                    preview={preview}
+                    onError={onError}
+                  />
+                );
+              })}
+            </ul>
+          </section>
+        ) : null}
+      </MessageBody>
       {message.truncated ? (
         <p class="muted">This message is longer than shown here; download the original for all of it.</p>
       ) : null}
