@@ -7,7 +7,8 @@
 import 'uplot/dist/uPlot.min.css';
 import { useEffect, useMemo, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
-import type { DeliveryState, FlowPoint, FlowSeries } from './types.js';
+import type { DeliveryState, FlowPoint, FlowSeries } from '../../../lambdas/console/schemas.js';
+import { visiblePoints } from './flow-window.js';
 
 export interface ChartsProps {
   series: FlowSeries;
@@ -83,7 +84,8 @@ function Chart(props: { spec: ChartSpec; times: number[] }) {
           stroke: l.colour,
           width: l.dash ? 1.5 : 2,
           ...(l.dash ? { dash: l.dash } : {}),
-          points: { show: false },
+          // A value with no neighbour draws no line: a dot shows it (a lone busy minute on a quiet day).
+          points: { show: hasLoneValue(l.values), size: 6 },
           spanGaps: false,
           value: (_u: uPlot, v: number | null) => (v === null ? '–' : `${fmt(v)}${spec.unit}`),
         })),
@@ -113,6 +115,13 @@ function Chart(props: { spec: ChartSpec; times: number[] }) {
       </figcaption>
       <div ref={box} class="chart-box" aria-hidden="true" />
     </figure>
+  );
+}
+
+/** Whether a value stands between gaps (or the ends), so a line through it would not show. */
+function hasLoneValue(values: (number | null)[]): boolean {
+  return values.some(
+    (v, i) => v !== null && (values[i - 1] ?? null) === null && (values[i + 1] ?? null) === null,
   );
 }
 
@@ -226,8 +235,13 @@ export function chartSpecs(series: FlowSeries): ChartSpec[] {
 
 export function FlowCharts(props: ChartsProps) {
   // Built once per answer: a chart is drawn again only when its data changes, not on every render.
-  const times = useMemo(() => props.series.points.map((p) => Date.parse(p.start) / 1000), [props.series]);
-  const specs = useMemo(() => chartSpecs(props.series), [props.series]);
+  // The x range fits the data when there is less of it than the range asked for (flow-window.ts).
+  const series = useMemo(
+    () => ({ ...props.series, points: visiblePoints(props.series.points) }),
+    [props.series],
+  );
+  const times = useMemo(() => series.points.map((p) => Date.parse(p.start) / 1000), [series]);
+  const specs = useMemo(() => chartSpecs(series), [series]);
   return (
     <div class="charts">
       {specs.map((s) => (
