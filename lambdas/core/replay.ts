@@ -619,6 +619,8 @@ export interface RunOptions {
    * previous process (the only other runner) is gone.
    */
   takeOver?: boolean | undefined;
+  /** Ends the run at the next message, as a spent budget does (the runtime stopping). */
+  signal?: AbortSignal | undefined;
 }
 
 export interface RunResult {
@@ -758,7 +760,7 @@ export async function runReplay(deps: ReplayDeps, id: string, options: RunOption
   advance();
 
   while (next < total && !cancelled) {
-    if (elapsed() >= options.budgetMs) break;
+    if (elapsed() >= options.budgetMs || options.signal?.aborted) break;
     // The next `concurrency` messages without a final row, started at the hand-over's pace.
     const group: number[] = [];
     for (let s = next; s < total && group.length < concurrency; s++) if (!rows.get(s)?.final) group.push(s);
