@@ -347,9 +347,16 @@ export interface OutboundMail {
   send(envelope: Envelope, raw: Buffer): Promise<void>;
 }
 
+/** What the transport said when it accepted a page or text. */
+export interface NotifierReceipt {
+  /** The transport's id for the message (SNS's MessageId), when it gives one. */
+  messageId?: string | undefined;
+}
+
 /** Carries pages and texts: SNS in AWS, the terminal on the local runtime. */
 export interface Notifier {
-  send(n: NotificationRecord): Promise<void>;
+  /** @throws when the transport refuses it (SNS sandbox, spend limit, AccessDenied) */
+  send(n: NotificationRecord): Promise<void | NotifierReceipt>;
 }
 
 /** The synthetic SMTP check: connect, EHLO, STARTTLS, MAIL FROM, RCPT TO, QUIT — no DATA. */

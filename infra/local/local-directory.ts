@@ -183,6 +183,7 @@ export async function openLocalDirectory(options: LocalDirectoryOptions): Promis
         addresses: [...u.addresses],
         groups: [...u.groups],
         phone: u.phone,
+        ...(u.personalEmail ? { personalEmail: u.personalEmail } : {}),
         // A phone is the break-glass; a password alone is the corporate sign-in's stand-in.
         status: u.phone ? 'enrolled' : withPassword.has(u.id) ? 'federated-only' : 'invited',
       }));

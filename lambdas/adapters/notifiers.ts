@@ -8,15 +8,31 @@ import type { Logger, NotificationRecord, Notifier } from '../ports.js';
  */
 export function createSnsNotifier(
   sns: SNSClient,
-  options: { adminEmailTopicArn?: string | undefined },
+  options: {
+    adminEmailTopicArn?: string | undefined;
+    /**
+     * Sends a staff notice to a personal address. The admin topic reaches only the addresses the
+     * stack subscribed (the admins'), so staff email needs a mail service; without one it is
+     * refused with a reason, which the notice's status shows per recipient.
+     */
+    staffEmail?: ((to: string, subject: string, text: string) => Promise<string | undefined>) | undefined;
+  },
 ): Notifier {
   return {
     async send(n: NotificationRecord) {
+      if (n.channel === 'email' && n.audience === 'staff') {
+        if (!options.staffEmail)
+          throw new Error('email to personal addresses is not set up in this deployment; staff get the SMS');
+        let messageId: string | undefined;
+        for (const to of n.to) messageId = await options.staffEmail(to, n.subject, n.text);
+        return { messageId };
+      }
       if (n.channel === 'sms') {
         const failures: string[] = [];
+        let messageId: string | undefined;
         for (const PhoneNumber of n.to) {
           try {
-            await sns.send(
+            const out = await sns.send(
               new PublishCommand({
                 PhoneNumber,
                 Message: n.text,
@@ -26,23 +42,25 @@ export function createSnsNotifier(
                 },
               }),
             );
+            messageId = out.MessageId;
           } catch (err) {
             failures.push(`${PhoneNumber.slice(0, 4)}…: ${(err as Error).message}`);
           }
         }
         if (failures.length)
           throw new Error(`SMS not sent to ${failures.length} of ${n.to.length}: ${failures.join('; ')}`);
-        return;
+        return { messageId };
       }
       if (!options.adminEmailTopicArn) throw new Error('no admin email topic is configured');
       // Email subjects on SNS are limited to 100 characters.
-      await sns.send(
+      const out = await sns.send(
         new PublishCommand({
           TopicArn: options.adminEmailTopicArn,
           Subject: n.subject.slice(0, 100),
           Message: n.text,
         }),
       );
+      return { messageId: out.MessageId };
     },
   };
 }

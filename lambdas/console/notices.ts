@@ -117,7 +117,8 @@ export const noticeRequestSchema = z
     text: z.string().trim().min(1).max(MAX_NOTICE_SMS_CHARS).optional(),
     emailSubject: z.string().trim().min(1).max(MAX_NOTICE_SUBJECT_CHARS).optional(),
     emailText: z.string().trim().min(1).max(MAX_NOTICE_EMAIL_CHARS).optional(),
-    audience: noticeAudienceSchema.default({ kind: 'all' }),
+    /** @default the groups of `continuity.staff.groups`, or every member of staff when it lists none */
+    audience: noticeAudienceSchema.optional(),
     /** @default both: SMS where a mobile is known, email where a personal address is */
     channels: z.array(z.enum(noticeChannels)).min(1, 'choose at least one channel').default(['sms', 'email']),
   })
@@ -227,4 +228,6 @@ export const NOTICE_ERROR_STATUS = {
   NOTICE_NO_RECIPIENTS: 400,
   /** A group or user named in the audience is not in the directory. */
   NOTICE_UNKNOWN_AUDIENCE: 400,
+  /** More recipients than one notice holds: send one per group. */
+  NOTICE_TOO_MANY: 400,
 } as const;

@@ -322,9 +322,9 @@ export const configSchema = z
              */
             webmailUrl: z.url().optional(),
             /**
-             * Directory groups (`webmail.users[].groups`, the local directory, Cognito groups) whose
-             * members with a mobile are texted when continuity is invoked, besides `phones`; `*` is
-             * every member of staff. @default [] (only `phones`)
+             * The directory groups (`webmail.users[].groups`, the local directory, Cognito groups) a
+             * staff notice goes to when the admin names no audience: the console's first choice and
+             * `lifeboat notify` without `--group` or `--user`. @default [] (every member of staff)
              */
             groups: z.array(z.string().trim().min(1).max(128)).max(MAX_STAFF_GROUPS).default([]),
             /**

@@ -48,6 +48,11 @@ export const directoryUserSchema = z.strictObject({
     .string()
     .regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number such as +447700900123')
     .optional(),
+  /**
+   * A personal email address (off the organisation's domains), where staff notices are emailed
+   * during an outage: the work mailbox is the one that is down.
+   */
+  personalEmail: emailAddress.optional(),
 });
 
 export type DirectoryUser = z.infer<typeof directoryUserSchema>;
@@ -200,11 +205,11 @@ export function parseCsv(text: string): string[][] {
   return rows;
 }
 
-const CSV_COLUMNS = ['id', 'name', 'addresses', 'groups', 'phone'] as const;
+const CSV_COLUMNS = ['id', 'name', 'addresses', 'groups', 'phone', 'personalemail'] as const;
 
 /**
- * Users from CSV with a header row naming the columns `id,name,addresses,groups,phone` (any
- * order; groups and phone optional). Several addresses or groups in one cell are separated by
+ * Users from CSV with a header row naming the columns `id,name,addresses,groups,phone,personalEmail`
+ * (any order; groups, phone and personalEmail optional). Several addresses or groups in one cell are separated by
  * spaces or semicolons, the primary address first. Blank lines are skipped.
  */
 function usersFromCsv(text: string, source: string): { users: unknown[]; lines: number[] } {
@@ -229,7 +234,7 @@ function usersFromCsv(text: string, source: string): { users: unknown[]; lines: 
       const value = (cells[i] ?? '').trim();
       if (column === 'addresses' || column === 'groups') {
         user[column] = value === '' ? [] : value.split(LIST_SEPARATOR);
-      } else if (value !== '') user[column] = value;
+      } else if (value !== '') user[column === 'personalemail' ? 'personalEmail' : column] = value;
     });
     users.push(user);
     lines.push(n + 2);

@@ -1,6 +1,7 @@
 import type { NotificationRecord } from '../ports.js';
 import type { LifeboatConfig } from './config.js';
 import type { ContinuityEvent, Notice } from './continuity.js';
+import { fillTemplate } from './staff-notices.js';
 
 /** One SMS segment is 160 GSM-7 characters; longer texts cost more and arrive split. */
 export const SMS_MAX_CHARS = 160;
@@ -122,10 +123,9 @@ export function composeNotice(notice: Notice, event: ContinuityEvent, config: Li
           audience: 'staff',
           to: phones,
           subject: `${org} email continuity`,
-          text: clip(
-            `${org}: email is running on the continuity service. Read and send mail at ${config.continuity.staff.webmailUrl}`,
-            SMS_MAX_CHARS,
-          ),
+          // The admins' own invoke text (continuity.staff.templates.invoke.sms): what happened, the
+          // webmail link and how to sign in when the company sign-in is down, in two segments.
+          text: fillTemplate(config.continuity.staff.templates.invoke.sms, config),
           eventId: event.id,
           notice,
         },

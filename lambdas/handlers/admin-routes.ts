@@ -10,8 +10,10 @@ import {
   scheduleContinuity,
 } from '../core/continuity-service.js';
 import { NotFoundError } from '../core/errors.js';
+import type { StaffProvisioner } from '../ports.js';
 import type { Caller } from './http/auth.js';
 import { bodyOf, decodePathSegment, json, parse, type Route } from './http/router.js';
+import { noticeRoutes } from './notice-routes.js';
 import { queueRoutes } from './queue-routes.js';
 import { replayRoutes } from './replay-routes.js';
 
@@ -34,7 +36,13 @@ const limitQuery = z.coerce.number().int().min(1).max(500).default(50);
  * progress, outbox, audit log and the queue. Every change is made by the core with the caller's
  * identity, so the audit log says who did it.
  */
-export function adminRoutes(ctx: Context): Route<Caller>[] {
+export function adminRoutes(
+  ctx: Context,
+  options: {
+    /** Who the staff are, for staff notices: the runtime's provisioner. @default config.webmail.users */
+    staff?: StaffProvisioner | undefined;
+  } = {},
+): Route<Caller>[] {
   return [
     { method: 'GET', pattern: /^\/admin\/status$/, run: async () => json(200, await getStatus(ctx)) },
     {
@@ -126,6 +134,8 @@ export function adminRoutes(ctx: Context): Route<Caller>[] {
     ...queueRoutes(ctx),
     // Replays of the raw archive into a restored primary.
     ...replayRoutes(ctx),
+    // Staff notices: preview, send, status per recipient.
+    ...noticeRoutes(ctx, options.staff),
     {
       method: 'POST',
       pattern: /^\/admin\/messages\/([A-Za-z0-9._-]{1,128})\/recipients\/([^/]{3,320})\/retry$/,

@@ -31,7 +31,11 @@ export function createApiHandler(
         throw new AuthError(403, `admin API: ${who.id} is not in the ${ctx.config.adminGroup} group`);
       }
       const staff = options.staff?.();
-      return await dispatch([...adminRoutes(ctx), ...(staff ? staffRoutes(ctx, staff) : [])], event, who);
+      return await dispatch(
+        [...adminRoutes(ctx, { staff }), ...(staff ? staffRoutes(ctx, staff) : [])],
+        event,
+        who,
+      );
     } catch (err) {
       return errorResponse(err, ctx.log);
     }

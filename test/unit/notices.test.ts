@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { smsCost } from '../../lambdas/console/notices.js';
 import type { ConfigInput } from '../../lambdas/core/config.js';
 import type { ContinuityEvent, Evidence, Notice } from '../../lambdas/core/continuity.js';
 import { composeNotice, SMS_MAX_CHARS } from '../../lambdas/core/notices.js';
@@ -260,11 +261,16 @@ describe('composeNotice', () => {
           audience: 'staff',
           to: ['+447700900789'],
           subject: 'Northwind Traders Holdings Ltd email continuity',
-          text: 'Northwind Traders Holdings Ltd: email is running on the continuity service. Read and send mail at https://lifeboat-console.northwind-traders.example.org/mail',
+          text: 'Northwind Traders Holdings Ltd: our email is down. Read and send work mail at https://lifeboat-console.northwind-traders.example.org/mail - if the company sign-in fails there, choose the option to get a code by text to this phone.',
           eventId: '20261122T100100-a1b2c3',
           notice: 'staff-invoked',
         },
       ]);
+    });
+
+    it('is the configured invoke text, in GSM-7 within two segments', () => {
+      const [draft] = composeNotice('staff-invoked', invoked, configWith());
+      expect(smsCost(draft?.text ?? '')).toMatchObject({ encoding: 'gsm-7', segments: 2 });
     });
 
     it('is not composed when no staff phones are configured', () => {

@@ -1,4 +1,6 @@
+import { MFA_REQUIRED } from '../../console/auth.js';
 import { DRILL_ERROR_STATUS } from '../../console/drill.js';
+import { NOTICE_ERROR_STATUS } from '../../console/notices.js';
 import { REPLAY_ERROR_STATUS } from '../../console/replay.js';
 import { LifeboatError, ValidationError } from '../../core/errors.js';
 import type { Logger } from '../../ports.js';
@@ -13,6 +15,10 @@ import { type HttpResult, json } from './router.js';
 export const HTTP_STATUS_BY_CODE: Readonly<Record<string, number>> = {
   /** Sending from the webmail: a From not the user's, the rate limits, the attachment limit, undo too late … */
   ...SEND_ERROR_STATUS,
+  /** Staff notices: nobody reachable, an unknown group or user, too many recipients. */
+  ...NOTICE_ERROR_STATUS,
+  /** An admin whose sign-in had no second factor, where `adminMfa.required` is on. */
+  [MFA_REQUIRED]: 403,
   /** Drills: a production scope without confirmation, another drill or a real event, a report too early. */
   ...DRILL_ERROR_STATUS,
   /** Replays: cancelling a finished one, resuming a running one, a runtime without a job store. */
