@@ -37,6 +37,12 @@ export const USAGE = `usage: lifeboat <command> [options]
                               quarantined mail with its verdicts; release or delete it
   send --to ADDR [--from ADDR] [--subject S] [--body B]
                               send a test message to the local gateway
+  notify (--template invoke|revoke | --text TEXT) [--group G… | --user ID…]
+         [--channel sms|email] [--dry-run]
+                              text (and email personal addresses of) staff; --dry-run shows the
+                              exact text per channel, its SMS segments and who gets it
+  notify status [id]          staff notices, or one with each recipient's status
+  notify resume <id>          send what a notice left queued
   users                       staff who may sign in to the webmail: id, name, addresses, phone, status
   users add <id> --name NAME --address ADDR [--address ALIAS] [--phone +44…] [--group G]
             [--password-prompt | --password-stdin]
@@ -65,6 +71,7 @@ const COMMANDS = new Set<string>([
   ...CONTINUITY_COMMANDS,
   ...MAIL_COMMANDS,
   'send',
+  'notify',
   'users',
   'import-legacy',
 ]);
@@ -124,6 +131,11 @@ function parse(args: string[]) {
         'password-stdin': { type: 'boolean' },
         'user-pool': { type: 'string' },
         region: { type: 'string' },
+        template: { type: 'string' },
+        text: { type: 'string' },
+        user: { type: 'string', multiple: true },
+        channel: { type: 'string', multiple: true },
+        'dry-run': { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -153,6 +165,16 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       actor,
     });
     return continuityCommand(command, positionals, values, call, line);
+  }
+  if (command === 'notify') {
+    const { notifyCommand } = await import('./cli-notify.js');
+    const call = adminClient({
+      host: config.local.listen,
+      port: config.local.apiPort,
+      dataDir: config.local.dataDir,
+      actor,
+    });
+    return notifyCommand(positionals, values, call, line);
   }
   if (command === 'users') {
     const users = await import('./cli-users.js');
