@@ -761,6 +761,12 @@ export async function runReplay(deps: ReplayDeps, id: string, options: RunOption
 
   while (next < total && !cancelled) {
     if (elapsed() >= options.budgetMs || options.signal?.aborted) break;
+    // An admin's cancel is seen before the next message goes: one small read per message.
+    const current = (await load(deps, id)).data;
+    if (current.state !== 'running' || current.lease?.owner !== options.owner) {
+      cancelled = true;
+      break;
+    }
     // The next `concurrency` messages without a final row, started at the hand-over's pace.
     const group: number[] = [];
     for (let s = next; s < total && group.length < concurrency; s++) if (!rows.get(s)?.final) group.push(s);
@@ -823,16 +829,15 @@ export async function runReplay(deps: ReplayDeps, id: string, options: RunOption
       deferrals: 0,
       error: null,
     }));
-    if (!cancelled) {
-      await audit(
-        deps,
-        job,
-        'lifeboat',
-        'replay-finished',
-        `replay ${id} finished: ${counts.sent} sent, ${counts.present} present on the primary, ${counts.outOfScope} out of scope, ${counts.failed} failed, of ${total}`,
-      );
-      deps.log.info('replay finished', { replayId: id, total, ...counts });
-    }
+    if (cancelled) return { outcome: 'stopped', handled };
+    await audit(
+      deps,
+      job,
+      'lifeboat',
+      'replay-finished',
+      `replay ${id} finished: ${counts.sent} sent, ${counts.present} present on the primary, ${counts.outOfScope} out of scope, ${counts.failed} failed, of ${total}`,
+    );
+    deps.log.info('replay finished', { replayId: id, total, ...counts });
     return { outcome: 'finished', handled };
   }
   // The budget is spent: the lease is given back for the next run.
