@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { LifeboatError } from '../../lambdas/core/errors.js';
 import { adminClient } from './cli-api.js';
 import { CONTINUITY_COMMANDS, continuityCommand } from './cli-continuity.js';
+import { REPLAY_USAGE } from './cli-replay.js';
 import { loadLocalConfig } from './load-config.js';
 
 export const USAGE = `usage: lifeboat <command> [options]
@@ -54,6 +55,7 @@ export const USAGE = `usage: lifeboat <command> [options]
                               set the password of the built-in sign-in
   users … --user-pool ID [--region R]
                               the same against the AWS staff user pool (Cognito) instead
+${REPLAY_USAGE}
   import-legacy               import the data folder of an earlier version (dynalite and s3rver
                               folders) into this one's store; run once, with Lifeboat stopped
 
@@ -73,6 +75,7 @@ const COMMANDS = new Set<string>([
   'send',
   'notify',
   'users',
+  'replay',
   'import-legacy',
 ]);
 
@@ -131,6 +134,9 @@ function parse(args: string[]) {
         'password-stdin': { type: 'boolean' },
         'user-pool': { type: 'string' },
         region: { type: 'string' },
+        mailbox: { type: 'string', multiple: true },
+        'skip-ids': { type: 'string' },
+        event: { type: 'string' },
         template: { type: 'string' },
         text: { type: 'string' },
         user: { type: 'string', multiple: true },
@@ -175,6 +181,17 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       actor,
     });
     return notifyCommand(positionals, values, call, line);
+  }
+  if (command === 'replay') {
+    const { replayCommand } = await import('./cli-replay.js');
+    const client = () =>
+      adminClient({ host: config.local.listen, port: config.local.apiPort, dataDir: config.local.dataDir, actor });
+    return replayCommand(positionals, values, client, {
+      line,
+      out: io.out,
+      cwd: io.cwd,
+      stdin: io.stdin ?? readStdin,
+    });
   }
   if (command === 'users') {
     const users = await import('./cli-users.js');
