@@ -9,6 +9,7 @@ import type {
   Metrics,
   NotificationRecord,
   Notifier,
+  SendingStore,
   SmtpProber,
 } from '../ports.js';
 import type { LifeboatConfig } from './config.js';
@@ -67,6 +68,8 @@ export interface ContinuityDeps {
   metrics?: Metrics | undefined;
   /** Names new events; time-ordered so listing by id lists by time. */
   newId?: () => string;
+  /** The admin job records, where drills are kept; without it no drill runs. */
+  jobs?: SendingStore | undefined;
   /** Test seam: called after each hand-over batch so a crash can be injected. */
   handoverCheckpoint?: ((released: number) => void) | undefined;
   /** Test seam: called after each step of a handed-over delivery so a crash can be injected. */

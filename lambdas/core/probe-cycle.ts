@@ -1,6 +1,7 @@
 import type { LifeboatConfig } from './config.js';
 import type { Step } from './continuity.js';
 import { type ContinuityDeps, runProbeRound } from './continuity-service.js';
+import { advanceDrill, type DrillDeps, drillToSimulate } from './drill.js';
 import { ValidationError } from './errors.js';
 
 /**
@@ -116,9 +117,17 @@ export async function runProbeCycle(
   let rounds = 0;
   let actions = 0;
   let slot = 0;
+  const drills: DrillDeps | null = deps.jobs ? { ...deps, jobs: deps.jobs } : null;
   for (;;) {
     const roundStart = now();
-    const last = await runProbeRound(deps);
+    const drill = drills ? await drillStep(deps, 'drill not simulated', () => drillToSimulate(drills)) : null;
+    let last = await runProbeRound(deps, { drill });
+    if (drills) {
+      const advanced = await drillStep(deps, 'drill not advanced', () => advanceDrill(drills));
+      // A drill may have invoked or revoked: the run goes on from the state it left.
+      const org = advanced ? await deps.continuity.getOrg() : undefined;
+      if (org && org.state !== last.org.state) last = { ...last, org };
+    }
     rounds++;
     actions += last.actions.length;
     const done = { last, rounds, actions };
@@ -134,4 +143,46 @@ export async function runProbeCycle(
     if (remaining !== undefined && remaining < wait + worstRound + SCHEDULE_SLACK_MS) return done;
     if (wait > 0 && !(await options.sleep(wait))) return done;
   }
+}
+
+/**
+ * A drill's part of a probe round: whatever goes wrong with a drill is logged and never stops the
+ * probes, which watch for real outages.
+ */
+async function drillStep<T>(deps: ContinuityDeps, what: string, run: () => Promise<T>): Promise<T | null> {
+  try {
+    return await run();
+  } catch (err) {
+    deps.log.error(what, { error: (err as Error).message });
+    return null;
+  }
+}
+
+/**
+ * A probe run a delivery asked for (RouteChecks), having failed to reach a route: one round as soon
+ * as `probes.confirmAfterSeconds` have passed since the last round of any run (at once, usually),
+ * then its confirming round that long after if the check failed. Whoever asks, and however often,
+ * two checks are never closer than a confirming round's spacing, so a blip that fails a few
+ * deliveries pages nobody, while an outage with mail flowing pages about `confirmAfterSeconds`
+ * after the first delivery fails. The run's window holds just the two rounds: the scheduled runs,
+ * which a reserved concurrency of one holds back meanwhile, go on after it.
+ * @returns undefined when it ran no round: the organisation is not `normal` (its rounds already
+ *   decide), or Lambda would stop the run before its round and confirmation could end.
+ */
+export async function runRequestedCheck(
+  deps: ContinuityDeps,
+  options: Omit<ProbeCycleOptions, 'windowMs'>,
+): Promise<ProbeCycleResult | undefined> {
+  const { probes } = deps.config.continuity;
+  const org = await deps.continuity.getOrg();
+  if (org && org.state !== 'normal') return undefined;
+  const gapMs = (probes.confirmAfterSeconds ?? probes.intervalSeconds) * 1000;
+  const worstRound = probes.checkTimeoutSeconds * 1000 + ROUND_OVERHEAD_MS;
+  const windowMs = gapMs + worstRound + SCHEDULE_SLACK_MS;
+  const last = org?.lastRoundAt ? Date.parse(org.lastRoundAt) : Number.NEGATIVE_INFINITY;
+  const wait = Math.max(0, last + gapMs - deps.clock.now().getTime());
+  const remaining = options.remainingMs?.();
+  if (remaining !== undefined && remaining < wait + windowMs + SCHEDULE_SLACK_MS) return undefined;
+  if (wait > 0 && !(await options.sleep(wait))) return undefined;
+  return runProbeCycle(deps, { ...options, windowMs });
 }
