@@ -352,6 +352,17 @@ describe('drafts', () => {
     expect((await h.deps.sending.listSending('draft', 'alice', { limit: 10 })).items).toEqual([]);
   });
 
+  it('keeps a signature per user: mine goes in my new drafts, never in a colleague’s', async () => {
+    const h = await sendingHarness();
+    await h.call('PUT', '/mail/api/signature', { body: { text: 'Alice Smith\nSales' } });
+    await h.call('PUT', '/mail/api/signature', { body: { text: 'Bob Jones\nOperations' }, claims: BOB });
+    expect((await h.call('GET', '/mail/api/signature')).body.text).toBe('Alice Smith\nSales');
+    const bobs = (await h.call('POST', '/mail/api/drafts', { body: {}, claims: BOB }))
+      .body as unknown as Draft;
+    expect(bobs.text).toContain('-- \nBob Jones\nOperations');
+    expect(bobs.text).not.toContain('Alice Smith');
+  });
+
   it('refuses a body over the limit', async () => {
     const h = await sendingHarness();
     const res = await h.call('POST', '/mail/api/drafts', { body: { text: 'x'.repeat(400_001) } });
