@@ -185,7 +185,12 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   if (command === 'replay') {
     const { replayCommand } = await import('./cli-replay.js');
     const client = () =>
-      adminClient({ host: config.local.listen, port: config.local.apiPort, dataDir: config.local.dataDir, actor });
+      adminClient({
+        host: config.local.listen,
+        port: config.local.apiPort,
+        dataDir: config.local.dataDir,
+        actor,
+      });
     return replayCommand(positionals, values, client, {
       line,
       out: io.out,
