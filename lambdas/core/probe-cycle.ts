@@ -1,8 +1,10 @@
+import type { SendingStore } from '../ports.js';
 import type { LifeboatConfig } from './config.js';
 import type { Step } from './continuity.js';
 import { type ContinuityDeps, runProbeRound } from './continuity-service.js';
 import { advanceDrill, type DrillDeps, drillToSimulate } from './drill.js';
 import { ValidationError } from './errors.js';
+import { effectiveConfig } from './settings.js';
 
 /**
  * Time a probe round may take beyond its SMTP checks (which run at once, each at most
@@ -105,9 +107,12 @@ export function awaitsConfirmation(step: Step, settings: ContinuityDeps['config'
  * takes the rest of the run.
  */
 export async function runProbeCycle(
-  deps: ContinuityDeps,
+  deployed: ContinuityDeps & { jobs?: SendingStore | undefined },
   options: ProbeCycleOptions,
 ): Promise<ProbeCycleResult> {
+  // The thresholds and paging contacts in effect: the deployed config with the console's
+  // overrides (read through a short cache), in both runtimes.
+  const deps: ContinuityDeps = { ...deployed, config: await effectiveConfig(deployed) };
   const { probes } = deps.config.continuity;
   const now = () => deps.clock.now().getTime();
   const start = now();

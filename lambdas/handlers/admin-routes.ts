@@ -16,6 +16,7 @@ import { bodyOf, decodePathSegment, json, parse, type Route } from './http/route
 import { noticeRoutes } from './notice-routes.js';
 import { queueRoutes } from './queue-routes.js';
 import { replayRoutes } from './replay-routes.js';
+import { settingsRoutes } from './settings-routes.js';
 
 const invokeBody = z
   .strictObject({ scope: z.string().min(1).optional(), reason: z.string().max(500).optional() })
@@ -41,6 +42,8 @@ export function adminRoutes(
   options: {
     /** Who the staff are, for staff notices: the runtime's provisioner. @default config.webmail.users */
     staff?: StaffProvisioner | undefined;
+    /** The deployed config, which settings overrides are made against. @default ctx.config */
+    deployed?: Context['config'] | undefined;
   } = {},
 ): Route<Caller>[] {
   return [
@@ -136,6 +139,8 @@ export function adminRoutes(
     ...replayRoutes(ctx),
     // Staff notices: preview, send, status per recipient.
     ...noticeRoutes(ctx, options.staff),
+    // The configuration in effect, and the console's overrides of it.
+    ...settingsRoutes(ctx, options.deployed),
     {
       method: 'POST',
       pattern: /^\/admin\/messages\/([A-Za-z0-9._-]{1,128})\/recipients\/([^/]{3,320})\/retry$/,

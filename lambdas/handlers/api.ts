@@ -1,4 +1,5 @@
 import { type Context, defaultContext } from '../adapters/context.js';
+import { effectiveConfig } from '../core/settings.js';
 import type { StaffDeps } from '../core/staff.js';
 import { adminRoutes } from './admin-routes.js';
 import { AuthError, callerFrom } from './http/auth.js';
@@ -31,8 +32,14 @@ export function createApiHandler(
         throw new AuthError(403, `admin API: ${who.id} is not in the ${ctx.config.adminGroup} group`);
       }
       const staff = options.staff?.();
+      // Thresholds, paging contacts and staff notices as the console overrode them: an invoke's
+      // pages and a notice's default audience follow the settings page, not only the deploy.
+      const effective = { ...ctx, config: await effectiveConfig(ctx) };
       return await dispatch(
-        [...adminRoutes(ctx, { staff }), ...(staff ? staffRoutes(ctx, staff) : [])],
+        [
+          ...adminRoutes(effective, { staff, deployed: ctx.config }),
+          ...(staff ? staffRoutes(effective, staff) : []),
+        ],
         event,
         who,
       );
