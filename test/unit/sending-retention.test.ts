@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { purgeSendingFiles, type SendingFolders } from '../../infra/local/sending-retention.js';
-import type { SendingKind } from '../../lambdas/ports.js';
+import { openSqliteSendingStore } from '../../lambdas/adapters/local/sqlite-sending.js';
+import type { SendingKind, SendingRecord } from '../../lambdas/ports.js';
 
 const NOW = Date.parse('2026-06-15T12:00:00Z');
 const MINUTE = 60_000;
@@ -83,5 +84,33 @@ describe('purgeSendingFiles', () => {
   it('does nothing where sending never wrote a folder', async () => {
     await rm(folders.uploads, { recursive: true });
     expect(await purge()).toEqual({ drafts: 0, uploads: 0, outgoing: 0, temp: 0 });
+  });
+});
+
+describe('SqliteSendingStore.purgeExpired', () => {
+  it('removes the named kinds’ records whose time is up, and leaves other kinds sharing the table', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'lifeboat-sending-purge-'));
+    const store = openSqliteSendingStore(path.join(root, 'lifeboat.db'));
+    try {
+      const record = (kind: SendingKind, id: string, expiresAt: number): SendingRecord => ({
+        kind,
+        user: 'alice',
+        id,
+        version: 1,
+        dueAt: null,
+        expiresAt,
+        data: {},
+      });
+      const now = Math.floor(NOW / 1000);
+      await store.putSending(record('draft', 'expired', now - 1), 0);
+      await store.putSending(record('draft', 'live', now + 60), 0);
+      await store.putSending(record('notice', 'job', now - 1), 0);
+      expect(store.purgeExpired(new Date(NOW), ['draft', 'upload'])).toBe(1);
+      expect([...store.idsOf('draft')]).toEqual(['live']);
+      expect([...store.idsOf('notice')]).toEqual(['job']);
+    } finally {
+      store.close();
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
