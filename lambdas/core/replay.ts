@@ -770,7 +770,9 @@ export async function runReplay(deps: ReplayDeps, id: string, options: RunOption
     // The next `concurrency` messages without a final row, started at the hand-over's pace.
     const group: number[] = [];
     for (let s = next; s < total && group.length < concurrency; s++) if (!rows.get(s)?.final) group.push(s);
-    await Promise.all(
+    // Every message of the group has its row before the run goes on or ends, however one of them
+    // fails: a message in flight is never left unrecorded behind a run that has stopped.
+    const settled = await Promise.allSettled(
       group.map(async (seq) => {
         // Pace: the n-th message this run sends may not start before n / rate seconds; a skipped
         // one costs the primary nothing and waits for nothing.
@@ -786,6 +788,8 @@ export async function runReplay(deps: ReplayDeps, id: string, options: RunOption
         if (!row.final) deferral ??= { reply: row.detail };
       }),
     );
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     advance();
     if (deferral) break;
     if (sinceSave >= CHECKPOINT_MESSAGES || performance.now() - lastSave >= CHECKPOINT_MS) {
