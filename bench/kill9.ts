@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import type { StateCounts } from '../lambdas/ports.js';
 import {
   freePort,
@@ -28,6 +29,11 @@ const AIM_KILLS_PER_DUPLICATE = 20;
 /** Draining after the last kill gives up after this long: a message still missing then is lost. */
 const DRAIN_LIMIT_MS = 120_000;
 const DOMAIN = 'bench.test';
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? 0 : (s[Math.floor(s.length / 2)] as number);
+};
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -62,6 +68,89 @@ export function countDuplicates(
     for (const n of copies.values()) resent += n - 1;
   }
   return { resent, storedTwice };
+}
+
+/** Where each resent delivery stood when the kill that cost the extra copy landed. */
+export interface ResentCause {
+  /** The delivery's state in the dead process's database, read before the restart. */
+  stateAtKill: string;
+  /** Whether the primary had taken the first copy before the kill (else the copy came after, from a later process). */
+  firstCopyBeforeKill: boolean;
+  /** Milliseconds from the primary taking the first copy to the kill. */
+  msBeforeKill: number;
+}
+
+/** Each delivery's state in a stopped runtime's database, by gateway id and recipient. */
+function deliveryStates(database: string): Map<string, string> {
+  const db = new Database(database, { readonly: true, fileMustExist: true });
+  try {
+    const rows = db
+      .prepare<[], { message_id: string; recipient: string; state: string }>(
+        'SELECT message_id, recipient, state FROM deliveries',
+      )
+      .all();
+    return new Map(rows.map((r) => [`${r.message_id} ${r.recipient.toLowerCase()}`, r.state]));
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Milliseconds from the primary taking each message (its 250 on the way) to Lifeboat's recorded
+ * `delivered` (its deliveredAt): the window in which a kill costs a second copy, one per delivery.
+ */
+function recordLags(database: string, transactions: readonly PrimaryTransaction[]): number[] {
+  const first = new Map<string, number>();
+  for (const t of transactions) {
+    const key = `${t.gatewayId ?? ''} ${(t.to[0] ?? '').toLowerCase()}`;
+    if (!first.has(key)) first.set(key, t.at);
+  }
+  const db = new Database(database, { readonly: true, fileMustExist: true });
+  try {
+    const rows = db
+      .prepare<[], { message_id: string; recipient: string; record: string }>(
+        "SELECT message_id, recipient, record FROM deliveries WHERE state = 'delivered'",
+      )
+      .all();
+    const lags: number[] = [];
+    for (const r of rows) {
+      const at = first.get(`${r.message_id} ${r.recipient.toLowerCase()}`);
+      const deliveredAt = (JSON.parse(r.record) as { deliveredAt: string | null }).deliveredAt;
+      if (at !== undefined && deliveredAt) lags.push(Date.parse(deliveredAt) - at);
+    }
+    return lags.sort((a, b) => a - b);
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * For every copy at the primary beyond the first of one gateway id: the last kill before that
+ * copy arrived, what the first copy's delivery record said at that kill, and how long before the
+ * kill the primary had taken the first copy.
+ */
+export function resentCauses(
+  transactions: readonly Pick<PrimaryTransaction, 'gatewayId' | 'to' | 'at'>[],
+  kills: readonly { at: number; states: Map<string, string> }[],
+): ResentCause[] {
+  const seen = new Map<string, number>();
+  const causes: ResentCause[] = [];
+  for (const t of transactions) {
+    const key = `${t.gatewayId ?? ''} ${(t.to[0] ?? '').toLowerCase()}`;
+    const first = seen.get(key);
+    if (first === undefined) {
+      seen.set(key, t.at);
+      continue;
+    }
+    const kill = [...kills].reverse().find((k) => k.at <= t.at);
+    if (!kill) continue;
+    causes.push({
+      stateAtKill: kill.states.get(key) ?? 'no record',
+      firstCopyBeforeKill: first <= kill.at,
+      msBeforeKill: kill.at - first,
+    });
+  }
+  return causes;
 }
 
 const randomBetween = ([low, high]: readonly [number, number]) =>
@@ -114,11 +203,14 @@ export const kill9Figure: Figure = {
       });
 
       const started = Date.now();
+      const kills: { at: number; states: Map<string, string> }[] = [];
       for (let kill = 0; kill < KILLS; kill++) {
         const at = accepted.size + randomBetween(ACCEPTED_BETWEEN_KILLS);
         while (accepted.size < at) await sleep(2);
         await sleep(Math.random() * KILL_JITTER_MS);
+        const killedAt = Date.now();
         await lifeboat.kill9();
+        kills.push({ at: killedAt, states: deliveryStates(path.join(dataDir, 'lifeboat.db')) });
         lifeboat = await LifeboatProcess.start({ cwd: dir, configFile });
       }
       sending = false;
@@ -143,6 +235,14 @@ export const kill9Figure: Figure = {
       }
 
       const { resent, storedTwice } = countDuplicates(primary.transactions);
+      const causes = resentCauses(primary.transactions, kills);
+      const lags = recordLags(path.join(dataDir, 'lifeboat.db'), primary.transactions);
+      const pct = (p: number) => lags[Math.min(lags.length - 1, Math.floor(p * lags.length))] ?? Number.NaN;
+      const byState = new Map<string, number>();
+      for (const c of causes) {
+        const k = `${c.stateAtKill}${c.firstCopyBeforeKill ? '' : ' (first copy after the kill)'}`;
+        byState.set(k, (byState.get(k) ?? 0) + 1);
+      }
       const perKill = (resent + storedTwice) / KILLS;
       const aim = 1 / AIM_KILLS_PER_DUPLICATE;
       const row: Row = {
@@ -164,11 +264,15 @@ export const kill9Figure: Figure = {
           senderRetries: failures,
           loadSeconds,
           queue,
+          resentCauses: causes,
+          recordLagMs: { n: lags.length, p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), max: lags.at(-1) },
         },
       };
       return {
         rows: [row],
         notes: [
+          `kill -9, the window: from the primary taking a message to Lifeboat's recorded \`delivered\` (deliveredAt, millisecond clock), over ${lags.length} deliveries: median ${fmt(pct(0.5), 'ms')}, p90 ${fmt(pct(0.9), 'ms')}, p99 ${fmt(pct(0.99), 'ms')}, most ${fmt(lags.at(-1) ?? Number.NaN, 'ms')}.`,
+          `kill -9, where the resent copies came from (the delivery's state in the killed process's database; the primary took the first copy a median ${fmt(median(causes.map((c) => c.msBeforeKill)), 'ms')} before the kill): ${[...byState].map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}.`,
           `kill -9: ${KILLS} kills of the runtime process over ${fmt(loadSeconds, 's')} of load (${SENDERS} senders without pause, each kill after ${ACCEPTED_BETWEEN_KILLS[0]}–${ACCEPTED_BETWEEN_KILLS[1]} acknowledged messages and up to ${KILL_JITTER_MS} ms), each followed by a restart on the same data, then drained. "Resent" is a delivery whose primary 250 came back while \`delivered\` was not yet recorded; "stored twice" a message its sender sent again because the kill cut its transaction after Lifeboat had stored it.`,
         ],
       };

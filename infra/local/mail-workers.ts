@@ -18,6 +18,17 @@ import {
  */
 export const MAIL_TASKS_QUEUED_PER_WORKER = 16;
 
+/**
+ * How much lower than the main thread the mail workers run (a nice value, added to the
+ * process's). When the cores are short, the main thread goes first: it reads the primary's 250
+ * and records `delivered` in the same callback, and every millisecond it waits for a core is a
+ * millisecond in which a crash costs a second copy (see the README's duplicate window). The
+ * checks and parses of new mail wait instead; their queue fills and the receiver answers 451, so
+ * senders slow down while what is in flight finishes. 5 gives the main thread three times the
+ * worker's share of a contended core (CFS weights 1024 and 335), not all of it.
+ */
+export const MAIL_WORKER_NICE = 5;
+
 /** What the receiver's verdicts need, the resolver apart (the worker builds its own from the config). */
 export type VerdictRequest = Omit<VerdictInput, 'resolver'>;
 
@@ -55,6 +66,11 @@ export interface MailWorkers {
    * none, as an unparseable message does: the message is indexed from its record.
    */
   indexBody(raw: Buffer): Promise<IndexBody>;
+  /**
+   * Starts every worker now and resolves once each has loaded its parsers, so the first messages
+   * after a start do not share the cores with loading them (and wait for no worker to load).
+   */
+  warm(): Promise<void>;
   stats(): PoolStats;
   /** Finishes the tasks given so far, then ends the workers. */
   close(): Promise<void>;
@@ -67,6 +83,11 @@ export interface MailWorkersOptions {
   /** @default MAIL_TASKS_QUEUED_PER_WORKER × size */
   maxQueued?: number;
 }
+
+/** What warm() parses: a message of a line, enough to load the parser and its decoders. */
+const WARM_MESSAGE = new Uint8Array(
+  Buffer.from('From: a@example.org\r\nSubject: warm-up\r\nContent-Type: text/plain\r\n\r\nwarm-up\r\n'),
+);
 
 const crashedVerdicts = (spam: Verdicts['spam'], virus: Verdicts['virus']): Verdicts => ({
   spam,
@@ -111,6 +132,10 @@ export function createMailWorkers(options: MailWorkersOptions): MailWorkers {
         if (err instanceof WorkerCrashedError) return { text: null, attachmentNames: [] };
         throw err;
       }
+    },
+    async warm() {
+      // One task per worker at once: the pool starts a worker for each task no idle one can take.
+      await Promise.all(Array.from({ length: size }, () => pool.run({ kind: 'summary', raw: WARM_MESSAGE })));
     },
     stats: () => pool.stats(),
     close: () => pool.close(),

@@ -396,6 +396,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   track(staff.rebuildMissing()).catch((err: Error) =>
     log.error('search index rebuild failed; the next sweep tries again', { error: err.message }),
   );
+  // The mail workers load their parsers now, before the first message: after a crash, the
+  // first deliveries then have the main thread's core to themselves (see MAIL_WORKER_NICE).
+  await mailWorkers
+    .warm()
+    .catch((err: Error) =>
+      log.warn('mail workers did not start; they start again with the first message', { error: err.message }),
+    );
   const tlsDeps = { config, layout, clock: ctx.clock, log };
   const receiverTls = await abandon(loadReceiverTls(tlsDeps));
   const receiver = createReceiver({

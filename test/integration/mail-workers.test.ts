@@ -1,7 +1,8 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMailWorkers, type MailWorkers } from '../../infra/local/mail-workers.js';
+import { createMailWorkers, MAIL_WORKER_NICE, type MailWorkers } from '../../infra/local/mail-workers.js';
 import { createReceiver } from '../../infra/local/receiver.js';
 import { createLocalResolver } from '../../infra/local/resolver.js';
 import { computeVerdicts } from '../../infra/local/verdicts.js';
@@ -67,6 +68,39 @@ async function send(port: number, raw: Buffer): Promise<string> {
     conn.close();
   }
 }
+
+/** The nice value of each thread of this process, from Linux's /proc (field 19 of a task's stat). */
+function threadNiceValues(): number[] {
+  return readdirSync('/proc/self/task').map((tid) => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  });
+}
+
+describe('MailWorkers.warm', () => {
+  it('starts every worker before the first message', async () => {
+    workers = createMailWorkers({ config, size: 2 });
+    expect(workers.stats().workers).toBe(0);
+
+    await workers.warm();
+
+    expect(workers.stats()).toMatchObject({ workers: 2, running: 0, crashed: 0 });
+  });
+});
+
+describe('createMailWorkers priority', () => {
+  it('runs its workers below the main thread, so the main thread gets a contended core first', async () => {
+    const before = threadNiceValues();
+    workers = createMailWorkers({ config, size: 2 });
+    await workers.warm();
+
+    const mainThread = readFileSync('/proc/self/stat', 'utf8');
+    const mainNice = Number(mainThread.slice(mainThread.lastIndexOf(')') + 2).split(' ')[16]);
+    const lowered = threadNiceValues().filter((n) => n === mainNice + MAIL_WORKER_NICE);
+    expect(before.filter((n) => n === mainNice + MAIL_WORKER_NICE)).toHaveLength(0);
+    expect(lowered).toHaveLength(2);
+  });
+});
 
 describe('createReceiver with a busy worker pool', () => {
   it('answers 451 and stores nothing, so the sender retries later', async () => {
