@@ -36,6 +36,23 @@ function displayName(value: AddressObject | AddressObject[] | undefined): string
   return name === '' ? null : name.slice(0, MAX_NAME_CHARS);
 }
 
+/** The first part of a body a snippet is looked for in; four times as much each time it falls short. */
+const SNIPPET_SCAN_CHARS = 1024;
+
+/**
+ * `body` with its whitespace runs made single spaces, trimmed and cut to SNIPPET_CHARS, reading
+ * only as much of it as that takes: a long body costs no more than a short one. A collapsed
+ * prefix is a prefix of the collapsed whole, and once it holds two characters past the cut, one
+ * of them is not a space, so trimming the whole could not reach into the snippet.
+ */
+export function collapseSnippet(body: string): string {
+  for (let n = SNIPPET_SCAN_CHARS; ; n *= 4) {
+    if (n >= body.length) return body.replace(/\s+/g, ' ').trim().slice(0, SNIPPET_CHARS);
+    const head = body.slice(0, n).replace(/\s+/g, ' ').trimStart();
+    if (head.length >= SNIPPET_CHARS + 2) return head.slice(0, SNIPPET_CHARS);
+  }
+}
+
 function snippetOf(text: string | undefined, html: string | false | undefined): string {
   let body = text ?? '';
   if (!body && html) {
@@ -44,7 +61,7 @@ function snippetOf(text: string | undefined, html: string | false | undefined): 
       .replace(/<[^>]+>/g, ' ')
       .replace(/&nbsp;/g, ' ');
   }
-  return body.replace(/\s+/g, ' ').trim().slice(0, SNIPPET_CHARS);
+  return collapseSnippet(body);
 }
 
 const empty: Omit<MessageSummary, 'parseError'> = {
