@@ -44,6 +44,11 @@ export const USAGE = `usage: lifeboat <command> [options]
                               exact text per channel, its SMS segments and who gets it
   notify status [id]          staff notices, or one with each recipient's status
   notify resume <id>          send what a notice left queued
+  settings [show]             the configuration in effect, secrets masked; * marks overrides
+  settings set <path> <value> [--reason TEXT]
+                              override a threshold, paging contact or staff notice setting
+                              (a list: comma-separated); validated like the config file
+  settings reset <path>       return a setting to its deployed value
   users                       staff who may sign in to the webmail: id, name, addresses, phone, status
   users add <id> --name NAME --address ADDR [--address ALIAS] [--phone +44…] [--group G]
             [--password-prompt | --password-stdin]
@@ -74,6 +79,7 @@ const COMMANDS = new Set<string>([
   ...MAIL_COMMANDS,
   'send',
   'notify',
+  'settings',
   'users',
   'replay',
   'import-legacy',
@@ -171,6 +177,16 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       actor,
     });
     return continuityCommand(command, positionals, values, call, line);
+  }
+  if (command === 'settings') {
+    const { settingsCommand } = await import('./cli-settings.js');
+    const call = adminClient({
+      host: config.local.listen,
+      port: config.local.apiPort,
+      dataDir: config.local.dataDir,
+      actor,
+    });
+    return settingsCommand(positionals, values, call, line);
   }
   if (command === 'notify') {
     const { notifyCommand } = await import('./cli-notify.js');
