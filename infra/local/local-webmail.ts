@@ -64,6 +64,8 @@ export interface LocalWebmailOptions {
   indexBody?: SearchDeps['indexBody'];
   /** Drafts, uploads and sending (infra/local/local-sending.ts); without it those endpoints answer 404. */
   sending?: WebmailContext['sending'];
+  /** The admin job records, where a drill's first webmail sign-in is recorded. */
+  drills?: WebmailContext['drills'];
 }
 
 /** The staff side of the local runtime: sign-in, the webmail API, search indexing, the web app. */
@@ -136,6 +138,7 @@ export async function openLocalWebmail(options: LocalWebmailOptions): Promise<Lo
     cache,
     continuity: options.continuity,
     sending: options.sending,
+    drills: options.drills,
   });
   const searchDeps: SearchDeps = { ...context(), indexBody: options.indexBody };
   const indexQueue = createIndexQueue(

@@ -274,6 +274,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   webmail = await abandon(
     openLocalWebmail({
       sending: sending.deps,
+      drills: stores.jobs,
       config,
       dataDir: layout.dataDir,
       configDir: options.configDir,

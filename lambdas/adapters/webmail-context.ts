@@ -4,6 +4,7 @@ import type { SearchDeps } from '../core/search/indexer.js';
 import type { WebmailContext } from '../handlers/webmail-routes.js';
 import { systemClock } from '../ports.js';
 import { createAwsClients, type LifeboatEnv, readEnv } from './context.js';
+import { createDynamoSendingStore } from './dynamo-sending.js';
 import { createDynamoStore } from './dynamo-store.js';
 import { jsonLogger } from './logger.js';
 import { createS3Blobs } from './s3-blobs.js';
@@ -75,6 +76,8 @@ export function createWebmailContext(
     links: createS3LinkSigner({ ...deps, s3, bucket: env.BUCKET_NAME }),
     sending: sending?.deps,
     wakes: sending?.wakes,
+    // The admin job records share the table: a running drill's first sign-in is recorded there.
+    drills: createDynamoSendingStore(dynamo, { tableName: env.TABLE_NAME }),
   };
 }
 

@@ -11,6 +11,7 @@ import {
 } from '../core/continuity-service.js';
 import { NotFoundError } from '../core/errors.js';
 import type { StaffProvisioner } from '../ports.js';
+import { drillRoutes } from './drill-routes.js';
 import type { Caller } from './http/auth.js';
 import { bodyOf, decodePathSegment, json, parse, type Route } from './http/router.js';
 import { noticeRoutes } from './notice-routes.js';
@@ -137,6 +138,8 @@ export function adminRoutes(
     ...queueRoutes(ctx),
     // Replays of the raw archive into a restored primary.
     ...replayRoutes(ctx),
+    // Drills: rehearsals on a test route or test mailboxes, and their timed reports.
+    ...drillRoutes(ctx),
     // Staff notices: preview, send, status per recipient.
     ...noticeRoutes(ctx, options.staff),
     // The configuration in effect, and the console's overrides of it.

@@ -1,6 +1,7 @@
 import { type LifeboatConfig, webmailHistoryDays } from '../core/config.js';
 import type { Directory, MailboxUser } from '../core/directory.js';
 import { NotFoundError } from '../core/errors.js';
+import { scopeCovers } from '../core/holds.js';
 import { fetchLinkedPart, linkFor, listMailbox, readMessage, setMessageFlags } from '../core/mailbox.js';
 import { resolveRoute } from '../core/routing.js';
 import type { IndexCache } from '../core/search/mailbox-index.js';
@@ -25,6 +26,7 @@ import type {
   LinkSubject,
   Logger,
   MessageStore,
+  SendingStore,
 } from '../ports.js';
 import {
   createDraftBodySchema,
@@ -64,6 +66,8 @@ export interface WebmailContext {
   continuity?: Pick<ContinuityStore, 'getOrg' | 'getEvent'> | undefined;
   /** Drafts, uploads, sending and the Sent view; without it those endpoints answer 404. */
   sending?: SendingDeps | undefined;
+  /** The admin job records: the first sign-in of a user in a running drill's scope is recorded there. */
+  drills?: SendingStore | undefined;
 }
 
 /** A draft's or a sent message's id in a path (time-ordered ids). */
@@ -254,8 +258,14 @@ export async function continuityStatus(
   if (!org || org.state === 'normal') return { state: 'normal', since: null, scopeCoversMe: false };
   const event = org.eventId ? await ctx.continuity?.getEvent(org.eventId) : undefined;
   const scope = event?.scope ?? '*';
-  const routes = new Set(user.addresses.map((a) => resolveRoute(ctx.config, a)?.name));
-  return { state: org.state, since: org.since, scopeCoversMe: scope === '*' || routes.has(scope) };
+  const covers = user.addresses.some((a) => scopeCovers(scope, resolveRoute(ctx.config, a)?.name ?? '', a));
+  return {
+    state: org.state,
+    since: org.since,
+    scopeCoversMe: covers,
+    // A rehearsal: the banner says so, so nobody takes it for a real outage.
+    ...(event?.drill ? { drill: true } : {}),
+  };
 }
 
 /** A file name safe inside a quoted header value: no quotes, controls or separators an attacker could use. */

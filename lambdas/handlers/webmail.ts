@@ -1,5 +1,7 @@
 import { resolveMailboxUser } from '../core/directory.js';
+import { createDrillSignInRecorder } from '../core/drill.js';
 import { LifeboatError } from '../core/errors.js';
+import type { SendingStore } from '../ports.js';
 import { AuthError } from './http/auth.js';
 import { errorResponse } from './http/errors.js';
 import { dispatch, type HttpResult, httpEventSchema, parse } from './http/router.js';
@@ -16,6 +18,16 @@ export { FILES_ROUTE, serveLinkedFile, webmailRoutes } from './webmail-routes.js
  * sign-in: the link is the authorisation. Every error becomes JSON with its stable code.
  */
 export function createWebmailHandler(context: () => WebmailContext) {
+  // One recorder per job store, so its short cache of the running drill lives as long as the process.
+  const recorders = new WeakMap<SendingStore, ReturnType<typeof createDrillSignInRecorder>>();
+  const drillSignIn = (ctx: WebmailContext, jobs: SendingStore) => {
+    let recorder = recorders.get(jobs);
+    if (!recorder) {
+      recorder = createDrillSignInRecorder({ jobs, config: ctx.config, clock: ctx.clock, log: ctx.log });
+      recorders.set(jobs, recorder);
+    }
+    return recorder;
+  };
   return async (rawEvent: unknown): Promise<HttpResult> => {
     const ctx = context();
     try {
@@ -42,6 +54,7 @@ export function createWebmailHandler(context: () => WebmailContext) {
           `webmail: ${user.id} has no mailbox here; ask an administrator to add your addresses to the staff directory`,
         );
       }
+      if (ctx.drills) await drillSignIn(ctx, ctx.drills)(user);
       return await dispatch(webmailRoutes(ctx), event, user);
     } catch (err) {
       return errorResponse(err, ctx.log);

@@ -166,6 +166,8 @@ export const statusResponseSchema = z.object({
   since: isoTime.nullable(),
   /** The open event holds (or would hold) mail of one of my addresses' routes. */
   scopeCoversMe: z.boolean(),
+  /** The open event is a drill, a rehearsal: the banner says so. Absent when it is not. */
+  drill: z.boolean().optional(),
 });
 export type StatusResponse = z.infer<typeof statusResponseSchema>;
 

@@ -137,19 +137,22 @@ describe('IAM', () => {
     expect(readersOf('outgoing/')).toEqual(['SendingEvents', 'SendingOutbound', 'Webmail']);
     expect(readersOf('uploads/')).toEqual(['Webmail']);
     // Raw mail is SES's to write, and the sending side's for the mail Lifeboat writes itself (a
-    // colleague's copy, a sent copy, a bounce notice), taken in as inbound mail.
+    // colleague's copy, a sent copy, a bounce notice), taken in as inbound mail; the probe writes a
+    // running drill's probe messages, below raw/drill- only.
     const writable = (policy: string) =>
       policy.startsWith('Sending')
         ? [prefix('raw/')]
-        : policy.startsWith('Webmail')
-          ? [
-              prefix('index/'),
-              prefix('attachments/'),
-              prefix('drafts/'),
-              prefix('uploads/'),
-              prefix('outgoing/'),
-            ]
-          : [prefix('index/'), prefix('attachments/')];
+        : policy.startsWith('ContinuityProbe')
+          ? [prefix('index/'), prefix('attachments/'), prefix('raw/drill-')]
+          : policy.startsWith('Webmail')
+            ? [
+                prefix('index/'),
+                prefix('attachments/'),
+                prefix('drafts/'),
+                prefix('uploads/'),
+                prefix('outgoing/'),
+              ]
+            : [prefix('index/'), prefix('attachments/')];
     for (const { policy, statement } of onMail) {
       const writes = list(statement.Action).some((a) => /^s3:(Put|Delete|Abort)/.test(a));
       if (writes) {
@@ -300,7 +303,15 @@ describe('IAM', () => {
         ],
       };
       for (const [prefix, own] of [
-        ['ContinuityProbe', [getAtt(s, 'AWS::Logs::LogGroup', 'ContinuityProbeLogs'), secret]],
+        [
+          'ContinuityProbe',
+          [
+            getAtt(s, 'AWS::Logs::LogGroup', 'ContinuityProbeLogs'),
+            secret,
+            // A drill's probe messages, stored as received mail.
+            { 'Fn::Join': ['', [bucket, '/raw/drill-*']] },
+          ],
+        ],
         ['AdminApi', [getAtt(s, 'AWS::Logs::LogGroup', 'AdminApiLogs')]],
       ] as const) {
         const found = of(s, prefix);

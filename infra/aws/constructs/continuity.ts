@@ -108,6 +108,8 @@ export class Continuity extends Construct {
     });
     platform.store.grantTable(this.probe);
     platform.store.grantReadRaw(this.probe);
+    // A running drill's probe messages are written as received mail and ingested by the probe run.
+    platform.store.grantDrillProbes(this.probe);
     for (const secret of props.routeSecrets) secret.grantRead(this.probe.function);
     this.grantPaging(this.probe);
 

@@ -5,6 +5,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { DRILL_PROBE_PREFIX } from '../../../lambdas/core/drill.js';
 import {
   ATTACHMENTS_PREFIX,
   DRAFTS_PREFIX,
@@ -301,6 +302,25 @@ export class Store extends Construct {
         'Action::kms:ReEncrypt*',
         'Action::kms:GenerateDataKey*',
         arnFinding(this.bucket, `/${INDEX_PREFIX}*`),
+      ],
+    );
+  }
+
+  /**
+   * Lets the probe function store a drill's probe messages as received mail (`raw/drill-…`, with the
+   * mail key), so they are ingested through the drill's held scope: put there, nothing else.
+   */
+  grantDrillProbes(user: StoreUser): void {
+    this.bucket.grantPut(user.function, `${RAW_PREFIX}${DRILL_PROBE_PREFIX}*`);
+    acknowledgeNag(
+      user.role,
+      'AwsSolutions-IAM5',
+      "A drill's probe messages are put below raw/drill-, named by the drill's id: put on that prefix of the mail bucket only, with the mail key for them.",
+      [
+        'Action::s3:Abort*',
+        'Action::kms:ReEncrypt*',
+        'Action::kms:GenerateDataKey*',
+        arnFinding(this.bucket, `/${RAW_PREFIX}${DRILL_PROBE_PREFIX}*`),
       ],
     );
   }
