@@ -225,9 +225,23 @@ export async function deleteDraft(deps: DraftDeps, user: MailboxUser, id: string
   await deleteDraftBody(deps, id);
 }
 
-/** Removes a deleted draft's body, where the storage can (the record went first: nothing points at it). */
-export async function deleteDraftBody(deps: Pick<DraftDeps, 'sendingBlobs'>, id: string): Promise<void> {
-  await deps.sendingBlobs.deleteRaw?.(`${DRAFTS_PREFIX}${id}`);
+/**
+ * Removes a deleted draft's body, where the storage can (the record went first: nothing points at
+ * it). A removal that fails is left to the purge of files no record names, so it never turns a
+ * deletion or a send that succeeded into an error.
+ */
+export async function deleteDraftBody(
+  deps: Pick<DraftDeps, 'sendingBlobs' | 'log'>,
+  id: string,
+): Promise<void> {
+  try {
+    await deps.sendingBlobs.deleteRaw?.(`${DRAFTS_PREFIX}${id}`);
+  } catch (err) {
+    deps.log.warn('draft body not removed; the purge of unnamed files removes it', {
+      draftId: id,
+      error: (err as Error).message,
+    });
+  }
 }
 
 export async function getSignature(deps: DraftDeps, user: MailboxUser): Promise<Signature> {
