@@ -1007,3 +1007,32 @@ async function replayOne(
 export function newRunnerId(): string {
   return randomUUID();
 }
+
+/**
+ * Time a function's replay run leaves before its own timeout: a healthy primary answers a
+ * transaction in well under a second, so a minute covers a slow one. A stalled transaction cut off
+ * by the timeout is a crash like any other: that message may go twice (the SMTP window), and the
+ * job waits for its lease to run out before the next run takes it.
+ */
+export const REPLAY_MARGIN_MS = 60_000;
+
+/**
+ * Gives the replays under way the rest of a scheduled function's run (AWS: the sweep, every
+ * minute, after its retries): each job in turn, while more than {@link REPLAY_MARGIN_MS} remains.
+ * A job another run holds is left to it.
+ * @returns the messages given an outcome
+ */
+export async function continueReplays(
+  deps: ReplayDeps,
+  options: { remainingMs: () => number; owner: string },
+): Promise<number> {
+  if (!deps.jobs || !deps.blobs.listStored) return 0;
+  let handled = 0;
+  for (const job of await activeReplays(deps)) {
+    const budgetMs = options.remainingMs() - REPLAY_MARGIN_MS;
+    if (budgetMs <= 0) break;
+    const result = await runReplay(deps, job.id, { budgetMs, owner: options.owner });
+    handled += result.handled;
+  }
+  return handled;
+}

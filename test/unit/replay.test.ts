@@ -463,3 +463,37 @@ describe('replay API', () => {
     expect(audit.find((a) => a.action === 'replay-start' && a.eventId === 'ev9')).toBeDefined();
   });
 });
+
+describe('the sweep function (AWS)', () => {
+  it('carries a replay on in the time its run has left after the retries', async () => {
+    const { createSweepHandler } = await import('../../lambdas/handlers/sweep.js');
+    const t = harness();
+    await t.archive('m1', 50);
+    await t.archive('m2', 40);
+    const job = await startReplay(t.ctx, { from: ago(60) }, { actor: 'alice' });
+    const sweep = createSweepHandler(
+      () => t.ctx,
+      () => {},
+      { replays: true },
+    );
+    const result = await sweep({}, { getRemainingTimeInMillis: () => 120_000 });
+    expect(result.replayed).toBe(2);
+    expect(t.received()).toEqual(['m1', 'm2']);
+    expect((await replayReport(t.ctx, job.id)).job.state).toBe('finished');
+  });
+
+  it('leaves a replay for the next run when less than the margin is left', async () => {
+    const { createSweepHandler } = await import('../../lambdas/handlers/sweep.js');
+    const t = harness();
+    await t.archive('m1', 50);
+    await startReplay(t.ctx, { from: ago(60) }, { actor: 'alice' });
+    const sweep = createSweepHandler(
+      () => t.ctx,
+      () => {},
+      { replays: true },
+    );
+    const result = await sweep({}, { getRemainingTimeInMillis: () => 30_000 });
+    expect(result.replayed).toBe(0);
+    expect(t.wire).toEqual([]);
+  });
+});
