@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { LifeboatError } from '../../lambdas/core/errors.js';
 import { adminClient } from './cli-api.js';
 import { CONTINUITY_COMMANDS, continuityCommand } from './cli-continuity.js';
+import { DRILL_USAGE } from './cli-drill.js';
 import { REPLAY_USAGE } from './cli-replay.js';
 import { loadLocalConfig } from './load-config.js';
 
@@ -61,6 +62,7 @@ export const USAGE = `usage: lifeboat <command> [options]
   users … --user-pool ID [--region R]
                               the same against the AWS staff user pool (Cognito) instead
 ${REPLAY_USAGE}
+${DRILL_USAGE}
   import-legacy               import the data folder of an earlier version (dynalite and s3rver
                               folders) into this one's store; run once, with Lifeboat stopped
 
@@ -82,6 +84,7 @@ const COMMANDS = new Set<string>([
   'settings',
   'users',
   'replay',
+  'drill',
   'import-legacy',
 ]);
 
@@ -148,6 +151,9 @@ function parse(args: string[]) {
         user: { type: 'string', multiple: true },
         channel: { type: 'string', multiple: true },
         'dry-run': { type: 'boolean' },
+        'confirm-production': { type: 'boolean' },
+        auto: { type: 'boolean' },
+        html: { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -197,6 +203,16 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       actor,
     });
     return notifyCommand(positionals, values, call, line);
+  }
+  if (command === 'drill') {
+    const { drillCommand } = await import('./cli-drill.js');
+    const call = adminClient({
+      host: config.local.listen,
+      port: config.local.apiPort,
+      dataDir: config.local.dataDir,
+      actor,
+    });
+    return drillCommand(positionals, values, call, io.out);
   }
   if (command === 'replay') {
     const { replayCommand } = await import('./cli-replay.js');
