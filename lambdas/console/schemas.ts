@@ -25,6 +25,8 @@ export const evidenceSchema = z.object({
   ok: z.boolean(),
   detail: z.string(),
   figures: z.record(z.string(), z.number()),
+  /** A drill's simulated failure of its scope, not a finding of a real probe. */
+  simulated: z.boolean().optional(),
   at: time,
 });
 export type Evidence = z.infer<typeof evidenceSchema>;
@@ -63,6 +65,8 @@ export const continuityEventSchema = z.object({
   extensions: z
     .array(z.object({ at: time, by: z.string(), hours: z.number(), from: time, to: time }))
     .optional(),
+  /** The drill this event rehearses (its id); absent for a real event. */
+  drill: z.string().optional(),
 });
 export type ContinuityEvent = z.infer<typeof continuityEventSchema>;
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ContinuityEvent, FlowPoint, NotificationRecord } from '../../lambdas/console/schemas.js';
 import { MIN_VISIBLE_BUCKETS, visiblePoints } from '../../web/src/console/flow-window.js';
 import { parseView, viewPath } from '../../web/src/console/route.js';
+import { parseValue, valueText } from '../../web/src/console/settings.js';
 import { timelineOf } from '../../web/src/console/timeline.js';
 import { explainCode, outcomeWords } from '../../web/src/console/words.js';
 import { returnPath } from '../../web/src/mail/return-path.js';
@@ -113,6 +114,93 @@ describe('timelineOf', () => {
     expect(order.indexOf('Extended by 2 hours')).toBe(order.indexOf('Continuity invoked') + 1);
   });
 
+  it('tells the staff notices, replays and drill steps tied to the event, once each', () => {
+    const items = timelineOf(
+      EVENT,
+      [note({ at: '2026-11-22T09:40:00.000Z', audience: 'staff', notice: 'staff-notice', to: ['+1', '+2'] })],
+      {
+        notices: [
+          {
+            id: 'n-1',
+            createdAt: '2026-11-22T09:40:00.000Z',
+            createdBy: 'alice@example.com',
+            template: null,
+            audience: { kind: 'groups', groups: ['sales'] },
+            channels: ['sms'],
+            texts: { sms: null, email: null },
+            eventId: EVENT.id,
+            state: 'done',
+            finishedAt: '2026-11-22T09:40:02.000Z',
+            counts: { queued: 0, sent: 2, failed: 1, skipped: 0 },
+          },
+        ],
+        replays: [
+          {
+            id: '20261122T120000-0a1b2c',
+            state: 'finished',
+            createdAt: '2026-11-22T11:05:00.000Z',
+            createdBy: 'bob@example.com',
+            updatedAt: '2026-11-22T11:06:00.000Z',
+            window: { from: '2026-11-21T09:00:00.000Z', to: '2026-11-22T09:00:00.000Z' },
+            mailboxes: null,
+            route: null,
+            eventId: EVENT.id,
+            reason: null,
+            skipIds: 3,
+            progress: {
+              total: 10,
+              done: 10,
+              sent: 7,
+              present: 3,
+              outOfScope: 0,
+              failed: 0,
+              position: null,
+              ratePerSecond: null,
+            },
+            retryAt: null,
+            error: null,
+            startedAt: '2026-11-22T11:05:00.000Z',
+            finishedAt: '2026-11-22T11:06:00.000Z',
+          },
+        ],
+        drills: [
+          {
+            id: 'd-1',
+            state: 'completed',
+            scope: { kind: 'route', route: 'test' },
+            holdScope: 'test',
+            production: false,
+            auto: true,
+            reason: null,
+            startedAt: '2026-11-22T09:29:00.000Z',
+            startedBy: 'alice@example.com',
+            finishedAt: '2026-11-22T11:02:00.000Z',
+            eventId: EVENT.id,
+            steps: [
+              { step: 'started', at: '2026-11-22T09:29:00.000Z', by: 'alice@example.com', detail: null },
+              { step: 'first-sign-in', at: null, by: null, detail: null },
+            ],
+            probes: { count: 3, messageIds: [], held: 0, delivered: 3 },
+            cancelledBy: null,
+            outcome: null,
+            report: null,
+          },
+        ],
+      },
+    );
+    const told = items.map((i) => i.what);
+    expect(told.filter((w) => /notice|Staff/.test(w))).toEqual(['Staff notice sent to group sales']);
+    expect(items.find((i) => i.what === 'Staff notice sent to group sales')).toMatchObject({
+      who: 'alice@example.com',
+      detail: 'Own words: 2 sent, 1 NOT SENT',
+      kind: 'problem',
+    });
+    expect(told).toContain('Replay of the archive started');
+    expect(items.find((i) => i.what === 'Replay finished')?.detail).toBe('7 sent, 3 skipped, 0 failed');
+    expect(told[0]).toBe('Drill: Drill started (outage simulated for the scope)');
+    expect(told.filter((w) => w.startsWith('Drill:'))).toHaveLength(1);
+  });
+
   it('marks a page the notifier refused, with its error', () => {
     const [, page] = timelineOf({ ...EVENT, acknowledgedAt: null }, [
       note({ error: 'SMS sandbox: +447700900901 is not verified' }),
@@ -134,6 +222,13 @@ describe('parseView', () => {
       { name: 'event', id: 'ev-1' },
       { name: 'delivery', messageId: '0100018f.ab', recipient: 'alice@example.com' },
       { name: 'quarantine' },
+      { name: 'notices' },
+      { name: 'notice', id: 'n-1' },
+      { name: 'replays' },
+      { name: 'replay', id: '20261122T110000-0a1b2c' },
+      { name: 'drills' },
+      { name: 'drill', id: 'd-1' },
+      { name: 'settings' },
     ] as const;
     for (const v of views) {
       const url = new URL(viewPath(v), 'https://lifeboat.example');
@@ -217,5 +312,20 @@ describe('visiblePoints', () => {
     expect(visiblePoints(series(2))).toHaveLength(MIN_VISIBLE_BUCKETS);
     expect(visiblePoints(series(360))).toHaveLength(360);
     expect(visiblePoints(series(0))).toHaveLength(360);
+  });
+});
+
+describe('parseValue', () => {
+  it('reads what an admin typed as the value the setting takes, and says what is wrong otherwise', () => {
+    expect(parseValue('integer', ' 5 ', false)).toEqual({ value: 5 });
+    expect(parseValue('integer', '2.5', false)).toEqual({ problem: 'Type a whole number.' });
+    expect(parseValue('ratio', '0.4', false)).toEqual({ value: 0.4 });
+    expect(parseValue('ratio', '40', false)).toHaveProperty('problem');
+    expect(parseValue('integer-or-null', '', true)).toEqual({ value: null });
+    expect(parseValue('phones', '+447700900901\n +447700900902, ', false)).toEqual({
+      value: ['+447700900901', '+447700900902'],
+    });
+    expect(valueText(null)).toBe('off');
+    expect(valueText(['sales', 'ops'])).toBe('sales, ops');
   });
 });

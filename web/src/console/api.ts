@@ -4,6 +4,10 @@
  * and words an admin understands at night (explain()).
  */
 
+import { MFA_REQUIRED } from '../../../lambdas/console/auth.js';
+import type { Drill, DrillPage, DrillReport, StartDrillBody } from '../../../lambdas/console/drill.js';
+import type { Notice, NoticeList, NoticePreview, NoticeRequest } from '../../../lambdas/console/notices.js';
+import type { ReplayJob, ReplayList, ReplayReport, ReplayRequest } from '../../../lambdas/console/replay.js';
 import type {
   ActionOutcome,
   AuditEntry,
@@ -20,7 +24,8 @@ import type {
   StatusResponse,
   TransitionResponse,
 } from '../../../lambdas/console/schemas.js';
-import { ApiError, type ApiOptions, sendApiRequest } from '../shared/api-request.js';
+import type { SettingsOverrideBody, SettingsView } from '../../../lambdas/console/settings.js';
+import { ApiError, type ApiOptions, type Method, sendApiRequest } from '../shared/api-request.js';
 import { explainCode, WORDS } from './words.js';
 
 export { explainCode } from './words.js';
@@ -69,15 +74,24 @@ export type AdminApi = ReturnType<typeof createAdminApi>;
 export function createAdminApi(options: ApiOptions) {
   const reading = {
     network: WORDS.NETWORK as string,
-    // Any refusal of the admin API is about being an administrator.
-    code: (status: number) => (status === 403 ? 'FORBIDDEN' : undefined),
+    // A refusal of the admin API is about being an administrator, or about signing in as one
+    // without the second factor the organisation requires.
+    code: (status: number, body: { error?: string }) =>
+      status === 403 ? (body.error === MFA_REQUIRED ? MFA_REQUIRED : 'FORBIDDEN') : undefined,
   };
-  const send = (method: 'GET' | 'POST', path: string, body?: unknown) =>
+  const send = (method: Method, path: string, body?: unknown) =>
     sendApiRequest(options, reading, method, path, body);
 
-  async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  async function request<T>(method: Method, path: string, body?: unknown): Promise<T> {
     const res = await send(method, path, body);
     return (await res.json()) as T;
+  }
+
+  /** A file the API offers as a download: its bytes and the name the server gave it. */
+  async function file(path: string, fallbackName: string): Promise<{ blob: Blob; name: string }> {
+    const res = await send('GET', path);
+    const named = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1];
+    return { blob: await res.blob(), name: named ?? fallbackName };
   }
 
   const delivery = (messageId: string, recipient: string) =>
@@ -128,6 +142,42 @@ export function createAdminApi(options: ApiOptions) {
       ids: { messageId: string; recipient?: string }[];
       reason?: string;
     }) => request<ActionOutcome>('POST', '/admin/quarantine/actions', body),
+
+    // Replay of the raw archive into a restored primary (lambdas/console/replay.ts).
+    replays: (filter: { eventId?: string | undefined; limit?: number } = {}) =>
+      request<ReplayList>('GET', `/admin/replays${query(filter)}`),
+    replay: (id: string) => request<ReplayJob>('GET', `/admin/replays/${enc(id)}`),
+    startReplay: (body: ReplayRequest) => request<ReplayJob>('POST', '/admin/replays', body),
+    cancelReplay: (id: string, reason?: string) =>
+      request<ReplayJob>('POST', `/admin/replays/${enc(id)}/cancel`, reason ? { reason } : {}),
+    resumeReplay: (id: string) => request<ReplayJob>('POST', `/admin/replays/${enc(id)}/resume`),
+    replayReport: (id: string) => request<ReplayReport>('GET', `/admin/replays/${enc(id)}/report`),
+    replayCsv: (id: string) => file(`/admin/replays/${enc(id)}/report.csv`, `lifeboat-replay-${id}.csv`),
+
+    // Drills (lambdas/console/drill.ts).
+    drills: (cursor?: string) => request<DrillPage>('GET', `/admin/drills${query({ cursor, limit: 20 })}`),
+    drill: (id: string) => request<Drill>('GET', `/admin/drills/${enc(id)}`),
+    startDrill: (body: StartDrillBody) => request<Drill>('POST', '/admin/drills', body),
+    cancelDrill: (id: string) => request<Drill>('POST', `/admin/drills/${enc(id)}/cancel`),
+    drillReport: (id: string) => request<DrillReport>('GET', `/admin/drills/${enc(id)}/report`),
+    /** The timed report as a file: CSV for a spreadsheet, HTML to print. */
+    drillReportFile: (id: string, kind: 'csv' | 'html') =>
+      file(`/admin/drills/${enc(id)}/report.${kind}`, `lifeboat-drill-${id}.${kind}`),
+
+    // Staff notices (lambdas/console/notices.ts).
+    noticePreview: (body: NoticeRequest) => request<NoticePreview>('POST', '/admin/notices/preview', body),
+    sendNotice: (body: NoticeRequest) => request<Notice>('POST', '/admin/notices', body),
+    notices: (cursor?: string) => request<NoticeList>('GET', `/admin/notices${query({ cursor, limit: 20 })}`),
+    notice: (id: string) => request<Notice>('GET', `/admin/notices/${enc(id)}`),
+    resumeNotice: (id: string) => request<Notice>('POST', `/admin/notices/${enc(id)}/resume`),
+
+    // Settings in effect and the console's overrides (lambdas/console/settings.ts).
+    settings: () => request<SettingsView>('GET', '/admin/settings'),
+    overrideSettings: (body: SettingsOverrideBody) =>
+      request<SettingsView>('PUT', '/admin/settings/overrides', body),
+    resetSetting: (path: string, reason?: string) =>
+      request<SettingsView>('DELETE', `/admin/settings/overrides/${enc(path)}${query({ reason })}`),
+
     metrics: (from: Date, to: Date, resolution: 'minute' | 'hour') =>
       request<FlowSeries>(
         'GET',

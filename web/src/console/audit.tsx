@@ -6,6 +6,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { AuditEntry } from '../../../lambdas/console/schemas.js';
 import { type AuditFilter, explain } from './api.js';
 import type { ViewProps } from './app.js';
+import { download } from './download.js';
 import { when } from './format.js';
 
 const KEYS = ['actor', 'action', 'target', 'from', 'to'] as const;
@@ -41,17 +42,6 @@ function toInput(iso: string | null): string {
 function fromInput(v: string): string {
   const d = new Date(v);
   return Number.isNaN(d.getTime()) ? '' : d.toISOString();
-}
-
-function download(blob: Blob, name: string): void {
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 export function AuditView(props: ViewProps & { params: URLSearchParams }) {

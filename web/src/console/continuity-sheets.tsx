@@ -7,6 +7,7 @@ import type { ContinuityEvent, RouteHealth, StatusResponse } from '../../../lamb
 import type { AdminApi } from './api.js';
 import { scopeWords, when } from './format.js';
 import { Sheet } from './sheet.js';
+import { localInput } from './when-input.js';
 
 export type ContinuitySheet = 'acknowledge' | 'invoke' | 'revoke' | 'schedule' | 'extend';
 
@@ -36,12 +37,6 @@ function ScopePicker(props: { routes: RouteHealth[]; value: string; onChange: (v
       </select>
     </label>
   );
-}
-
-/** `YYYY-MM-DDTHH:MM` in local time, for a datetime-local input. */
-function localInput(d: Date): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
 }
 
 export function ContinuitySheets(props: Props) {

@@ -16,7 +16,7 @@ import { type AdminApi, explain } from './api.js';
 import type { ViewProps } from './app.js';
 import { type ContinuitySheet, ContinuitySheets } from './continuity-sheets.js';
 import { ago, duration, ORG_WORDS, scopeWords, when } from './format.js';
-import { type TimelineItem, timelineOf } from './timeline.js';
+import { type EventJobs, type TimelineItem, timelineOf } from './timeline.js';
 
 /** How often an open event is read again; a running hand-over is read faster, to show it moving. */
 const EVENT_POLL_MS = 5000;
@@ -217,6 +217,28 @@ function Handover(props: { event: ContinuityEvent; held: number }) {
   );
 }
 
+/**
+ * The admin's jobs that may be tied to the event (staff notices, replays, drills), for its timeline.
+ * A list the API cannot give (an older server) is left out rather than failing the page.
+ */
+async function eventJobs(api: AdminApi, eventId: string): Promise<EventJobs> {
+  const [notices, replays, drills] = await Promise.all([
+    api.notices().then(
+      (l) => l.notices,
+      () => undefined,
+    ),
+    api.replays({ eventId }).then(
+      (l) => l.replays,
+      () => undefined,
+    ),
+    api.drills().then(
+      (p) => p.drills,
+      () => undefined,
+    ),
+  ]);
+  return { notices, replays, drills };
+}
+
 /** Audit entries of the event: the time range of the event, matched on the entries' event id. */
 async function eventAudit(api: AdminApi, event: ContinuityEvent): Promise<AuditEntry[]> {
   const from = new Date(Date.parse(event.openedAt) - 60_000).toISOString();
@@ -229,6 +251,7 @@ export function EventView(props: ViewProps & { id: string }) {
   const { api, id, status, refresh } = props;
   const [event, setEvent] = useState<ContinuityEvent | null>(null);
   const [notes, setNotes] = useState<NotificationRecord[]>([]);
+  const [jobs, setJobs] = useState<EventJobs>({});
   const [audit, setAudit] = useState<AuditEntry[]>([]);
   const [thresholds, setThresholds] = useState<FlowThresholds | null>(null);
   const [failure, setFailure] = useState<string | null>(null);
@@ -250,10 +273,15 @@ export function EventView(props: ViewProps & { id: string }) {
     (async () => {
       try {
         const ev = await api.event(id);
-        const [outbox, entries] = await Promise.all([api.outbox(200), eventAudit(api, ev)]);
+        const [outbox, entries, related] = await Promise.all([
+          api.outbox(200),
+          eventAudit(api, ev),
+          eventJobs(api, ev.id),
+        ]);
         if (!live) return;
         setEvent(ev);
         setNotes(outbox.notifications);
+        setJobs(related);
         setAudit(entries);
         setFailure(null);
         const running = ev.handover && !ev.handover.finishedAt;
@@ -310,7 +338,9 @@ export function EventView(props: ViewProps & { id: string }) {
         class={`card state-card state-${event.closedAt ? 'closed' : orgState}`}
         aria-labelledby="event-h"
       >
-        <p class="eyebrow">Event {event.id}</p>
+        <p class="eyebrow">
+          {event.drill ? 'Drill · ' : ''}Event {event.id}
+        </p>
         <h1 id="event-h">
           {event.closedAt ? 'Closed' : words.label}
           <span class="muted"> · {scopeWords(event.scope)}</span>
@@ -352,6 +382,20 @@ export function EventView(props: ViewProps & { id: string }) {
             ) : null}
           </div>
         ) : null}
+        {event.drill ? (
+          <p class="muted small">
+            A rehearsal: the outage is simulated for {scopeWords(event.scope)} only.{' '}
+            <a
+              href={`/console/drills/${encodeURIComponent(event.drill)}`}
+              onClick={(e) => {
+                e.preventDefault();
+                props.navigate({ name: 'drill', id: event.drill as string });
+              }}
+            >
+              The drill and its timed report
+            </a>
+          </p>
+        ) : null}
         {isOpen && orgState === 'alerting' && event.acknowledgedAt ? (
           <p class="muted small">
             Acknowledged by {event.acknowledgedBy} {ago(event.acknowledgedAt)}: pages and automatic invocation
@@ -374,7 +418,7 @@ export function EventView(props: ViewProps & { id: string }) {
 
       <section class="card" aria-labelledby="timeline-h">
         <h2 id="timeline-h">Timeline</h2>
-        <Timeline items={timelineOf(event, notes)} />
+        <Timeline items={timelineOf(event, notes, jobs)} />
       </section>
 
       <section class="card" aria-labelledby="audit-h">

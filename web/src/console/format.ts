@@ -1,6 +1,7 @@
 /**
  * How times, durations and states read in the console. Plain strings, rendered as text.
  */
+import type { NoticeAudience } from '../../../lambdas/console/notices.js';
 import type { DeliveryState, OrgStateName } from '../../../lambdas/console/schemas.js';
 
 const clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
@@ -72,4 +73,11 @@ export function size(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
   return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}
+
+/** Who a staff notice goes to, in words. */
+export function audienceWords(a: NoticeAudience): string {
+  if (a.kind === 'all') return 'all staff';
+  if (a.kind === 'groups') return `${a.groups.length === 1 ? 'group' : 'groups'} ${a.groups.join(', ')}`;
+  return a.users.length === 1 ? (a.users[0] as string) : `${a.users.length} people`;
 }

@@ -80,7 +80,15 @@ async function boot(): Promise<void> {
     },
   });
   const name = String(user.profile.name ?? user.profile.email ?? user.profile.sub);
-  render(<App api={api} userName={name} onSignOut={() => void auth.signOut()} />, root);
+  render(
+    <App
+      api={api}
+      userName={name}
+      onSignIn={() => void auth.signIn(here())}
+      onSignOut={() => void auth.signOut()}
+    />,
+    root,
+  );
 }
 
 void boot();

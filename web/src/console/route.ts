@@ -3,7 +3,8 @@
  * (`<consoleUrl>/events/<id>`) is the event page itself: `/console/` status, `/console/events`,
  * `/console/events/<id>`, `/console/queue?…` (its filters), `/console/delivery?message=…&recipient=…`
  * (in the query: a path ending in an address's `.com` would read as a file to the server),
- * `/console/quarantine`, `/console/audit?…`. The path survives sign-in (it rides in the OIDC state).
+ * `/console/quarantine`, `/console/audit?…`, `/console/notices[/<id>]`, `/console/replays[/<id>]`,
+ * `/console/drills[/<id>]`, `/console/settings`. The path survives sign-in (it rides in the OIDC state).
  */
 export type View =
   | { name: 'status' }
@@ -13,7 +14,18 @@ export type View =
   | { name: 'delivery'; messageId: string; recipient: string }
   | { name: 'quarantine' }
   | { name: 'audit'; params: URLSearchParams }
+  | { name: 'notices' }
+  | { name: 'notice'; id: string }
+  | { name: 'replays' }
+  | { name: 'replay'; id: string }
+  | { name: 'drills' }
+  | { name: 'drill'; id: string }
+  | { name: 'settings' }
   | { name: 'missing' };
+
+/** The pages that are a list at `/console/<list>` and one item at `/console/<list>/<id>`. */
+const LISTS = { events: 'event', notices: 'notice', replays: 'replay', drills: 'drill' } as const;
+type ListName = keyof typeof LISTS;
 
 export const BASE = '/console/';
 
@@ -32,10 +44,11 @@ export function parseView(pathname: string, search = ''): View {
   const params = new URLSearchParams(search);
   const [first, second] = parts;
   if (parts.length === 0) return { name: 'status' };
-  if (first === 'events' && parts.length === 1) return { name: 'events' };
-  if (first === 'events' && parts.length === 2 && second) {
-    const id = decode(second);
-    return id ? { name: 'event', id } : { name: 'missing' };
+  if (first && first in LISTS) {
+    const list = first as ListName;
+    if (parts.length === 1) return { name: list };
+    const id = parts.length === 2 && second ? decode(second) : null;
+    return id ? { name: LISTS[list], id } : { name: 'missing' };
   }
   if (first === 'queue' && parts.length === 1) return { name: 'queue', params };
   if (first === 'delivery' && parts.length === 1) {
@@ -45,6 +58,7 @@ export function parseView(pathname: string, search = ''): View {
   }
   if (first === 'quarantine' && parts.length === 1) return { name: 'quarantine' };
   if (first === 'audit' && parts.length === 1) return { name: 'audit', params };
+  if (first === 'settings' && parts.length === 1) return { name: 'settings' };
   return { name: 'missing' };
 }
 
@@ -56,9 +70,17 @@ export function viewPath(view: View): string {
     case 'missing':
       return BASE;
     case 'events':
-      return `${BASE}events`;
+    case 'notices':
+    case 'replays':
+    case 'drills':
+    case 'settings':
+      return `${BASE}${view.name}`;
     case 'event':
       return `${BASE}events/${encodeURIComponent(view.id)}`;
+    case 'notice':
+    case 'replay':
+    case 'drill':
+      return `${BASE}${view.name}s/${encodeURIComponent(view.id)}`;
     case 'queue':
       return `${BASE}queue${q(view.params)}`;
     case 'delivery':

@@ -1,11 +1,28 @@
 /**
  * An event's timeline: its steps from the event record (detected, acknowledged, invoked, extended,
- * flow restored, revoked, handed over, all clear) and from the outbox (admins paged, staff texted,
- * each notice with whom it reached and what the notifier refused), oldest first.
+ * flow restored, revoked, handed over, all clear), from the outbox (admins paged, staff texted,
+ * each notice with whom it reached and what the notifier refused), and from the admin's jobs tied
+ * to it: staff notices sent from the console, replays of the archive, and a drill's steps; oldest
+ * first.
  */
 
+import type { Drill } from '../../../lambdas/console/drill.js';
+import { drillStepLabels } from '../../../lambdas/console/drill-steps.js';
+import type { NoticeSummary } from '../../../lambdas/console/notices.js';
+import type { ReplayJob } from '../../../lambdas/console/replay.js';
 import type { ContinuityEvent, NotificationRecord } from '../../../lambdas/console/schemas.js';
-import { duration, scopeWords, when } from './format.js';
+
+/** The outbox's name for a staff notice sent from the console (lambdas/core/staff-notices.ts). */
+const STAFF_NOTICE = 'staff-notice';
+
+/** The admin's jobs the event page read, each tied to an event by its `eventId`. */
+export interface EventJobs {
+  notices?: readonly NoticeSummary[] | undefined;
+  replays?: readonly ReplayJob[] | undefined;
+  drills?: readonly Drill[] | undefined;
+}
+
+import { audienceWords, duration, scopeWords, when } from './format.js';
 
 export interface TimelineItem {
   at: string;
@@ -25,6 +42,7 @@ const NOTICE_WORDS: Record<string, string> = {
   revoked: 'Admins told: continuity revoked',
   recovered: 'Admins told: hand-over complete',
   scheduled: 'Admins told: maintenance planned',
+  [STAFF_NOTICE]: 'Staff notice sent',
 };
 
 /** The outbox's records of one notice, grouped (one SMS and one email per admin are one step). */
@@ -54,8 +72,72 @@ function noticeItems(notes: NotificationRecord[]): TimelineItem[] {
   });
 }
 
-/** The event's steps from its record and the outbox, oldest first. */
-export function timelineOf(event: ContinuityEvent, notes: NotificationRecord[]): TimelineItem[] {
+/** Staff notices sent from the console: who sent what to whom, and how many were reached. */
+function staffNoticeItems(notices: readonly NoticeSummary[]): TimelineItem[] {
+  return notices.map((n) => ({
+    at: n.createdAt,
+    what: `Staff notice sent to ${audienceWords(n.audience)}`,
+    who: n.createdBy,
+    detail:
+      `${n.template ? `The ${n.template} template` : 'Own words'}: ${n.counts.sent} sent` +
+      (n.counts.failed ? `, ${n.counts.failed} NOT SENT` : '') +
+      (n.counts.skipped ? `, ${n.counts.skipped} not reachable` : '') +
+      (n.counts.queued ? `, ${n.counts.queued} waiting` : ''),
+    kind: n.counts.failed ? 'problem' : 'staff',
+  }));
+}
+
+/** Replays of the archive: started (window, skip list), and finished with what was sent, skipped, failed. */
+function replayItems(replays: readonly ReplayJob[]): TimelineItem[] {
+  return replays.flatMap((r): TimelineItem[] => {
+    const p = r.progress;
+    const started: TimelineItem = {
+      at: r.createdAt,
+      what: 'Replay of the archive started',
+      who: r.createdBy,
+      detail: `Mail received ${when(r.window.from)} to ${when(r.window.to)}, ${
+        r.mailboxes === null ? 'every mailbox' : `${r.mailboxes.length} mailboxes`
+      }; ${r.skipIds} Message-IDs skipped as present`,
+      kind: 'act',
+    };
+    if (!r.finishedAt) return [started];
+    return [
+      started,
+      {
+        at: r.finishedAt,
+        what: r.state === 'cancelled' ? 'Replay cancelled' : 'Replay finished',
+        detail: `${p.sent} sent, ${p.present + p.outOfScope} skipped, ${p.failed} failed`,
+        kind: p.failed ? 'problem' : 'done',
+      },
+    ];
+  });
+}
+
+/** A drill's steps, each as it happened. */
+function drillItems(drills: readonly Drill[]): TimelineItem[] {
+  return drills.flatMap((d) =>
+    d.steps.flatMap((s): TimelineItem[] =>
+      s.at
+        ? [
+            {
+              at: s.at,
+              what: `Drill: ${drillStepLabels[s.step]}`,
+              who: s.by ?? undefined,
+              detail: s.detail ?? undefined,
+              kind: s.step === 'all-clear' || s.step === 'handed-over' ? 'done' : 'act',
+            },
+          ]
+        : [],
+    ),
+  );
+}
+
+/** The event's steps from its record, the outbox and the jobs tied to it, oldest first. */
+export function timelineOf(
+  event: ContinuityEvent,
+  notes: NotificationRecord[],
+  jobs: EventJobs = {},
+): TimelineItem[] {
   const items: TimelineItem[] = [];
   const opened =
     event.openedBy === 'probe'
@@ -121,6 +203,13 @@ export function timelineOf(event: ContinuityEvent, notes: NotificationRecord[]):
       });
   }
   if (event.closedAt) items.push({ at: event.closedAt, what: 'All clear: event closed', kind: 'done' });
-  items.push(...noticeItems(notes.filter((n) => n.eventId === event.id)));
+  const mine = <T extends { eventId: string | null }>(xs: readonly T[] | undefined) =>
+    (xs ?? []).filter((x) => x.eventId === event.id);
+  // A console notice is told once, from its own record (who sent it to whom), not from the outbox too.
+  const outbox = notes.filter((n) => n.eventId === event.id && !(jobs.notices && n.notice === STAFF_NOTICE));
+  items.push(...noticeItems(outbox));
+  items.push(...staffNoticeItems(mine(jobs.notices)));
+  items.push(...replayItems(mine(jobs.replays)));
+  items.push(...drillItems(mine(jobs.drills)));
   return items.sort((a, b) => a.at.localeCompare(b.at));
 }

@@ -2,6 +2,7 @@
  * The words an admin reads for the admin API's stable error codes, and for the outcome of an
  * action on a selection. No browser API here: the unit tests pin them.
  */
+import { MFA_REQUIRED } from '../../../lambdas/console/auth.js';
 import type { ActionOutcome, QueueAction } from '../../../lambdas/console/schemas.js';
 
 /** Words for the codes an admin can meet; anything else shows the API's own message. */
@@ -9,6 +10,8 @@ export const WORDS: Record<string, string> = {
   NETWORK: 'Lifeboat cannot be reached. Check your connection; it will try again.',
   UNAUTHENTICATED: 'Your sign-in has expired. Signing you in again…',
   FORBIDDEN: 'You are not an administrator of Lifeboat.',
+  DRILL_BUSY: 'A drill cannot start now: another drill runs, or continuity is not normal.',
+  DRILL_RUNNING: 'The drill is still running: its report is ready once it has ended.',
   TOO_MANY_REQUESTS: 'Too many requests at once. Wait a moment and try again.',
   INTERNAL: 'Something went wrong on the server. Try again in a moment.',
   CONTINUITY_STATE: 'That cannot be done in the current state.',
@@ -18,6 +21,11 @@ export const WORDS: Record<string, string> = {
 
 /** Codes whose API message says more than our words (which state, which delivery). */
 const KEEP_MESSAGE = new Set([
+  'DRILL_PRODUCTION',
+  'NOTICE_NO_RECIPIENTS',
+  'NOTICE_UNKNOWN_AUDIENCE',
+  'NOTICE_TOO_MANY',
+  'REPLAY_STATE',
   'CONTINUITY_STATE',
   'TRANSITION_NOT_ALLOWED',
   'VALIDATION_FAILED',
@@ -27,6 +35,7 @@ const KEEP_MESSAGE = new Set([
 
 /** Plain words for one stable error code and the API's message (a bulk action's refused item). */
 export function explainCode(code: string, message: string): string {
+  if (code === MFA_REQUIRED) return `Administrators sign in with a second factor here: ${message.trim()}`;
   if (KEEP_MESSAGE.has(code)) return sentence(message);
   return WORDS[code] ?? sentence(message);
 }
