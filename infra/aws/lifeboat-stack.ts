@@ -139,6 +139,7 @@ export class LifeboatStack extends Stack {
       config,
       network: this.network,
       routeSecrets: this.delivery.routeSecrets,
+      checkRequesters: [this.delivery.deliver, this.delivery.sweep],
     });
     this.staffAuth = new StaffAuth(this, 'StaffAuth', { config, webOrigin: this.webApp.origin });
     this.adminApi = new AdminApi(this, 'AdminApi', {

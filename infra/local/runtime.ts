@@ -16,6 +16,7 @@ import { runHandover } from '../../lambdas/core/continuity-service.js';
 import type { DeliveryState } from '../../lambdas/core/model.js';
 import { forEachInState } from '../../lambdas/core/queue-ops.js';
 import { reclaimInterrupted } from '../../lambdas/core/reclaim.js';
+import { oncePerInterval } from '../../lambdas/core/route-checks.js';
 import { mapWithConcurrency } from '../../lambdas/core/sweep.js';
 import { createApiHandler } from '../../lambdas/handlers/api.js';
 import { createDeliverHandler } from '../../lambdas/handlers/deliver.js';
@@ -492,21 +493,44 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const timer = intervalMs > 0 ? setInterval(sweepNow, intervalMs) : null;
 
   const probeMs = options.probeIntervalMs ?? config.continuity.probes.intervalSeconds * 1000;
+  const startProbe = (event: { check?: string }) => {
+    probing = track(
+      probe(event).then((r) => {
+        if (r.state === 'recovering') void kickHandover();
+      }),
+    )
+      .catch((err: Error) => log.error('probe round failed', { error: err.message }))
+      .finally(() => {
+        probing = null;
+      });
+  };
   const probeTimer =
     probeMs > 0
       ? setInterval(() => {
           if (probing || handingOver) return;
-          probing = track(
-            probe({}).then((r) => {
-              if (r.state === 'recovering') void kickHandover();
-            }),
-          )
-            .catch((err: Error) => log.error('probe round failed', { error: err.message }))
-            .finally(() => {
-              probing = null;
-            });
+          startProbe({});
         }, probeMs)
       : null;
+  // A delivery that could not reach a route asks for its check now rather than at the next
+  // interval (in AWS an asynchronous invoke of the probe): after the probe run under way, if any,
+  // as in AWS one run at a time; deliver does not wait for it.
+  if (probeMs > 0) {
+    ctx.checks = oncePerInterval(
+      {
+        async requestCheck(route) {
+          track(
+            (async () => {
+              while (probing) await probing;
+              if (handingOver || stopping) return;
+              startProbe({ check: route });
+            })(),
+          );
+        },
+      },
+      ctx.clock,
+      probeMs,
+    );
+  }
 
   let stopping: Promise<void> | undefined;
   return {

@@ -5,6 +5,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import * as z from 'zod';
 import { formatIssues, type LifeboatConfig, parseConfigJson, recordDays } from '../core/config.js';
 import { ConfigError } from '../core/errors.js';
+import { oncePerInterval, type RouteChecks } from '../core/route-checks.js';
 import type { MessageSummary } from '../core/summarise.js';
 import {
   type BlobStore,
@@ -38,6 +39,8 @@ export const envSchema = z.object({
   LIFEBOAT_CONFIG: z.string().min(2),
   /** Set in AWS: ingest asks for the first attempt by invoking this function. */
   DELIVER_FUNCTION_NAME: z.string().min(1).optional(),
+  /** Set in AWS on deliver and sweep: an attempt that cannot reach a route asks this function (the probe) to check it. */
+  PROBE_FUNCTION_NAME: z.string().min(1).optional(),
   /** Set in AWS: the SNS topic whose email subscriptions are the admins' alternate addresses. */
   ADMIN_EMAIL_TOPIC_ARN: z.string().min(1).optional(),
   AWS_REGION: z.string().default('us-east-1'),
@@ -55,6 +58,8 @@ export interface Context {
   trigger: DeliveryTrigger;
   clock: Clock;
   log: Logger;
+  /** Where an attempt that could not reach its route asks for the route's check at once; optional. */
+  checks?: RouteChecks | undefined;
   /** Counters for the alarms; absent on the single-node runtime, which has no CloudWatch. */
   metrics?: Metrics | undefined;
   /**
@@ -106,6 +111,31 @@ function lambdaTrigger(functionName: string, region: string): DeliveryTrigger {
   };
 }
 
+/**
+ * Route checks in AWS: an asynchronous invoke of the probe with `{ check: route }`, at most once per
+ * route per probe interval from each instance (the probe spaces the checks whoever asks).
+ */
+export function lambdaRouteChecks(
+  functionName: string,
+  region: string,
+  config: LifeboatConfig,
+  clock: Clock,
+) {
+  const lambda = new LambdaClient({ region });
+  const invoke: RouteChecks = {
+    async requestCheck(route) {
+      await lambda.send(
+        new InvokeCommand({
+          FunctionName: functionName,
+          InvocationType: 'Event',
+          Payload: Buffer.from(JSON.stringify({ check: route })),
+        }),
+      );
+    },
+  };
+  return oncePerInterval(invoke, clock, config.continuity.probes.intervalSeconds * 1000);
+}
+
 /** A trigger for contexts that never ask for delivery (deliver and sweep attempt it themselves). */
 const noTrigger: DeliveryTrigger = {
   async requestDelivery() {
@@ -131,6 +161,9 @@ export function createContext(env: LifeboatEnv, overrides: Partial<Context> = {}
     blobs: createS3Blobs(s3, env.BUCKET_NAME),
     mailer: createSmtpMailer({ hostname: config.hostname, passwords }),
     trigger: env.DELIVER_FUNCTION_NAME ? lambdaTrigger(env.DELIVER_FUNCTION_NAME, env.AWS_REGION) : noTrigger,
+    checks: env.PROBE_FUNCTION_NAME
+      ? lambdaRouteChecks(env.PROBE_FUNCTION_NAME, env.AWS_REGION, config, overrides.clock ?? systemClock)
+      : undefined,
     clock: systemClock,
     log: jsonLogger(),
     metrics: emfMetrics(),

@@ -15,6 +15,7 @@ import { ConflictError } from './errors.js';
 import { recordFlow } from './flow-metrics.js';
 import { holdReasonFor } from './holds.js';
 import type { DeliveryRecord } from './model.js';
+import { askForRouteCheck, type RouteChecks, unreachable } from './route-checks.js';
 import { groupByRoute } from './routing.js';
 import { withTraceHeader } from './trace.js';
 
@@ -29,6 +30,8 @@ export interface DeliverDeps {
   continuity?: ContinuityStore | undefined;
   /** Test seam: called after each step so a crash can be injected between steps. */
   checkpoint?: ((step: DeliverStep) => void) | undefined;
+  /** Told when an attempt could not reach its route, so the probe checks it at once; optional. */
+  checks?: RouteChecks | undefined;
 }
 
 export type DeliverStep = 'claimed' | 'read' | 'sent' | 'recorded';
@@ -291,6 +294,8 @@ export async function sendClaimed(
         .catch((err: Error) => log.warn('attempt sample not recorded', { error: err.message }));
     }
     await recordOutcomes(group, outcomes, finished, sample, routeName, deps);
+    // A route that took no connection may be down: its check need not wait for the next round.
+    if (sample && unreachable(outcomes)) await askForRouteCheck(deps, routeName);
     checkpoint('recorded');
   }
   log.info('delivery attempt', { ...result });

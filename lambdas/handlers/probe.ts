@@ -4,7 +4,7 @@ import { type Context, defaultContext } from '../adapters/context.js';
 import { formatIssues, type LifeboatConfig } from '../core/config.js';
 import { runHandover } from '../core/continuity-service.js';
 import { ValidationError } from '../core/errors.js';
-import { awsProbeWindowMs, runProbeCycle } from '../core/probe-cycle.js';
+import { awsProbeWindowMs, runProbeCycle, runRequestedCheck } from '../core/probe-cycle.js';
 import { endingSessions, type SessionOptions } from './mailer-sessions.js';
 
 /** Time kept back from the Lambda timeout so the last batch and its state write always finish. */
@@ -15,11 +15,15 @@ interface LambdaContextLike {
 }
 
 /**
- * The probe's event: EventBridge's scheduled event (no `tick`: the run's first invocation) or the
+ * The probe's event: EventBridge's scheduled event (no `tick`: the run's first invocation), the
  * tick state machine's `{ tick: n }`, the n-th of the run's invocations (lambdas/core/probe-cycle.ts,
- * awsProbeTicks). Anything else in the event is ignored.
+ * awsProbeTicks), or a delivery's `{ check: route }` after it could not reach the route
+ * (lambdas/core/route-checks.ts). Anything else in the event is ignored.
  */
-export const probeEventSchema = z.object({ tick: z.number().int().min(0).max(3600).optional() });
+export const probeEventSchema = z.object({
+  tick: z.number().int().min(0).max(3600).optional(),
+  check: z.string().min(1).max(200).optional(),
+});
 
 export interface ProbeHandlerOptions extends SessionOptions {
   /**
@@ -51,17 +55,35 @@ export function createProbeHandler(context: () => Context, options: ProbeHandler
     const parsed = probeEventSchema.safeParse(event ?? {});
     if (!parsed.success) throw new ValidationError('probe event', formatIssues(parsed.error.issues));
     const ctx = context();
-    const tick = parsed.data.tick ?? 0;
-    return endingSessions(ctx, options, () => runOnce(ctx, tick, lambda));
+    const { tick = 0, check } = parsed.data;
+    return endingSessions(ctx, options, () => runOnce(ctx, tick, check, lambda));
   };
 
-  async function runOnce(ctx: Context, tick: number, lambda: LambdaContextLike | undefined) {
+  async function runOnce(
+    ctx: Context,
+    tick: number,
+    check: string | undefined,
+    lambda: LambdaContextLike | undefined,
+  ) {
     const windowMs =
       typeof options.windowMs === 'function' ? options.windowMs(ctx.config, tick) : (options.windowMs ?? 0);
     const remainingMs = lambda?.getRemainingTimeInMillis
       ? () => lambda.getRemainingTimeInMillis?.() ?? 0
       : undefined;
-    const cycle = await runProbeCycle(ctx, { windowMs, remainingMs, sleep });
+    const cycle =
+      check === undefined
+        ? await runProbeCycle(ctx, { windowMs, remainingMs, sleep })
+        : await runRequestedCheck(ctx, { remainingMs, sleep });
+    if (!cycle) {
+      const org = await ctx.continuity.getOrg();
+      return {
+        state: org?.state ?? 'normal',
+        eventId: org?.eventId ?? null,
+        rounds: 0,
+        handover: { released: 0, done: false },
+      };
+    }
+    if (check !== undefined) ctx.log.info('route check', { route: check, rounds: cycle.rounds });
     const step = cycle.last;
     let handover = { released: 0, done: false };
     if (step.org.state === 'recovering') {

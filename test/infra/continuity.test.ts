@@ -180,6 +180,28 @@ describe('Probe function', () => {
   it('runs outside any VPC in connector mode', () => {
     expect(probeFunction(s).Properties.VpcConfig).toBeUndefined();
   });
+
+  it('may be invoked by deliver and sweep, to check a route their attempt could not reach, and by no other function', () => {
+    const probeId = logicalId(s.template, 'AWS::Lambda::Function', 'ContinuityProbeFunction');
+    const probeArn = { 'Fn::GetAtt': [probeId, 'Arn'] };
+    const requesters = ['DeliveryDeliverFunction', 'DeliverySweepFunction'].map((p) =>
+      logicalId(s.template, 'AWS::Lambda::Function', p),
+    );
+    for (const [id, fn] of Object.entries(s.template.findResources('AWS::Lambda::Function'))) {
+      const value = fn.Properties.Environment?.Variables?.PROBE_FUNCTION_NAME;
+      if (requesters.includes(id)) expect(value, id).toEqual({ Ref: probeId });
+      else expect(value, id).toBeUndefined();
+    }
+    const invokers = Object.values(s.template.findResources('AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify(p.Properties.PolicyDocument.Statement).includes(JSON.stringify(probeArn)))
+      .flatMap((p) => p.Properties.Roles.map((r: { Ref: string }) => r.Ref));
+    const roles = requesters.map(
+      (id) => s.template.findResources('AWS::Lambda::Function')[id]?.Properties.Role['Fn::GetAtt'][0],
+    );
+    expect(invokers.filter((r: string) => !r.startsWith('ContinuityRoundTicks')).sort()).toEqual(
+      roles.sort(),
+    );
+  });
 });
 
 describe('Paging', () => {

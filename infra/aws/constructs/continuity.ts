@@ -20,6 +20,9 @@ import { notRunningWindow, scheduleMinutes } from './monitoring.js';
 /** The variable naming the admin email topic (lambdas/adapters/context.ts reads it). */
 export const ADMIN_EMAIL_TOPIC_ENV = 'ADMIN_EMAIL_TOPIC_ARN';
 
+/** The variable naming the probe function to deliver and sweep (lambdas/adapters/context.ts reads it). */
+export const PROBE_FUNCTION_ENV = 'PROBE_FUNCTION_NAME';
+
 /** Lambda's shortest maximum event age for asynchronous invocations (its range is 60 s to 6 hours). */
 const MIN_MAX_EVENT_AGE_SECONDS = 60;
 
@@ -37,6 +40,11 @@ export interface ContinuityProps {
   readonly network?: DeliveryNetwork | undefined;
   /** The routes' SMTP AUTH secrets: the round-trip probe and the hand-over log in to the primary. */
   readonly routeSecrets: readonly secretsmanager.ISecret[];
+  /**
+   * Functions whose failed attempts ask the probe to check a route at once (deliver and sweep):
+   * each may invoke the probe and is told its name. @default none
+   */
+  readonly checkRequesters?: readonly LifeboatFunction[] | undefined;
 }
 
 /**
@@ -112,6 +120,18 @@ export class Continuity extends Construct {
     platform.store.grantDrillProbes(this.probe);
     for (const secret of props.routeSecrets) secret.grantRead(this.probe.function);
     this.grantPaging(this.probe);
+    // A delivery that cannot reach its route asks for the route's check at once (asynchronously; a
+    // request throttled behind a running round waits at most the maximum event age above).
+    for (const requester of props.checkRequesters ?? []) {
+      requester.addEnvironment(PROBE_FUNCTION_ENV, this.probe.function.functionName);
+      this.probe.function.grantInvoke(requester.function);
+      acknowledgeNag(
+        requester.role,
+        'AwsSolutions-IAM5',
+        'grantInvoke of the probe names its ARN and its versions (ARN:*) only.',
+        [`${arnFinding(this.probe.function)}:*`],
+      );
+    }
 
     this.probeTicks = probeTickMachine(this, this.probe, config, platform.monitoring);
     new events.Rule(this, 'ProbeSchedule', {

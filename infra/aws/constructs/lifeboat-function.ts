@@ -157,6 +157,8 @@ export class LifeboatFunction extends Construct {
   readonly function: nodejs.NodejsFunction;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
+  private readonly environment: Record<string, string>;
+  private readonly configSource: string;
 
   constructor(scope: Construct, id: string, props: LifeboatFunctionProps) {
     super(scope, id);
@@ -174,6 +176,8 @@ export class LifeboatFunction extends Construct {
       ...props.environment,
     };
     assertEnvironmentFits(id, environment, platform.configSource);
+    this.environment = environment;
+    this.configSource = platform.configSource;
 
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: platform.logRetention });
     this.role = new iam.Role(this, 'Role', {
@@ -235,6 +239,16 @@ export class LifeboatFunction extends Construct {
     }
 
     platform.monitoring.watchFunction(id, this.function);
+  }
+
+  /**
+   * Adds a variable known only once another construct exists (the probe's name for deliver and
+   * sweep), held to Lambda's 4 KB like those given at construction.
+   */
+  addEnvironment(name: string, value: string): void {
+    this.environment[name] = value;
+    assertEnvironmentFits(this.node.id, this.environment, this.configSource);
+    this.function.addEnvironment(name, value);
   }
 }
 
