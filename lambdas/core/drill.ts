@@ -132,7 +132,7 @@ export async function startDrill(deps: DrillDeps, actor: string, request: StartD
   if (org && (org.state !== 'normal' || org.eventId !== null)) {
     throw new DrillError(
       'DRILL_BUSY',
-      `continuity is ${org.state === 'normal' ? 'planned (a scheduled window)' : org.state}: a drill runs only while all is normal`,
+      `the organisation is ${org.state === 'normal' ? 'waiting for a planned maintenance window' : `in ${org.state}`}: a drill runs only while all is normal`,
     );
   }
   const now = deps.clock.now();
