@@ -421,4 +421,36 @@ describeRequiring([chromiumUnavailableReason()], 'writing mail in the webmail, i
     await composer.getByRole('button', { name: 'Discard draft' }).tap();
     await dark.getByRole('status').filter({ hasText: 'Draft discarded' }).waitFor(SHOWS);
   });
+
+  it('keeps what was typed on the server, so a phone that dies mid-sentence loses nothing', async () => {
+    const dying = await newPage(PHONE);
+    await dying.goto(`${origin}/mail/`);
+    await signInWithPassword(dying, 'alice');
+    await dying.getByRole('button', { name: 'New message', exact: true }).tap();
+    const composer = dying.getByRole('dialog', { name: 'New message' });
+    await composer.getByLabel('Subject').waitFor(SHOWS);
+    await composer.getByLabel('Subject').fill('Half-written on the train');
+    await composer.getByLabel('Message').fill('The supplier called back about the');
+    await composer.getByRole('status').filter({ hasText: 'Saved' }).waitFor(SHOWS);
+    // The phone dies: no Close, no page unload, nothing more from this browser.
+    await dying.context().close();
+
+    const next = await newPage(PHONE);
+    await next.goto(`${origin}/mail/#/drafts`);
+    await signInWithPassword(next, 'alice');
+    await next.getByRole('button', { name: /^Edit draft: Half-written on the train/ }).tap();
+    const back = next.getByRole('dialog', { name: 'New message' });
+    await expect
+      .poll(
+        () =>
+          back
+            .getByLabel('Message')
+            .inputValue()
+            .catch(() => ''),
+        SHOWS,
+      )
+      .toBe('The supplier called back about the');
+    expect(await back.getByLabel('Subject').inputValue()).toBe('Half-written on the train');
+    await screenshot(next, FOLDER, 'phone-08-draft-after-the-phone-died');
+  });
 });
