@@ -93,6 +93,8 @@ export async function summariseMessage(raw: Buffer): Promise<MessageSummary> {
       skipTextToHtml: true,
       skipTextLinks: true,
       skipImageLinks: true,
+      // The record lists an attachment's name, type and size; hashing its bytes would be wasted.
+      checksumAlgo: false,
     });
     const date = mail.date && !Number.isNaN(mail.date.getTime()) ? mail.date.toISOString() : null;
     return {
