@@ -18,6 +18,7 @@ import {
   startDrill,
 } from '../../lambdas/core/drill.js';
 import { runProbeCycle } from '../../lambdas/core/probe-cycle.js';
+import { continuityStatus } from '../../lambdas/handlers/webmail-routes.js';
 import { continuityHarness } from '../support/continuity.js';
 import { testConfig } from '../support/fixtures.js';
 import { MemorySendingStore } from '../support/memory-sending.js';
@@ -222,6 +223,16 @@ describe('a drill on test mailboxes', () => {
       'm1 drill@example.com': 'held (continuity)',
       'm1 bob@example.com': 'delivered',
     });
+    // The webmail's banner says it is a drill, and whose mail it covers.
+    const user = (addresses: string[]) => ({ id: 'u', name: 'U', addresses, groups: [] });
+    const status = (addresses: string[]) =>
+      continuityStatus({ config: h.deps.config, continuity: h.store }, user(addresses));
+    expect(await status(['drill@example.com'])).toMatchObject({
+      state: 'continuity',
+      scopeCoversMe: true,
+      drill: true,
+    });
+    expect(await status(['bob@example.com'])).toMatchObject({ scopeCoversMe: false, drill: true });
   });
 });
 
