@@ -33,7 +33,7 @@ const CPU_BOUND_SHARE = 0.9;
  * flight as Postfix sends to one destination at once (default_destination_concurrency_limit, 20),
  * which is also the mailer's limit of sessions per route. Both are settings an admin can make.
  */
-const FAST = { ratePerSecond: 1000, concurrency: 20 } as const;
+export const FAST = { ratePerSecond: 1000, concurrency: 20 } as const;
 /** Fewer in flight, as for a primary that should see fewer sessions at once. */
 const NARROW = { ratePerSecond: 1000, concurrency: 8 } as const;
 /** The most in flight the config allows: where the hand-over's ceiling moves from latency to CPU. */
@@ -52,7 +52,7 @@ const SENDER = 'sender@example.org';
 const DOMAIN = 'corp.test';
 const BODY_LINE = 'The quick brown fox jumps over the lazy dog while the primary is down. 0123456789\r\n';
 
-interface Job {
+export interface Job {
   messageId: string;
   to: string;
   raw: Buffer;
@@ -62,7 +62,7 @@ interface Job {
  * `count` plain-text messages of about 2 KB (the median size of the mail corpus), each with a
  * Message-ID of its own so the primary can tell a duplicate from a second message.
  */
-function backlog(label: string, count: number): Job[] {
+export function backlog(label: string, count: number): Job[] {
   return Array.from({ length: count }, (_, i) => {
     const n = String(i + 1).padStart(4, '0');
     const messageId = `<${label}-${n}@sender.example.org>`;
@@ -83,7 +83,7 @@ function backlog(label: string, count: number): Job[] {
 }
 
 /** Sends every job, in order, over a pool of SEND_CONCURRENCY connections; throws unless all are accepted. */
-async function sendAll(port: number, jobs: readonly Job[]): Promise<void> {
+export async function sendAll(port: number, jobs: readonly Job[]): Promise<void> {
   const transport = nodemailer.createTransport({
     host: '127.0.0.1',
     port,
@@ -115,7 +115,7 @@ function assertExactlyOnce(who: string, primary: BenchPrimary, jobs: readonly Jo
   if (problems.length > 0) throw new Error(`${who}: not exactly once: ${problems.join('; ')}`);
 }
 
-interface HandoverRun {
+export interface HandoverRun {
   settings: { ratePerSecond: number; concurrency: number };
   messages: number;
   /** Revoke → the last message at the primary. */
@@ -173,7 +173,7 @@ class RuntimeChild extends ChildRuntime {
  * Lifeboat: continuity invoked, the backlog sent in and held, then revoke and the hand-over as
  * the runtime runs it after a revoke; timed from revoke until the primary holds every message.
  */
-async function runLifeboat(
+export async function runLifeboat(
   settings: HandoverRun['settings'],
   label: string,
   messages = MESSAGES,
@@ -200,7 +200,7 @@ async function runLifeboat(
     child.send('mark');
     const started = performance.now();
     child.send('revoke');
-    const arrived = await primary.reach(messages, RUN_TIMEOUT_MS);
+    const arrived = await primary.reach(messages, Math.max(RUN_TIMEOUT_MS, messages * 20));
     const report = await child.expect<HandedOver>('handed-over');
     assertExactlyOnce('Lifeboat', primary, jobs);
     // The status counts delivered mail too; anything else left is a delivery the hand-over did not see through.
@@ -226,7 +226,7 @@ async function runLifeboat(
   }
 }
 
-interface FlushRun {
+export interface FlushRun {
   messages: number;
   /** `postqueue -f` → the last message at the primary. */
   ms: number;
@@ -249,8 +249,10 @@ const best = <T extends { perSecond: number }>(runs: readonly T[]) =>
  * deferred queue; then the primary back on the same port and `postqueue -f`, timed until the
  * primary holds every message.
  */
-async function runPostfix(): Promise<FlushRun> {
-  const jobs = backlog('postfix', MESSAGES);
+export async function runPostfix(messages = MESSAGES): Promise<FlushRun> {
+  const jobs = backlog('postfix', messages);
+  // The waits grow with the backlog: Postfix takes in and flushes a few hundred a second here.
+  const waitMs = Math.max(60_000, messages * 20);
   const primary = new BenchPrimary();
   await primary.start(0);
   await primary.stop();
@@ -262,23 +264,23 @@ async function runPostfix(): Promise<FlushRun> {
   try {
     const t0 = performance.now();
     await sendAll(postfix.port, jobs);
-    await postfix.waitForQueueSize(MESSAGES, { queues: 'deferred', timeoutMs: 60_000 });
+    await postfix.waitForQueueSize(messages, { queues: 'deferred', timeoutMs: waitMs });
     const deferMs = performance.now() - t0;
-    if ((await postfix.queueSize()) !== MESSAGES)
-      throw new Error(`Postfix: ${await postfix.queueSize()} messages queued, ${MESSAGES} expected`);
+    if ((await postfix.queueSize()) !== messages)
+      throw new Error(`Postfix: ${await postfix.queueSize()} messages queued, ${messages} expected`);
     await primary.start(primary.port);
     const cpuBefore = postfixCpuMs(postfix);
     const started = performance.now();
     await postfix.flush();
-    const arrived = await primary.reach(MESSAGES, RUN_TIMEOUT_MS);
-    await postfix.waitForQueueSize(0, { timeoutMs: 30_000 });
+    const arrived = await primary.reach(messages, Math.max(RUN_TIMEOUT_MS, waitMs));
+    await postfix.waitForQueueSize(0, { timeoutMs: waitMs });
     const cpuAfter = postfixCpuMs(postfix);
     assertExactlyOnce('Postfix', primary, jobs);
     const ms = arrived - started;
     return {
-      messages: MESSAGES,
+      messages,
       ms,
-      perSecond: MESSAGES / (ms / 1000),
+      perSecond: messages / (ms / 1000),
       deferMs,
       connections: primary.connections,
       ...(cpuBefore !== undefined && cpuAfter !== undefined ? { cpuMs: cpuAfter - cpuBefore } : {}),

@@ -20,6 +20,7 @@ import { kill9Figure } from './kill9.js';
 import { lambdaMemoryFigure } from './lambda-memory.js';
 import { pipelineFigure } from './pipeline.js';
 import { queueCostsFigure } from './queue-costs.js';
+import { replayFigure } from './replay.js';
 import { type BenchOptions, errorRow, type Figure, type Row, renderTable } from './report.js';
 import { webAppFigure } from './web-app.js';
 import { webmailApiFigure } from './webmail-api.js';
@@ -32,6 +33,7 @@ const FIGURES: readonly Figure[] = [
   bundlesFigure,
   detectionFigure,
   handoverFigure,
+  replayFigure,
   queueCostsFigure,
   kill9Figure,
   lambdaMemoryFigure,

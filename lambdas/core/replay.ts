@@ -60,6 +60,12 @@ export const CHECKPOINT_MESSAGES = 20;
 /** Longest time between two writes of the job record while it sends: what a progress bar lags by. */
 export const CHECKPOINT_MS = 2000;
 
+/**
+ * Longest a run goes on sending after an admin's cancel: it reads the job again this often (one
+ * small read; per message it would cap a run in AWS at DynamoDB's read latency).
+ */
+export const CANCEL_CHECK_MS = 500;
+
 /** Plan entries per chunk record: 1,000 of about 80 bytes, well under DynamoDB's 400 KB item. */
 export const PLAN_CHUNK = 1000;
 /** Characters of Message-IDs per skip-list chunk record: well under DynamoDB's 400 KB item. */
@@ -137,6 +143,8 @@ export interface ReplayDeps {
   log: Logger;
   /** Test seam: called after the primary answered a message (`sent`) and after its row (`recorded`). */
   checkpoint?: ((step: 'sent' | 'recorded', seq: number) => void) | undefined;
+  /** Test seam: milliseconds between two looks for a cancel. @default CANCEL_CHECK_MS */
+  cancelCheckMs?: number | undefined;
 }
 
 /** A replay that cannot be started, cancelled or resumed as asked (mapped to 409). */
@@ -255,10 +263,22 @@ async function update(
 }
 
 /** Writes a part of a job (plan or skip chunk, report row), replacing what is there. */
-async function putPart(deps: Pick<ReplayDeps, 'jobs' | 'clock'>, jobId: string, id: string, data: unknown) {
+async function putPart(
+  deps: Pick<ReplayDeps, 'jobs' | 'clock'>,
+  jobId: string,
+  id: string,
+  data: unknown,
+  /** The stored version when the caller knows it (0: none yet), saving a read. */
+  known?: number,
+) {
   const jobs = jobsOf(deps);
   const user = partsOwner(jobId);
-  const current = await jobs.getSending(REPLAY_KIND, user, id);
+  const current =
+    known === undefined
+      ? await jobs.getSending(REPLAY_KIND, user, id)
+      : known
+        ? { version: known }
+        : undefined;
   await jobs.putSending(
     {
       kind: REPLAY_KIND,
@@ -726,7 +746,8 @@ export async function runReplay(deps: ReplayDeps, id: string, options: RunOption
       );
       if (!part) throw new NotFoundError(`replay ${id} plan part ${c}`);
       entries = part.data.entries;
-      planCache.clear();
+      // Messages in flight may straddle two chunks: keep the two newest.
+      if (planCache.size >= 2) planCache.delete(planCache.keys().next().value as number);
       planCache.set(c, entries);
     }
     return entries[seq % PLAN_CHUNK] as PlanEntry;
@@ -759,45 +780,62 @@ export async function runReplay(deps: ReplayDeps, id: string, options: RunOption
   };
   advance();
 
-  while (next < total && !cancelled) {
-    if (elapsed() >= options.budgetMs || options.signal?.aborted) break;
-    // An admin's cancel is seen before the next message goes: one small read per message.
-    const current = (await load(deps, id)).data;
-    if (current.state !== 'running' || current.lease?.owner !== options.owner) {
-      cancelled = true;
-      break;
-    }
-    // The next `concurrency` messages without a final row, started at the hand-over's pace.
-    const group: number[] = [];
-    for (let s = next; s < total && group.length < concurrency; s++) if (!rows.get(s)?.final) group.push(s);
-    // Every message of the group has its row before the run goes on or ends, however one of them
-    // fails: a message in flight is never left unrecorded behind a run that has stopped.
-    const settled = await Promise.allSettled(
-      group.map(async (seq) => {
+  // Messages in flight, up to the hand-over's concurrency: the next starts as soon as a slot is
+  // free, so one slow transaction holds up its own slot only.
+  const inFlight = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
+  let checkedAt = Number.NEGATIVE_INFINITY;
+  const cancelCheckMs = deps.cancelCheckMs ?? CANCEL_CHECK_MS;
+  let s = next;
+  try {
+    while (!cancelled && !deferral && !failure) {
+      s = Math.max(s, next);
+      while (s < total && rows.get(s)?.final) s++;
+      if (s >= total || elapsed() >= options.budgetMs || options.signal?.aborted) break;
+      while (inFlight.size >= concurrency) await Promise.race(inFlight);
+      if (deferral || failure) break;
+      if (performance.now() - checkedAt >= cancelCheckMs) {
+        // An admin's cancel (or another run that took the job) is seen before the next message goes.
+        checkedAt = performance.now();
+        const current = (await load(deps, id)).data;
+        if (current.state !== 'running' || current.lease?.owner !== options.owner) {
+          cancelled = true;
+          break;
+        }
+      }
+      const seq = s++;
+      const before = rows.get(seq);
+      const sending = (async () => {
         // Pace: the n-th message this run sends may not start before n / rate seconds; a skipped
         // one costs the primary nothing and waits for nothing.
         const pace = async () => {
           const wait = (sends++ / ratePerSecond) * 1000 - elapsed();
           if (wait > 0) await sleep(wait);
         };
-        const row = await replayOne(deps, job, seq, await entryAt(seq), skip, rows.get(seq), pace);
+        const row = await replayOne(deps, job, seq, await entryAt(seq), skip, before, pace);
         deps.checkpoint?.('sent', seq);
-        await putPart(deps, id, rowId(seq), row);
+        await putPart(deps, id, rowId(seq), row, before ? undefined : 0);
         deps.checkpoint?.('recorded', seq);
         rows.set(seq, row);
         if (!row.final) deferral ??= { reply: row.detail };
-      }),
-    );
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    advance();
-    if (deferral) break;
-    if (sinceSave >= CHECKPOINT_MESSAGES || performance.now() - lastSave >= CHECKPOINT_MS) {
-      await save(() => ({ ...progress(), ...renew() }));
-      sinceSave = 0;
-      lastSave = performance.now();
+        advance();
+      })().catch((error: unknown) => {
+        failure ??= { error };
+      });
+      inFlight.add(sending);
+      void sending.finally(() => inFlight.delete(sending));
+      if (sinceSave >= CHECKPOINT_MESSAGES || performance.now() - lastSave >= CHECKPOINT_MS) {
+        await save(() => ({ ...progress(), ...renew() }));
+        sinceSave = 0;
+        lastSave = performance.now();
+      }
     }
+  } finally {
+    // Every message started has its row before the run goes on or ends, however one of them
+    // failed: a message in flight is never left unrecorded behind a run that has stopped.
+    while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
   }
+  if (failure) throw failure.error;
 
   if (cancelled) {
     await save(progress);

@@ -21,7 +21,8 @@ import { passVerdicts } from '../support/fixtures.js';
 import { MemorySendingStore } from '../support/memory-sending.js';
 
 const ADMINS = 'lifeboat-admins';
-const ALICE = { email: 'alice@ops.example.org', 'cognito:groups': [ADMINS] };
+// An admin who signed in with a password and an authenticator app (adminMfa.required is on by default).
+const ALICE = { email: 'alice@ops.example.org', 'cognito:groups': [ADMINS], amr: ['pwd', 'otp'] };
 const STAFF = { email: 'carol@example.com', 'cognito:groups': ['staff'] };
 
 /** The clock's now in the harness, and an instant `minutes` before it. */
@@ -55,9 +56,14 @@ function harness() {
     wire.push({ route: route.name, envelope, raw });
     return send(route, envelope, raw);
   };
-  const ctx: Context & { checkpoint?: (step: 'sent' | 'recorded', seq: number) => void } = {
+  const ctx: Context & {
+    checkpoint?: (step: 'sent' | 'recorded', seq: number) => void;
+    cancelCheckMs?: number;
+  } = {
     ...h.deps,
     jobs,
+    // Every message looks for a cancel, so a test can cancel between two given messages.
+    cancelCheckMs: 0,
     trigger: { requestDelivery: async () => {} },
   };
   /** Archives a message `minutes` before now, with a record unless `expired`. */
