@@ -5,6 +5,7 @@ import { silentLogger } from '../lambdas/adapters/logger.js';
 import { createSmtpProber } from '../lambdas/adapters/smtp-prober.js';
 import { type LifeboatConfig, parseConfig, type RouteConfig } from '../lambdas/core/config.js';
 import { awsProbeTicks, awsProbeWindowMs } from '../lambdas/core/probe-cycle.js';
+import { oncePerInterval } from '../lambdas/core/route-checks.js';
 import { mapWithConcurrency } from '../lambdas/core/sweep.js';
 import { createProbeHandler } from '../lambdas/handlers/probe.js';
 import type { Mailer, NotificationRecord, Notifier, SmtpProber } from '../lambdas/ports.js';
@@ -39,6 +40,31 @@ const DOMAIN = 'corp.test';
 const T0 = Date.parse('2026-11-23T03:00:00Z');
 
 type Failure = 'refused' | 'silent';
+
+/**
+ * Mail flowing: the worked month's organisation (500 users × 100 messages a day, bench/aws-cost.ts)
+ * receives 0.58 messages a second on average; arrivals are a Poisson process from a fixed seed.
+ */
+const MAIL_PER_SECOND = (500 * 100) / 86_400;
+/**
+ * Lambda retries an asynchronous invocation it throttled (the probe's reserved concurrency of one
+ * is busy) after about a second at first, and drops it after the probe's maximum event age.
+ */
+const THROTTLE_RETRY_MS = 1_000;
+const MAX_EVENT_AGE_MS = 60_000;
+
+/** A small seeded generator, so every run sees the same arrivals. */
+function seeded(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 2 ** 32;
+  };
+}
 
 /** Notes the simulated time at which the first page to the admins reached the notifier (it is in the outbox by then). */
 class PageClock implements Notifier {
@@ -115,11 +141,18 @@ interface Drill {
   runs: number;
 }
 
-/** One outage on a fresh store: healthy runs, the primary down `offsetMs` into a minute, runs until the page. */
+/**
+ * One outage on a fresh store: healthy runs, the primary down `offsetMs` into a minute, runs until
+ * the page. With `mail`, messages arrive all along and each delivery after the outage fails as the
+ * mailer would see it (at once when refused; after the route's connect timeout when silent), asking
+ * for the route's check as deliver does in AWS (once per route per probe interval, an asynchronous
+ * invoke of the probe with `{ check }`, held back by Lambda while an invocation runs).
+ */
 async function drill(
   offsetMs: number,
   failure: Failure,
   endpoints: Endpoints,
+  mail: boolean,
 ): Promise<Drill & { healthyRunMs: number }> {
   const config = drillConfig();
   const store = new MemoryStore();
@@ -149,29 +182,62 @@ async function drill(
       return true;
     },
   });
-  let healthyRunMs = 0;
-  // The stack's invocations of each minute: EventBridge's at its start, the tick state machine's after.
+  type Invocation = { at: number; event: { tick?: number; check?: string }; scheduled: boolean };
+  const queue: Invocation[] = [];
   const ticks = awsProbeTicks(config);
+  // The stack's invocations of each minute: EventBridge's at its start, the tick state machine's after.
   for (let run = 0; run < GIVE_UP_RUNS; run++) {
     for (const [tick, seconds] of ticks.entries()) {
-      const start = T0 + run * RUN_EVERY_MS + seconds * 1000;
-      if (clock.now().getTime() > start)
-        throw new Error(`the probe invocation before ${new Date(start).toISOString()} overran it`);
-      clock.current = new Date(start);
-      await handler(tick === 0 ? {} : { tick }, {
-        getRemainingTimeInMillis: () => start + LAMBDA_TIMEOUT_MS - clock.now().getTime(),
+      queue.push({
+        at: T0 + run * RUN_EVERY_MS + seconds * 1000,
+        event: tick === 0 ? {} : { tick },
+        scheduled: true,
       });
-      if (run === 0 && tick === 0) healthyRunMs = clock.now().getTime() - start;
-      if (pages.firstAlertAt !== undefined) break;
     }
+  }
+  if (mail) {
+    // Deliveries of messages arriving after the outage fail; each asks for a check (deliver's limiter).
+    const random = seeded(offsetMs + (failure === 'silent' ? 1 : 0));
+    const gap = () => -Math.log(1 - random()) * (1000 / MAIL_PER_SECOND);
+    const route = config.routes[0] as RouteConfig;
+    const failsAfterMs = failure === 'refused' ? 0 : route.connectTimeoutSeconds * 1000;
+    let failedAt = 0;
+    const checks = oncePerInterval(
+      {
+        async requestCheck(name) {
+          queue.push({ at: failedAt, event: { check: name }, scheduled: false });
+        },
+      },
+      { now: () => new Date(failedAt) },
+      config.continuity.probes.intervalSeconds * 1000,
+    );
+    for (let t = T0 + gap(); t < T0 + GIVE_UP_RUNS * RUN_EVERY_MS; t += gap()) {
+      if (t < downAt) continue;
+      failedAt = t + failsAfterMs;
+      await checks.requestCheck(route.name);
+    }
+  }
+  queue.sort((a, b) => a.at - b.at);
+  let healthyRunMs = 0;
+  let busyUntil = 0;
+  let runs = 0;
+  for (const inv of queue) {
+    // One invocation at a time (reserved concurrency 1): Lambda retries a throttled one a second
+    // after the running one ends, and drops it past the maximum event age.
+    let start = inv.at;
+    if (start < busyUntil) start = busyUntil + THROTTLE_RETRY_MS;
+    if (start - inv.at > MAX_EVENT_AGE_MS) continue;
+    clock.current = new Date(Math.max(start, clock.now().getTime()));
+    const began = clock.now().getTime();
+    const result = await handler(inv.event, {
+      getRemainingTimeInMillis: () => began + LAMBDA_TIMEOUT_MS - clock.now().getTime(),
+    });
+    busyUntil = clock.now().getTime();
+    if (inv.scheduled && inv.at === T0) healthyRunMs = busyUntil - began;
+    if (result.rounds > 0 && began >= downAt) runs++;
     if (pages.firstAlertAt !== undefined) {
       if (pages.firstAlertAt < downAt) throw new Error('paged before the primary went down');
-      return {
-        offsetMs,
-        seconds: (pages.firstAlertAt - downAt) / 1000,
-        runs: run - HEALTHY_RUNS + 1,
-        healthyRunMs,
-      };
+      return { offsetMs, seconds: (pages.firstAlertAt - downAt) / 1000, runs, healthyRunMs };
     }
   }
   throw new Error(`no page within ${GIVE_UP_RUNS} minutes of an outage ${offsetMs} ms into the minute`);
@@ -203,18 +269,21 @@ export async function measureDetection(): Promise<FigureResult> {
   });
   const silent = await listenOn(silentServer);
   const endpoints = { up: primary.port, refused, silent };
-  const results: Record<Failure, Drill[]> = { refused: [], silent: [] };
+  type Kind = `${Failure}.${'quiet' | 'mail'}`;
+  const kinds: Kind[] = ['refused.quiet', 'silent.quiet', 'refused.mail', 'silent.mail'];
+  const results = Object.fromEntries(kinds.map((k) => [k, [] as Drill[]])) as Record<Kind, Drill[]>;
   let healthyRunMs = 0;
   try {
-    for (const failure of ['refused', 'silent'] as const) {
+    for (const kind of kinds) {
+      const [failure, flow] = kind.split('.') as [Failure, 'quiet' | 'mail'];
       // Drills share nothing but the loopback endpoints, so several run at once: their waits are
       // real (an SMTP check takes ~0.1 s against smtp-server), their clocks their own.
       const drills = await mapWithConcurrency(OFFSETS_MS, DRILLS_AT_ONCE, (offset) =>
-        drill(offset, failure, endpoints),
+        drill(offset, failure, endpoints, flow === 'mail'),
       );
       for (const d of drills) {
         healthyRunMs = Math.max(healthyRunMs, d.healthyRunMs);
-        results[failure].push({ offsetMs: d.offsetMs, seconds: d.seconds, runs: d.runs });
+        results[kind].push({ offsetMs: d.offsetMs, seconds: d.seconds, runs: d.runs });
       }
     }
   } finally {
@@ -223,8 +292,8 @@ export async function measureDetection(): Promise<FigureResult> {
     await primary.stop();
   }
 
-  const summary = (failure: Failure) => {
-    const seconds = results[failure].map((d) => d.seconds);
+  const summary = (kind: Kind) => {
+    const seconds = results[kind].map((d) => d.seconds);
     return {
       median: median(seconds),
       p95: percentile(seconds, 95),
@@ -232,27 +301,38 @@ export async function measureDetection(): Promise<FigureResult> {
       max: Math.max(...seconds),
     };
   };
-  const row = (failure: Failure, what: string): Row => {
-    const s = summary(failure);
+  const row = (kind: Kind, what: string): Row => {
+    const s = summary(kind);
     return {
-      id: `detection.seconds.${failure}`,
-      figure: `Detection at the shipped AWS defaults (primary ${what} → first page), seconds`,
+      id: `detection.seconds.${kind}`,
+      figure: `Detection at the shipped AWS defaults (${what} → first page), seconds`,
       value: `median ${fmt(s.median)} s, p95 ${fmt(s.p95)} s`,
       reference: 'none: Postfix neither probes nor pages',
       ratio: '—',
       aim: `p95 ≤ ${AIM_SECONDS} s`,
       verdict: s.p95 <= AIM_SECONDS ? 'PASS' : 'MISS',
-      data: { ...s, drills: results[failure] },
+      data: { ...s, drills: results[kind] },
     };
   };
-  const refusedSummary = summary('refused');
-  const silentSummary = summary('silent');
+  const said = (kind: Kind) => {
+    const x = summary(kind);
+    return `median ${fmt(x.median)} s, p95 ${fmt(x.p95)} s, range ${fmt(x.min)}–${fmt(x.max)} s`;
+  };
   const notes = [
-    `Detection: the probe handler exactly as Lambda runs it (createProbeHandler with each tick's window, every continuity setting at its default: rounds every 30 s, a confirming check 10 s after a failed one, checks that give up after 10 s, two failed checks to page), invoked as the stack invokes it: at the start of each simulated minute as EventBridge's rate(1 minute) does, and 30 s later as the tick state machine does, with Lambda's remaining time counting down from the 60 s timeout; waits move a simulated clock, so ${OFFSETS_MS.length} outages per kind take seconds, not hours. The SMTP check is the real prober against loopback: an smtp-server while the primary is up; after the outage a closed port (refused: the primary stopped) or a listener that accepts and never greets (no answer: packets dropped, its 10 s timeout waited at 1/${SILENT_TIME_SCALE} and counted in full). Outages begin every 0.5 s across the minute after two healthy runs; timed from the outage to the first admin page in the outbox.`,
-    `Refused: median ${fmt(refusedSummary.median)} s, p95 ${fmt(refusedSummary.p95)} s, range ${fmt(refusedSummary.min)}–${fmt(refusedSummary.max)} s. No answer: median ${fmt(silentSummary.median)} s, p95 ${fmt(silentSummary.p95)} s, range ${fmt(silentSummary.min)}–${fmt(silentSummary.max)} s. Why: the first failed check comes 0–30 s after the outage (the next of the rounds at :00 and :30), its confirmation 10 s after that check began, and the page with it; a silent primary adds the confirming check's 10 s timeout. Before, with one round a minute and no confirming check, the page came 60–120 s after the outage.`,
-    `Cost: a probe invocation in normal times lasts ${fmt(healthyRunMs / 1000)} s here (one round against loopback); the 30 s between a minute's two rounds is the tick state machine's wait, not Lambda time. Before, one invocation did both rounds and waited between them, about 31 s of Lambda a minute. bench/aws-cost.ts prices both.`,
+    `Detection: the probe handler exactly as Lambda runs it (createProbeHandler with each tick's window, every continuity setting at its default: rounds every 30 s, a confirming check 10 s after a failed one, checks that give up after 10 s, two failed checks to page), invoked as the stack invokes it: at the start of each simulated minute as EventBridge's rate(1 minute) does, and 30 s later as the tick state machine does, with Lambda's remaining time counting down from the 60 s timeout, one invocation at a time (a throttled one retried a second after the running one ends); waits move a simulated clock, so ${OFFSETS_MS.length} outages per kind take seconds, not hours. The SMTP check is the real prober against loopback: an smtp-server while the primary is up; after the outage a closed port (refused: the primary stopped) or a listener that accepts and never greets (no answer: packets dropped, its 10 s timeout waited at 1/${SILENT_TIME_SCALE} and counted in full). Outages begin every 0.5 s across the minute after two healthy runs; timed from the outage to the first admin page in the outbox.`,
+    `With mail flowing: messages arrive as the worked month's organisation receives them (${MAIL_PER_SECOND.toFixed(2)} a second, Poisson, seeded); each delivery after the outage fails as the mailer sees it (at once when refused, after the route's 30 s connect timeout when silent) and asks for the route's check as deliver does in AWS (once per route per probe interval, an asynchronous invoke of the probe with { check }); the probe runs it no sooner than 10 s after its last round and confirms it 10 s later.`,
+    `Quiet, refused: ${said('refused.quiet')}. Quiet, no answer: ${said('silent.quiet')}. Why: the first failed check comes 0–30 s after the outage (the next of the rounds at :00 and :30), its confirmation 10 s after that check began, and the page with it; a silent primary adds the confirming check's 10 s timeout. Mail flowing, refused: ${said('refused.mail')}; no answer: ${said('silent.mail')}. A refused delivery asks at once, so the page comes about 10 s after the first message after the outage (later when a scheduled round had just run); a silent primary holds the delivery for its connect timeout (30 s), by when the schedule's own round has usually found it.`,
+    `Cost: a probe invocation in normal times lasts ${fmt(healthyRunMs / 1000)} s here (one round against loopback); the 30 s between a minute's two rounds is the tick state machine's wait, not Lambda time. A requested check runs only after a delivery could not connect, so it costs nothing in a month without an outage. bench/aws-cost.ts prices the schedule.`,
   ];
-  return { rows: [row('refused', 'refusing connections'), row('silent', 'silent')], notes };
+  return {
+    rows: [
+      row('refused.quiet', 'primary refusing connections, no mail'),
+      row('silent.quiet', 'primary silent, no mail'),
+      row('refused.mail', 'primary refusing connections, mail flowing'),
+      row('silent.mail', 'primary silent, mail flowing'),
+    ],
+    notes,
+  };
 }
 
 export const detectionFigure: Figure = { name: 'detection', run: measureDetection };
