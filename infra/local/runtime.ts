@@ -367,7 +367,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           authorize: async (authorization) => signIn?.authorize(authorization),
           handler: async (event) => {
             const result = await api(event);
-            if (result.statusCode === 200 && /\/continuity\/revoke$/.test(event.rawPath)) void kickHandover();
+            // Revoking, or cancelling a drill that holds its scope, starts the hand-over at once.
+            if (
+              result.statusCode === 200 &&
+              /\/(continuity\/revoke|drills\/[^/]+\/cancel)$/.test(event.rawPath)
+            )
+              void kickHandover();
             // Acknowledged messages not recorded yet: the local stand-in for SES's retries.
             if (result.statusCode === 200 && event.rawPath === '/admin/status')
               return {
