@@ -15,6 +15,8 @@ export interface StaffTarget {
   import(format: 'csv' | 'json', text: string): Promise<{ created: number; updated: number }>;
   /** Unset where passwords are not Lifeboat's to set (Cognito). */
   passwd?(id: string, password: string): Promise<void>;
+  /** Enrols an authenticator app (a new TOTP secret); unset where Cognito enrols it at sign-in. */
+  totp?(id: string): Promise<{ id: string; secret: string; uri: string }>;
 }
 
 /** The local runtime's staff, through its admin API: the same audited actions as `POST /admin/users`. */
@@ -34,6 +36,13 @@ export function localStaffTarget(call: AdminCall): StaffTarget {
     },
     async passwd(id, password) {
       await call('POST', `/local/users/${encodeURIComponent(id)}/password`, { password });
+    },
+    async totp(id) {
+      return (await call('POST', `/local/users/${encodeURIComponent(id)}/totp`)) as {
+        id: string;
+        secret: string;
+        uri: string;
+      };
     },
   };
 }
@@ -222,5 +231,24 @@ export async function usersCommand(
     io.line(`password of ${id} set`);
     return 0;
   }
-  throw new LifeboatError('USAGE', `unknown users command ${sub}: list, add, import or passwd`);
+  if (sub === 'totp') {
+    const [id] = args;
+    if (!id || args.length > 1) throw new LifeboatError('USAGE', 'users totp needs one id: users totp <id>');
+    if (!target.totp) {
+      throw new LifeboatError(
+        'USAGE',
+        'in the user pool each user adds an authenticator app at sign-in (Cognito asks for it, MFA being required)',
+      );
+    }
+    const t = await target.totp(id);
+    if (opts.json) io.line(JSON.stringify(t, null, 2));
+    else {
+      io.line(`authenticator for ${t.id} (any earlier one no longer works):`);
+      io.line(`  ${t.uri}`);
+      io.line(`  secret ${t.secret}   (type it into the app if it cannot read the link or a QR code of it)`);
+      io.line('From now on the sign-in asks for the 6-digit code after the password.');
+    }
+    return 0;
+  }
+  throw new LifeboatError('USAGE', `unknown users command ${sub}: list, add, import, passwd or totp`);
 }

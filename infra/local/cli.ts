@@ -59,6 +59,8 @@ export const USAGE = `usage: lifeboat <command> [options]
                               addresses, groups, phone); one bad row imports nothing
   users passwd <id> [--password-stdin]
                               set the password of the built-in sign-in
+  users totp <id>             enrol an authenticator app for the built-in sign-in (prints the
+                              otpauth:// link and its secret); admins need one (adminMfa)
   users … --user-pool ID [--region R]
                               the same against the AWS staff user pool (Cognito) instead
 ${REPLAY_USAGE}

@@ -8,6 +8,13 @@ import type { HttpEvent, HttpResult } from '../../lambdas/handlers/api.js';
 /** Largest request body the local API reads; admin requests are a few hundred bytes. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
+/**
+ * Marks the claims of a request made with the local admin token (the CLI's): a machine credential
+ * held by whoever can read the data folder, not a sign-in, so the admin API asks it for no second
+ * factor. Set here only; no token the built-in provider issues can carry it (its claims are listed).
+ */
+export const LOCAL_TOKEN_CLAIM = 'lifeboat:local-admin-token';
+
 /** Where the local admin token lives: only someone who can read the data folder may act as admin. */
 export function adminTokenFile(dataDir: string): string {
   return path.join(dataDir, 'admin-token');
@@ -174,7 +181,7 @@ export function createLocalApi(options: LocalApiOptions): http.Server {
         return;
       }
       const claims = authorised
-        ? { sub: 'local-admin', email: actor, groups: [options.adminGroup] }
+        ? { sub: 'local-admin', email: actor, groups: [options.adminGroup], [LOCAL_TOKEN_CLAIM]: true }
         : await authorize(req.headers.authorization);
       const event: HttpEvent = {
         rawPath: p,

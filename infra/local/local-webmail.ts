@@ -31,6 +31,7 @@ import { type BreakGlass, createBreakGlass } from './oidc-break-glass.js';
 import { type CredentialStore, createCredentialStore, readOrCreateDemoPassword } from './oidc-credentials.js';
 import { readOrCreateOidcKeys } from './oidc-keys.js';
 import { createLocalOidc, type LocalOidc } from './oidc-provider.js';
+import { createTotpStore, otpauthUri, type TotpStore } from './oidc-totp.js';
 import { createJwtAuthorizer } from './oidc-verify.js';
 import { createWebServer, localAppConfig, WEB_CLIENT_ID } from './web-server.js';
 
@@ -80,6 +81,10 @@ export interface LocalWebmail {
   web: ReturnType<typeof createWebServer>;
   /** The demo password, in demo mode. */
   demoPassword: string | null;
+  /** Authenticator (TOTP) secrets of the built-in sign-in. */
+  totp: TotpStore;
+  /** In demo mode, the admins' authenticator secrets (enrolled at the first demo start), for the banner. */
+  demoAuthenticators: Array<{ id: string; secret: string; uri: string }>;
   /** Indexes the new deliveries of ingested messages to directory users, in the background. */
   indexIngested(results: readonly IngestResult[]): void;
   /**
@@ -118,6 +123,21 @@ export async function openLocalWebmail(options: LocalWebmailOptions): Promise<Lo
     demoPassword = await readOrCreateDemoPassword(dataDir);
     const have = await credentials.ids();
     for (const u of directory.current().users) if (!have.has(u.id)) await credentials.set(u.id, demoPassword);
+  }
+  const totp = createTotpStore(dataDir, clock);
+  // Admins must sign in with a second factor (adminMfa): in demo mode the admins get an
+  // authenticator secret at the first start, printed in the banner, so the console is usable.
+  const demoAuthenticators: LocalWebmail['demoAuthenticators'] = [];
+  if (options.demo) {
+    for (const u of directory.current().users) {
+      if (!u.groups.includes(config.adminGroup)) continue;
+      const secret = (await totp.secret(u.id)) ?? (await totp.enrol(u.id)).secret;
+      demoAuthenticators.push({
+        id: u.id,
+        secret,
+        uri: otpauthUri(secret, u.id, `Lifeboat ${config.organisation}`),
+      });
+    }
   }
   const indexBlobs = createFileBlobs(layout.indexDir, { prefix: INDEX_PREFIX });
   const links = createHmacLinkSigner({
@@ -179,6 +199,8 @@ export async function openLocalWebmail(options: LocalWebmailOptions): Promise<Lo
     },
     web,
     demoPassword,
+    totp,
+    demoAuthenticators,
     indexIngested(results) {
       const staffDirectory = directory.current();
       for (const r of results) {
@@ -197,6 +219,31 @@ export async function openLocalWebmail(options: LocalWebmailOptions): Promise<Lo
       }
     },
     async localEndpoint(p, method, body, actor) {
+      const t = /^\/local\/users\/([^/]{1,128})\/totp$/.exec(p);
+      if (t) {
+        try {
+          if (method !== 'POST')
+            throw new LifeboatError('METHOD_NOT_ALLOWED', `${method} is not allowed here`);
+          const id = decodePathSegment(t[1] as string, 'user id');
+          const user = (await directory.refresh()).byId(id);
+          if (!user) throw new NotFoundError(`user ${id}`);
+          const { secret } = await totp.enrol(user.id);
+          await options.continuity.appendAudit({
+            at: clock.now().toISOString(),
+            actor,
+            action: 'totp-enrol',
+            detail: user.id,
+            eventId: null,
+          });
+          return json(200, {
+            id: user.id,
+            secret,
+            uri: otpauthUri(secret, user.id, `Lifeboat ${config.organisation}`),
+          });
+        } catch (err) {
+          return errorResponse(err, log);
+        }
+      }
       const m = /^\/local\/users\/([^/]{1,128})\/password$/.exec(p);
       if (!m) return undefined;
       try {
@@ -246,6 +293,7 @@ export async function openLocalWebmail(options: LocalWebmailOptions): Promise<Lo
         directory: () => directory.current(),
         credentials,
         breakGlass,
+        totp,
         clock,
         log,
       });

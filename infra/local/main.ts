@@ -127,6 +127,10 @@ async function main(): Promise<void> {
             )}   password ${runtime.webmail.demoPassword}   (or "Text me a code", then npx lifeboat outbox)`,
         ]
       : []),
+    ...runtime.webmail.demoAuthenticators.map(
+      (a) =>
+        `  demo admin    ${a.id}: password above, then the code of an authenticator app given the secret ${a.secret} (${a.uri})`,
+    ),
     `  admin API     ${runtime.origin}/admin/status   (token in ${runtime.layout.adminToken})`,
     `  data          ${dataDir}   (private to you: records in SQLite, lifeboat.db; raw messages as files, raw/)`,
     ...(demo

@@ -113,6 +113,25 @@ ${view.notice ? `<p class="note" role="status">${escapeHtml(view.notice)}</p>` :
   );
 }
 
+/** After a right password, for a user with an authenticator app: the code it shows now. */
+export function totpPage(view: CodeView): string {
+  const a = escapeHtml(view.action);
+  return page(
+    `Authenticator code - ${view.organisation}`,
+    `<h1>Enter your authenticator code</h1>
+<p class="muted">${escapeHtml(view.organisation)} webmail</p>
+${view.error ? `<p class="alert" role="alert">${escapeHtml(view.error)}</p>` : ''}
+<form class="card" method="post" action="${a}/totp">
+  <input type="hidden" name="username" value="${escapeHtml(view.username)}">
+  <label for="code">Authenticator code</label>
+  <input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]{6,7}" maxlength="7" required autofocus>
+  <p class="muted">The 6-digit code your authenticator app shows for ${escapeHtml(view.organisation)}.</p>
+  <button class="primary" type="submit">Sign in</button>
+</form>
+<p><a href="${a}">Start again</a></p>`,
+  );
+}
+
 /** The sign-out confirmation; the form carries the provider's own hidden fields. */
 export function logoutPage(organisation: string, form: string): string {
   return page(

@@ -13,7 +13,8 @@ import {
 } from './oidc-break-glass.js';
 import type { CredentialStore } from './oidc-credentials.js';
 import { ID_TOKEN_ALG, type OidcKeys, publicJwk } from './oidc-keys.js';
-import { codePage, errorPage, loggedOutPage, loginPage, logoutPage } from './oidc-login-page.js';
+import { codePage, errorPage, loggedOutPage, loginPage, logoutPage, totpPage } from './oidc-login-page.js';
+import type { TotpStore } from './oidc-totp.js';
 import { WEB_CLIENT_ID } from './web-server.js';
 
 /**
@@ -50,6 +51,8 @@ const ID_TOKEN_TTL_S = 60 * 60;
 const REFRESH_TOKEN_TTL_S = 30 * 24 * 60 * 60;
 /** A sign-in page left open this long must be started again (Cognito's managed login: 1 hour too). */
 const INTERACTION_TTL_S = 60 * 60;
+/** After a right password, the authenticator code must follow within five minutes. */
+const SECOND_FACTOR_TTL_MS = 5 * 60 * 1000;
 
 /**
  * The claims each scope releases. They are Cognito's names, so the API reads the same claims in
@@ -135,6 +138,8 @@ export interface LocalOidcOptions {
   directory: () => Directory;
   credentials: CredentialStore;
   breakGlass: BreakGlass;
+  /** Authenticator codes: a user enrolled here gives one after the password (amr pwd, otp). */
+  totp: TotpStore;
   clock: Clock;
   log: Logger;
 }
@@ -179,6 +184,10 @@ export function createLocalOidc(options: LocalOidcOptions): LocalOidc {
   const issuer = `${options.origin}${OIDC_PATH}`;
   const headers = appSecurityHeaders();
   const passwordFailures = createWindowCounter(MAX_PASSWORD_FAILURES, PASSWORD_WINDOW_MS, options.clock);
+  const codeFailures = createWindowCounter(MAX_PASSWORD_FAILURES, PASSWORD_WINDOW_MS, options.clock);
+  // Sign-ins whose password was right and whose authenticator code is awaited, by interaction:
+  // the code page proves nothing by itself, so the password's success is kept here, not in the form.
+  const awaitingCode = new Map<string, { id: string; until: number }>();
   const org = options.organisation;
   const html = (res: ServerResponse, status: number, body: string) => {
     res.writeHead(status, {
@@ -370,10 +379,68 @@ export function createLocalOidc(options: LocalOidcOptions): LocalOidc {
         return;
       }
       passwordFailures.clear(key);
+      if (await options.totp.enrolled(ok.id)) {
+        awaitingCode.set(uid, { id: ok.id, until: options.clock.now().getTime() + SECOND_FACTOR_TTL_MS });
+        html(res, 200, totpPage({ organisation: org, action, username: ok.id }));
+        return;
+      }
       options.log.info('signed in with a password', { user: ok.id });
       await provider.interactionFinished(req, res, {
         login: { accountId: ok.id, amr: ['pwd'], remember: false },
       });
+      return;
+    }
+
+    if (step === 'totp') {
+      const pending = awaitingCode.get(uid);
+      if (!pending || pending.until < options.clock.now().getTime() || !user || pending.id !== user.id) {
+        awaitingCode.delete(uid);
+        html(
+          res,
+          401,
+          loginPage({ organisation: org, action, username, error: 'Sign in with your password first.' }),
+        );
+        return;
+      }
+      if (codeFailures.blocked(user.id)) {
+        awaitingCode.delete(uid);
+        html(
+          res,
+          429,
+          loginPage({
+            organisation: org,
+            action,
+            username,
+            error: `Too many wrong codes. Try again in ${minutes(codeFailures.retryAfterMs(user.id))} minutes.`,
+          }),
+        );
+        return;
+      }
+      const outcome = await options.totp.verify(user.id, (form.get('code') ?? '').slice(0, 16));
+      if (outcome === 'ok') {
+        awaitingCode.delete(uid);
+        codeFailures.clear(user.id);
+        options.log.info('signed in with a password and an authenticator code', { user: user.id });
+        await provider.interactionFinished(req, res, {
+          login: { accountId: user.id, amr: ['pwd', 'otp'], remember: false },
+        });
+        return;
+      }
+      codeFailures.add(user.id);
+      options.log.warn('sign-in refused: wrong authenticator code', { outcome });
+      html(
+        res,
+        401,
+        totpPage({
+          organisation: org,
+          action,
+          username: user.id,
+          error:
+            outcome === 'replayed'
+              ? 'That code was used already. Wait for the next one in your authenticator app.'
+              : 'That code is not right. Check the time on your phone, and type the code your authenticator app shows now.',
+        }),
+      );
       return;
     }
 
@@ -441,9 +508,10 @@ export function createLocalOidc(options: LocalOidcOptions): LocalOidc {
     jwks: { keys: [publicJwk(options.keys.signing)] },
     handle(req, res) {
       const url = new URL(req.url ?? '/', 'http://local');
-      const step = /^\/oidc\/interaction\/([A-Za-z0-9_-]{1,64})(?:\/(password|code|code\/send))?\/?$/.exec(
-        url.pathname,
-      );
+      const step =
+        /^\/oidc\/interaction\/([A-Za-z0-9_-]{1,64})(?:\/(password|totp|code|code\/send))?\/?$/.exec(
+          url.pathname,
+        );
       if (step) {
         interaction(req, res, step[1] as string, step[2] ?? '').catch((err: Error) => {
           options.log.error('sign-in page failed', { error: err.message });

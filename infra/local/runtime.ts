@@ -33,7 +33,7 @@ import type {
   SmtpProber,
 } from '../../lambdas/ports.js';
 import { type DataLayout, prepareDataDir } from './data-dir.js';
-import { createLocalApi, ensureAdminToken } from './http-api.js';
+import { createLocalApi, ensureAdminToken, LOCAL_TOKEN_CLAIM } from './http-api.js';
 import { createLocalContext, type LocalStores, openLocalStores } from './local-context.js';
 import { createLocalReplays, type LocalReplays } from './local-replays.js';
 import { type LocalSending, openLocalSending } from './local-sending.js';
@@ -232,7 +232,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     signal: probeRuns.signal,
   });
   let webmail: LocalWebmail | undefined;
-  const api = createApiHandler(() => ctx, { staff: () => webmail?.directory });
+  const api = createApiHandler(() => ctx, {
+    staff: () => webmail?.directory,
+    machineToken: (claims) => claims[LOCAL_TOKEN_CLAIM] === true,
+  });
 
   // Start-up that fails after this point (a port taken) must not leave the database open.
   let apiServer: Server | null = null;

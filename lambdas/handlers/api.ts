@@ -1,4 +1,5 @@
 import { type Context, defaultContext } from '../adapters/context.js';
+import { MfaRequiredError, signInMfa } from '../core/admin-mfa.js';
 import { effectiveConfig } from '../core/settings.js';
 import type { StaffDeps } from '../core/staff.js';
 import { adminRoutes } from './admin-routes.js';
@@ -21,6 +22,11 @@ export function createApiHandler(
   options: {
     /** Who may sign in to the webmail (the local directory, the Cognito pool): adds `/admin/users`. */
     staff?: (() => StaffDeps['staff'] | undefined) | undefined;
+    /**
+     * Claims of a machine credential rather than a sign-in (the local runtime's admin token, which
+     * only whoever can read the data folder holds): not asked for a second factor. @default none
+     */
+    machineToken?: ((claims: Record<string, unknown>) => boolean) | undefined;
   } = {},
 ) {
   return async (rawEvent: unknown): Promise<HttpResult> => {
@@ -30,6 +36,14 @@ export function createApiHandler(
       const who = callerFrom(event.requestContext.authorizer?.jwt?.claims);
       if (!who.groups.includes(ctx.config.adminGroup)) {
         throw new AuthError(403, `admin API: ${who.id} is not in the ${ctx.config.adminGroup} group`);
+      }
+      const claims = event.requestContext.authorizer?.jwt?.claims ?? {};
+      if (ctx.config.adminMfa.required && !options.machineToken?.(claims)) {
+        const mfa = signInMfa(claims, ctx.config.adminMfa);
+        if (!mfa.ok) {
+          const user = typeof claims['cognito:username'] === 'string' ? claims['cognito:username'] : who.id;
+          throw new MfaRequiredError(user, mfa.why);
+        }
       }
       const staff = options.staff?.();
       // Thresholds, paging contacts and staff notices as the console overrode them: an invoke's

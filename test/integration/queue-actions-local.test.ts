@@ -11,7 +11,7 @@ import { TestPrimary } from '../support/primary.js';
 import { makeDataDir, readFixture, routeTo, sendRaw, TEST_DOMAIN } from '../support/runtime.js';
 
 const ALICE = 'alice@example.com';
-const ADMIN = { email: 'ops@example.org', groups: ['lifeboat-admins'] };
+const ADMIN = { email: 'ops@example.org', groups: ['lifeboat-admins'], amr: ['pwd', 'otp'] };
 
 /**
  * The console's queue actions on the single-node runtime, against real SMTP: a primary that

@@ -117,6 +117,22 @@ export class OidcClient {
     });
   }
 
+  /**
+   * Password, then the authenticator code the provider asks an enrolled user for; resolves with
+   * the tokens, or rejects with the page's answer when a step is refused.
+   */
+  async signInWithTotp(username: string, password: string, code: string): Promise<Tokens> {
+    const page = await this.start();
+    const asked = await this.post(`${page}/password`, { username, password });
+    if (asked.status !== 200) throw new Error(`password answered ${asked.status}`);
+    const form = await this.post(`${page}/totp`, { username, code });
+    if (form.status !== 303 && form.status !== 302)
+      throw new Error(`authenticator code answered ${form.status}: ${await form.text()}`);
+    const res = await this.exchange(await this.finish(form));
+    if (res.status !== 200) throw new Error(`token endpoint answered ${res.status}: ${await res.text()}`);
+    return (await res.json()) as Tokens;
+  }
+
   /** The whole password sign-in; resolves with the tokens. */
   async signInWithPassword(username: string, password: string): Promise<Tokens> {
     const page = await this.start();

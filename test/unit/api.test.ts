@@ -9,7 +9,9 @@ import { continuityHarness } from '../support/continuity.js';
 import { delivery } from '../support/fixtures.js';
 
 const ADMINS = 'lifeboat-admins';
-const ALICE = { email: 'alice@ops.example.org', 'cognito:groups': [ADMINS] };
+/** A sign-in with a password and an authenticator code: admins need a second factor (adminMfa). */
+const MFA = ['pwd', 'otp'];
+const ALICE = { email: 'alice@ops.example.org', 'cognito:groups': [ADMINS], amr: MFA };
 
 type Claims = Record<string, unknown>;
 
@@ -90,7 +92,7 @@ describe('admin API: who may call it', () => {
   it('admits a Cognito caller whose cognito:groups is a list', async () => {
     const { call } = api();
 
-    const res = await call('GET', '/admin/status', { claims: { sub: 'u-1', 'cognito:groups': [ADMINS] } });
+    const res = await call('GET', '/admin/status', { claims: { sub: 'u-1', 'cognito:groups': [ADMINS], amr: MFA } });
 
     expect(res.status).toBe(200);
   });
@@ -98,7 +100,7 @@ describe('admin API: who may call it', () => {
   it('admits an OIDC caller whose groups claim is a space-separated string', async () => {
     const { call } = api();
 
-    const res = await call('GET', '/admin/status', { claims: { sub: 'u-1', groups: `staff ${ADMINS}` } });
+    const res = await call('GET', '/admin/status', { claims: { sub: 'u-1', groups: `staff ${ADMINS}`, amr: MFA } });
 
     expect(res.status).toBe(200);
   });
@@ -106,7 +108,7 @@ describe('admin API: who may call it', () => {
   it('admits an OIDC caller whose groups claim is a comma-separated string', async () => {
     const { call } = api();
 
-    const res = await call('GET', '/admin/status', { claims: { sub: 'u-1', groups: `staff,${ADMINS}` } });
+    const res = await call('GET', '/admin/status', { claims: { sub: 'u-1', groups: `staff,${ADMINS}`, amr: MFA } });
 
     expect(res.status).toBe(200);
   });
@@ -115,7 +117,7 @@ describe('admin API: who may call it', () => {
     const { call } = api();
 
     const res = await call('GET', '/admin/status', {
-      claims: { sub: 'u-1', 'cognito:groups': `[staff ${ADMINS}]` },
+      claims: { sub: 'u-1', 'cognito:groups': `[staff ${ADMINS}]`, amr: '[pwd otp]' },
     });
 
     expect(res.status).toBe(200);
@@ -186,7 +188,7 @@ describe('admin API: requests it refuses', () => {
     await call('POST', '/admin/continuity/invoke');
 
     const res = await call('POST', '/admin/continuity/invoke', {
-      claims: { email: 'bob@ops.example.org', groups: ADMINS },
+      claims: { email: 'bob@ops.example.org', groups: ADMINS, amr: MFA },
     });
 
     expect(res.status).toBe(409);
@@ -434,7 +436,7 @@ describe('admin API: audit', () => {
   it('records every admin action with the actor named by the caller’s claims', async () => {
     const { call, outage, store, ctx } = api();
     const eventId = await outage();
-    const admin = (claims: Claims) => ({ ...claims, 'cognito:groups': [ADMINS] });
+    const admin = (claims: Claims) => ({ ...claims, 'cognito:groups': [ADMINS], amr: MFA });
     await store.createDelivery(delivery({ messageId: 'm-failed', state: 'failed', nextAttemptAt: null }));
 
     await call('POST', `/admin/events/${eventId}/acknowledge`, { claims: admin({ email: 'ack@ops.test' }) });

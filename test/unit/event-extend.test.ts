@@ -5,7 +5,7 @@ import { createApiHandler, type HttpEvent } from '../../lambdas/handlers/api.js'
 import { continuityHarness } from '../support/continuity.js';
 
 const ADMINS = 'lifeboat-admins';
-const ALICE = { email: 'alice@ops.example.org', 'cognito:groups': [ADMINS] };
+const ALICE = { email: 'alice@ops.example.org', 'cognito:groups': [ADMINS], amr: ['pwd', 'otp'] };
 const STAFF = { email: 'carol@example.com', 'cognito:groups': ['staff'] };
 const HOUR = 3600;
 

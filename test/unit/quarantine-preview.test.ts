@@ -8,7 +8,7 @@ import { continuityHarness } from '../support/continuity.js';
 import { passVerdicts } from '../support/fixtures.js';
 
 const ADMINS = 'lifeboat-admins';
-const ALICE = { email: 'alice@ops.example.org', 'cognito:groups': [ADMINS] };
+const ALICE = { email: 'alice@ops.example.org', 'cognito:groups': [ADMINS], amr: ['pwd', 'otp'] };
 const STAFF = { email: 'carol@example.com', 'cognito:groups': ['staff'] };
 const VIRUS: Verdicts = { ...passVerdicts, virus: 'FAIL' };
 

@@ -5,6 +5,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import nodemailer, { type SendMailOptions } from 'nodemailer';
 import type { Page } from 'playwright-core';
 import { createCredentialStore } from '../../../infra/local/oidc-credentials.js';
+import { createTotpStore, totpCode, totpStep } from '../../../infra/local/oidc-totp.js';
 import type { ConfigInput } from '../../../lambdas/core/config.js';
 import { freePort, LifeboatProcess, writeConfigFile } from '../../support/lifeboat-process.js';
 import { TestPrimary } from '../../support/primary.js';
@@ -72,6 +73,13 @@ export async function startWebmailRuntime(
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const credentials = createCredentialStore(dataDir);
   for (const u of STAFF) await credentials.set(u.id, STAFF_PASSWORD);
+  // Admins sign in with a password and an authenticator code (adminMfa): each gets a secret here.
+  const totp = createTotpStore(dataDir, { now: () => new Date() });
+  for (const u of (given.webmail?.users ?? STAFF) as Array<{ id: string; groups?: string[] }>) {
+    if (!(u.groups ?? []).includes(given.adminGroup ?? 'lifeboat-admins')) continue;
+    const { secret } = await totp.enrol(u.id);
+    AUTHENTICATORS.set(u.id, { secret, lastStep: -1 });
+  }
   let lifeboat: LifeboatProcess;
   try {
     lifeboat = await LifeboatProcess.start({ cwd: dir, configFile });
@@ -129,9 +137,37 @@ export async function startWebmailRuntime(
 
 export type WebmailRuntime = Awaited<ReturnType<typeof startWebmailRuntime>>;
 
-/** Signs in on the built-in provider's page with the password. */
+/** The authenticator secrets of this process's runtime's admins, with the last time step used. */
+const AUTHENTICATORS = new Map<string, { secret: string; lastStep: number }>();
+
+/**
+ * The code an admin's authenticator app shows: of the current time step, or the next one when the
+ * current one's was used (the provider takes each code once); past that, it waits for the next step.
+ */
+async function authenticatorCode(user: string): Promise<string | undefined> {
+  const a = AUTHENTICATORS.get(user);
+  if (!a) return undefined;
+  for (;;) {
+    const now = totpStep(new Date());
+    const step = Math.max(a.lastStep + 1, now);
+    if (step <= now + 1) {
+      a.lastStep = step;
+      return totpCode(a.secret, step);
+    }
+    await delay(1000);
+  }
+}
+
+/**
+ * Signs in on the built-in provider's page with the password, and for an admin the code of their
+ * authenticator app, which the page asks for next.
+ */
 export async function signInWithPassword(page: Page, user: string, password = STAFF_PASSWORD): Promise<void> {
   await page.getByLabel('Username or email address').fill(user);
   await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  const code = await authenticatorCode(user);
+  if (code === undefined) return;
+  await page.getByLabel('Authenticator code').fill(code);
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
