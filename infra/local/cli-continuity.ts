@@ -26,6 +26,8 @@ interface EventView {
   handover: { total: number; released: number; startedAt: string; finishedAt: string | null } | null;
   scheduledStart: string | null;
   scheduledEnd: string | null;
+  /** The drill this event rehearses. */
+  drill?: string | undefined;
 }
 
 interface StatusView {
@@ -46,7 +48,7 @@ interface StatusView {
 
 function describeEvent(e: EventView): string[] {
   const lines = [
-    `event ${e.id}: ${e.closedAt ? `closed ${e.closedAt}` : e.state}, opened ${e.openedAt} by ${e.openedBy}, scope ${e.scope === '*' ? 'all routes' : e.scope}`,
+    `${e.drill ? `DRILL ${e.drill}: ` : ''}event ${e.id}: ${e.closedAt ? `closed ${e.closedAt}` : e.state}, opened ${e.openedAt} by ${e.openedBy}, scope ${e.scope === '*' ? 'all routes' : e.scope}`,
   ];
   if (e.scheduledStart) lines.push(`  scheduled     ${e.scheduledStart} → ${e.scheduledEnd}`);
   lines.push(
@@ -67,7 +69,7 @@ function describeEvent(e: EventView): string[] {
 
 function describeStatus(s: StatusView): string[] {
   const lines = [
-    `continuity: ${s.state.toUpperCase()} since ${s.since} (last probe round ${s.lastProbeRoundAt ?? 'not yet'})`,
+    `continuity: ${s.state.toUpperCase()}${s.event?.drill && !s.event.closedAt ? ' (DRILL: a rehearsal, only its scope is held)' : ''} since ${s.since} (last probe round ${s.lastProbeRoundAt ?? 'not yet'})`,
   ];
   if (s.event) lines.push(...describeEvent(s.event));
   lines.push(

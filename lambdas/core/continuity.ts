@@ -452,7 +452,13 @@ function revokeStep(org: OrgState, event: ContinuityEvent, now: Date, actor: str
     org: { ...org, state: 'recovering', since: nowIso },
     event: { ...event, state: 'recovering', revokedAt: nowIso, revokedBy: actor },
     actions: [{ type: 'notify', notice: 'revoked' }, { type: 'start-handover' }],
-    audit: [{ actor, action: 'revoke', detail: `continuity revoked: ${why}; handing held mail over` }],
+    audit: [
+      {
+        actor,
+        action: 'revoke',
+        detail: `${event.drill ? `DRILL ${event.drill}: ` : ''}continuity revoked: ${why}; handing held mail over`,
+      },
+    ],
   };
 }
 
@@ -464,7 +470,13 @@ export function acknowledge(org: OrgState, event: ContinuityEvent, now: Date, ac
     org,
     event: { ...event, acknowledgedAt: now.toISOString(), acknowledgedBy: actor },
     actions: [],
-    audit: [{ actor, action: 'acknowledge', detail: `event ${event.id} acknowledged` }],
+    audit: [
+      {
+        actor,
+        action: 'acknowledge',
+        detail: `${event.drill ? `DRILL ${event.drill}: ` : ''}event ${event.id} acknowledged`,
+      },
+    ],
   };
 }
 

@@ -146,6 +146,11 @@ describe('a drill on a test route', () => {
     expect(r('handed-over')).toMatchObject({ measuredSeconds: 45, result: 'pass' });
     expect(r('all-clear')).toMatchObject({ sinceStartSeconds: 2335 });
     expect(report).toMatchObject({ passed: false, counts: { pass: 6, fail: 1, missed: 0 } });
+    // The admins' actions on its event are in the audit log, marked as the drill's.
+    const acts = (await h.store.listAudit(50)).filter((e) =>
+      ['acknowledge', 'invoke', 'revoke'].includes(e.action),
+    );
+    expect(acts.map((e) => e.detail.startsWith(`DRILL ${drill.id}: `))).toEqual([true, true, true]);
     // Mail outside the scope went at once; the scope's held mail after the revoke, in arrival order.
     expect(h.primary.sent.map((s) => s.messageId.replace(/;$/, ''))).toEqual([
       'm-cloud',
