@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { CANCEL_CHECK_MS } from '../lambdas/core/replay.js';
 import { ChildRuntime } from './child-runtime.js';
 import {
   backlog,
