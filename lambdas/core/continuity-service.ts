@@ -39,7 +39,7 @@ import { type DeliverStep, leaseSecondsFor, sendClaimed } from './deliver.js';
 import { claimDelivery, INTERRUPTED_ATTEMPT, isDue, releaseAndClaim } from './delivery-state.js';
 import { drillNoticeConfig } from './drill-scope.js';
 import { ConflictError, NotFoundError } from './errors.js';
-import { recordFlow } from './flow-metrics.js';
+import { recordFlow, rollUpFlow } from './flow-metrics.js';
 import type { DeliveryRecord, DeliveryState } from './model.js';
 import { composeNotice } from './notices.js';
 import {
@@ -327,6 +327,7 @@ export async function runProbeRound(
   const probeRttMs = results.flatMap((r) =>
     r.probe === 'roundtrip' && typeof r.figures?.rttMs === 'number' ? [r.figures.rttMs] : [],
   );
+  await rollUpFlow(deps);
   await recordFlow(deps, { probeRttMs, depth: await deps.store.countByState() });
   const step = await transact(deps, (org, event) =>
     stepRound(org, event, results, deps.clock.now(), deps.config.continuity, idFor(deps), drill),

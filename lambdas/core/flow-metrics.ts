@@ -81,8 +81,11 @@ const HOUR_MS = 3_600_000;
 const floorTo = (at: Date, ms: number) => new Date(Math.floor(at.getTime() / ms) * ms);
 
 /**
- * The two bucket updates (this minute's and this hour's) a flow delta makes at `at`. Minute
- * buckets live two days; hour buckets as long as the message records (`historyDays`).
+ * The bucket updates a flow delta makes at `at`: its counts and gauges to this minute's bucket, its
+ * gauges (the queue depth a probe round samples) to this hour's too. The hour takes the minute
+ * buckets' counts when a probe round rolls them up ({@link rollUpFlow}), not from every delivery:
+ * that was two of a message's DynamoDB write units. Minute buckets live two days; hour buckets as
+ * long as the message records (`historyDays`).
  */
 export function metricsUpdates(
   at: Date,
@@ -104,8 +107,7 @@ export function metricsUpdates(
   if (Object.keys(add).length === 0 && Object.keys(set).length === 0) return [];
   const minute = floorTo(at, MINUTE_MS);
   const hour = floorTo(at, HOUR_MS);
-  const epoch = (d: Date) => Math.floor(d.getTime() / 1000);
-  return [
+  const updates: MetricsUpdate[] = [
     {
       resolution: 'minute',
       start: minute.toISOString(),
@@ -113,14 +115,76 @@ export function metricsUpdates(
       add,
       set,
     },
-    {
-      resolution: 'hour',
-      start: hour.toISOString(),
-      expiresAt: epoch(hour) + 3600 + recordDays(config) * 86_400,
-      add,
-      set,
-    },
   ];
+  if (Object.keys(set).length > 0) updates.push({ ...hourBucket(hour, config), set });
+  return updates;
+}
+
+const epoch = (d: Date) => Math.floor(d.getTime() / 1000);
+
+function hourBucket(hour: Date, config: Pick<LifeboatConfig, 'historyDays' | 'retentionDays'>) {
+  return {
+    resolution: 'hour' as const,
+    start: hour.toISOString(),
+    expiresAt: epoch(hour) + 3600 + recordDays(config) * 86_400,
+  };
+}
+
+/**
+ * How long after a minute ends its bucket is rolled into its hour: a writer that read the clock
+ * inside the minute has written by then.
+ */
+export const ROLL_UP_DELAY_MS = 30_000;
+
+/** The gauge of an hour bucket naming the last minute rolled into it (epoch milliseconds of its start). */
+export const ROLLED_THROUGH = 'rolled_through';
+
+/** The counters (and histogram counts and sums) a minute bucket hands to its hour; never a gauge. */
+const isCounter = (name: string) =>
+  (FLOW_COUNTERS as readonly string[]).includes(name) || /^(lat|smtp|rtt)_(\d+|sum)$/.test(name);
+
+/**
+ * Adds the minute buckets that ended since the last roll-up into their hour buckets: the counts of
+ * each minute once, in one update per hour that also moves the hour's ROLLED_THROUGH mark, so a
+ * round that dies half-way leaves every hour either rolled or not. Looks at this hour and the one
+ * before it, so rounds at least an hour apart would leave an hour's counts in its minute buckets
+ * only (the probe runs every interval; ProbeNotRunning alarms long before). One run at a time, as
+ * the probe runs (a reserved concurrency of one; one probe run at a time on the single-node
+ * runtime). Never throws: the figures serve the console.
+ */
+export async function rollUpFlow(deps: FlowDeps): Promise<void> {
+  if (!deps.continuity) return;
+  const continuity = deps.continuity;
+  try {
+    const now = deps.clock.now().getTime();
+    // The newest minute that has ended, ROLL_UP_DELAY_MS ago or more.
+    const through = Math.floor((now - ROLL_UP_DELAY_MS) / MINUTE_MS) * MINUTE_MS - MINUTE_MS;
+    const firstHour = Math.floor(through / HOUR_MS) * HOUR_MS - HOUR_MS;
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const [hours, minutes] = await Promise.all([
+      continuity.listMetrics('hour', iso(firstHour), iso(through + 1)),
+      continuity.listMetrics('minute', iso(firstHour), iso(through + MINUTE_MS)),
+    ]);
+    const updates: MetricsUpdate[] = [];
+    for (let hour = firstHour; hour <= through; hour += HOUR_MS) {
+      const stored = hours.find((b) => Date.parse(b.start) === hour);
+      const rolled = stored?.values[ROLLED_THROUGH] ?? hour - MINUTE_MS;
+      const add: Record<string, number> = {};
+      let last = rolled;
+      for (const m of minutes) {
+        const start = Date.parse(m.start);
+        if (start < hour || start >= hour + HOUR_MS || start <= rolled || start > through) continue;
+        for (const [name, n] of Object.entries(m.values))
+          if (isCounter(name)) add[name] = (add[name] ?? 0) + n;
+        last = Math.max(last, start);
+      }
+      if (last === rolled) continue;
+      updates.push({ ...hourBucket(new Date(hour), deps.config), add, set: { [ROLLED_THROUGH]: last } });
+    }
+    if (updates.length > 0) await continuity.addMetrics(updates);
+  } catch (err) {
+    deps.log.warn('flow metrics not rolled up', { error: (err as Error).message });
+  }
 }
 
 export interface FlowDeps {

@@ -2,13 +2,21 @@ import { describe, expect, it } from 'vitest';
 import { runProbeRound } from '../../lambdas/core/continuity-service.js';
 import { deliverMessage } from '../../lambdas/core/deliver.js';
 import { ValidationError } from '../../lambdas/core/errors.js';
-import { metricsUpdates, readFlowSeries } from '../../lambdas/core/flow-metrics.js';
+import {
+  metricsUpdates,
+  ROLLED_THROUGH,
+  readFlowSeries,
+  recordFlow,
+  rollUpFlow,
+} from '../../lambdas/core/flow-metrics.js';
+import { type DeliveryState, deliveryStates } from '../../lambdas/core/model.js';
 import { continuityHarness } from '../support/continuity.js';
 
 const minuteOf = (iso: string) => `${iso.slice(0, 16)}:00.000Z`;
+const zeroDepth = Object.fromEntries(deliveryStates.map((s) => [s, 0])) as Record<DeliveryState, number>;
 
 describe('flow metrics on the mail path', () => {
-  it('counts accepted and delivered per recipient in the minute and hour buckets, with the latency', async () => {
+  it('counts accepted and delivered per recipient in the minute bucket, and in the hour once a probe round rolls the minute up, with the latency', async () => {
     const h = continuityHarness();
     await h.receive('m1', ['alice@example.com', 'bob@example.com']);
     h.clock.advance(3);
@@ -17,6 +25,8 @@ describe('flow metrics on the mail path', () => {
     const now = h.clock.now().toISOString();
     const [minute] = await h.store.listMetrics('minute', minuteOf(now), '2099-01-01T00:00:00.000Z');
     expect(minute?.values).toMatchObject({ accepted: 2, delivered: 2 });
+    h.clock.advance(120);
+    await runProbeRound(h.deps);
     const series = await readFlowSeries(h.deps, {
       from: new Date(Date.parse(now) - 3_600_000),
       to: new Date(Date.parse(now) + 1),
@@ -57,6 +67,8 @@ describe('flow metrics on the mail path', () => {
       [1, 'deferred', 'mx1:587: 421 4.3.2 Service not available'],
       [2, 'deferred', 'mx1:587: 421 4.3.2 Service not available'],
     ]);
+    h.clock.advance(120);
+    await runProbeRound(h.deps);
     const all = await h.store.listMetrics('hour', '2000-01-01T00:00:00.000Z', '2099-01-01T00:00:00.000Z');
     expect(all.reduce((n, b) => n + (b.values.deferred ?? 0), 0)).toBe(2);
   });
@@ -82,18 +94,84 @@ describe('metricsUpdates', () => {
   it('keeps minute buckets two days and hour buckets as long as the records', () => {
     const h = continuityHarness();
     const at = new Date('2026-11-22T10:17:42.000Z');
-    const [minute, hour] = metricsUpdates(at, h.config, { counts: { delivered: 1 }, probeRttMs: [42_000] });
+    const depth = { ...zeroDepth, deferred: 3 };
+    const [minute, hour] = metricsUpdates(at, h.config, {
+      counts: { delivered: 1 },
+      probeRttMs: [42_000],
+      depth,
+    });
     expect(minute).toMatchObject({
       start: '2026-11-22T10:17:00.000Z',
       add: { delivered: 1, rtt_3: 1, rtt_sum: 42 },
     });
     expect(hour?.start).toBe('2026-11-22T10:00:00.000Z');
+    // The hour takes the gauges at once and the counts when a probe round rolls the minute up.
+    expect(hour?.add).toBeUndefined();
+    expect(hour?.set).toMatchObject({ depth_deferred: 3 });
     expect((minute?.expiresAt ?? 0) - Date.parse('2026-11-22T10:17:00Z') / 1000).toBe(60 + 2 * 86_400);
     expect((hour?.expiresAt ?? 0) - Date.parse('2026-11-22T10:00:00Z') / 1000).toBe(3600 + 30 * 86_400);
   });
 
   it('writes nothing for a delta with nothing in it', () => {
     expect(metricsUpdates(new Date(), continuityHarness().config, { counts: { delivered: 0 } })).toEqual([]);
+  });
+
+  it('writes a delivery’s counts to its minute bucket only: one write, not two', () => {
+    const updates = metricsUpdates(new Date(), continuityHarness().config, { counts: { delivered: 1 } });
+    expect(updates.map((u) => u.resolution)).toEqual(['minute']);
+  });
+});
+
+describe('rollUpFlow', () => {
+  const hourValues = async (h: ReturnType<typeof continuityHarness>) =>
+    (await h.store.listMetrics('hour', '2000-01-01T00:00:00.000Z', '2099-01-01T00:00:00.000Z')).map((b) => [
+      b.start,
+      b.values.delivered ?? 0,
+      b.values.accepted ?? 0,
+    ]);
+
+  it('adds each ended minute to its hour once, however many rounds run, and leaves the minute under way', async () => {
+    const h = continuityHarness();
+    h.clock.current = new Date('2026-11-22T10:58:10.000Z');
+    await recordFlow(h.deps, { counts: { delivered: 2, accepted: 2 } });
+    h.clock.current = new Date('2026-11-22T10:59:20.000Z');
+    await recordFlow(h.deps, { counts: { delivered: 1 } });
+    h.clock.current = new Date('2026-11-22T11:00:40.000Z');
+    await recordFlow(h.deps, { counts: { delivered: 5 } });
+
+    h.clock.current = new Date('2026-11-22T11:00:45.000Z');
+    await rollUpFlow(h.deps);
+    await rollUpFlow(h.deps);
+    // 10:58 and 10:59 have ended (10:59 45 s ago, past ROLL_UP_DELAY_MS); 11:00 is under way.
+    expect(await hourValues(h)).toEqual([['2026-11-22T10:00:00.000Z', 3, 2]]);
+
+    h.clock.current = new Date('2026-11-22T11:01:31.000Z');
+    await rollUpFlow(h.deps);
+    await rollUpFlow(h.deps);
+    expect(await hourValues(h)).toEqual([
+      ['2026-11-22T10:00:00.000Z', 3, 2],
+      ['2026-11-22T11:00:00.000Z', 5, 0],
+    ]);
+  });
+
+  it('never rolls the expiry or a gauge of a minute into its hour', async () => {
+    const h = continuityHarness();
+    h.clock.current = new Date('2026-11-22T10:10:00.000Z');
+    await recordFlow(h.deps, { counts: { delivered: 1 }, depth: { ...zeroDepth, held: 9 } });
+    h.clock.advance(120);
+    await rollUpFlow(h.deps);
+    const [hour] = await h.store.listMetrics('hour', '2000-01-01T00:00:00.000Z', '2099-01-01T00:00:00.000Z');
+    expect(Object.keys(hour?.values ?? {}).sort()).toEqual(
+      [
+        'delivered',
+        'depth_held',
+        ...Object.keys(zeroDepth)
+          .filter((s) => s !== 'held')
+          .map((s) => `depth_${s}`),
+        ROLLED_THROUGH,
+      ].sort(),
+    );
+    expect(hour?.values.depth_held).toBe(9);
   });
 });
 
