@@ -2,7 +2,11 @@ import * as realFs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type BlobFs, createFileBlobs } from '../../lambdas/adapters/local/file-blobs.js';
+import {
+  type BlobFs,
+  createFileBlobs,
+  SYNC_WRITE_MAX_BYTES,
+} from '../../lambdas/adapters/local/file-blobs.js';
 import { NotFoundError, ValidationError } from '../../lambdas/core/errors.js';
 
 /** The real file system, with every call recorded as `op path` (paths relative to the test folder). */
@@ -139,6 +143,16 @@ describe('createFileBlobs putRaw', () => {
     expect((await realFs.stat(path.join(base, 'data'))).mode & 0o777).toBe(0o700);
     expect((await realFs.stat(path.join(base, 'data', 'raw'))).mode & 0o777).toBe(0o700);
     expect((await realFs.stat(path.join(base, 'data', 'raw', 'm1'))).mode & 0o777).toBe(0o600);
+  });
+
+  it('stores messages on either side of the largest write made on the calling thread byte for byte', async () => {
+    const blobs = createFileBlobs(path.join(base, 'raw'));
+    const sizes = [SYNC_WRITE_MAX_BYTES, SYNC_WRITE_MAX_BYTES + 1, 3 * 1024 * 1024];
+    const bodies = sizes.map((n) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7) % 256)));
+    for (const [i, body] of bodies.entries()) await blobs.putRaw(`raw/m${i}`, body);
+
+    for (const [i, body] of bodies.entries())
+      expect((await realFs.readFile(path.join(base, 'raw', `m${i}`))).equals(body)).toBe(true);
   });
 
   it('replaces a message stored under the same key', async () => {
