@@ -263,20 +263,20 @@ export function rebuildIndex(deps: { queue: IndexQueue }, address: string): Prom
  * Minutes between the indexer's drains of the request queue while the organisation is `normal`:
  * staff then read and search their mail in the primary, and each drain writes a mailbox's index
  * once for all the mail it received since the last one (one segment and one manifest write), so
- * the longer the interval, the fewer S3 PUTs a message: at 100 messages a mailbox a day, 0.99
- * writes a drain at 60 minutes (0.24 a message) against 0.65 at 15 (0.62 a message). The index is
- * then up to an hour behind in normal times, which nobody sees: the first run after the
- * organisation leaves `normal` (alerting, continuity, recovering: every run drains, once a minute,
- * as staff may be searching here) indexes that hour of mail in one go.
+ * the longer the interval, the fewer S3 PUTs a message: at 100 messages a mailbox a day, 0.12
+ * writes a message at 120 minutes against 0.62 at 15. The index is then up to two hours behind in
+ * normal times, which nobody sees: the first run after the organisation leaves `normal` (alerting,
+ * continuity, recovering: every run drains, once a minute, as staff may be searching here) indexes
+ * what is waiting in one go (a few thousand messages, well under a minute).
  */
-export const NORMAL_INDEX_INTERVAL_MINUTES = 60;
+export const NORMAL_INDEX_INTERVAL_MINUTES = 120;
 
 /**
  * Requests waiting at which a drain runs whatever the minute: a mailbox's batch is as large as
  * waiting longer would make it, and a busy organisation's backlog never outgrows one run (a run
  * parses a few hundred messages a second for up to three and a half minutes, INDEXER_TIMEOUT less
- * DRAIN_RESERVE_MS). Above an hour's mail (an organisation of about 700 users at 100 messages a
- * day), it drains before the hour.
+ * DRAIN_RESERVE_MS). Above NORMAL_INDEX_INTERVAL_MINUTES of mail (an organisation of about 600
+ * users at 100 messages a day), it drains before the interval ends.
  */
 export const DRAIN_BACKLOG = 5_000;
 
