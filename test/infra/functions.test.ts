@@ -3,10 +3,12 @@ import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   DEPLOY_TIME_VALUE_ALLOWANCE_BYTES,
+  functionConfigJson,
   LAMBDA_ENVIRONMENT_LIMIT_BYTES,
 } from '../../infra/aws/constructs/lifeboat-function.js';
 import { EXAMPLE_CONFIG_PATH } from '../../infra/aws/deployment-config.js';
 import { MEASURED_PEAK_MIB, MEMORY_HEADROOM } from '../../infra/aws/function-memory.js';
+import { DEFAULT_STAFF_TEMPLATES, parseConfig, parseConfigJson } from '../../lambdas/core/config.js';
 import { logicalId, type Synthesized, synth } from './stack.js';
 
 type Resource = ReturnType<Template['findResources']>[string];
@@ -180,6 +182,20 @@ describe('Lambda functions', () => {
       ]!.Properties.ReservedConcurrentExecutions;
     expect(deliver(s)).toBe(10);
     expect(deliver(synth({ aws: { deliverConcurrency: 3 } }))).toBe(3);
+  });
+
+  it('leaves the staff notices’ default texts out of LIFEBOAT_CONFIG, and the handlers read them back', () => {
+    const config = parseConfig({
+      domains: ['example.com'],
+      routes: [{ name: 'primary', domains: ['example.com'], hosts: [{ host: 'mail.example.com' }] }],
+      continuity: { staff: { templates: { revoke: { sms: 'Mail is back, {organisation}.' } } } },
+    });
+    const json = functionConfigJson(config);
+    expect(JSON.parse(json).continuity.staff.templates).toEqual({
+      revoke: { sms: 'Mail is back, {organisation}.' },
+    });
+    expect(json).not.toContain(DEFAULT_STAFF_TEMPLATES.invoke.sms);
+    expect(parseConfigJson(json).continuity.staff.templates).toEqual(config.continuity.staff.templates);
   });
 
   it('refuses a config too large for the 4 KB Lambda environment, naming the limit', () => {

@@ -8,7 +8,7 @@ import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { LifeboatConfig } from '../../../lambdas/core/config.js';
+import { DEFAULT_STAFF_TEMPLATES, type LifeboatConfig } from '../../../lambdas/core/config.js';
 import { leaseSecondsFor } from '../../../lambdas/core/deliver.js';
 import { ConfigError } from '../../../lambdas/core/errors.js';
 import { REPO_ROOT } from '../deployment-config.js';
@@ -55,7 +55,21 @@ const ASYNC_RETRY_ATTEMPTS = 2;
  */
 export function functionConfigJson(config: LifeboatConfig): string {
   const { local: _local, aws: _aws, ...rest } = config;
-  return JSON.stringify(rest);
+  // The staff notices' default texts are a kilobyte and a third: a text left at its default is
+  // left out, and the handlers' parse puts it back.
+  const templates: Record<string, Record<string, string>> = {};
+  for (const [name, texts] of Object.entries(rest.continuity.staff.templates)) {
+    const defaults = DEFAULT_STAFF_TEMPLATES[name as keyof typeof DEFAULT_STAFF_TEMPLATES] as Record<
+      string,
+      string
+    >;
+    const changed = Object.fromEntries(Object.entries(texts).filter(([k, v]) => v !== defaults[k]));
+    if (Object.keys(changed).length) templates[name] = changed;
+  }
+  return JSON.stringify({
+    ...rest,
+    continuity: { ...rest.continuity, staff: { ...rest.continuity.staff, templates } },
+  });
 }
 
 /**
