@@ -205,7 +205,8 @@ export function parseCsv(text: string): string[][] {
   return rows;
 }
 
-const CSV_COLUMNS = ['id', 'name', 'addresses', 'groups', 'phone', 'personalemail'] as const;
+const CSV_COLUMNS = ['id', 'name', 'addresses', 'groups', 'phone', 'personalEmail'] as const;
+const CSV_KEYS = new Map(CSV_COLUMNS.map((c) => [c.toLowerCase(), c]));
 
 /**
  * Users from CSV with a header row naming the columns `id,name,addresses,groups,phone,personalEmail`
@@ -220,7 +221,7 @@ function usersFromCsv(text: string, source: string): { users: unknown[]; lines: 
     if (!header.includes(required)) problems.push(`line 1: the header has no "${required}" column`);
   }
   header.forEach((h, i) => {
-    if (!(CSV_COLUMNS as readonly string[]).includes(h)) {
+    if (!CSV_KEYS.has(h)) {
       problems.push(`line 1: unknown column "${h}" (column ${i + 1}); expected ${CSV_COLUMNS.join(', ')}`);
     }
   });
@@ -234,7 +235,7 @@ function usersFromCsv(text: string, source: string): { users: unknown[]; lines: 
       const value = (cells[i] ?? '').trim();
       if (column === 'addresses' || column === 'groups') {
         user[column] = value === '' ? [] : value.split(LIST_SEPARATOR);
-      } else if (value !== '') user[column === 'personalemail' ? 'personalEmail' : column] = value;
+      } else if (value !== '') user[CSV_KEYS.get(column) ?? column] = value;
     });
     users.push(user);
     lines.push(n + 2);

@@ -146,8 +146,17 @@ describe('parseDirectoryText', () => {
   it('names a CSV header that lacks a column or has an unknown one', () => {
     expect(problemsOf(() => parseDirectoryText('id,name,mail\n', 'csv', { source: 'f' }))).toEqual([
       'line 1: the header has no "addresses" column',
-      'line 1: unknown column "mail" (column 3); expected id, name, addresses, groups, phone',
+      'line 1: unknown column "mail" (column 3); expected id, name, addresses, groups, phone, personalEmail',
     ]);
+  });
+
+  it('reads a personal email column, where staff notices are emailed', () => {
+    const d = parseDirectoryText(
+      'id,name,addresses,personalEmail\nbob,Bob,bob@example.com,Bob.Home@Example.net\n',
+      'csv',
+      { source: 'f' },
+    );
+    expect(d.byId('bob')?.personalEmail).toBe('bob.home@example.net');
   });
 });
 
