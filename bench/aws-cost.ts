@@ -18,8 +18,9 @@ import {
 } from '../infra/aws/function-memory.js';
 import { parseConfig } from '../lambdas/core/config.js';
 import { awsProbeTicks } from '../lambdas/core/probe-cycle.js';
-import { NORMAL_INDEX_INTERVAL_MINUTES } from '../lambdas/core/search/indexer.js';
+import { DRAIN_BACKLOG, NORMAL_INDEX_INTERVAL_MINUTES } from '../lambdas/core/search/indexer.js';
 import { SEGMENT_MESSAGES } from '../lambdas/core/search/mailbox-index.js';
+import type { CapacityFigures } from './aws-capacity.js';
 import type { Figure, FigureResult } from './report.js';
 
 /** Three decimals: at two, 1.203 would read as the 1.20 it misses. */
@@ -53,6 +54,43 @@ const SFN_MEMORY_GB = 64 / 1024;
 /** The tick workflow's asynchronous Invoke returns within this, after its wait (Lambda queues the event). */
 const SFN_INVOKE_SECONDS = 0.1;
 
+/**
+ * What the mail path asks of DynamoDB and S3, measured (bench/aws-capacity.ts): the shared corpus
+ * ingested and delivered through the AWS adapters on dynalite and s3rver, each call priced by
+ * DynamoDB's rules from the item before and after it. test/corpus/aws-capacity.test.ts measures
+ * again and fails when the adapters' calls no longer cost this.
+ *
+ * Per message, one envelope recipient: the message record and its byState day entry; the delivery
+ * written three times (created queued, claimed, delivered), its byState entry put, moved on the
+ * claim (a delete and a put) and removed on delivery, its byMailbox keys written once; one counter
+ * move (to delivered: queued and delivering are counted from the index); the organic probe's
+ * attempt sample; this minute's flow bucket at ingest and at the attempt (a probe round rolls the
+ * ended minutes into their hour). Per probe round in normal times: the org state, the queue depth
+ * in this minute's and this hour's bucket, and the roll-up of the minutes that ended; its reads (org,
+ * holds, samples, tokens, oldest deferred, the counts, the buckets it rolls up). A quiet sweep: its
+ * three queue queries.
+ */
+export const MEASURED_CAPACITY: CapacityFigures = {
+  messages: 185,
+  writeUnitsPerMessage: {
+    'attempt samples': 1,
+    delivery: 3,
+    'delivery → byMailbox': 1,
+    'delivery → byState': 4,
+    'flow buckets': 2,
+    message: 1.07,
+    'message → byState': 1.07,
+    'state counters': 1,
+  },
+  readUnitsPerMessage: 3,
+  s3PerMessage: { GetObjectCommand: 2, PutObjectCommand: 1 },
+  probeRoundWriteUnits: 4,
+  probeRoundReadUnits: 13.5,
+  sweepReadUnits: 1.5,
+};
+
+const sumValues = (by: Record<string, number>) => Object.values(by).reduce((a, b) => a + b, 0);
+
 /** The organisation and its mail: every assumption of the estimate. */
 export const ASSUMPTIONS = {
   users: 500,
@@ -82,33 +120,9 @@ export const ASSUMPTIONS = {
    * Record sizes, from ingesting the shared corpus (message 1.07 KB on average, half of them over
    * 1 KB; delivery 0.92 KB), with the layout's key attributes.
    */
-  messageWriteUnits: 1.5,
   messageKb: 1.07,
   deliveryKb: 0.92,
   mailboxKeysKb: 0.2,
-  /**
-   * Write units per message with one recipient, as the DynamoDB adapter writes: the message and its
-   * byState day entry (2 × 1.5); the delivery created (item, byState, byMailbox keys, counter: 4);
-   * claimed (item, byState moved: delete and put, counter: 4); delivered (item, byState removed,
-   * counter: 3); the attempt sample for the organic probe (1).
-   */
-  writeUnitsPerMessage: 15,
-  /**
-   * The console's flow buckets (lambdas/core/flow-metrics.ts): ingest adds `accepted` and each
-   * delivery attempt its outcome, each to this minute's and this hour's bucket, one UpdateItem of
-   * one write unit each (a bucket stays under 1 KB); a probe round samples the queue depth into both.
-   */
-  metricWriteUnitsPerMessage: 4,
-  metricWriteUnitsPerProbeRound: 2,
-  /** Strongly consistent reads per message: ingest's holds; deliver's holds and deliveries. */
-  readUnitsPerMessage: 3,
-  /**
-   * Store work per probe round (org state, samples, tokens, oldest deferred, holds: the stack runs
-   * one round per invocation, PROBE_TICKS a minute) and per sweep:
-   */
-  writeUnitsPerProbeRound: 6,
-  readUnitsPerProbeRound: 6,
-  readUnitsPerSweep: 4,
   /**
    * Lambda durations, estimated: ingest is an S3 read, a parse of a few milliseconds and four DynamoDB
    * writes; deliver a TLS SMTP session to a primary tens of milliseconds away (about eight round
@@ -256,7 +270,11 @@ export interface WorkedMonth {
 }
 
 /** The worked month: SES's part, then everything else, each with its price and arithmetic. */
-export function workedMonth(a: Assumptions = ASSUMPTIONS, p: typeof PRICES = PRICES): WorkedMonth {
+export function workedMonth(
+  a: Assumptions = ASSUMPTIONS,
+  p: typeof PRICES = PRICES,
+  c: CapacityFigures = MEASURED_CAPACITY,
+): WorkedMonth {
   const messages = a.users * a.messagesPerUserPerDay * a.days;
   const small = messages * a.smallShare;
   const large = messages - small;
@@ -300,8 +318,11 @@ export function workedMonth(a: Assumptions = ASSUMPTIONS, p: typeof PRICES = PRI
   // The search indexer: a drain every NORMAL_INDEX_INTERVAL_MINUTES, each mailbox written once per
   // drain when it received mail since the last (Poisson arrivals at the day's average rate).
   const indexRuns = (a.days * 24 * 60) / INDEXER_SCHEDULE_MINUTES;
-  const drains = (a.days * 24 * 60) / NORMAL_INDEX_INTERVAL_MINUTES;
-  const perMailboxPerDrain = (a.messagesPerUserPerDay * NORMAL_INDEX_INTERVAL_MINUTES) / (24 * 60);
+  // In normal times a drain comes every NORMAL_INDEX_INTERVAL_MINUTES, or sooner once DRAIN_BACKLOG wait.
+  const messagesPerMinute = messages / (a.days * 24 * 60);
+  const drainMinutes = Math.min(NORMAL_INDEX_INTERVAL_MINUTES, DRAIN_BACKLOG / messagesPerMinute);
+  const drains = (a.days * 24 * 60) / drainMinutes;
+  const perMailboxPerDrain = (a.messagesPerUserPerDay * drainMinutes) / (24 * 60);
   const mailboxWrites = a.users * drains * (1 - Math.exp(-perMailboxPerDrain));
   const sqsRequests = messages * 1.2 + drains + (indexRuns - drains);
   const indexGbSeconds =
@@ -315,13 +336,14 @@ export function workedMonth(a: Assumptions = ASSUMPTIONS, p: typeof PRICES = PRI
   const indexCurrentGb = (messages * (a.historyDays / a.days) * a.indexKbPerMessage) / KB_PER_GB;
   const indexNoncurrentGb =
     (mailboxWrites * openSegmentKb * ((INDEX_NONCURRENT_DAYS + a.noncurrentLagDays) / a.days)) / KB_PER_GB;
-  const writes =
-    messages * (a.writeUnitsPerMessage + a.metricWriteUnitsPerMessage) +
-    rounds * (a.writeUnitsPerProbeRound + a.metricWriteUnitsPerProbeRound);
+  const writeUnitsPerMessage = sumValues(c.writeUnitsPerMessage);
+  const s3Puts = messages * (c.s3PerMessage.PutObjectCommand ?? 0);
+  const s3Gets = messages * (c.s3PerMessage.GetObjectCommand ?? 0);
+  const writes = messages * writeUnitsPerMessage + rounds * c.probeRoundWriteUnits;
   const reads =
-    messages * a.readUnitsPerMessage +
-    rounds * a.readUnitsPerProbeRound +
-    runs * a.readUnitsPerSweep +
+    messages * c.readUnitsPerMessage +
+    rounds * c.probeRoundReadUnits +
+    runs * c.sweepReadUnits +
     messages + // the indexer's record read
     indexRuns; // and its org state, each run
   const invocations = messages * 2 + runs + rounds + a.adminApiRequests;
@@ -332,7 +354,7 @@ export function workedMonth(a: Assumptions = ASSUMPTIONS, p: typeof PRICES = PRI
     probe: rounds * (probeMemoryMb(2) / 1024) * a.probeSeconds,
   };
   const totalGbSeconds = gbSeconds.ingest + gbSeconds.deliver + gbSeconds.sweep + gbSeconds.probe;
-  const loggedRequests = messages * 3 + large; // SES's PUT, ingest's and deliver's GET, a transition
+  const loggedRequests = s3Puts + s3Gets + large; // SES's PUT, ingest's and deliver's GET, a transition
   const accessLogGb = (loggedRequests * a.accessLogBytesPerRequest) / 1024 ** 3;
   const accessLogStoredGb = accessLogGb * (a.retentionDays / a.days);
   const loggedInvocations = invocations + indexRuns;
@@ -361,14 +383,14 @@ export function workedMonth(a: Assumptions = ASSUMPTIONS, p: typeof PRICES = PRI
     {
       item: 'S3 PUT (SES stores each message)',
       price: `$${p.s3PutPer1000} per 1,000`,
-      arithmetic: `${int(messages / 1000)} × $${p.s3PutPer1000}`,
-      usd: (messages / 1000) * p.s3PutPer1000,
+      arithmetic: `${int(s3Puts / 1000)} × $${p.s3PutPer1000}`,
+      usd: (s3Puts / 1000) * p.s3PutPer1000,
     },
     {
       item: 'S3 GET (ingest and deliver read each message)',
       price: `$${p.s3GetPer1000} per 1,000`,
-      arithmetic: `${int((messages * 2) / 1000)} × $${p.s3GetPer1000}`,
-      usd: ((messages * 2) / 1000) * p.s3GetPer1000,
+      arithmetic: `${int(s3Gets / 1000)} × $${p.s3GetPer1000}`,
+      usd: (s3Gets / 1000) * p.s3GetPer1000,
     },
     {
       item: 'S3 access logs (one ~400-byte record per request, kept retentionDays)',
@@ -379,13 +401,19 @@ export function workedMonth(a: Assumptions = ASSUMPTIONS, p: typeof PRICES = PRI
     {
       item: 'DynamoDB writes',
       price: `$${p.dynamoPerMillionWrites} per million write units`,
-      arithmetic: `${a.writeUnitsPerMessage + a.metricWriteUnitsPerMessage} units per message (message and its day entry, delivery created, claimed, delivered, with index and counter writes; attempt sample; ${a.metricWriteUnitsPerMessage} flow-metric bucket updates) + ${a.writeUnitsPerProbeRound + a.metricWriteUnitsPerProbeRound} per probe round (${int(rounds)} rounds) → ${millions(writes)}`,
+      arithmetic: `${writeUnitsPerMessage.toFixed(2)} units per message, as measured (${Object.entries(
+        c.writeUnitsPerMessage,
+      )
+        .map(([what, n]) => `${what} ${n}`)
+        .join(
+          ', ',
+        )}) + ${c.probeRoundWriteUnits} per probe round (${int(rounds)} rounds) → ${millions(writes)}`,
       usd: (writes / 1e6) * p.dynamoPerMillionWrites,
     },
     {
       item: 'DynamoDB reads',
       price: `$${p.dynamoPerMillionReads} per million read units`,
-      arithmetic: `${a.readUnitsPerMessage + 1} per message (the indexer's record read included) + ${a.readUnitsPerProbeRound} per probe round + ${a.readUnitsPerSweep} per sweep + 1 per indexer run → ${millions(reads)}`,
+      arithmetic: `${c.readUnitsPerMessage + 1} per message (the indexer's record read included) + ${c.probeRoundReadUnits} per probe round + ${c.sweepReadUnits} per sweep + 1 per indexer run → ${millions(reads)}`,
       usd: (reads / 1e6) * p.dynamoPerMillionReads,
     },
     {
@@ -446,7 +474,7 @@ export function workedMonth(a: Assumptions = ASSUMPTIONS, p: typeof PRICES = PRI
       usd: (a.adminApiRequests / 1e6) * p.httpApiPerMillion,
     },
     {
-      item: `Search indexer: SQS standard, Lambda (a drain every ${NORMAL_INDEX_INTERVAL_MINUTES} minutes in normal times)`,
+      item: `Search indexer: SQS standard, Lambda (a drain every ${drainMinutes.toFixed(0)} minutes in normal times)`,
       price: `SQS $${p.sqsStandardPerMillion} per million requests; Lambda as above`,
       arithmetic: `${millions(sqsRequests)} requests (a send per message, receives and deletes ten at a time, a backlog check a run); ${int(indexRuns)} runs, ${int(messages)} messages × ${a.indexSecondsPerMessage} s + ${int(mailboxWrites)} mailbox writes × ${a.indexSecondsPerMailboxWrite} s + ${int(indexRuns - drains)} idle runs × ${a.indexIdleRunSeconds} s at ${INGEST_MEMORY_MB} MB = ${int(indexGbSeconds)} GB-s (no free allowance counted)`,
       usd:
@@ -457,7 +485,7 @@ export function workedMonth(a: Assumptions = ASSUMPTIONS, p: typeof PRICES = PRI
     {
       item: 'Search indexes in S3 (a manifest and an open segment per mailbox, rewritten once a drain)',
       price: `$${p.s3PutPer1000} per 1,000 PUT, $${p.s3GetPer1000} per 1,000 GET, $${p.s3StandardGbMonth} per GB-month`,
-      arithmetic: `${int(a.users)} mailboxes × ${int(drains)} drains × ${(1 - Math.exp(-perMailboxPerDrain)).toFixed(3)} (the chance of new mail in ${NORMAL_INDEX_INTERVAL_MINUTES} minutes at ${a.messagesPerUserPerDay} a day) = ${int(mailboxWrites)} mailbox writes: ${int(indexPuts / 1000)} × $${p.s3PutPer1000} PUT + ${int(indexGets / 1000)} × $${p.s3GetPer1000} GET (raw message, manifest, segment); ${gb(indexCurrentGb)} GB of indexes + ${gb(indexNoncurrentGb)} GB of replaced segments (${openSegmentKb.toFixed(0)} KB each, kept ${INDEX_NONCURRENT_DAYS} day)`,
+      arithmetic: `${int(a.users)} mailboxes × ${int(drains)} drains × ${(1 - Math.exp(-perMailboxPerDrain)).toFixed(3)} (the chance of new mail in ${drainMinutes.toFixed(0)} minutes at ${a.messagesPerUserPerDay} a day) = ${int(mailboxWrites)} mailbox writes: ${int(indexPuts / 1000)} × $${p.s3PutPer1000} PUT + ${int(indexGets / 1000)} × $${p.s3GetPer1000} GET (raw message, manifest, segment); ${gb(indexCurrentGb)} GB of indexes + ${gb(indexNoncurrentGb)} GB of replaced segments (${openSegmentKb.toFixed(0)} KB each, kept ${INDEX_NONCURRENT_DAYS} day)`,
       usd:
         (indexPuts / 1000) * p.s3PutPer1000 +
         (indexGets / 1000) * p.s3GetPer1000 +
@@ -570,13 +598,50 @@ export function renderCostTable(month = workedMonth()): string {
   ].join('\n');
 }
 
-/** The bench's row: the worked month's ratio to SES receiving alone, against the aim. */
+/** The mail path's DynamoDB and S3 work measured again on the corpus; undefined without the corpus. */
+async function measureCapacity(): Promise<CapacityFigures | undefined> {
+  const [{ capacityFigures, measureMailPath }, { startAwsEmulators }, { loadCorpus }] = await Promise.all([
+    import('./aws-capacity.js'),
+    import('../test/support/aws-emulators.js'),
+    import('./corpus.js'),
+  ]);
+  const corpus = await loadCorpus();
+  if (!corpus) return undefined;
+  const emulators = await startAwsEmulators();
+  try {
+    return capacityFigures(
+      await measureMailPath(
+        emulators,
+        corpus.map((m) => m.raw),
+      ),
+    );
+  } finally {
+    await emulators.stop();
+  }
+}
+
+/** The bench's rows: the mail path's measured write units, and the worked month's ratio to SES receiving alone. */
 export const awsCostFigure: Figure = {
   name: 'aws-cost',
   async run(): Promise<FigureResult> {
     const month = workedMonth();
+    const measured = await measureCapacity();
+    const perMessage = measured ? sumValues(measured.writeUnitsPerMessage) : Number.NaN;
+    const modelled = sumValues(MEASURED_CAPACITY.writeUnitsPerMessage);
+    const matches = measured !== undefined && JSON.stringify(measured) === JSON.stringify(MEASURED_CAPACITY);
     return {
       rows: [
+        {
+          id: 'cost.dynamo-writes',
+          figure:
+            'DynamoDB write units per message, ingest to delivered (measured: the shared corpus through the AWS adapters on dynalite)',
+          value: measured ? perMessage.toFixed(2) : 'corpus missing',
+          reference: `the worked month prices ${modelled.toFixed(2)}`,
+          ratio: measured ? `${(perMessage / modelled).toFixed(2)}×` : '—',
+          aim: 'the month prices what the code does',
+          verdict: matches ? 'PASS' : 'MISS',
+          data: { measured, modelled: MEASURED_CAPACITY },
+        },
         {
           id: 'cost.ratio',
           figure: `Worked AWS month (${ASSUMPTIONS.users} users × ${ASSUMPTIONS.messagesPerUserPerDay} messages a day, connector mode) ÷ SES receiving alone`,
@@ -599,7 +664,7 @@ export const awsCostFigure: Figure = {
         },
       ],
       notes: [
-        'Worked AWS month: computed (not measured) in bench/aws-cost.ts from list prices and the assumptions there; Lambda memory comes from the lambda-memory figure, durations are estimates. The README shows the same table.',
+        "Worked AWS month: computed in bench/aws-cost.ts from list prices and the assumptions there; DynamoDB write and read units and S3 requests per message are measured (bench/aws-capacity.ts: the shared corpus ingested and delivered through the AWS adapters on dynalite and s3rver, each call priced by DynamoDB's rules from the item before and after it), Lambda memory comes from the lambda-memory figure, durations are estimates. The README shows the same table.",
       ],
     };
   },
