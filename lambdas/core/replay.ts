@@ -28,6 +28,7 @@ import { RAW_PREFIX } from '../storage-layout.js';
 import type { LifeboatConfig, RouteConfig } from './config.js';
 import { formatIssues } from './config.js';
 import { leaseSecondsFor } from './deliver.js';
+import { DRILL_PROBE_PREFIX } from './drill.js';
 import { ConflictError, LifeboatError, NotFoundError, ValidationError } from './errors.js';
 import { isAcceptedRecipient, normaliseAddress, resolveRoute } from './routing.js';
 import { withTraceHeader } from './trace.js';
@@ -933,10 +934,22 @@ async function replayOne(
   const record = await deps.store.getMessage(entry.k);
   const messageId = record?.messageIdHeader ?? headers.messageId;
   base.messageId = messageId;
+  // Lifeboat's own probe mail (a round trip come back, a drill's probe messages) is no one's mail.
+  const probeReturn = deps.config.continuity.probes.roundTrip?.returnAddress.toLowerCase();
+  if (record?.probeToken || entry.k.startsWith(DRILL_PROBE_PREFIX)) {
+    return {
+      ...base,
+      outcome: 'out-of-scope',
+      detail: 'a probe message of Lifeboat’s own',
+      recipients: [],
+      at: at(),
+      final: true,
+    };
+  }
   const candidates = record ? record.recipients.map(normaliseAddress) : headers.recipients;
   const chosen = job.mailboxes ? new Set(job.mailboxes) : null;
   const recipients = [...new Set(candidates)].filter(
-    (r) => isAcceptedRecipient(deps.config, r) && (!chosen || chosen.has(r)),
+    (r) => r !== probeReturn && isAcceptedRecipient(deps.config, r) && (!chosen || chosen.has(r)),
   );
   if (recipients.length === 0) {
     return {

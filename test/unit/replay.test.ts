@@ -503,3 +503,23 @@ describe('the sweep function (AWS)', () => {
     expect(t.wire).toEqual([]);
   });
 });
+
+describe('what a replay leaves out', () => {
+  it('never replays Lifeboat’s own probe mail: a round trip come back, a drill’s probe messages', async () => {
+    const t = harness();
+    await t.archive('m1', 50);
+    await t.archive('drill-abc', 45);
+    await t.archive('p1', 40);
+    const probe = await t.store.getMessage('p1');
+    await t.store.putMessage({ ...(probe as NonNullable<typeof probe>), probeToken: 'tok' });
+    const job = await startReplay(t.ctx, { from: ago(60) }, { actor: 'alice' });
+    await t.run(job.id);
+    expect(t.received()).toEqual(['m1']);
+    const { rows } = await replayReport(t.ctx, job.id);
+    expect(rows.map((r) => [r.id, r.outcome])).toEqual([
+      ['m1', 'sent'],
+      ['drill-abc', 'out-of-scope'],
+      ['p1', 'out-of-scope'],
+    ]);
+  });
+});
