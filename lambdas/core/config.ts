@@ -119,6 +119,22 @@ export const MAX_LINK_TTL_SECONDS = 3600;
 /** Under ten seconds, a link can expire between the API answer and the browser following it. */
 export const MIN_LINK_TTL_SECONDS = 10;
 
+/**
+ * A drill's default targets, in seconds: detected within a minute (two failed checks, as an outage
+ * pages), paged at once, acknowledged and invoked within a quarter of an hour (a phone at night),
+ * staff texted within five minutes of the invocation, someone in the webmail within half an hour,
+ * and the held mail handed over within a quarter of an hour of the revocation.
+ */
+export const DEFAULT_DRILL_TARGETS = {
+  detectionSeconds: 60,
+  pageSeconds: 60,
+  acknowledgeSeconds: 900,
+  invokeSeconds: 900,
+  staffNotifiedSeconds: 300,
+  firstSignInSeconds: 1800,
+  handoverSeconds: 900,
+} as const;
+
 /** Directory groups named for the invoke text: a few teams, never a list of people. */
 export const MAX_STAFF_GROUPS = 50;
 
@@ -412,19 +428,19 @@ export const configSchema = z
         targets: z
           .strictObject({
             /** From the drill's start (the simulated outage) to the event opening. @default 60 */
-            detectionSeconds: z.number().int().min(1).default(60),
+            detectionSeconds: z.number().int().min(1).default(DEFAULT_DRILL_TARGETS.detectionSeconds),
             /** From detection to the first page. @default 60 */
-            pageSeconds: z.number().int().min(1).default(60),
+            pageSeconds: z.number().int().min(1).default(DEFAULT_DRILL_TARGETS.pageSeconds),
             /** From the page to its acknowledgement. @default 900 */
-            acknowledgeSeconds: z.number().int().min(1).default(900),
+            acknowledgeSeconds: z.number().int().min(1).default(DEFAULT_DRILL_TARGETS.acknowledgeSeconds),
             /** From detection to continuity invoked. @default 900 */
-            invokeSeconds: z.number().int().min(1).default(900),
+            invokeSeconds: z.number().int().min(1).default(DEFAULT_DRILL_TARGETS.invokeSeconds),
             /** From the invocation to the staff in scope texted. @default 300 */
-            staffNotifiedSeconds: z.number().int().min(1).default(300),
+            staffNotifiedSeconds: z.number().int().min(1).default(DEFAULT_DRILL_TARGETS.staffNotifiedSeconds),
             /** From the invocation to the first webmail sign-in of a user in scope. @default 1800 */
-            firstSignInSeconds: z.number().int().min(1).default(1800),
+            firstSignInSeconds: z.number().int().min(1).default(DEFAULT_DRILL_TARGETS.firstSignInSeconds),
             /** From the revocation to the held probe mail handed over. @default 900 */
-            handoverSeconds: z.number().int().min(1).default(900),
+            handoverSeconds: z.number().int().min(1).default(DEFAULT_DRILL_TARGETS.handoverSeconds),
           })
           .prefault({}),
       })

@@ -8,7 +8,11 @@ import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { DEFAULT_STAFF_TEMPLATES, type LifeboatConfig } from '../../../lambdas/core/config.js';
+import {
+  DEFAULT_DRILL_TARGETS,
+  DEFAULT_STAFF_TEMPLATES,
+  type LifeboatConfig,
+} from '../../../lambdas/core/config.js';
 import { leaseSecondsFor } from '../../../lambdas/core/deliver.js';
 import { ConfigError } from '../../../lambdas/core/errors.js';
 import { REPO_ROOT } from '../deployment-config.js';
@@ -66,9 +70,22 @@ export function functionConfigJson(config: LifeboatConfig): string {
     const changed = Object.fromEntries(Object.entries(texts).filter(([k, v]) => v !== defaults[k]));
     if (Object.keys(changed).length) templates[name] = changed;
   }
+  // So are the drill settings left at their defaults (a few hundred bytes when all are).
+  const targets = Object.fromEntries(
+    Object.entries(rest.drill.targets).filter(
+      ([k, v]) => v !== DEFAULT_DRILL_TARGETS[k as keyof typeof DEFAULT_DRILL_TARGETS],
+    ),
+  );
+  const drill = {
+    ...(rest.drill.testMailboxes.length ? { testMailboxes: rest.drill.testMailboxes } : {}),
+    ...(rest.drill.staffPhones.length ? { staffPhones: rest.drill.staffPhones } : {}),
+    ...(Object.keys(targets).length ? { targets } : {}),
+  };
+  const { drill: _drill, ...others } = rest;
   return JSON.stringify({
-    ...rest,
+    ...others,
     continuity: { ...rest.continuity, staff: { ...rest.continuity.staff, templates } },
+    ...(Object.keys(drill).length ? { drill } : {}),
   });
 }
 
