@@ -35,7 +35,7 @@ async function importProvider(): Promise<typeof import('oidc-provider')> {
   }
 }
 
-const { default: Provider, errors } = await importProvider();
+const { default: Provider, errors, interactionPolicy } = await importProvider();
 
 /** Where the provider is served on the runtime's HTTP server; its issuer is `<origin>/oidc`. */
 export const OIDC_PATH = '/oidc';
@@ -198,6 +198,25 @@ export function createLocalOidc(options: LocalOidcOptions): LocalOidc {
     res.end(body);
   };
 
+  // A session from a sign-in without the authenticator code (made before the user enrolled one)
+  // asks for a new sign-in once they have one: otherwise it would keep issuing tokens without the
+  // second factor, and an admin told to enrol and sign in again would be refused again.
+  const policy = interactionPolicy.base();
+  policy.get('login')?.checks.push(
+    new interactionPolicy.Check(
+      'second_factor',
+      'the sign-in needs the authenticator code now that the user has one',
+      async (ctx) => {
+        const session = ctx.oidc.session;
+        if (!session?.accountId) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+        const amr = (session as unknown as { amr?: string[] }).amr ?? [];
+        if (amr.includes('otp') && amr.includes('pwd')) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+        return (await options.totp.enrolled(session.accountId))
+          ? interactionPolicy.Check.REQUEST_PROMPT
+          : interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      },
+    ),
+  );
   const provider = new Provider(issuer, {
     adapter: memoryAdapter(),
     clients: [
@@ -252,7 +271,7 @@ export function createLocalOidc(options: LocalOidcOptions): LocalOidc {
         },
       },
     },
-    interactions: { url: (_ctx, interaction) => `${OIDC_PATH}/interaction/${interaction.uid}` },
+    interactions: { policy, url: (_ctx, interaction) => `${OIDC_PATH}/interaction/${interaction.uid}` },
     async findAccount(_ctx, id) {
       const user = options.directory().byId(id);
       if (!user) return undefined;

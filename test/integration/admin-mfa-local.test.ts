@@ -105,6 +105,18 @@ describe('admin sign-in with an authenticator on the local runtime', () => {
     expect(audit.map((a) => a.action)).toContain('totp-enrol');
   });
 
+  it('asks an admin refused for a password-only sign-in for the code once they enrol, though their session is still open', async () => {
+    const client = new OidcClient(rt.origin as string);
+    const first = await client.signInWithPassword('alice', PASSWORD);
+    expect((await status(first.id_token)).status).toBe(403);
+    const secret = await enrol('alice');
+    // The same browser signs in again: its session had no second factor, so the page asks again.
+    const code = totpCode(secret, totpStep(rt.ctx.clock.now()));
+    const again = await client.signInWithTotp('alice', PASSWORD, code);
+    expect(claimsOf(again.id_token).amr).toEqual(['pwd', 'otp']);
+    expect((await status(again.id_token)).status).toBe(200);
+  });
+
   it('refuses a wrong authenticator code', async () => {
     const secret = await enrol('alice');
     const right = totpCode(secret, totpStep(rt.ctx.clock.now()));
