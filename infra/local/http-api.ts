@@ -38,6 +38,12 @@ export const MAX_WEBMAIL_BODY_BYTES = 1024 * 1024;
 /** Largest directory import: the directory's own limit, with room for the JSON that carries it. */
 export const MAX_IMPORT_BODY_BYTES = MAX_DIRECTORY_BYTES + 64 * 1024;
 
+/**
+ * Largest replay request: its skip list of Message-IDs (MAX_SKIP_TEXT_CHARS) with the JSON around
+ * it, within the 6 MB of request Lambda takes in AWS, so a list that starts a replay there does here.
+ */
+export const MAX_REPLAY_BODY_BYTES = 6 * 1024 * 1024;
+
 export interface LocalApiOptions {
   token: string;
   adminGroup: string;
@@ -164,7 +170,11 @@ export function createLocalApi(options: LocalApiOptions): http.Server {
       const body = await readBody(
         req,
         res,
-        p === '/admin/users/import' ? MAX_IMPORT_BODY_BYTES : MAX_BODY_BYTES,
+        p === '/admin/users/import'
+          ? MAX_IMPORT_BODY_BYTES
+          : p === '/admin/replays'
+            ? MAX_REPLAY_BODY_BYTES
+            : MAX_BODY_BYTES,
       );
       if (body === null) return;
       const auth = req.headers.authorization ?? '';

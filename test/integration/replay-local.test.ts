@@ -132,6 +132,16 @@ describe('replay on the local runtime', () => {
     expect(csv.out.match(/,sent,/g)).toHaveLength(4);
   });
 
+  it('takes a skip list of 50,000 Message-IDs from a file through the local API', async () => {
+    const ids = Array.from({ length: 50_000 }, (_, i) => `<restored-${i}.abcdef0123456789@mail.example.com>`);
+    await writeFile(path.join(dir, 'big.txt'), `${ids.join('\n')}\n`);
+    runtime.clock.advance(60);
+    const from = new Date(runtime.clock.now().getTime() - 3_600_000).toISOString();
+    const started = await lifeboat('replay', 'start', '--from', from, '--skip-ids', 'big.txt', '--json');
+    expect(started.err).toBe('');
+    expect(JSON.parse(started.out.trim())).toMatchObject({ skipIds: 50_000 });
+  });
+
   it('replays messages whose records have expired from their raw headers, once each', async () => {
     for (let i = 1; i <= 3; i++) await runtime.sendAndSettle({ to: [ALICE, BOB], raw: message(i) });
     // Past the history window the records go; the raw archive stays for retentionDays.
