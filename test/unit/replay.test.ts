@@ -523,3 +523,24 @@ describe('what a replay leaves out', () => {
     ]);
   });
 });
+
+describe('the published shapes (lambdas/console/replay.ts)', () => {
+  it('fit every answer of the replay API, so the console can parse what it gets', async () => {
+    const { replayJobSchema, replayListSchema, replayReportSchema } = await import(
+      '../../lambdas/console/replay.js'
+    );
+    const t = harness();
+    await t.archive('m1', 50, { recipients: ['alice@example.com', 'bob@example.com'] });
+    await t.archive('m2', 40, { expired: true });
+    const started = await t.call('POST', '/admin/replays', {
+      body: { from: ago(60), skipIds: '<m2@mail.example.org>', reason: 'restored from Sunday’s backup' },
+    });
+    expect(replayJobSchema.safeParse(started.body).error).toBeUndefined();
+    await t.run(started.body.id);
+    const listed = await t.call('GET', '/admin/replays');
+    expect(replayListSchema.safeParse(listed.body).error).toBeUndefined();
+    const report = await t.call('GET', `/admin/replays/${started.body.id}/report`);
+    expect(replayReportSchema.safeParse(report.body).error).toBeUndefined();
+    expect(report.body.rows.map((r: { outcome: string }) => r.outcome)).toEqual(['sent', 'present']);
+  });
+});
