@@ -208,7 +208,8 @@ export function createLocalOidc(options: LocalOidcOptions): LocalOidc {
       'the sign-in needs the authenticator code now that the user has one',
       async (ctx) => {
         const session = ctx.oidc.session;
-        if (!session?.accountId) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+        // A sign-in just made (a texted code, say) stands: it is asked again next time, not now.
+        if (!session?.accountId || ctx.oidc.result?.login) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
         const amr = (session as unknown as { amr?: string[] }).amr ?? [];
         if (amr.includes('otp') && amr.includes('pwd')) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
         return (await options.totp.enrolled(session.accountId))

@@ -58,7 +58,13 @@ describe('admin sign-in with an authenticator on the local runtime', () => {
       ],
       webmail: {
         users: [
-          { id: 'alice', name: 'Alice', addresses: ['alice@example.com'], groups: ['lifeboat-admins'] },
+          {
+            id: 'alice',
+            name: 'Alice',
+            addresses: ['alice@example.com'],
+            groups: ['lifeboat-admins'],
+            phone: '+447700900101',
+          },
           { id: 'bob', name: 'Bob', addresses: ['bob@example.com'] },
         ],
       },
@@ -115,6 +121,23 @@ describe('admin sign-in with an authenticator on the local runtime', () => {
     const again = await client.signInWithTotp('alice', PASSWORD, code);
     expect(claimsOf(again.id_token).amr).toEqual(['pwd', 'otp']);
     expect((await status(again.id_token)).status).toBe(200);
+  });
+
+  it('signs an enrolled admin in with a texted code for the webmail, which the admin API takes as one factor', async () => {
+    await enrol('alice');
+    const client = new OidcClient(rt.origin as string);
+    const page = await client.start();
+    expect((await client.post(`${page}/code/send`, { username: 'alice' })).status).toBe(200);
+    const [texted] = await rt.ctx.continuity.listNotifications(1);
+    const code = /^(\d{6}) /.exec(texted?.text ?? '')?.[1] as string;
+    const res = await client.exchange(
+      await client.finish(await client.post(`${page}/code`, { username: 'alice', code })),
+    );
+    const tokens = (await res.json()) as { id_token: string };
+    expect(claimsOf(tokens.id_token).amr).toEqual(['sms', 'otp']);
+    const refused = await status(tokens.id_token);
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { message: string }).message).toContain('sms, otp: one factor');
   });
 
   it('refuses a wrong authenticator code', async () => {
