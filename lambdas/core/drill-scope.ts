@@ -114,12 +114,23 @@ export function drillStaffPhones(config: LifeboatConfig, holdScope: string): str
  * every page and text, and the staff texted are the drill's, never all staff.
  */
 export function drillNoticeConfig(config: LifeboatConfig, holdScope: string): LifeboatConfig {
+  const { templates } = config.continuity.staff;
+  // A staff text written without the organisation's name still has to say it is a drill.
+  const marked = (sms: string) => (sms.includes('{organisation}') ? sms : `DRILL: ${sms}`);
   return {
     ...config,
     organisation: `DRILL ${config.organisation}`,
     continuity: {
       ...config.continuity,
-      staff: { ...config.continuity.staff, phones: drillStaffPhones(config, holdScope), groups: [] },
+      staff: {
+        ...config.continuity.staff,
+        phones: drillStaffPhones(config, holdScope),
+        groups: [],
+        templates: {
+          invoke: { ...templates.invoke, sms: marked(templates.invoke.sms) },
+          revoke: { ...templates.revoke, sms: marked(templates.revoke.sms) },
+        },
+      },
     },
   };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DrillReportRow } from '../../lambdas/console/drill.js';
+import { blankEvent } from '../../lambdas/core/continuity.js';
 import {
   acknowledgeEvent,
   invokeContinuity,
@@ -17,6 +18,8 @@ import {
   getDrill,
   startDrill,
 } from '../../lambdas/core/drill.js';
+import { drillNoticeConfig } from '../../lambdas/core/drill-scope.js';
+import { composeNotice } from '../../lambdas/core/notices.js';
 import { runProbeCycle } from '../../lambdas/core/probe-cycle.js';
 import { continuityStatus } from '../../lambdas/handlers/webmail-routes.js';
 import { continuityHarness } from '../support/continuity.js';
@@ -238,6 +241,31 @@ describe('a drill on test mailboxes', () => {
       drill: true,
     });
     expect(await status(['bob@example.com'])).toMatchObject({ scopeCoversMe: false, drill: true });
+  });
+});
+
+describe('drillNoticeConfig', () => {
+  it('marks the staff text DRILL even when the template does not name the organisation, and texts only the scope', async () => {
+    const h = drillHarness();
+    const config = {
+      ...h.config,
+      continuity: {
+        ...h.config.continuity,
+        staff: {
+          ...h.config.continuity.staff,
+          templates: {
+            ...h.config.continuity.staff.templates,
+            invoke: { ...h.config.continuity.staff.templates.invoke, sms: 'Mail is down: use {webmailUrl}' },
+          },
+        },
+      },
+    };
+    const event = { ...blankEvent('ev1', h.clock.now(), 'probe', 'onprem'), drill: 'd1' };
+    const [text] = composeNotice('staff-invoked', event, drillNoticeConfig(config, 'onprem'));
+    expect(text).toMatchObject({
+      to: [TEST_USER_PHONE],
+      text: expect.stringMatching(/^DRILL: Mail is down/),
+    });
   });
 });
 
