@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ContinuityEvent, FlowPoint, NotificationRecord } from '../../lambdas/console/schemas.js';
 import { MIN_VISIBLE_BUCKETS, visiblePoints } from '../../web/src/console/flow-window.js';
 import { parseView, viewPath } from '../../web/src/console/route.js';
-import { parseValue, valueText } from '../../web/src/console/settings.js';
+import { parseValue, valueText } from '../../web/src/console/setting-values.js';
 import { timelineOf } from '../../web/src/console/timeline.js';
 import { explainCode, outcomeWords } from '../../web/src/console/words.js';
 import { returnPath } from '../../web/src/mail/return-path.js';

@@ -29,6 +29,20 @@ const KNOWN_ACTIONS = [
   'delete',
   'flush',
   'notify-failed',
+  'quarantine-view',
+  'extend',
+  'notice-send',
+  'notice-resume',
+  'replay-start',
+  'replay-cancel',
+  'replay-resume',
+  'replay-paused',
+  'replay-finished',
+  'drill-start',
+  'drill-cancel',
+  'drill-complete',
+  'settings-override',
+  'settings-reset',
 ];
 
 /** `datetime-local` value ↔ ISO instant. */

@@ -12,8 +12,10 @@ import { ApiError } from './api.js';
 import type { ViewProps } from './app.js';
 import { download } from './download.js';
 import { ago, duration, when } from './format.js';
+import { JobList, NotYet, ViewLink } from './jobs.js';
 import { Sheet } from './sheet.js';
 import { usePolled } from './use-polled.js';
+import { sentence } from './words.js';
 
 /** A running drill is read again this often: its steps land seconds apart. */
 const RUNNING_POLL_MS = 2000;
@@ -195,41 +197,32 @@ export function DrillsView(props: ViewProps) {
   return (
     <div class="stack">
       <Start {...props} />
-      <section class="card" aria-labelledby="drills-h">
-        <h2 id="drills-h">Drills</h2>
-        {list.failure ? (
-          <p class="problem" role="alert">
-            {list.failure}
-          </p>
-        ) : null}
-        {list.data?.drills.length === 0 ? <p class="muted">No drill yet.</p> : null}
-        <ul class="links">
-          {list.data?.drills.map((d) => (
-            <li key={d.id}>
-              <a
-                href={`/console/drills/${encodeURIComponent(d.id)}`}
-                onClick={(e) => {
-                  e.preventDefault();
-                  navigate({ name: 'drill', id: d.id });
-                }}
-              >
-                <span class="grow">
-                  <strong>{STATE_WORDS[d.state]}</strong> · {scopeWords(d.scope)}
-                  <span class="muted small block">
-                    {ago(d.startedAt)} by {d.startedBy}
-                    {d.report ? ` · ${d.report.passed ? 'every target met' : 'targets missed'}` : ''}
-                  </span>
+      <JobList
+        id="drills-h"
+        title="Drills"
+        empty="No drill yet."
+        failure={list.failure}
+        items={list.data?.drills}
+      >
+        {(d) => (
+          <li key={d.id}>
+            <ViewLink to={{ name: 'drill', id: d.id }} navigate={navigate}>
+              <span class="grow">
+                <strong>{STATE_WORDS[d.state]}</strong> · {scopeWords(d.scope)}
+                <span class="muted small block">
+                  {ago(d.startedAt)} by {d.startedBy}
+                  {d.report ? ` · ${d.report.passed ? 'every target met' : 'targets missed'}` : ''}
                 </span>
-                {d.report ? (
-                  <span class={`badge ${d.report.passed ? 'badge-delivered' : 'badge-failed'}`}>
-                    {d.report.passed ? 'Pass' : 'Fail'}
-                  </span>
-                ) : null}
-              </a>
-            </li>
-          ))}
-        </ul>
-      </section>
+              </span>
+              {d.report ? (
+                <span class={`badge ${d.report.passed ? 'badge-delivered' : 'badge-failed'}`}>
+                  {d.report.passed ? 'Pass' : 'Fail'}
+                </span>
+              ) : null}
+            </ViewLink>
+          </li>
+        )}
+      </JobList>
     </div>
   );
 }
@@ -265,7 +258,7 @@ function Report(props: { report: DrillReport }) {
     <>
       <p class={report.passed ? 'notice' : 'problem'}>
         {report.passed ? 'Every target met' : 'Targets missed'}: {report.counts.pass} passed,{' '}
-        {report.counts.fail} failed, {report.counts.missed} missed. {report.outcome}
+        {report.counts.fail} failed, {report.counts.missed} missed. {sentence(report.outcome)}
       </p>
       <ul class="entries report" aria-label="Timed report">
         {report.rows.map((r) => (
@@ -300,14 +293,7 @@ export function DrillView(props: ViewProps & { id: string }) {
   const [cancelling, setCancelling] = useState(false);
   const [note, setNote] = useState<string | null>(null);
   const drill = polled.data;
-  if (!drill)
-    return polled.failure ? (
-      <p class="problem" role="alert">
-        {polled.failure}
-      </p>
-    ) : (
-      <p class="loading">Opening the drill…</p>
-    );
+  if (!drill) return <NotYet polled={polled} what="drill" />;
   const save = async (kind: 'csv' | 'html') => {
     try {
       const f = await api.drillReportFile(drill.id, kind);
@@ -342,16 +328,13 @@ export function DrillView(props: ViewProps & { id: string }) {
         </p>
         <div class="actions">
           {drill.eventId ? (
-            <a
+            <ViewLink
               class={`button${drill.state === 'running' && !drill.auto ? ' primary' : ''}`}
-              href={`/console/events/${encodeURIComponent(drill.eventId)}`}
-              onClick={(e) => {
-                e.preventDefault();
-                navigate({ name: 'event', id: drill.eventId as string });
-              }}
+              to={{ name: 'event', id: drill.eventId }}
+              navigate={navigate}
             >
               Open its event
-            </a>
+            </ViewLink>
           ) : null}
           {drill.state === 'running' ? (
             <button type="button" class="button danger-outline" onClick={() => setCancelling(true)}>

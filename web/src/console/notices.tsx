@@ -12,12 +12,12 @@ import type {
   NoticePreview,
   NoticeRecipient,
   NoticeRequest,
-  NoticeSummary,
   NoticeTemplate,
 } from '../../../lambdas/console/notices.js';
 import type { AdminApi } from './api.js';
 import type { ViewProps } from './app.js';
 import { ago, audienceWords, when } from './format.js';
+import { EventFact, JobList, NotYet, ViewLink } from './jobs.js';
 import { Sheet } from './sheet.js';
 import { usePolled } from './use-polled.js';
 
@@ -50,6 +50,15 @@ export function namesIn(text: string): string[] {
         .filter(Boolean),
     ),
   ];
+}
+
+/** How many texts and emails a notice sends, leaving out a channel that sends none. */
+function channelWords(c: { sms: number; email: number }): string {
+  const parts = [
+    c.sms ? `${c.sms} ${c.sms === 1 ? 'text' : 'texts'}` : '',
+    c.email ? `${c.email} ${c.email === 1 ? 'email' : 'emails'}` : '',
+  ].filter(Boolean);
+  return parts.join(' and ') || 'nothing';
 }
 
 function countsWords(c: Notice['counts']): string {
@@ -138,8 +147,7 @@ function SendSheet(props: {
       {p ? (
         <>
           <p>
-            Sends now, and cannot be called back: {p.counts.sms} {p.counts.sms === 1 ? 'text' : 'texts'} and{' '}
-            {p.counts.email} {p.counts.email === 1 ? 'email' : 'emails'} to {people}{' '}
+            Sends now, and cannot be called back: {channelWords(p.counts)} to {people}{' '}
             {people === 1 ? 'person' : 'people'} in {audienceWords(request.audience ?? { kind: 'all' })}
             {p.counts.skipped ? `; ${p.counts.skipped} not reachable that way are skipped` : ''}.
             {p.eventId ? ' It goes on the open event’s timeline.' : ''}
@@ -299,30 +307,6 @@ function Compose(props: ViewProps & { groups: string[] }) {
   );
 }
 
-function NoticeRow(props: { n: NoticeSummary; onOpen: () => void }) {
-  const { n } = props;
-  return (
-    <li>
-      <a
-        href={`/console/notices/${encodeURIComponent(n.id)}`}
-        onClick={(e) => {
-          e.preventDefault();
-          props.onOpen();
-        }}
-      >
-        <span class="grow">
-          <strong>{n.template ? MESSAGE_LABELS[n.template] : 'Own words'}</strong> to{' '}
-          {audienceWords(n.audience)}
-          <span class="muted small block">
-            {ago(n.createdAt)} by {n.createdBy} · {countsWords(n.counts)}
-          </span>
-        </span>
-        {n.state === 'sending' ? <span class="badge badge-deferred">Sending</span> : null}
-      </a>
-    </li>
-  );
-}
-
 export function NoticesView(props: ViewProps) {
   const { api, navigate } = props;
   const list = usePolled(() => api.notices(), [api], {
@@ -335,20 +319,28 @@ export function NoticesView(props: ViewProps) {
   return (
     <div class="stack">
       <Compose {...props} groups={Array.isArray(groups) ? groups.map(String) : []} />
-      <section class="card" aria-labelledby="sent-h">
-        <h2 id="sent-h">Sent</h2>
-        {list.failure ? (
-          <p class="problem" role="alert">
-            {list.failure}
-          </p>
-        ) : null}
-        {list.data?.notices.length === 0 ? <p class="muted">No notice sent yet.</p> : null}
-        <ul class="links">
-          {list.data?.notices.map((n) => (
-            <NoticeRow key={n.id} n={n} onOpen={() => navigate({ name: 'notice', id: n.id })} />
-          ))}
-        </ul>
-      </section>
+      <JobList
+        id="sent-h"
+        title="Sent"
+        empty="No notice sent yet."
+        failure={list.failure}
+        items={list.data?.notices}
+      >
+        {(n) => (
+          <li key={n.id}>
+            <ViewLink to={{ name: 'notice', id: n.id }} navigate={navigate}>
+              <span class="grow">
+                <strong>{n.template ? MESSAGE_LABELS[n.template] : 'Own words'}</strong> to{' '}
+                {audienceWords(n.audience)}
+                <span class="muted small block">
+                  {ago(n.createdAt)} by {n.createdBy} · {countsWords(n.counts)}
+                </span>
+              </span>
+              {n.state === 'sending' ? <span class="badge badge-deferred">Sending</span> : null}
+            </ViewLink>
+          </li>
+        )}
+      </JobList>
     </div>
   );
 }
@@ -361,14 +353,7 @@ export function NoticeView(props: ViewProps & { id: string }) {
   });
   const [resuming, setResuming] = useState(false);
   const n = notice.data;
-  if (!n)
-    return notice.failure ? (
-      <p class="problem" role="alert">
-        {notice.failure}
-      </p>
-    ) : (
-      <p class="loading">Opening the notice…</p>
-    );
+  if (!n) return <NotYet polled={notice} what="notice" />;
   return (
     <div class="stack">
       <section class="card" aria-labelledby="one-notice-h">
@@ -383,22 +368,7 @@ export function NoticeView(props: ViewProps & { id: string }) {
           <dd>{audienceWords(n.audience)}</dd>
           <dt>By</dt>
           <dd>{n.channels.map((c) => (c === 'sms' ? 'SMS' : 'email')).join(' and ')}</dd>
-          {n.eventId ? (
-            <>
-              <dt>Event</dt>
-              <dd>
-                <a
-                  href={`/console/events/${encodeURIComponent(n.eventId)}`}
-                  onClick={(e) => {
-                    e.preventDefault();
-                    navigate({ name: 'event', id: n.eventId as string });
-                  }}
-                >
-                  {n.eventId}
-                </a>
-              </dd>
-            </>
-          ) : null}
+          <EventFact eventId={n.eventId} navigate={navigate} />
         </dl>
         {n.state === 'done' && n.counts.queued > 0 ? (
           <div class="actions">

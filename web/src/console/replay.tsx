@@ -10,6 +10,7 @@ import type { ReplayJob, ReplayReportRow, ReplayRequest } from '../../../lambdas
 import type { ViewProps } from './app.js';
 import { download } from './download.js';
 import { ago, duration, when } from './format.js';
+import { EventFact, JobList, NotYet, ViewLink } from './jobs.js';
 import { Sheet } from './sheet.js';
 import { usePolled } from './use-polled.js';
 import { localInput } from './when-input.js';
@@ -55,7 +56,8 @@ function mailboxesWords(m: string[] | null): string {
 function Start(props: ViewProps) {
   const { api, status, navigate } = props;
   const [from, setFrom] = useState(() => localInput(new Date(Date.now() - 24 * 3_600_000)));
-  const [to, setTo] = useState(() => localInput(new Date()));
+  // Empty: up to the moment the replay starts (the server's clock), so mail of the last minute is in.
+  const [to, setTo] = useState('');
   const [some, setSome] = useState(false);
   const [mailboxes, setMailboxes] = useState('');
   const [route, setRoute] = useState('');
@@ -68,12 +70,12 @@ function Start(props: ViewProps) {
   const list = mailboxes.split(/[\s,;]+/).filter(Boolean);
   const skipText = [pasted, file?.text ?? ''].filter((t) => t.trim()).join('\n');
   const skips = skipLines(skipText);
-  const window = { from: new Date(from), to: new Date(to) };
+  const window = { from: new Date(from), to: to ? new Date(to) : new Date() };
   const ready = !Number.isNaN(window.from.getTime()) && window.from < window.to && (!some || list.length > 0);
 
   const request = (): ReplayRequest => ({
     from: window.from.toISOString(),
-    to: window.to.toISOString(),
+    ...(to ? { to: window.to.toISOString() } : {}),
     ...(some ? { mailboxes: list } : {}),
     ...(route ? { route } : {}),
     ...(skipText.trim() ? { skipIds: skipText } : {}),
@@ -94,7 +96,7 @@ function Start(props: ViewProps) {
           <input type="datetime-local" value={from} onInput={(e) => setFrom(e.currentTarget.value)} />
         </label>
         <label class="field">
-          <span>To</span>
+          <span>To (empty: now)</span>
           <input type="datetime-local" value={to} onInput={(e) => setTo(e.currentTarget.value)} />
         </label>
       </div>
@@ -184,43 +186,19 @@ function Start(props: ViewProps) {
         >
           <p>
             Every archived message received from {when(window.from.toISOString())} to{' '}
-            {when(window.to.toISOString())} for {some ? mailboxesWords(list) : 'every mailbox'} is sent again
-            to {route ? `route ${route}` : 'each recipient’s own route'}, oldest first, paced like the
-            hand-over.
+            {to ? when(window.to.toISOString()) : 'now'} for {some ? mailboxesWords(list) : 'every mailbox'}{' '}
+            is sent again to {route ? `route ${route}` : 'each recipient’s own route'}, oldest first, paced
+            like the hand-over.
           </p>
           <p>
             {skips
-              ? `The ${plural(skips, 'Message-ID')} in the list are already there and are skipped.`
+              ? `${plural(skips, 'Message-ID')} in the list ${skips === 1 ? 'is' : 'are'} already there: skipped.`
               : 'No list of Message-IDs: the primary gets a copy of every message, even ones it already holds.'}{' '}
             Each copy carries an X-Lifeboat-Replay header. You can cancel and resume it.
           </p>
         </Sheet>
       ) : null}
     </section>
-  );
-}
-
-function JobRow(props: { job: ReplayJob; onOpen: () => void }) {
-  const { job } = props;
-  const p = job.progress;
-  return (
-    <li>
-      <a
-        href={`/console/replays/${encodeURIComponent(job.id)}`}
-        onClick={(e) => {
-          e.preventDefault();
-          props.onOpen();
-        }}
-      >
-        <span class="grow">
-          <strong>{STATE_WORDS[job.state]}</strong> · {when(job.window.from)} to {when(job.window.to)}
-          <span class="muted small block">
-            {mailboxesWords(job.mailboxes)} · {p.sent} sent, {p.present + p.outOfScope} skipped, {p.failed}{' '}
-            failed · {ago(job.createdAt)} by {job.createdBy}
-          </span>
-        </span>
-      </a>
-    </li>
   );
 }
 
@@ -233,27 +211,35 @@ export function ReplaysView(props: ViewProps) {
   return (
     <div class="stack">
       <Start {...props} />
-      <section class="card" aria-labelledby="replays-h">
-        <h2 id="replays-h">Replays</h2>
-        {list.failure ? (
-          <p class="problem" role="alert">
-            {list.failure}
-          </p>
-        ) : null}
-        {list.data?.replays.length === 0 ? <p class="muted">No replay yet.</p> : null}
-        <ul class="links">
-          {list.data?.replays.map((j) => (
-            <JobRow key={j.id} job={j} onOpen={() => navigate({ name: 'replay', id: j.id })} />
-          ))}
-        </ul>
-      </section>
+      <JobList
+        id="replays-h"
+        title="Replays"
+        empty="No replay yet."
+        failure={list.failure}
+        items={list.data?.replays}
+      >
+        {(job) => (
+          <li key={job.id}>
+            <ViewLink to={{ name: 'replay', id: job.id }} navigate={navigate}>
+              <span class="grow">
+                <strong>{STATE_WORDS[job.state]}</strong> · {when(job.window.from)} to {when(job.window.to)}
+                <span class="muted small block">
+                  {mailboxesWords(job.mailboxes)} · {job.progress.sent} sent,{' '}
+                  {job.progress.present + job.progress.outOfScope} skipped, {job.progress.failed} failed ·{' '}
+                  {ago(job.createdAt)} by {job.createdBy}
+                </span>
+              </span>
+            </ViewLink>
+          </li>
+        )}
+      </JobList>
     </div>
   );
 }
 
-/** The rows an admin needs to read: failed first, then skipped, then sent; the CSV has them all. */
+/** The rows an admin needs to read: failed first, then skipped as present, then sent; the CSV has them all. */
 function Report(props: { rows: ReplayReportRow[] }) {
-  const order: ReplayReportRow['outcome'][] = ['failed', 'present', 'out-of-scope', 'sent'];
+  const order: ReplayReportRow['outcome'][] = ['failed', 'present', 'sent', 'out-of-scope'];
   const rows = [...props.rows].sort(
     (a, b) => order.indexOf(a.outcome) - order.indexOf(b.outcome) || a.seq - b.seq,
   );
@@ -295,14 +281,7 @@ export function ReplayView(props: ViewProps & { id: string }) {
   );
   const [sheet, setSheet] = useState<'cancel' | 'resume' | null>(null);
   const [note, setNote] = useState<string | null>(null);
-  if (!job)
-    return polled.failure ? (
-      <p class="problem" role="alert">
-        {polled.failure}
-      </p>
-    ) : (
-      <p class="loading">Opening the replay…</p>
-    );
+  if (!job) return <NotYet polled={polled} what="replay" />;
   const p = job.progress;
   const csv = async () => {
     try {
@@ -372,22 +351,7 @@ export function ReplayView(props: ViewProps & { id: string }) {
             {when(job.createdAt)} by {job.createdBy}
             {job.reason ? ` (${job.reason})` : ''}
           </dd>
-          {job.eventId ? (
-            <>
-              <dt>Event</dt>
-              <dd>
-                <a
-                  href={`/console/events/${encodeURIComponent(job.eventId)}`}
-                  onClick={(e) => {
-                    e.preventDefault();
-                    navigate({ name: 'event', id: job.eventId as string });
-                  }}
-                >
-                  {job.eventId}
-                </a>
-              </dd>
-            </>
-          ) : null}
+          <EventFact eventId={job.eventId} navigate={navigate} />
         </dl>
         <div class="actions">
           {moving(job) || job.state === 'paused' ? (

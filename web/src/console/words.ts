@@ -41,7 +41,7 @@ export function explainCode(code: string, message: string): string {
 }
 
 /** The API's messages start lower-case ("a delivery cannot go from …"); a sentence reads better. */
-function sentence(text: string): string {
+export function sentence(text: string): string {
   const t = text.trim();
   return t ? `${t[0]?.toUpperCase()}${t.slice(1)}${/[.!?]$/.test(t) ? '' : '.'}` : t;
 }
