@@ -44,6 +44,8 @@ interface StatusView {
   };
   /** The local runtime's acknowledged messages not recorded yet. */
   unrecorded?: { ingesting: number; awaitingRetry: number };
+  /** The drill running now. */
+  drill?: { id: string; holdScope: string; eventId: string | null; auto: boolean } | null;
 }
 
 function describeEvent(e: EventView): string[] {
@@ -71,6 +73,10 @@ function describeStatus(s: StatusView): string[] {
   const lines = [
     `continuity: ${s.state.toUpperCase()}${s.event?.drill && !s.event.closedAt ? ' (DRILL: a rehearsal, only its scope is held)' : ''} since ${s.since} (last probe round ${s.lastProbeRoundAt ?? 'not yet'})`,
   ];
+  if (s.drill)
+    lines.push(
+      `drill ${s.drill.id} running on ${s.drill.holdScope}${s.drill.auto ? ' (unattended)' : ''}: ${s.drill.eventId ? `its event is ${s.drill.eventId}` : 'waiting for the probes to detect it'} (lifeboat drill status ${s.drill.id})`,
+    );
   if (s.event) lines.push(...describeEvent(s.event));
   lines.push(
     `queue: ${Object.entries(s.queue)

@@ -1,16 +1,17 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type {
-  BlobStore,
-  Clock,
-  ContinuityStore,
-  Logger,
-  Mailer,
-  MessageStore,
-  Metrics,
-  NotificationRecord,
-  Notifier,
-  SendingStore,
-  SmtpProber,
+import {
+  type BlobStore,
+  type Clock,
+  type ContinuityStore,
+  JOBS_OWNER,
+  type Logger,
+  type Mailer,
+  type MessageStore,
+  type Metrics,
+  type NotificationRecord,
+  type Notifier,
+  type SendingStore,
+  type SmtpProber,
 } from '../ports.js';
 import type { LifeboatConfig } from './config.js';
 import {
@@ -670,6 +671,8 @@ export interface ContinuityStatus {
   failedNotifications: FailedNotifications;
   /** Each configured route with its probes' streaks from the last rounds (read-only, for the console). */
   routes: RouteHealth[];
+  /** The drill running now, if any (its event, once detected, is `event` with `drill` set). */
+  drill: { id: string; holdScope: string; eventId: string | null; auto: boolean } | null;
 }
 
 /** The configured routes with the streaks the probe rounds keep and the holds on them. */
@@ -696,6 +699,7 @@ export function routeHealth(
 export async function getStatus(
   deps: Pick<ContinuityDeps, 'store' | 'continuity' | 'clock'> & {
     config?: Pick<LifeboatConfig, 'routes'> | undefined;
+    jobs?: SendingStore | undefined;
   },
 ): Promise<ContinuityStatus> {
   const org = (await deps.continuity.getOrg()) ?? initialOrgState(deps.clock.now());
@@ -710,5 +714,23 @@ export async function getStatus(
     queue: await deps.store.countByState(),
     failedNotifications: await failedNotifications(deps.continuity, deps.clock.now()),
     routes: routeHealth(deps.config?.routes ?? [], org.streaks, holds),
+    drill: await runningDrill(deps.jobs),
   };
+}
+
+/** The newest drill, if it is running (lambdas/core/drill.ts keeps them; read here without it). */
+async function runningDrill(jobs: SendingStore | undefined): Promise<ContinuityStatus['drill']> {
+  if (!jobs) return null;
+  const newest = (
+    await jobs.listSending<{
+      id: string;
+      state: string;
+      holdScope: string;
+      eventId: string | null;
+      auto: boolean;
+    }>('drill', JOBS_OWNER, { limit: 1 })
+  ).items[0]?.data;
+  return newest?.state === 'running'
+    ? { id: newest.id, holdScope: newest.holdScope, eventId: newest.eventId, auto: newest.auto }
+    : null;
 }

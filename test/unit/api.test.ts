@@ -304,6 +304,8 @@ describe('admin API: what it shows', () => {
         expect.objectContaining({ name: 'onprem', held: true, hosts: ['10.0.0.5:25'] }),
         expect.objectContaining({ name: 'cloud', held: true, domains: ['example.com', 'example.net'] }),
       ],
+      // No drill runs.
+      drill: null,
     });
   });
 

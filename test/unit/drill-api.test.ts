@@ -56,6 +56,13 @@ describe('POST /admin/drills', () => {
     const a = api();
     const d = await a.start({ route: 'onprem', auto: true, reason: 'quarterly rehearsal' });
     expect(d).toMatchObject({ state: 'running', holdScope: 'onprem', production: false, auto: true });
+    // Status says a drill runs before its outage is detected.
+    expect((await a.call('GET', '/admin/status')).body.drill).toEqual({
+      id: d.id,
+      holdScope: 'onprem',
+      eventId: null,
+      auto: true,
+    });
     expect(d.steps[0]).toMatchObject({ step: 'started', by: 'alice@ops.example.org' });
     const audit = await a.store.listAudit(5);
     expect(audit[0]).toMatchObject({
