@@ -429,10 +429,17 @@ export async function listReplays(
     .map((j) => viewOf(j, now));
 }
 
-/** Jobs a runner should work on: being planned or sent. */
+/**
+ * Jobs a runner should work on (being planned or sent), oldest first. Runners take only the
+ * oldest: one replay sends at a time, so two started together do not double the pace the primary
+ * sees; a later one waits its turn.
+ */
 export async function activeReplays(deps: Pick<ReplayDeps, 'jobs'>): Promise<StoredReplay[]> {
   const page = await jobsOf(deps).listSending<StoredReplay>(REPLAY_KIND, JOBS_OWNER, { limit: 100 });
-  return page.items.map((r) => r.data).filter((j) => j.state === 'planning' || j.state === 'running');
+  return page.items
+    .map((r) => r.data)
+    .filter((j) => j.state === 'planning' || j.state === 'running')
+    .sort((a, b) => a.id.localeCompare(b.id));
 }
 
 /**
@@ -1084,6 +1091,9 @@ export async function continueReplays(
     if (budgetMs <= 0) break;
     const result = await runReplay(deps, job.id, { budgetMs, owner: options.owner });
     handled += result.handled;
+    // The oldest goes first and alone: held by another run, waiting out a 4xx, or not done in the
+    // budget, the later ones wait behind it.
+    if (result.outcome === 'busy' || result.outcome === 'waiting') break;
   }
   return handled;
 }

@@ -544,3 +544,25 @@ describe('the published shapes (lambdas/console/replay.ts)', () => {
     expect(report.body.rows.map((r: { outcome: string }) => r.outcome)).toEqual(['sent', 'present']);
   });
 });
+
+describe('continueReplays', () => {
+  it('sends one replay at a time, oldest first: a later one waits while the oldest waits out a 4xx', async () => {
+    const { continueReplays } = await import('../../lambdas/core/replay.js');
+    const t = harness();
+    await t.archive('m1', 50);
+    await t.archive('m2', 20);
+    const first = await startReplay(t.ctx, { from: ago(60), to: ago(30) }, { actor: 'alice' });
+    t.clock.advance(1);
+    const second = await startReplay(t.ctx, { from: ago(30) }, { actor: 'alice' });
+    t.primary.down = true;
+    await continueReplays(t.ctx, { remainingMs: () => 600_000, owner: 'sweep-1' });
+    expect(t.received()).toEqual(['m1']);
+    expect((await replayReport(t.ctx, second.id)).job.progress.total).toBeNull();
+    t.primary.down = false;
+    t.clock.advance(REPLAY_RETRY_SECONDS);
+    await continueReplays(t.ctx, { remainingMs: () => 600_000, owner: 'sweep-2' });
+    expect(t.received()).toEqual(['m1', 'm1', 'm2']);
+    expect((await replayReport(t.ctx, first.id)).job.state).toBe('finished');
+    expect((await replayReport(t.ctx, second.id)).job.state).toBe('finished');
+  });
+});
