@@ -1,4 +1,10 @@
-import { type AttributeValue, DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  DynamoDBClient,
+  GetItemCommand,
+  QueryCommand,
+  ScanCommand,
+} from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { MiddlewareStack } from '@smithy/types';
 import { createDynamoStore } from '../lambdas/adapters/dynamo-store.js';
@@ -216,7 +222,15 @@ export interface MailPathCapacity {
   probeRound: Capacity;
   /** One sweep with nothing due. */
   sweep: Capacity;
+  /**
+   * Bytes stored per message once delivered, by record and index: each item and each index entry
+   * with the 100 bytes DynamoDB adds to each for its storage.
+   */
+  storedBytes: Record<string, number>;
 }
+
+/** DynamoDB bills each item, and each index entry, 100 bytes more than its attributes. */
+const ITEM_OVERHEAD_BYTES = 100;
 
 const DOMAIN = 'example.com';
 
@@ -253,10 +267,8 @@ export async function measureMailPath(
   const raw = new DynamoDBClient({ region, endpoint, credentials });
   meterDynamo(dynamo, raw, meter);
   meterS3(emulators.s3, meter);
-  const store = createDynamoStore(dynamo, {
-    tableName: await emulators.createTable(),
-    retentionDays: recordDays(config),
-  });
+  const tableName = await emulators.createTable();
+  const store = createDynamoStore(dynamo, { tableName, retentionDays: recordDays(config) });
   const blobs = createS3Blobs(emulators.s3, await emulators.createBucket());
   const clock = new ManualClock(new Date('2026-11-23T09:00:00Z'));
   const mailer: Mailer = {
@@ -309,6 +321,26 @@ export async function measureMailPath(
     const probeRound = meter.take();
     await sweepDue({ ...deps } as never);
     const sweep = meter.take();
+    // What the delivered mail leaves in the table: its message and delivery records and their index entries.
+    const storedBytes: Record<string, number> = {};
+    let ExclusiveStartKey: Item | undefined;
+    do {
+      const out = await raw.send(new ScanCommand({ TableName: tableName, ExclusiveStartKey }));
+      for (const item of out.Items ?? []) {
+        if (!item[TABLE_KEYS.pk]?.S?.startsWith('MSG#')) continue;
+        const kind = recordKind(item);
+        add(storedBytes, kind, (itemBytes(item) + ITEM_OVERHEAD_BYTES) / raws.length);
+        for (const index of Object.values(INDEXES)) {
+          if (!item[index.pk] || !item[index.sk]) continue;
+          add(
+            storedBytes,
+            `${kind} → ${index.name}`,
+            (itemBytes(projected(item, index)) + ITEM_OVERHEAD_BYTES) / raws.length,
+          );
+        }
+      }
+      ExclusiveStartKey = out.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
     const perMessage = (c: Capacity): Capacity => {
       const out = emptyCapacity();
       for (const part of ['writes', 'reads', 's3'] as const) {
@@ -322,6 +354,7 @@ export async function measureMailPath(
       deliver: perMessage(deliver),
       probeRound,
       sweep,
+      storedBytes,
     };
   } finally {
     dynamo.destroy();
@@ -341,6 +374,8 @@ export interface CapacityFigures {
   probeRoundWriteUnits: number;
   probeRoundReadUnits: number;
   sweepReadUnits: number;
+  /** KB a delivered message keeps in the table, by record and index entry (DynamoDB's 100 bytes each included). */
+  storedKbPerMessage: Record<string, number>;
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
@@ -360,5 +395,10 @@ export function capacityFigures(m: MailPathCapacity): CapacityFigures {
     probeRoundWriteUnits: round2(total(m.probeRound.writes)),
     probeRoundReadUnits: round2(total(m.probeRound.reads)),
     sweepReadUnits: round2(total(m.sweep.reads)),
+    storedKbPerMessage: Object.fromEntries(
+      Object.entries(m.storedBytes)
+        .sort(([x], [y]) => (x < y ? -1 : 1))
+        .map(([k, bytes]) => [k, round2(bytes / 1024)]),
+    ),
   };
 }

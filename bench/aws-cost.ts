@@ -87,6 +87,12 @@ export const MEASURED_CAPACITY: CapacityFigures = {
   probeRoundWriteUnits: 4,
   probeRoundReadUnits: 13.5,
   sweepReadUnits: 1.5,
+  storedKbPerMessage: {
+    delivery: 0.65,
+    'delivery → byMailbox': 0.26,
+    message: 0.88,
+    'message → byState': 0.88,
+  },
 };
 
 const sumValues = (by: Record<string, number>) => Object.values(by).reduce((a, b) => a + b, 0);
@@ -116,13 +122,6 @@ export const ASSUMPTIONS = {
   noncurrentDays: 30,
   /** DynamoDB's TTL deletes an expired item within a few days; counted as two. */
   ttlLagDays: 2,
-  /**
-   * Record sizes, from ingesting the shared corpus (message 1.07 KB on average, half of them over
-   * 1 KB; delivery 0.92 KB), with the layout's key attributes.
-   */
-  messageKb: 1.07,
-  deliveryKb: 0.92,
-  mailboxKeysKb: 0.2,
   /**
    * Lambda durations, estimated: ingest is an S3 read, a parse of a few milliseconds and four DynamoDB
    * writes; deliver a TLS SMTP session to a primary tens of milliseconds away (about eight round
@@ -305,7 +304,7 @@ export function workedMonth(
   const standardGb = historyMonths * monthGb + monthsAfterHistory * smallGb;
   const glacierGb = monthsAfterHistory * largeGb;
   const recordDays = a.historyDays + a.ttlLagDays;
-  const recordKbPerMessage = a.messageKb * 2 + a.deliveryKb + a.mailboxKeysKb;
+  const recordKbPerMessage = sumValues(c.storedKbPerMessage);
   const recordGb = (messages * (recordDays / a.days) * recordKbPerMessage) / KB_PER_GB;
   const runs = RUNS_PER_MONTH; // a sweep and a probe schedule a minute
   const rounds = runs * PROBE_TICKS.length; // one round per probe invocation
@@ -419,7 +418,11 @@ export function workedMonth(
     {
       item: 'DynamoDB storage (records for the history window)',
       price: `$${p.dynamoGbMonth} per GB-month`,
-      arithmetic: `${recordDays} days × ${int(messages / a.days)} messages × ${recordKbPerMessage.toFixed(2)} KB (message, its day entry, delivery, mailbox keys) = ${gb(recordGb)} GB`,
+      arithmetic: `${recordDays} days × ${int(messages / a.days)} messages × ${recordKbPerMessage.toFixed(2)} KB as measured (${Object.entries(
+        c.storedKbPerMessage,
+      )
+        .map(([what, kb]) => `${what} ${kb}`)
+        .join(', ')}; DynamoDB's 100 bytes an item and an index entry included) = ${gb(recordGb)} GB`,
       usd: recordGb * p.dynamoGbMonth,
     },
     {
