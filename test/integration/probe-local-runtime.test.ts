@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Runtime, startRuntime } from '../../infra/local/runtime.js';
 import { TestPrimary } from '../support/primary.js';
-import { makeDataDir, testConfig } from '../support/runtime.js';
+import { makeDataDir, readFixture, sendRaw, testConfig } from '../support/runtime.js';
 
 // The local runtime runs the probe as Lambda does: a run does the rounds of its interval, a failed
 // check confirmed inside the same run. The timer is set far off so the test drives one run itself.
@@ -46,5 +46,20 @@ describe('local runtime: one probe run', () => {
     const result = await run;
 
     expect(result).toMatchObject({ state: 'alerting', rounds: 2 });
+  });
+
+  it('checks the route as soon as a delivery cannot connect to it, and pages without waiting for the timer', async () => {
+    await primary.refuse();
+
+    await sendRaw(runtime.smtpPort, { to: ['alice@example.com'], raw: await readFixture('plain.eml') });
+
+    // The timer is an hour off: only the delivery's request can start the check and its confirmation.
+    while ((await runtime.ctx.continuity.getOrg())?.state !== 'alerting') {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const org = await runtime.ctx.continuity.getOrg();
+    expect(Object.entries(org?.streaks ?? {}).find(([key]) => key.endsWith('/smtp'))?.[1]).toMatchObject({
+      failures: 2,
+    });
   });
 });
