@@ -575,5 +575,38 @@ describeRequiring(
       await page.getByRole('heading', { name: 'You are not an administrator' }).waitFor(SHOWS);
       await screenshot(page, FOLDER, 'phone-13-not-admin');
     }, 60_000);
+
+    it('changes a threshold from the settings page and resets it to the deployed value', async () => {
+      const setting = 'continuity.thresholds.consecutiveFailures';
+      const inEffect = async () =>
+        (
+          await rt.admin<{ entries: { path: string; value: unknown; source: string }[] }>(
+            'GET',
+            '/admin/settings',
+          )
+        ).entries.find((e) => e.path === setting);
+      const deployed = (await inEffect())?.value;
+      await desktop.getByRole('link', { name: 'Settings' }).click();
+      await desktop.getByRole('heading', { name: 'Thresholds' }).waitFor(SHOWS);
+      await desktop.getByRole('button', { name: `Change ${setting}` }).click();
+      const sheet = desktop.getByRole('dialog', { name: 'Change a setting' });
+      await sheet.getByLabel('New value').fill('4');
+      await sheet.getByText(/becomes 4 at once/).waitFor();
+      await sheet.getByLabel(/^Reason/).fill('fewer false alarms at night');
+      await screenshot(desktop, FOLDER, 'desktop-11-settings-change');
+      await sheet.getByRole('button', { name: 'Change it' }).click();
+      await desktop.getByRole('button', { name: `Reset ${setting}` }).waitFor(SHOWS);
+      await screenshot(desktop, FOLDER, 'desktop-12-settings-overridden');
+      expect(await inEffect()).toMatchObject({ value: 4, source: 'overridden' });
+      await desktop.getByRole('button', { name: `Reset ${setting}` }).click();
+      await desktop
+        .getByRole('dialog', { name: 'Reset to the deployed value' })
+        .getByRole('button', { name: 'Reset' })
+        .click();
+      await desktop
+        .getByRole('button', { name: `Reset ${setting}` })
+        .waitFor({ state: 'detached', ...SHOWS });
+      expect(await inEffect()).toMatchObject({ value: deployed, source: 'deployed' });
+    }, 60_000);
   },
 );

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ContinuityEvent, FlowPoint, NotificationRecord } from '../../lambdas/console/schemas.js';
+import { MfaRequiredError } from '../../lambdas/core/admin-mfa.js';
 import { MIN_VISIBLE_BUCKETS, visiblePoints } from '../../web/src/console/flow-window.js';
 import { parseView, viewPath } from '../../web/src/console/route.js';
 import { parseValue, valueText } from '../../web/src/console/setting-values.js';
@@ -280,6 +281,11 @@ describe('outcomeWords', () => {
       refusals: ['b@example.com: This message has no sender to bounce to (<>).'],
     });
     expect(explainCode('CONTINUITY_STATE', 'continuity is not invoked')).toBe('Continuity is not invoked.');
+    // The admin API's refusal of an admin without a second factor says how to set one up.
+    const mfa = new MfaRequiredError('alice@example.com', 'the token says nothing of a second factor');
+    expect(explainCode(mfa.code, mfa.message)).toMatch(
+      /^Administrators sign in here with a second factor\. alice@example\.com signed in without a second factor .+lifeboat users totp alice@example\.com.+and sign in again\.$/,
+    );
   });
 });
 

@@ -9,7 +9,7 @@ import { useCallback, useEffect, useState } from 'preact/hooks';
 import { MFA_REQUIRED } from '../../../lambdas/console/auth.js';
 import type { StatusResponse } from '../../../lambdas/console/schemas.js';
 import { LogoIcon } from '../mail/icons.js';
-import { type AdminApi, ApiError, explain, explainCode } from './api.js';
+import { type AdminApi, ApiError, explain } from './api.js';
 import { AuditView } from './audit.js';
 import { EventsView, EventView } from './event.js';
 import { ORG_WORDS } from './format.js';
@@ -108,7 +108,7 @@ function MfaRequired(props: {
         The console runs the continuity plan, so it asks administrators for a code from an authenticator app
         or a passkey as well as their password.
       </p>
-      <p class="notice">{explainCode(MFA_REQUIRED, props.message)}</p>
+      <p class="notice">{props.message.replace(/^admin API: /, '')}</p>
       <div class="actions">
         <button type="button" class="button primary" onClick={props.onSignIn}>
           Sign in again

@@ -12,7 +12,7 @@ import { ApiError } from './api.js';
 import type { ViewProps } from './app.js';
 import { download } from './download.js';
 import { ago, duration, when } from './format.js';
-import { JobList, NotYet, ViewLink } from './jobs.js';
+import { Choice, JobList, NotYet, ViewLink } from './jobs.js';
 import { Sheet } from './sheet.js';
 import { usePolled } from './use-polled.js';
 import { sentence } from './words.js';
@@ -37,6 +37,11 @@ export function scopeWords(scope: DrillScope): string {
     ? `route ${scope.route}`
     : `${scope.mailboxes.length === 1 ? 'mailbox' : 'mailboxes'} ${scope.mailboxes.join(', ')}`;
 }
+
+const SCOPE_CHOICES: Record<DrillScope['kind'], string> = {
+  route: 'A test route',
+  mailboxes: 'Test mailboxes',
+};
 
 const seconds = (s: number | null) => (s === null ? '—' : duration(s * 1000));
 
@@ -77,25 +82,7 @@ function Start(props: ViewProps) {
         times detection, the page, your acknowledgement and invocation, staff texted, the first webmail
         sign-in and the hand-over against the organisation’s targets.
       </p>
-      <fieldset class="field plain">
-        <legend>Scope</legend>
-        <div class="segmented">
-          <button
-            type="button"
-            aria-pressed={kind === 'route' ? 'true' : 'false'}
-            onClick={() => setKind('route')}
-          >
-            A test route
-          </button>
-          <button
-            type="button"
-            aria-pressed={kind === 'mailboxes' ? 'true' : 'false'}
-            onClick={() => setKind('mailboxes')}
-          >
-            Test mailboxes
-          </button>
-        </div>
-      </fieldset>
+      <Choice legend="Scope" labels={SCOPE_CHOICES} value={kind} onChange={setKind} />
       {kind === 'route' ? (
         <label class="field">
           <span>Route</span>

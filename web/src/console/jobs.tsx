@@ -80,3 +80,29 @@ export function EventFact(props: { eventId: string | null; navigate: (view: View
     </>
   );
 }
+
+/** One of a few choices, as a row of toggle buttons under its legend (44 px each, one tap). */
+export function Choice<K extends string>(props: {
+  legend: string;
+  labels: Record<K, string>;
+  value: K;
+  onChange: (value: K) => void;
+}) {
+  return (
+    <fieldset class="field plain">
+      <legend>{props.legend}</legend>
+      <div class="segmented">
+        {(Object.keys(props.labels) as K[]).map((k) => (
+          <button
+            key={k}
+            type="button"
+            aria-pressed={props.value === k ? 'true' : 'false'}
+            onClick={() => props.onChange(k)}
+          >
+            {props.labels[k]}
+          </button>
+        ))}
+      </div>
+    </fieldset>
+  );
+}

@@ -17,7 +17,7 @@ import type {
 import type { AdminApi } from './api.js';
 import type { ViewProps } from './app.js';
 import { ago, audienceWords, when } from './format.js';
-import { EventFact, JobList, NotYet, ViewLink } from './jobs.js';
+import { Choice, EventFact, JobList, NotYet, ViewLink } from './jobs.js';
 import { Sheet } from './sheet.js';
 import { usePolled } from './use-polled.js';
 
@@ -201,21 +201,7 @@ function Compose(props: ViewProps & { groups: string[] }) {
         By SMS to each person’s mobile and by email to a personal address where one is known: never to the
         mailbox that may be down.
       </p>
-      <fieldset class="field plain">
-        <legend>Message</legend>
-        <div class="segmented">
-          {(Object.keys(MESSAGE_LABELS) as Message[]).map((m) => (
-            <button
-              key={m}
-              type="button"
-              aria-pressed={message === m ? 'true' : 'false'}
-              onClick={() => setMessage(m)}
-            >
-              {MESSAGE_LABELS[m]}
-            </button>
-          ))}
-        </div>
-      </fieldset>
+      <Choice legend="Message" labels={MESSAGE_LABELS} value={message} onChange={setMessage} />
       {message === 'own' ? (
         <label class="field">
           <span>Text (the email says the same)</span>
@@ -226,21 +212,7 @@ function Compose(props: ViewProps & { groups: string[] }) {
           The organisation’s {MESSAGE_LABELS[message].toLowerCase()} template; the preview shows it.
         </p>
       )}
-      <fieldset class="field plain">
-        <legend>To</legend>
-        <div class="segmented">
-          {(Object.keys(AUDIENCE_LABELS) as AudienceKind[]).map((a) => (
-            <button
-              key={a}
-              type="button"
-              aria-pressed={audience === a ? 'true' : 'false'}
-              onClick={() => setAudience(a)}
-            >
-              {AUDIENCE_LABELS[a]}
-            </button>
-          ))}
-        </div>
-      </fieldset>
+      <Choice legend="To" labels={AUDIENCE_LABELS} value={audience} onChange={setAudience} />
       {audience === 'groups' ? (
         <label class="field">
           <span>Groups (separated by commas)</span>

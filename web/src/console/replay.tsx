@@ -10,7 +10,7 @@ import type { ReplayJob, ReplayReportRow, ReplayRequest } from '../../../lambdas
 import type { ViewProps } from './app.js';
 import { download } from './download.js';
 import { ago, duration, when } from './format.js';
-import { EventFact, JobList, NotYet, ViewLink } from './jobs.js';
+import { Choice, EventFact, JobList, NotYet, ViewLink } from './jobs.js';
 import { Sheet } from './sheet.js';
 import { usePolled } from './use-polled.js';
 import { localInput } from './when-input.js';
@@ -33,6 +33,8 @@ const OUTCOME_WORDS: Record<ReplayReportRow['outcome'], string> = {
   'out-of-scope': 'Skipped: not for the chosen mailboxes',
   failed: 'Failed',
 };
+
+const MAILBOX_CHOICES = { all: 'All mailboxes', some: 'These mailboxes' } as const;
 
 const moving = (j: ReplayJob) => j.state === 'planning' || j.state === 'running';
 
@@ -100,17 +102,12 @@ function Start(props: ViewProps) {
           <input type="datetime-local" value={to} onInput={(e) => setTo(e.currentTarget.value)} />
         </label>
       </div>
-      <fieldset class="field plain">
-        <legend>Mailboxes</legend>
-        <div class="segmented">
-          <button type="button" aria-pressed={some ? 'false' : 'true'} onClick={() => setSome(false)}>
-            All mailboxes
-          </button>
-          <button type="button" aria-pressed={some ? 'true' : 'false'} onClick={() => setSome(true)}>
-            These mailboxes
-          </button>
-        </div>
-      </fieldset>
+      <Choice
+        legend="Mailboxes"
+        labels={MAILBOX_CHOICES}
+        value={some ? 'some' : 'all'}
+        onChange={(v) => setSome(v === 'some')}
+      />
       {some ? (
         <label class="field">
           <span>Addresses (one a line)</span>

@@ -35,9 +35,17 @@ const KEEP_MESSAGE = new Set([
 
 /** Plain words for one stable error code and the API's message (a bulk action's refused item). */
 export function explainCode(code: string, message: string): string {
-  if (code === MFA_REQUIRED) return `Administrators sign in with a second factor here: ${message.trim()}`;
+  // The API's message names the user, why the sign-in fell short and how to set up a factor.
+  if (code === MFA_REQUIRED)
+    return `Administrators sign in here with a second factor. ${stop(message.replace(/^admin API: /, ''))}`;
   if (KEEP_MESSAGE.has(code)) return sentence(message);
   return WORDS[code] ?? sentence(message);
+}
+
+/** A text ending as a sentence does. */
+function stop(text: string): string {
+  const t = text.trim();
+  return /[.!?]$/.test(t) ? t : `${t}.`;
 }
 
 /** The API's messages start lower-case ("a delivery cannot go from …"); a sentence reads better. */
