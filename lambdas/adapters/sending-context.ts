@@ -18,7 +18,7 @@ import type {
   OutboundRelay,
 } from '../ports.js';
 import { createDynamoSendingStore } from './dynamo-sending.js';
-import { createS3Blobs } from './s3-blobs.js';
+import { createS3SendingBlobs } from './s3-blobs.js';
 import { createS3UploadSigner } from './s3-upload-signer.js';
 import { createSesRelay } from './ses-relay.js';
 import { createSqsIndexRequests } from './sqs-index-requests.js';
@@ -86,7 +86,7 @@ export function createWebmailSendingDeps(
       store: base.store,
       blobs: base.blobs,
       sending: createDynamoSendingStore(base.dynamo, { tableName: base.tableName }),
-      sendingBlobs: createS3Blobs(base.s3, base.bucket),
+      sendingBlobs: createS3SendingBlobs(base.s3, base.bucket),
       uploads: createS3UploadSigner({ s3: base.s3, bucket: base.bucket, clock: base.clock }),
       relay,
       intake,
@@ -124,7 +124,7 @@ export function createOutboundSendingDeps(
       store: base.store,
       blobs: base.blobs,
       sending: createDynamoSendingStore(base.dynamo, { tableName: base.tableName }),
-      sendingBlobs: createS3Blobs(base.s3, base.bucket),
+      sendingBlobs: createS3SendingBlobs(base.s3, base.bucket),
       uploads: { sign: async () => elsewhere('signing uploads') },
       relay: createSesRelay(new SESv2Client({ region: env.AWS_REGION }), env.SENDING_CONFIGURATION_SET),
       intake: createIntake({

@@ -72,11 +72,50 @@ describe('Sending from the webmail in AWS', () => {
     expect(resources).toContain(':identity/example.org');
     expect(resources).toContain(':configuration-set/Lifeboat-webmail');
     expect(resources).not.toContain('"*"');
-    // Raw mail it writes (colleagues, notices) and messages as composed; never uploads, drafts or indexes.
-    const s3 = JSON.stringify(statements.filter((st) => actionsOf([st]).some((a) => a.startsWith('s3:'))));
-    expect(s3).toContain('/outgoing/*');
-    expect(s3).toContain('/raw/*');
-    expect(s3).not.toMatch(/uploads\/|drafts\/|index\//);
+    // Raw mail it writes (colleagues, notices) and messages as composed; never uploads or indexes,
+    // and of drafts only the deletion of a sent draft's body.
+    const s3 = statements.filter((st) => actionsOf([st]).some((a) => a.startsWith('s3:')));
+    const s3Text = JSON.stringify(s3.filter((st) => !JSON.stringify(st.Resource).includes('/drafts/')));
+    expect(s3Text).toContain('/outgoing/*');
+    expect(s3Text).toContain('/raw/*');
+    expect(s3Text).not.toMatch(/uploads\/|drafts\/|index\//);
+  });
+
+  it('lets the webmail and the outbound function delete draft bodies, s3:DeleteObject on drafts/* only', () => {
+    const bucketArn = { 'Fn::GetAtt': [logicalId(s.template, 'AWS::S3::Bucket', 'StoreMail'), 'Arn'] };
+    for (const role of ['WebmailRole', 'SendingOutboundRole']) {
+      const onDrafts = roleStatements(s, role).filter((st) =>
+        JSON.stringify(st.Resource).includes('/drafts/'),
+      );
+      const deletes = onDrafts.filter((st) => actionsOf([st]).some((a) => a.startsWith('s3:Delete')));
+      expect(deletes, role).toEqual([
+        expect.objectContaining({
+          Effect: 'Allow',
+          Action: 's3:DeleteObject',
+          Resource: { 'Fn::Join': ['', [bucketArn, '/drafts/*']] },
+        }),
+      ]);
+    }
+    // The outbound function neither reads nor writes draft bodies: it only deletes a sent one's.
+    expect(
+      actionsOf(
+        roleStatements(s, 'SendingOutboundRole').filter((st) =>
+          JSON.stringify(st.Resource).includes('/drafts/'),
+        ),
+      ),
+    ).toEqual(['s3:DeleteObject']);
+    // Nothing else may delete anything in the mail bucket.
+    const deleters = Object.keys(s.template.findResources('AWS::IAM::Role')).filter((role) =>
+      roleStatements(s, role).some(
+        (st) =>
+          actionsOf([st]).some((a) => a.startsWith('s3:Delete')) &&
+          JSON.stringify(st.Resource).includes(JSON.stringify(bucketArn)),
+      ),
+    );
+    expect(deleters.map((id) => id.replace(/Role[0-9A-F]{8}$/, '')).sort()).toEqual([
+      'SendingOutbound',
+      'Webmail',
+    ]);
   });
 
   it('gives no other function SES sending', () => {

@@ -1,4 +1,6 @@
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
+import { createS3SendingBlobs } from '../../lambdas/adapters/s3-blobs.js';
 import { parseSesSendingEvent } from '../../lambdas/adapters/ses-sending-events.js';
 import {
   MAX_SQS_DELAY_SECONDS,
@@ -25,6 +27,45 @@ function fakeWakes(): OutboundWakes & { requested: string[] } {
     },
     async settle() {},
   };
+}
+
+/**
+ * The mail bucket in memory as the S3 adapter calls it (PutObject, GetObject, DeleteObject), so the
+ * webmail and the outbound worker run on the AWS sending blobs without S3.
+ */
+function memoryBucket() {
+  const objects = new Map<string, Buffer>();
+  const deleted: string[] = [];
+  const client = {
+    async send(command: { input: { Bucket: string; Key: string; Body?: Buffer } }) {
+      const { Key } = command.input;
+      if (command instanceof PutObjectCommand) {
+        objects.set(Key, Buffer.from(command.input.Body as Buffer));
+        return {};
+      }
+      if (command instanceof GetObjectCommand) {
+        const body = objects.get(Key);
+        if (!body) throw Object.assign(new Error('The specified key does not exist.'), { name: 'NoSuchKey' });
+        return { Body: { transformToByteArray: async () => new Uint8Array(body) } };
+      }
+      if (command instanceof DeleteObjectCommand) {
+        deleted.push(Key);
+        objects.delete(Key);
+        return {};
+      }
+      throw new Error(`the bucket fake does not answer ${command.constructor.name}`);
+    },
+  } as unknown as S3Client;
+  const keys = (prefix: string) => [...objects.keys()].filter((k) => k.startsWith(prefix));
+  return { client, objects, deleted, keys };
+}
+
+/** The sending harness with its draft bodies, uploads and messages as sent in the S3 adapter. */
+async function s3SendingHarness() {
+  const h = await sendingHarness();
+  const bucket = memoryBucket();
+  h.deps.sendingBlobs = createS3SendingBlobs(bucket.client, 'lifeboat-mail');
+  return { h, bucket };
 }
 
 const sqsEvent = (...dueAts: string[]) => ({
@@ -203,5 +244,48 @@ describe('createSesEventsHandler', () => {
     };
     expect(await handler(untagged)).toBe('not-ours');
     expect(() => parseSesSendingEvent({ source: 'aws.ses', detail: {} })).toThrow(/detail-type/);
+  });
+});
+
+describe('createS3SendingBlobs', () => {
+  it('deletes a deleted draft’s body from the bucket at once', async () => {
+    const { h, bucket } = await s3SendingHarness();
+    const draft = (await h.call('POST', '/mail/api/drafts', { body: {} })).body as {
+      id: string;
+      version: number;
+    };
+    const saved = await h.call('PUT', `/mail/api/drafts/${draft.id}`, {
+      body: { to: ['x@outside.test'], subject: 'Plan', text: 'first words', version: draft.version },
+    });
+    expect(saved.status).toBe(200);
+    expect(bucket.keys('drafts/')).toEqual([`drafts/${draft.id}`]);
+
+    expect((await h.call('DELETE', `/mail/api/drafts/${draft.id}`)).status).toBe(200);
+    expect(bucket.keys('drafts/')).toEqual([]);
+    expect(bucket.deleted).toEqual([`drafts/${draft.id}`]);
+  });
+
+  it('deletes a sent draft’s body once the outbound worker claims the message, and keeps the message as sent', async () => {
+    const { h, bucket } = await s3SendingHarness();
+    const item = await sendToPartner(h);
+    const [body] = bucket.keys('drafts/');
+    expect(body).toBeDefined();
+    h.clock.advance(h.config.webmail.send.undoSeconds + 1);
+    await createOutboundHandler(() => ({ deps: h.deps, wakes: fakeWakes() }))(
+      sqsEvent(item.undoUntil as string),
+    );
+    expect(h.relay.sent).toHaveLength(1);
+    expect(bucket.keys('drafts/')).toEqual([]);
+    expect(bucket.deleted).toEqual([body]);
+    expect(bucket.keys('outgoing/')).toHaveLength(1);
+  });
+
+  it('refuses to delete anything but a draft body, without asking S3', async () => {
+    const bucket = memoryBucket();
+    bucket.objects.set('raw/abc', Buffer.from('mail'));
+    const blobs = createS3SendingBlobs(bucket.client, 'lifeboat-mail');
+    await expect(blobs.deleteRaw?.('raw/abc')).rejects.toThrow(/only draft bodies/);
+    expect(bucket.deleted).toEqual([]);
+    expect(bucket.objects.has('raw/abc')).toBe(true);
   });
 });

@@ -129,6 +129,8 @@ export class Sending extends Construct {
     );
     // It puts a wake-up back (early, or a retry's): send on its own queue, besides consuming it.
     this.queue.grantSendMessages(this.outbound.function);
+    // A message claimed for sending deletes the draft it was sent from, with its body.
+    store.grantDeleteDraftBodies(this.outbound);
 
     this.events = new LifeboatFunction(this, 'Events', {
       handler: 'ses-events',

@@ -1,6 +1,6 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -388,6 +388,28 @@ export class Store extends Construct {
         arnFinding(this.bucket, `/${UPLOADS_PREFIX}*`),
         arnFinding(this.bucket, `/${OUTGOING_PREFIX}*`),
       ],
+    );
+  }
+
+  /**
+   * A draft's body deleted at once when the draft is deleted (the webmail) or sent (the outbound
+   * function, once it claims the message), as the local runtime does, instead of staying for the
+   * drafts/ lifecycle rule: s3:DeleteObject below drafts/ only. Not DeleteObjectVersion: the
+   * noncurrent version a delete leaves in the versioned bucket goes by the same rule a day later.
+   */
+  grantDeleteDraftBodies(user: StoreUser): void {
+    user.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'DeleteDraftBodies',
+        actions: ['s3:DeleteObject'],
+        resources: [this.bucket.arnForObjects(`${DRAFTS_PREFIX}*`)],
+      }),
+    );
+    acknowledgeNag(
+      user.role,
+      'AwsSolutions-IAM5',
+      'Draft bodies are deleted with their draft: s3:DeleteObject on drafts/* of the mail bucket only.',
+      [arnFinding(this.bucket, `/${DRAFTS_PREFIX}*`)],
     );
   }
 

@@ -149,6 +149,7 @@ export class Webmail extends Construct {
     store.grantAttachments(this.webmail);
     if (props.sending) {
       store.grantWebmailSending(this.webmail);
+      store.grantDeleteDraftBodies(this.webmail);
       props.sending.grantWebmail(this.webmail);
     }
 

@@ -215,10 +215,7 @@ export async function listDrafts(deps: DraftDeps, user: MailboxUser): Promise<Dr
   return { drafts };
 }
 
-/**
- * Deletes a draft, and its body where the storage removes blobs at once (the local folders; in S3
- * the drafts/ lifecycle rule removes it with the history window).
- */
+/** Deletes a draft, and its body with it (the local folders and S3 alike remove it at once). */
 export async function deleteDraft(deps: DraftDeps, user: MailboxUser, id: string): Promise<void> {
   const { record } = await loadDraft(deps, user, id);
   await deps.sending.deleteSending('draft', user.id, id, record.version);

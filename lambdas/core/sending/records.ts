@@ -50,7 +50,7 @@ export interface Intake {
 export interface SendingBlobStore extends BlobStore {
   /**
    * Removes a blob at once (a draft's body when the draft is sent or deleted). Storage without it
-   * (S3) removes the blob by its prefix's lifecycle rule instead.
+   * leaves the blob to its prefix's expiry (the drafts/ lifecycle rule, the history window).
    */
   deleteRaw?: ((key: string) => Promise<void>) | undefined;
 }
