@@ -148,11 +148,13 @@ export const webAppFigure: Figure = {
     const consoleAssets = await pageAssets('console');
     const consoleJs = await gzipBytes(consoleAssets.js);
     const consoleLazy = await gzipBytes(consoleAssets.lazy);
+    const consoleCharts = await gzipBytes(consoleAssets.lazy.filter((f) => /\/charts-[^/]+\.js$/.test(f)));
     rows.push({
       id: 'web.console.js_gzip',
-      figure: 'Admin console: JavaScript of the console page (gzip), without the charts chunk',
+      figure:
+        'Admin console: JavaScript of the console page (gzip), without the chunks of views not yet opened',
       value: `${fmt(consoleJs / 1024)} KB`,
-      reference: `the status view's charts chunk (uPlot) ${fmt(consoleLazy / 1024)} KB more, loaded on that view only; CSS ${fmt((await gzipBytes(consoleAssets.css)) / 1024)} KB`,
+      reference: `${fmt(consoleLazy / 1024)} KB more in chunks each view loads when first opened: the status charts (uPlot) ${fmt(consoleCharts / 1024)} KB, the quarantine preview's renderer, the notices, replay, drill and settings pages; CSS ${fmt((await gzipBytes(consoleAssets.css)) / 1024)} KB`,
       ratio: '—',
       aim: `≤ ${AIM_JS_GZIP_KB} KB`,
       verdict: verdict(consoleJs / 1024 <= AIM_JS_GZIP_KB),
