@@ -4,7 +4,7 @@
  * the audit log and, for reroute, the route. The outcome is reported per delivery in plain words.
  */
 import { useState } from 'preact/hooks';
-import type { ActionOutcome, QueueAction, RouteHealth } from '../../../lambdas/console/schemas.js';
+import type { QueueAction, RouteHealth } from '../../../lambdas/console/schemas.js';
 import type { AdminApi } from './api.js';
 import { Sheet } from './sheet.js';
 import { ACTION_LABELS, outcomeWords } from './words.js';
