@@ -29,6 +29,7 @@ import { jsonLogger } from './logger.js';
 import { createSnsNotifier } from './notifiers.js';
 import { passwordSource } from './passwords.js';
 import { createS3Blobs } from './s3-blobs.js';
+import { createSesStaffEmail } from './ses-staff-email.js';
 import { createSmtpMailer } from './smtp-mailer.js';
 import { createSmtpProber } from './smtp-prober.js';
 
@@ -43,6 +44,11 @@ export const envSchema = z.object({
   PROBE_FUNCTION_NAME: z.string().min(1).optional(),
   /** Set in AWS: the SNS topic whose email subscriptions are the admins' alternate addresses. */
   ADMIN_EMAIL_TOPIC_ARN: z.string().min(1).optional(),
+  /**
+   * Set in AWS on the admin API only: the From address of staff notices by email (`aws.staffEmailFrom`
+   * or its default); SES may send from its domain's identity. Unset: staff email is refused with a reason.
+   */
+  STAFF_EMAIL_FROM: z.email().optional(),
   AWS_REGION: z.string().default('us-east-1'),
 });
 export type LifeboatEnv = z.infer<typeof envSchema>;
@@ -156,6 +162,9 @@ export function createContext(env: LifeboatEnv, overrides: Partial<Context> = {}
     continuity: store,
     notifier: createSnsNotifier(new SNSClient({ region: env.AWS_REGION }), {
       adminEmailTopicArn: env.ADMIN_EMAIL_TOPIC_ARN,
+      staffEmail: env.STAFF_EMAIL_FROM
+        ? createSesStaffEmail({ from: env.STAFF_EMAIL_FROM, region: env.AWS_REGION })
+        : undefined,
     }),
     prober: createSmtpProber({ hostname: config.hostname, passwords }),
     blobs: createS3Blobs(s3, env.BUCKET_NAME),

@@ -1,30 +1,46 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { maskEmail } from '../core/staff-notices.js';
 import type { Logger, NotificationRecord, Notifier } from '../ports.js';
+import type { StaffEmailSend } from './ses-staff-email.js';
 
 /**
  * Pages through SNS: an SMS straight to each number (SNS SMS, Transactional so it is not
  * throttled as marketing), an email through the admin topic whose subscriptions the stack makes
- * from the config.
+ * from the config. A staff notice's email goes to each personal address through `staffEmail`.
  */
 export function createSnsNotifier(
   sns: SNSClient,
   options: {
     adminEmailTopicArn?: string | undefined;
     /**
-     * Sends a staff notice to a personal address. The admin topic reaches only the addresses the
-     * stack subscribed (the admins'), so staff email needs a mail service; without one it is
-     * refused with a reason, which the notice's status shows per recipient.
+     * Sends a staff notice to a personal address (SES in AWS: createSesStaffEmail), resolving to
+     * the mail service's message id. The admin topic reaches only the addresses the stack
+     * subscribed (the admins'), so staff email needs a mail service; without one it is refused
+     * with a reason, which the notice's status shows per recipient.
      */
-    staffEmail?: ((to: string, subject: string, text: string) => Promise<string | undefined>) | undefined;
+    staffEmail?: StaffEmailSend | undefined;
   },
 ): Notifier {
   return {
     async send(n: NotificationRecord) {
       if (n.channel === 'email' && n.audience === 'staff') {
-        if (!options.staffEmail)
+        const { staffEmail } = options;
+        if (!staffEmail)
           throw new Error('email to personal addresses is not set up in this deployment; staff get the SMS');
+        const failures: string[] = [];
         let messageId: string | undefined;
-        for (const to of n.to) messageId = await options.staffEmail(to, n.subject, n.text);
+        for (const to of n.to) {
+          try {
+            messageId = await staffEmail(to, n.subject, n.text);
+          } catch (err) {
+            // SES names the address it refused (the sandbox's "not verified"); the reason is kept
+            // on the notice, where a personal address is shown masked.
+            const reason = (err as Error).message.replaceAll(to, maskEmail(to));
+            failures.push(`${maskEmail(to)}: ${reason}`);
+          }
+        }
+        if (failures.length)
+          throw new Error(`email not sent to ${failures.length} of ${n.to.length}: ${failures.join('; ')}`);
         return { messageId };
       }
       if (n.channel === 'sms') {

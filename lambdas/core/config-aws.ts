@@ -271,6 +271,16 @@ export const awsConfigSchema = z
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be letters, digits, dashes and underscores (64 at most)')
       .optional(),
     /**
+     * The From address of staff notices sent by email to personal addresses (SES v2 from the domain
+     * identity of its domain, which must be an accepted domain). Only the admin API function may
+     * send from it, and only through that identity.
+     * @default `continuity@<first accepted domain>` (see staffEmailFrom in infra/aws/constructs/api.ts)
+     */
+    staffEmailFrom: z
+      .email('must be an email address such as continuity@example.com')
+      .transform((a) => a.toLowerCase())
+      .optional(),
+    /**
      * The custom MAIL FROM subdomain set on each domain identity the stack creates (`bounce` makes
      * `bounce.example.com`), so mail sent from the webmail passes SPF aligned with its From domain
      * (DMARC). Until its MX and TXT records exist (stack outputs `MailFromRecords…`), SES falls back

@@ -610,6 +610,14 @@ export const configSchema = z
           });
         }
       });
+      const noticeFrom = c.aws?.staffEmailFrom;
+      if (typeof noticeFrom === 'string' && !accepted(noticeFrom.slice(noticeFrom.lastIndexOf('@') + 1))) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['aws', 'staffEmailFrom'],
+          message: `${noticeFrom} is not in an accepted domain: SES sends staff notices only from the identity of one`,
+        });
+      }
       const probeReturn = c.continuity?.probes?.roundTrip?.returnAddress;
       const probeDomain =
         typeof probeReturn === 'string' ? probeReturn.slice(probeReturn.lastIndexOf('@') + 1) : undefined;

@@ -1,6 +1,6 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { API_THROTTLE } from '../../infra/aws/constructs/api.js';
+import { API_THROTTLE, STAFF_EMAIL_FROM_ENV } from '../../infra/aws/constructs/api.js';
 import { logicalId, type Synthesized, synth } from './stack.js';
 
 type Resource = ReturnType<Template['findResources']>[string];
@@ -13,6 +13,42 @@ const oidc = {
     },
   },
 };
+
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
+const list = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
+
+/** Every statement of the identity policies attached to the role whose logical id starts with `rolePrefix`. */
+function roleStatements(s: Synthesized, rolePrefix: string): Statement[] {
+  const role = logicalId(s.template, 'AWS::IAM::Role', rolePrefix);
+  return Object.values(s.template.findResources('AWS::IAM::Policy'))
+    .filter((p) => (p.Properties.Roles as Array<{ Ref: string }>).some((r) => r.Ref === role))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
+}
+
+/** The ARN the stack formats for the SES identity of `domain` in its own account and region. */
+const identityArn = (domain: string) => ({
+  'Fn::Join': [
+    '',
+    [
+      'arn:',
+      { Ref: 'AWS::Partition' },
+      ':ses:',
+      { Ref: 'AWS::Region' },
+      ':',
+      { Ref: 'AWS::AccountId' },
+      `:identity/${domain}`,
+    ],
+  ],
+});
+
+/** Where each function's environment names a From address for staff notices, by function. */
+const staffEmailFroms = (s: Synthesized) =>
+  Object.fromEntries(
+    Object.entries(s.template.findResources('AWS::Lambda::Function')).flatMap(([id, fn]) => {
+      const from = fn.Properties.Environment?.Variables?.[STAFF_EMAIL_FROM_ENV];
+      return from === undefined ? [] : [[id.replace(/[0-9A-F]{8}$/, ''), from]];
+    }),
+  );
 
 const only = (s: Synthesized, type: string): Resource => {
   const all = Object.values(s.template.findResources(type));
@@ -161,6 +197,33 @@ describe('Admin API', () => {
         },
         Audience: [{ Ref: web }, { Ref: cli }],
       },
+    });
+  });
+
+  describe('staff notices by email', () => {
+    it('sends them from continuity@ the first accepted domain, the api function alone, SendEmail on that identity only', () => {
+      expect(staffEmailFroms(s)).toEqual({ AdminApiFunction: 'continuity@example.com' });
+      const ses = roleStatements(s, 'AdminApiRole').filter((st) =>
+        list(st.Action).some((a) => a.startsWith('ses:')),
+      );
+      expect(ses).toEqual([
+        expect.objectContaining({
+          Effect: 'Allow',
+          Action: 'ses:SendEmail',
+          Resource: identityArn('example.com'),
+        }),
+      ]);
+    });
+
+    it('sends them from aws.staffEmailFrom, through the identity of its domain', () => {
+      const own = synth({ aws: { staffEmailFrom: 'IT-Notices@Example.org' } });
+      expect(staffEmailFroms(own)).toEqual({ AdminApiFunction: 'it-notices@example.org' });
+      const ses = roleStatements(own, 'AdminApiRole').filter((st) =>
+        list(st.Action).some((a) => a.startsWith('ses:')),
+      );
+      expect(ses).toEqual([
+        expect.objectContaining({ Action: 'ses:SendEmail', Resource: identityArn('example.org') }),
+      ]);
     });
   });
 

@@ -315,7 +315,27 @@ describe('IAM', () => {
             { 'Fn::Join': ['', [bucket, '/raw/drill-*']] },
           ],
         ],
-        ['AdminApi', [getAtt(s, 'AWS::Logs::LogGroup', 'AdminApiLogs')]],
+        [
+          'AdminApi',
+          [
+            getAtt(s, 'AWS::Logs::LogGroup', 'AdminApiLogs'),
+            // Staff notices by email, from the identity of the first accepted domain.
+            {
+              'Fn::Join': [
+                '',
+                [
+                  'arn:',
+                  { Ref: 'AWS::Partition' },
+                  ':ses:',
+                  { Ref: 'AWS::Region' },
+                  ':',
+                  { Ref: 'AWS::AccountId' },
+                  ':identity/example.com',
+                ],
+              ],
+            },
+          ],
+        ],
       ] as const) {
         const found = of(s, prefix);
         expect(found.length, prefix).toBeGreaterThan(0);

@@ -86,6 +86,23 @@ describe('parseConfig', () => {
     expect(problems).toContain('routes.0.domains.1: other.org is not in the accepted domains');
   });
 
+  it('refuses a From address for staff notices off the accepted domains, naming the setting', () => {
+    const problems = problemsOf({
+      domains: ['example.com'],
+      routes: [{ name: 'r', domains: ['example.com'], hosts: [{ host: 'h' }] }],
+      aws: { staffEmailFrom: 'it@example.net' },
+    });
+    expect(problems).toEqual([
+      'aws.staffEmailFrom: it@example.net is not in an accepted domain: SES sends staff notices only from the identity of one',
+    ]);
+    const accepted = parseConfig({
+      domains: ['example.com'],
+      routes: [{ name: 'r', domains: ['example.com'], hosts: [{ host: 'h' }] }],
+      aws: { staffEmailFrom: 'It@Example.com' },
+    });
+    expect(accepted.aws.staffEmailFrom).toBe('it@example.com');
+  });
+
   it('refuses an accepted domain that no route serves', () => {
     const problems = problemsOf({
       domains: ['example.com', 'example.net'],

@@ -1,9 +1,10 @@
-import { Duration, Stack, Token } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack, Token } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import * as authorizers from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { LifeboatConfig } from '../../../lambdas/core/config.js';
@@ -53,6 +54,22 @@ const ACCESS_LOG_FORMAT = JSON.stringify({
   integrationError: '$context.integrationErrorMessage',
 });
 
+/** The admin API's environment variable naming the From address of staff notices by email. */
+export const STAFF_EMAIL_FROM_ENV = 'STAFF_EMAIL_FROM';
+
+/** The local part of the staff notices' From address when `aws.staffEmailFrom` is not set. */
+export const DEFAULT_STAFF_EMAIL_LOCAL_PART = 'continuity';
+
+/**
+ * The From address of staff notices by email: `aws.staffEmailFrom` (the config refuses one off the
+ * accepted domains), or `continuity@<first accepted domain>`. Only the admin API gets it, as an
+ * environment variable of its own, so it costs LIFEBOAT_CONFIG (and the 4 KB environment of every
+ * other function) nothing.
+ */
+export function staffEmailFrom(config: Pick<LifeboatConfig, 'aws' | 'domains'>): string {
+  return config.aws.staffEmailFrom ?? `${DEFAULT_STAFF_EMAIL_LOCAL_PART}@${config.domains[0]}`;
+}
+
 export interface AdminApiProps {
   readonly platform: FunctionPlatform;
   readonly config: LifeboatConfig;
@@ -88,14 +105,19 @@ export class AdminApi extends Construct {
     const { config, platform, continuity } = props;
     const stack = Stack.of(this);
 
-    // Not in the delivery VPC: the API talks to DynamoDB, S3 and SNS only, never SMTP.
+    const noticeFrom = staffEmailFrom(config);
+
+    // Not in the delivery VPC: the API talks to DynamoDB, S3, SNS and SES only, never SMTP.
     this.api = new LifeboatFunction(this, 'Api', {
       handler: 'api',
       description: 'Lifeboat: the admin API (status, events, invoke and revoke continuity, queue)',
       platform,
       timeout: API_FUNCTION_TIMEOUT,
       memorySize: API_MEMORY_MB,
-      environment: { [ADMIN_EMAIL_TOPIC_ENV]: continuity.adminEmailTopic.topicArn },
+      environment: {
+        [ADMIN_EMAIL_TOPIC_ENV]: continuity.adminEmailTopic.topicArn,
+        [STAFF_EMAIL_FROM_ENV]: noticeFrom,
+      },
     });
     // The records, and raw mail for one read: the quarantine preview (GET /admin/quarantine/<id>),
     // so an admin can judge a quarantined message safely before releasing or deleting it. Read
@@ -104,6 +126,22 @@ export class AdminApi extends Construct {
     platform.store.grantTable(this.api);
     platform.store.grantReadRaw(this.api);
     continuity.grantPaging(this.api);
+    // Staff notices by email: SES v2 SendEmail from the From address's domain identity, without a
+    // configuration set (SES then checks the identity alone). Not SendRawEmail: a notice is plain text.
+    this.api.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'SendStaffNoticesFromTheIdentity',
+        actions: ['ses:SendEmail'],
+        resources: [
+          stack.formatArn({
+            service: 'ses',
+            resource: 'identity',
+            resourceName: noticeFrom.slice(noticeFrom.lastIndexOf('@') + 1),
+            arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+          }),
+        ],
+      }),
+    );
 
     let authorizer: apigw.IHttpRouteAuthorizer;
     const { adminAuth } = config.aws;
