@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { Duration, Token, Tokenization } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -8,11 +9,7 @@ import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import {
-  DEFAULT_DRILL_TARGETS,
-  DEFAULT_STAFF_TEMPLATES,
-  type LifeboatConfig,
-} from '../../../lambdas/core/config.js';
+import { type LifeboatConfig, parseConfig } from '../../../lambdas/core/config.js';
 import { leaseSecondsFor } from '../../../lambdas/core/deliver.js';
 import { ConfigError } from '../../../lambdas/core/errors.js';
 import { REPO_ROOT } from '../deployment-config.js';
@@ -59,34 +56,51 @@ const ASYNC_RETRY_ATTEMPTS = 2;
  */
 export function functionConfigJson(config: LifeboatConfig): string {
   const { local: _local, aws: _aws, ...rest } = config;
-  // The staff notices' default texts are a kilobyte and a third: a text left at its default is
-  // left out, and the handlers' parse puts it back.
-  const templates: Record<string, Record<string, string>> = {};
-  for (const [name, texts] of Object.entries(rest.continuity.staff.templates)) {
-    const defaults = DEFAULT_STAFF_TEMPLATES[name as keyof typeof DEFAULT_STAFF_TEMPLATES] as Record<
-      string,
-      string
-    >;
-    const changed = Object.fromEntries(Object.entries(texts).filter(([k, v]) => v !== defaults[k]));
-    if (Object.keys(changed).length) templates[name] = changed;
-  }
-  // So are the drill settings left at their defaults (a few hundred bytes when all are).
-  const targets = Object.fromEntries(
-    Object.entries(rest.drill.targets).filter(
-      ([k, v]) => v !== DEFAULT_DRILL_TARGETS[k as keyof typeof DEFAULT_DRILL_TARGETS],
-    ),
-  );
-  const drill = {
-    ...(rest.drill.testMailboxes.length ? { testMailboxes: rest.drill.testMailboxes } : {}),
-    ...(rest.drill.staffPhones.length ? { staffPhones: rest.drill.staffPhones } : {}),
-    ...(Object.keys(targets).length ? { targets } : {}),
+  return JSON.stringify(withoutDefaults(rest));
+}
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The config with every setting the handlers' parse would give back by itself left out: a key is
+ * dropped when parsing the config without it yields the same config, so defaults (the staff
+ * notices' texts, the drill targets, every threshold left alone) cost the 4 KB environment nothing,
+ * and a setting whose default depends on another one stays whenever dropping it would change it.
+ * Lists are kept whole. Runs at synth time only: one parse per setting.
+ */
+function withoutDefaults(rest: Json): Json {
+  // Deploy-time values (the web app's address in a link) are not URLs until CloudFormation
+  // resolves them: the comparison parses a stand-in, the config keeps the token.
+  const resolved = (node: unknown): unknown =>
+    typeof node === 'string'
+      ? node.replace(/\$\{Token\[[^\]]*\]\}/g, 'deploy-time.invalid')
+      : Array.isArray(node)
+        ? node.map(resolved)
+        : isObject(node)
+          ? Object.fromEntries(Object.entries(node).map(([k, v]) => [k, resolved(v)]))
+          : node;
+  const parsed = (candidate: Json) => parseConfig(resolved(candidate), 'LIFEBOAT_CONFIG');
+  const expected = parsed(rest);
+  const same = (candidate: Json) => {
+    try {
+      return isDeepStrictEqual(parsed(candidate), expected);
+    } catch {
+      return false;
+    }
   };
-  const { drill: _drill, ...others } = rest;
-  return JSON.stringify({
-    ...others,
-    continuity: { ...rest.continuity, staff: { ...rest.continuity.staff, templates } },
-    ...(Object.keys(drill).length ? { drill } : {}),
-  });
+  const pruned = structuredClone(rest);
+  const visit = (node: Json) => {
+    for (const key of Object.keys(node)) {
+      const value = node[key];
+      delete node[key];
+      if (same(pruned)) continue;
+      node[key] = value;
+      if (isObject(value)) visit(value);
+    }
+  };
+  visit(pruned);
+  return pruned;
 }
 
 /**
