@@ -92,7 +92,9 @@ describe('admin API: who may call it', () => {
   it('admits a Cognito caller whose cognito:groups is a list', async () => {
     const { call } = api();
 
-    const res = await call('GET', '/admin/status', { claims: { sub: 'u-1', 'cognito:groups': [ADMINS], amr: MFA } });
+    const res = await call('GET', '/admin/status', {
+      claims: { sub: 'u-1', 'cognito:groups': [ADMINS], amr: MFA },
+    });
 
     expect(res.status).toBe(200);
   });
@@ -100,7 +102,9 @@ describe('admin API: who may call it', () => {
   it('admits an OIDC caller whose groups claim is a space-separated string', async () => {
     const { call } = api();
 
-    const res = await call('GET', '/admin/status', { claims: { sub: 'u-1', groups: `staff ${ADMINS}`, amr: MFA } });
+    const res = await call('GET', '/admin/status', {
+      claims: { sub: 'u-1', groups: `staff ${ADMINS}`, amr: MFA },
+    });
 
     expect(res.status).toBe(200);
   });
@@ -108,7 +112,9 @@ describe('admin API: who may call it', () => {
   it('admits an OIDC caller whose groups claim is a comma-separated string', async () => {
     const { call } = api();
 
-    const res = await call('GET', '/admin/status', { claims: { sub: 'u-1', groups: `staff,${ADMINS}`, amr: MFA } });
+    const res = await call('GET', '/admin/status', {
+      claims: { sub: 'u-1', groups: `staff,${ADMINS}`, amr: MFA },
+    });
 
     expect(res.status).toBe(200);
   });
