@@ -5,7 +5,6 @@ import {
   drillStepLabels,
   type StartDrillBody,
 } from '../../lambdas/console/drill.js';
-import { drillReportCsv, drillReportHtml, formatDuration } from '../../lambdas/core/drill.js';
 import { LifeboatError } from '../../lambdas/core/errors.js';
 import type { AdminCall } from './cli-api.js';
 
@@ -56,7 +55,7 @@ function describe(d: Drill): string[] {
   ];
 }
 
-function describeReport(r: DrillReport): string[] {
+function describeReport(r: DrillReport, formatDuration: (seconds: number | null) => string): string[] {
   return [
     `drill ${r.drillId}: ${r.passed ? 'PASSED, every target met' : `NOT PASSED: ${r.counts.fail} failed, ${r.counts.missed} missed`} (${r.counts.pass} met); ${r.outcome}`,
     ...r.rows.map((row) => {
@@ -124,9 +123,12 @@ export async function drillCommand(
       if (values.csv && values.html)
         throw new LifeboatError('USAGE', 'drill report takes --csv or --html, not both');
       const r = (await call('GET', `/admin/drills/${id('report')}/report`)) as unknown as DrillReport;
+      // Loaded here: the report's writers come with the drill's core, which the other commands
+      // (and the CLI's start, which reads DRILL_USAGE) need none of.
+      const { drillReportCsv, drillReportHtml, formatDuration } = await import('../../lambdas/core/drill.js');
       if (values.csv) out(drillReportCsv(r));
       else if (values.html) out(drillReportHtml(r));
-      else print(r, () => describeReport(r));
+      else print(r, () => describeReport(r, formatDuration));
       return 0;
     }
     case 'cancel': {

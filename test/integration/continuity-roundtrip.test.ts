@@ -107,7 +107,7 @@ describe('round-trip probe', () => {
       rawPath: '/admin/status',
       requestContext: {
         http: { method: 'GET' },
-        authorizer: { jwt: { claims: { sub: 'admin', groups: rt.config.adminGroup } } },
+        authorizer: { jwt: { claims: { sub: 'admin', groups: rt.config.adminGroup, amr: ['pwd', 'otp'] } } },
       },
     });
     expect(Object.values(JSON.parse(status.body).queue).every((n) => n === 0)).toBe(true);
