@@ -1,10 +1,10 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../infra/local/cli.js';
 import { totpCode, totpStep } from '../../infra/local/oidc-totp.js';
 import { type Runtime, startRuntime } from '../../infra/local/runtime.js';
 import { type ConfigInput, parseConfig } from '../../lambdas/core/config.js';
+import { runLifeboat } from '../support/cli.js';
 import { freePort, writeConfigFile } from '../support/lifeboat-process.js';
 import { claimsOf, OidcClient } from '../support/oidc-client.js';
 import { makeDataDir } from '../support/runtime.js';
@@ -20,21 +20,7 @@ describe('admin sign-in with an authenticator on the local runtime', () => {
   let rt: Runtime;
   let configFile: string;
 
-  async function lifeboat(...args: string[]) {
-    const run = { out: '', err: '' };
-    const code = await runCli(args, {
-      out: (t) => {
-        run.out += t;
-      },
-      err: (t) => {
-        run.err += t;
-      },
-      env: { LIFEBOAT_CONFIG_FILE: configFile },
-      cwd: dir,
-      stdin: async () => `${PASSWORD}\n`,
-    });
-    return { code, ...run };
-  }
+  const lifeboat = (...args: string[]) => runLifeboat(args, { configFile, cwd: dir, stdin: `${PASSWORD}\n` });
 
   const status = (token: string) =>
     fetch(`${rt.origin}/admin/status`, { headers: { authorization: `Bearer ${token}` } });

@@ -1,11 +1,11 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../infra/local/cli.js';
 import { type Runtime, startRuntime } from '../../infra/local/runtime.js';
 import { type ConfigInput, parseConfig } from '../../lambdas/core/config.js';
 import { STAFF_NOTICE } from '../../lambdas/core/staff-notices.js';
 import type { NotificationRecord, Notifier } from '../../lambdas/ports.js';
+import { runLifeboat } from '../support/cli.js';
 import { freePort, writeConfigFile } from '../support/lifeboat-process.js';
 import { TestPrimary } from '../support/primary.js';
 import { makeDataDir, routeTo, TEST_DOMAIN } from '../support/runtime.js';
@@ -27,20 +27,7 @@ describe('lifeboat notify and lifeboat settings', () => {
   let configFile: string;
   let notifier: RecordingNotifier;
 
-  async function lifeboat(...args: string[]) {
-    const run = { out: '', err: '' };
-    const code = await runCli(args, {
-      out: (t) => {
-        run.out += t;
-      },
-      err: (t) => {
-        run.err += t;
-      },
-      env: { LIFEBOAT_CONFIG_FILE: configFile },
-      cwd: dir,
-    });
-    return { code, ...run };
-  }
+  const lifeboat = (...args: string[]) => runLifeboat(args, { configFile, cwd: dir });
 
   beforeEach(async () => {
     dir = await makeDataDir();

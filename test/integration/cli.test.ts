@@ -1,10 +1,10 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../infra/local/cli.js';
 import { type Runtime, startRuntime } from '../../infra/local/runtime.js';
 import { type ConfigInput, parseConfig } from '../../lambdas/core/config.js';
 import type { DeliveryRecord } from '../../lambdas/core/model.js';
+import { runLifeboat } from '../support/cli.js';
 import { freePort, writeConfigFile } from '../support/lifeboat-process.js';
 import { TestPrimary } from '../support/primary.js';
 import { makeDataDir, readFixture, routeTo, sendRaw, TEST_DOMAIN } from '../support/runtime.js';
@@ -12,12 +12,6 @@ import { makeDataDir, readFixture, routeTo, sendRaw, TEST_DOMAIN } from '../supp
 const ALICE = 'alice@example.com';
 const BOB = 'bob@example.com';
 const OPS = 'ops@example.org';
-
-interface Run {
-  code: number;
-  out: string;
-  err: string;
-}
 
 describe('the lifeboat command', () => {
   let dir: string;
@@ -27,20 +21,7 @@ describe('the lifeboat command', () => {
   let input: ConfigInput;
 
   /** Runs `lifeboat <args>` as `npx lifeboat` would, with this test's config. */
-  async function lifeboat(...args: string[]): Promise<Run> {
-    const run = { out: '', err: '' };
-    const code = await runCli(args, {
-      out: (t) => {
-        run.out += t;
-      },
-      err: (t) => {
-        run.err += t;
-      },
-      env: { LIFEBOAT_CONFIG_FILE: configFile },
-      cwd: dir,
-    });
-    return { code, ...run };
-  }
+  const lifeboat = (...args: string[]) => runLifeboat(args, { configFile, cwd: dir });
 
   /** Receives a message for `to`, recorded and queued, nothing attempted yet. */
   async function receive(to: string[]): Promise<string> {

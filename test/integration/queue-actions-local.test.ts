@@ -2,10 +2,10 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../infra/local/cli.js';
 import { type Runtime, startRuntime } from '../../infra/local/runtime.js';
 import { type ConfigInput, parseConfig } from '../../lambdas/core/config.js';
 import type { HttpEvent } from '../../lambdas/handlers/api.js';
+import { runLifeboat } from '../support/cli.js';
 import { freePort, writeConfigFile } from '../support/lifeboat-process.js';
 import { TestPrimary } from '../support/primary.js';
 import { makeDataDir, readFixture, routeTo, sendRaw, TEST_DOMAIN } from '../support/runtime.js';
@@ -24,20 +24,7 @@ describe('queue actions on the local runtime', () => {
   let runtime: Runtime;
   let configFile: string;
 
-  async function lifeboat(...args: string[]) {
-    const run = { out: '', err: '' };
-    const code = await runCli(args, {
-      out: (t) => {
-        run.out += t;
-      },
-      err: (t) => {
-        run.err += t;
-      },
-      env: { LIFEBOAT_CONFIG_FILE: configFile },
-      cwd: dir,
-    });
-    return { code, ...run };
-  }
+  const lifeboat = (...args: string[]) => runLifeboat(args, { configFile, cwd: dir });
 
   async function admin(method: string, rawPath: string, body?: unknown) {
     const event: HttpEvent = {

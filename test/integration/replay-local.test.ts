@@ -1,8 +1,8 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../infra/local/cli.js';
 import { REPLAY_HEADER } from '../../lambdas/console/replay.js';
+import { runLifeboat } from '../support/cli.js';
 import { writeConfigFile } from '../support/lifeboat-process.js';
 import { TestPrimary } from '../support/primary.js';
 import { makeDataDir, routeTo, startTestRuntime, TEST_DOMAIN, type TestRuntime } from '../support/runtime.js';
@@ -30,20 +30,7 @@ describe('replay on the local runtime', () => {
   let runtime: TestRuntime;
   let configFile: string;
 
-  async function lifeboat(...args: string[]) {
-    const run = { out: '', err: '' };
-    const code = await runCli(args, {
-      out: (t) => {
-        run.out += t;
-      },
-      err: (t) => {
-        run.err += t;
-      },
-      env: { LIFEBOAT_CONFIG_FILE: configFile },
-      cwd: dir,
-    });
-    return { code, ...run };
-  }
+  const lifeboat = (...args: string[]) => runLifeboat(args, { configFile, cwd: dir });
 
   /** Copies of the message the primary received in replays, by Message-ID. */
   const replayed = () => {

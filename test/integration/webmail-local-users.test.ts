@@ -1,18 +1,12 @@
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../infra/local/cli.js';
 import { type Runtime, startRuntime } from '../../infra/local/runtime.js';
 import { type ConfigInput, parseConfig } from '../../lambdas/core/config.js';
+import { runLifeboat } from '../support/cli.js';
 import { freePort, writeConfigFile } from '../support/lifeboat-process.js';
 import { OidcClient } from '../support/oidc-client.js';
 import { makeDataDir } from '../support/runtime.js';
-
-interface Run {
-  code: number;
-  out: string;
-  err: string;
-}
 
 describe('lifeboat users', () => {
   let dir: string;
@@ -20,21 +14,7 @@ describe('lifeboat users', () => {
   let configFile: string;
 
   /** Runs `lifeboat <args>` as `npx lifeboat` would, with `stdin` as standard input. */
-  async function lifeboat(args: string[], stdin = ''): Promise<Run> {
-    const run = { out: '', err: '' };
-    const code = await runCli(args, {
-      out: (t) => {
-        run.out += t;
-      },
-      err: (t) => {
-        run.err += t;
-      },
-      env: { LIFEBOAT_CONFIG_FILE: configFile },
-      cwd: dir,
-      stdin: async () => stdin,
-    });
-    return { code, ...run };
-  }
+  const lifeboat = (args: string[], stdin = '') => runLifeboat(args, { configFile, cwd: dir, stdin });
 
   const me = async (token: string) =>
     fetch(`${rt.origin}/mail/api/me`, { headers: { authorization: `Bearer ${token}` } });
