@@ -3,10 +3,10 @@
  * browser bundle takes them without a validator (the shapes are in ./schemas.ts, imported as
  * types). test/unit/console-shapes.test.ts pins them to the core's.
  */
-import { type DeliveryState, deliveryStates } from '../core/model.js';
+import { type DeliveryState, deliveryStates, queueStates } from '../core/model.js';
 
 /** Every delivery state, in the model's order. */
 export const DELIVERY_STATES: readonly DeliveryState[] = deliveryStates;
 
 /** The queue's states: everything but delivered (the admin API's `state` filter). */
-export const QUEUE_STATES: readonly DeliveryState[] = deliveryStates.filter((s) => s !== 'delivered');
+export const QUEUE_STATES: readonly DeliveryState[] = queueStates;

@@ -10,6 +10,9 @@ export const deliveryStates = [
 ] as const;
 export type DeliveryState = (typeof deliveryStates)[number];
 
+/** The states a queue listing shows: every state but delivered (the admin API's `state` filter, the console's queue). */
+export const queueStates: readonly DeliveryState[] = deliveryStates.filter((s) => s !== 'delivered');
+
 /** SES verdict status values. */
 export type VerdictStatus = 'PASS' | 'FAIL' | 'GRAY' | 'PROCESSING_FAILED' | 'DISABLED';
 

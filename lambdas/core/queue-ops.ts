@@ -3,7 +3,7 @@ import type { Clock, DeliveryKey, HoldRecord, Logger, MessageStore, Page } from 
 import { canTransition, holdDelivery, requeueDelivery, TransitionError } from './delivery-state.js';
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
 import { holdReasonFor, scopeCovers } from './holds.js';
-import { type DeliveryRecord, type DeliveryState, deliveryStates } from './model.js';
+import { type DeliveryRecord, type DeliveryState, queueStates } from './model.js';
 
 export interface QueueDeps {
   store: MessageStore;
@@ -135,7 +135,7 @@ export async function releaseDelivery(key: DeliveryKey, deps: QueueDeps): Promis
 }
 
 /** The states the queue listing shows: everything that is not delivered. */
-export const QUEUE_STATES = deliveryStates.filter((s) => s !== 'delivered');
+export const QUEUE_STATES = queueStates;
 
 /** What a queue listing may be narrowed to; every filter given must match. */
 export interface QueueFilter {
