@@ -30,7 +30,7 @@ import { createSnsNotifier } from './notifiers.js';
 import { passwordSource } from './passwords.js';
 import { createS3Blobs } from './s3-blobs.js';
 import { createSesStaffEmail } from './ses-staff-email.js';
-import { createSmtpMailer } from './smtp-mailer.js';
+import { createSmtpMailer, LAMBDA_IDLE_CONNECTION_MS } from './smtp-mailer.js';
 import { createSmtpProber } from './smtp-prober.js';
 
 /** The environment every handler reads once, at cold start. */
@@ -102,8 +102,12 @@ export function createAwsClients(env: LifeboatEnv) {
   return { dynamo, s3 };
 }
 
-function lambdaTrigger(functionName: string, region: string): DeliveryTrigger {
-  const lambda = new LambdaClient({ region });
+/** Ingest's request for a first attempt: an asynchronous invoke of the deliver function. */
+export function lambdaTrigger(
+  functionName: string,
+  region: string,
+  lambda: LambdaClient = new LambdaClient({ region }),
+): DeliveryTrigger {
   return {
     async requestDelivery(messageId) {
       await lambda.send(
@@ -168,7 +172,12 @@ export function createContext(env: LifeboatEnv, overrides: Partial<Context> = {}
     }),
     prober: createSmtpProber({ hostname: config.hostname, passwords }),
     blobs: createS3Blobs(s3, env.BUCKET_NAME),
-    mailer: createSmtpMailer({ hostname: config.hostname, passwords }),
+    // Kept between invocations by the functions that ask (deliver): LAMBDA_IDLE_CONNECTION_MS says why.
+    mailer: createSmtpMailer({
+      hostname: config.hostname,
+      passwords,
+      idleTimeoutMs: LAMBDA_IDLE_CONNECTION_MS,
+    }),
     trigger: env.DELIVER_FUNCTION_NAME ? lambdaTrigger(env.DELIVER_FUNCTION_NAME, env.AWS_REGION) : noTrigger,
     checks: env.PROBE_FUNCTION_NAME
       ? lambdaRouteChecks(env.PROBE_FUNCTION_NAME, env.AWS_REGION, config, overrides.clock ?? systemClock)

@@ -24,6 +24,22 @@ export const MAX_MESSAGES_PER_CONNECTION = 20;
 export const IDLE_CONNECTION_MS = 2_000;
 
 /**
+ * How long the deliver function keeps an idle session for its next invocation. Lambda freezes an
+ * instance between invocations and thaws it for the next one, which at the worked month's 0.58
+ * messages a second comes within seconds: a session ended after each invocation costs every
+ * delivery a new TCP connection, STARTTLS and two EHLOs (six round trips and a TLS handshake), a
+ * kept one only RSET's answer. Half a minute stays under the idle limits a session meets on the way:
+ * Exchange's ConnectionInactivityTimeout (5 minutes; 1 on an Edge server), Postfix's smtpd_timeout
+ * (300 s), RFC 5321 §4.5.3.2.7's 5 minutes, a NAT gateway's 350 s, a load balancer's 4 minutes. A
+ * frozen instance cannot run its idle timer, so the age is checked again, by the wall clock, before
+ * a session is used; a session the primary ended meanwhile (Postfix under stress waits only 10 s)
+ * is noticed before any of the next message is sent, which then goes on a new session. The
+ * function's reserved concurrency (10 by default) bounds the sessions kept on the primary, under
+ * Exchange's MaxInboundConnectionPerSource (20) and MAX_CONNECTIONS_PER_ROUTE.
+ */
+export const LAMBDA_IDLE_CONNECTION_MS = 30_000;
+
+/**
  * Oldest session that is still given another message: a long hand-over opens fresh sessions
  * now and then, so a primary behind a load balancer sees the load spread again (Postfix's
  * smtp_connection_reuse_time_limit, 300 s).
@@ -47,6 +63,8 @@ export interface SmtpMailerOptions {
   idleTimeoutMs?: number;
   /** @default MAX_CONNECTIONS_PER_ROUTE */
   maxConnectionsPerRoute?: number;
+  /** Milliseconds since the epoch, for a session's age and idle time. @default Date.now */
+  now?: () => number;
 }
 
 /** A mailer that keeps SMTP sessions open between transactions. */
@@ -135,6 +153,7 @@ function transact(conn: SMTPConnection, envelope: Envelope, raw: Buffer) {
       { from: envelope.from, to: envelope.to, size: raw.length, use8BitMime: true },
       body,
       (err, info) => {
+        (globalThis as Record<string, unknown>).__cbHr = process.hrtime.bigint();
         conn.removeListener('error', onError);
         if (err) reject(err);
         else resolve(info);
@@ -189,6 +208,8 @@ interface Session {
   /** The route settings the session was opened with; a changed route gets new sessions. */
   settings: string;
   openedAt: number;
+  /** When it last went idle: its idle timer cannot run while the process is frozen (Lambda). */
+  idleSince: number;
   transactions: number;
   idleTimer: NodeJS.Timeout | undefined;
   /** Whether the RSET after the last transaction was answered: false ends the session. */
@@ -236,6 +257,7 @@ export function createSmtpMailer(options: SmtpMailerOptions): SmtpMailer {
   const maxMessages = options.maxMessagesPerConnection ?? MAX_MESSAGES_PER_CONNECTION;
   const idleMs = options.idleTimeoutMs ?? IDLE_CONNECTION_MS;
   const maxOpen = options.maxConnectionsPerRoute ?? MAX_CONNECTIONS_PER_ROUTE;
+  const now = options.now ?? Date.now;
   const pools = new Map<string, RoutePool>();
   let generation = 0;
 
@@ -277,7 +299,7 @@ export function createSmtpMailer(options: SmtpMailerOptions): SmtpMailer {
       session.gone ||
       session.conn.destroyed ||
       session.transactions >= maxMessages ||
-      Date.now() - session.openedAt >= MAX_CONNECTION_AGE_MS
+      now() - session.openedAt >= MAX_CONNECTION_AGE_MS
     ) {
       discard(pool, session);
       return;
@@ -290,6 +312,7 @@ export function createSmtpMailer(options: SmtpMailerOptions): SmtpMailer {
       () => false,
     );
     void session.ready.then((ok) => ok || discard(pool, session));
+    session.idleSince = now();
     pool.idle.push(session);
     // Idle sessions keep neither a Lambda nor a test run alive.
     socketOf(session)?.unref();
@@ -318,7 +341,8 @@ export function createSmtpMailer(options: SmtpMailerOptions): SmtpMailer {
       conn,
       host: `${host}:${port}`,
       settings: settingsOf(route),
-      openedAt: Date.now(),
+      openedAt: now(),
+      idleSince: now(),
       transactions: 0,
       idleTimer: undefined,
       generation,
@@ -362,7 +386,9 @@ export function createSmtpMailer(options: SmtpMailerOptions): SmtpMailer {
       for (let i = pool.idle.length - 1; i >= 0; i--) {
         const s = pool.idle[i] as Session;
         if (s.host !== hostKey) continue;
-        if (s.settings !== settings) {
+        // Idle past the limit with its timer not yet run (a Lambda instance frozen meanwhile): the
+        // primary may have ended it, or be about to, so it is ended rather than used.
+        if (s.settings !== settings || now() - s.idleSince >= idleMs) {
           discard(pool, s);
           continue;
         }

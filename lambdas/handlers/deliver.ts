@@ -9,7 +9,7 @@ export const deliverEventSchema = z.object({ messageId: z.string().regex(/^[A-Za
 
 /**
  * Invoked by ingest (Event): one attempt for every due recipient of one message, then the SMTP
- * sessions it opened are ended (see {@link SessionOptions}).
+ * sessions it opened are ended unless `endSessionsAfterRun` is false (see {@link SessionOptions}).
  */
 export function createDeliverHandler(context: () => Context, options: SessionOptions = {}) {
   return async (event: unknown): Promise<DeliverResult> => {
@@ -20,4 +20,11 @@ export function createDeliverHandler(context: () => Context, options: SessionOpt
   };
 }
 
-export const handler = createDeliverHandler(defaultContext);
+/**
+ * In Lambda the session is kept for the instance's next invocation, which at a steady trickle of
+ * mail comes within seconds: a new TCP connection, STARTTLS and two EHLOs for every message cost
+ * more than the delivery itself. The mailer ends it after LAMBDA_IDLE_CONNECTION_MS, by the wall
+ * clock when the instance was frozen meanwhile, and sends on a new session when the primary ended
+ * the kept one. The sweep, once a minute, comes too late for a kept session and still ends its own.
+ */
+export const handler = createDeliverHandler(defaultContext, { endSessionsAfterRun: false });

@@ -4,7 +4,9 @@ export interface SessionOptions {
   /**
    * End the mailer's idle SMTP sessions when the invocation ends. Lambda freezes an instance
    * between invocations, and a session left open holds one of the primary's connection slots
-   * until the primary times it out; the next invocation opens new ones. The single-node runtime,
+   * until the next invocation uses or ends it, or the primary times it out. The sweep, a minute
+   * apart, ends its own; the deliver function, invoked within seconds at a steady trickle of mail,
+   * keeps its session for the next message (LAMBDA_IDLE_CONNECTION_MS). The single-node runtime,
    * one long-lived process, keeps them for its next delivery and ends them when it stops.
    * @default true
    */
