@@ -216,9 +216,28 @@ export class Monitoring extends Construct {
     );
   }
 
-  /** Alarms (to the alarm topic, on alarm and on recovery) when `metric` reaches `threshold`. */
-  addAlarm(id: string, description: string, metric: cloudwatch.IMetric, threshold: number): cloudwatch.Alarm {
-    return this.alarm(id, description, metric, threshold);
+  /**
+   * Alarms (to the alarm topic, on alarm and on recovery) when `metric` reaches `threshold`, or as
+   * `options` compare it (a flow that stopped: below the threshold, no data breaching).
+   */
+  addAlarm(
+    id: string,
+    description: string,
+    metric: cloudwatch.IMetric,
+    threshold: number,
+    options: {
+      comparisonOperator?: cloudwatch.ComparisonOperator;
+      treatMissingData?: cloudwatch.TreatMissingData;
+    } = {},
+  ): cloudwatch.Alarm {
+    return this.alarm(
+      id,
+      description,
+      metric,
+      threshold,
+      options.comparisonOperator,
+      options.treatMissingData,
+    );
   }
 
   /** Adds a row of widgets to the dashboard (the widths of one row add up to 24). */
