@@ -1,4 +1,5 @@
 import {
+  ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
@@ -61,6 +62,8 @@ export interface IndexInbox {
   receive(): Promise<ReceivedIndexRequest[]>;
   /** Removes handled requests from the queue. */
   delete(receipts: readonly string[]): Promise<void>;
+  /** Makes received requests visible again at once, for the next run, instead of after the visibility timeout. */
+  release(receipts: readonly string[]): Promise<void>;
 }
 
 export function createSqsIndexInbox(sqs: Pick<SQSClient, 'send'>, queueUrl: string): IndexInbox {
@@ -97,6 +100,22 @@ export function createSqsIndexInbox(sqs: Pick<SQSClient, 'send'>, queueUrl: stri
         // A request not deleted comes back after the visibility timeout and is indexed again: harmless.
         if (out.Failed?.length) {
           throw new Error(`index requests not deleted: ${out.Failed.map((f) => f.Code).join(', ')}`);
+        }
+      }
+    },
+    async release(receipts) {
+      for (let i = 0; i < receipts.length; i += SQS_BATCH_MAX) {
+        const entries = receipts.slice(i, i + SQS_BATCH_MAX).map((ReceiptHandle, j) => ({
+          Id: String(i + j),
+          ReceiptHandle,
+          VisibilityTimeout: 0,
+        }));
+        const out = await sqs.send(
+          new ChangeMessageVisibilityBatchCommand({ QueueUrl: queueUrl, Entries: entries }),
+        );
+        // A request not released comes back after the visibility timeout all the same.
+        if (out.Failed?.length) {
+          throw new Error(`index requests not released: ${out.Failed.map((f) => f.Code).join(', ')}`);
         }
       }
     },

@@ -151,7 +151,8 @@ describe('Lambda functions', () => {
       sweep: 960,
       probe: 448,
       api: 512,
-      indexer: 448,
+      // One vCPU, for a catch-up's parsing (INDEXER_MEMORY_MB), more than its peak needs.
+      indexer: 1769,
       webmail: 448,
     });
     for (const [name, peak] of [

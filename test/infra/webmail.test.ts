@@ -7,10 +7,13 @@ import { INDEX_NONCURRENT_DAYS } from '../../infra/aws/constructs/store.js';
 import { SPA_ROUTER_CODE, WebApp } from '../../infra/aws/constructs/web-app.js';
 import {
   INDEX_MAX_RECEIVES,
+  INDEX_RETENTION,
+  INDEXER_MEMORY_MB,
   INDEXER_SCHEDULE_MINUTES,
   INDEXER_TIMEOUT,
 } from '../../infra/aws/constructs/webmail.js';
 import { REPO_ROOT } from '../../infra/aws/deployment-config.js';
+import { NORMAL_INDEX_INTERVAL_MINUTES } from '../../lambdas/core/search/indexer.js';
 import { appContentSecurityPolicy, PERMISSIONS_POLICY } from '../../lambdas/webmail/headers.js';
 import { logicalId, type Synthesized, synth } from './stack.js';
 
@@ -303,6 +306,12 @@ describe('Search indexer', () => {
     expect(queue.KmsMasterKeyId).toBeDefined();
     // Requests stay hidden while a run that received them may still be working on them.
     expect(queue.VisibilityTimeout).toBeGreaterThan(INDEXER_TIMEOUT.toSeconds());
+    // Half a day of waiting in normal times fits many times over, and a request moved to the
+    // dead-letter queue (which keeps its first enqueue time) still has days there.
+    const dlq = one(s, 'AWS::SQS::Queue', 'SearchDeadLetters').Properties;
+    expect(queue.MessageRetentionPeriod).toBe(INDEX_RETENTION.toSeconds());
+    expect(queue.MessageRetentionPeriod).toBeGreaterThanOrEqual(4 * NORMAL_INDEX_INTERVAL_MINUTES * 60);
+    expect(dlq.MessageRetentionPeriod).toBeGreaterThan(queue.MessageRetentionPeriod);
   });
 
   it('drains the queue from a schedule, one run at a time (the one writer of every index)', () => {
@@ -314,6 +323,9 @@ describe('Search indexer', () => {
     const fn = one(s, 'AWS::Lambda::Function', 'SearchIndexerFunction').Properties;
     expect(fn.ReservedConcurrentExecutions).toBe(1);
     expect(fn.Timeout).toBe(INDEXER_TIMEOUT.toSeconds());
+    // A catch-up parses on a whole vCPU, which Lambda gives at 1,769 MB.
+    expect(fn.MemorySize).toBe(INDEXER_MEMORY_MB);
+    expect(INDEXER_MEMORY_MB).toBeGreaterThanOrEqual(1_769);
     expect(fn.Environment.Variables.INDEX_QUEUE_URL).toEqual({
       Ref: logicalId(s.template, 'AWS::SQS::Queue', 'SearchQueue'),
     });

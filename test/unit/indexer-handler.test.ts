@@ -2,29 +2,47 @@ import { describe, expect, it } from 'vitest';
 import type { IndexInbox, ReceivedIndexRequest } from '../../lambdas/adapters/sqs-index-requests.js';
 import type { OrgStateName } from '../../lambdas/core/continuity.js';
 import { DRAIN_BACKLOG, NORMAL_INDEX_INTERVAL_MINUTES } from '../../lambdas/core/search/indexer.js';
-import { createIndexerHandler } from '../../lambdas/handlers/indexer.js';
-import type { BlobStore } from '../../lambdas/ports.js';
+import { createIndexerHandler, DRAIN_RECEIVERS, DRAIN_RESERVE_MS } from '../../lambdas/handlers/indexer.js';
+import { type BlobStore, JOBS_OWNER } from '../../lambdas/ports.js';
+import { MemorySendingStore } from '../support/memory-sending.js';
 import { compose, webmailHarness } from '../support/webmail.js';
 
-/** An SQS queue in memory: requests stay until deleted, as the indexer's queue keeps them. */
+/**
+ * An SQS queue in memory: requests stay until deleted, and a received one is hidden until it is
+ * released (the visibility timeout outlasts a run). Counts the receive calls in flight at once.
+ */
 function memoryInbox(requests: { messageId: string; address: string }[], backlog?: number) {
   let queued: ReceivedIndexRequest[] = requests.map((r, i) => ({ ...r, receipt: `h${i}` }));
-  let handedOut = 0;
+  const hidden = new Set<string>();
+  let inFlight = 0;
+  let mostInFlight = 0;
   const inbox: IndexInbox = {
     async backlog() {
       return backlog ?? queued.length;
     },
     async receive() {
-      // Each request once per drain, as the visibility timeout hides a received one.
-      const batch = queued.slice(handedOut, handedOut + 10);
-      handedOut += batch.length;
+      inFlight++;
+      mostInFlight = Math.max(mostInFlight, inFlight);
+      // A round trip: other receives may start meanwhile.
+      await new Promise((resolve) => setImmediate(resolve));
+      inFlight--;
+      const batch = queued.filter((r) => !hidden.has(r.receipt)).slice(0, 10);
+      for (const r of batch) hidden.add(r.receipt);
       return batch;
     },
     async delete(receipts) {
       queued = queued.filter((r) => !receipts.includes(r.receipt));
     },
+    async release(receipts) {
+      for (const r of receipts) hidden.delete(r);
+    },
   };
-  return { inbox, left: () => queued.map((r) => r.messageId) };
+  return {
+    inbox,
+    left: () => queued.map((r) => r.messageId),
+    deleted: () => requests.length - queued.length,
+    mostInFlight: () => mostInFlight,
+  };
 }
 
 /** Index blob writes, by kind. */
@@ -42,8 +60,13 @@ function countingBlobs(inner: BlobStore, fail?: string) {
   return { blobs, puts };
 }
 
+/** Milliseconds between two drains in normal times. */
+const INTERVAL_MS = NORMAL_INDEX_INTERVAL_MINUTES * 60_000;
+
 async function setup(state: OrgStateName = 'normal') {
   const h = await webmailHarness();
+  // On a drain boundary of the UTC clock, where a run in normal times drains.
+  h.clock.current = new Date(Math.ceil(h.clock.now().getTime() / INTERVAL_MS) * INTERVAL_MS);
   const mail = (subject: string, to: string) =>
     compose({ from: 'bob@example.org', to, subject, text: `About ${subject}` });
   const ids: { messageId: string; address: string }[] = [];
@@ -92,7 +115,7 @@ describe('createIndexerHandler', () => {
 
   it('in normal times leaves requests waiting until the next interval boundary', async () => {
     const { h, ids } = await setup();
-    h.clock.advance(60); // 10:01, between two drain boundaries
+    h.clock.advance(60); // a minute past a drain boundary
     const queue = memoryInbox(ids);
     const handler = createIndexerHandler(() => ({
       deps: { ...h.ctx, cache: undefined },
@@ -161,6 +184,100 @@ describe('createIndexerHandler', () => {
       continuity: h.store,
     }));
     expect(await handler({})).toMatchObject({ drained: true, failedMailboxes: 0 });
+    expect(queue.left()).toEqual([]);
+  });
+
+  it('writes each mailbox once per drain, however many rounds the drain takes', async () => {
+    const { h, ids } = await setup();
+    const { blobs, puts } = countingBlobs(h.indexBlobs);
+    // Alice's mail arrives around Bob's; rounds of two requests.
+    const [a0, a1, a2, b0] = ids as [(typeof ids)[0], (typeof ids)[0], (typeof ids)[0], (typeof ids)[0]];
+    const queue = memoryInbox([a0, b0, a1, a2]);
+    const handler = createIndexerHandler(
+      () => ({
+        deps: { ...h.ctx, indexBlobs: blobs, cache: undefined },
+        inbox: queue.inbox,
+        continuity: h.store,
+      }),
+      { roundMessages: 2 },
+    );
+    expect(await handler({})).toMatchObject({ drained: true, indexed: 4 });
+    expect(puts.manifests).toBe(2);
+    expect(await search(h, 'budget')).toHaveLength(3);
+  });
+
+  it('drains every run while a drill runs, before the probes have detected its outage', async () => {
+    const { h, ids } = await setup();
+    h.clock.advance(60);
+    const drills = new MemorySendingStore();
+    const drill = (state: 'running' | 'finished') =>
+      drills.putSending(
+        {
+          kind: 'drill',
+          user: JOBS_OWNER,
+          id: 'd1',
+          version: 1,
+          dueAt: null,
+          expiresAt: 0,
+          data: { id: 'd1', state },
+        },
+        state === 'running' ? 0 : 1,
+      );
+    await drill('running');
+    const queue = memoryInbox(ids);
+    const handler = createIndexerHandler(() => ({
+      deps: { ...h.ctx, cache: undefined },
+      inbox: queue.inbox,
+      continuity: h.store,
+      drills,
+    }));
+    expect(await handler({})).toMatchObject({ drained: true, indexed: 4 });
+    expect(await search(h, 'budget')).toHaveLength(3);
+    // Once it has finished, normal times again: the next run waits for the boundary.
+    await drill('finished');
+    const later = memoryInbox(ids);
+    const next = createIndexerHandler(() => ({
+      deps: { ...h.ctx, cache: undefined },
+      inbox: later.inbox,
+      continuity: h.store,
+      drills,
+    }));
+    h.clock.advance(60);
+    expect((await next({})).drained).toBe(false);
+  });
+
+  it('receives a backlog with several calls in flight, not one at a time', async () => {
+    const { h } = await setup('continuity');
+    const requests = Array.from({ length: 300 }, (_, i) => ({
+      messageId: `gone${i}`,
+      address: 'alice@example.com',
+    }));
+    const queue = memoryInbox(requests);
+    const handler = createIndexerHandler(() => ({
+      deps: { ...h.ctx, cache: undefined },
+      inbox: queue.inbox,
+      continuity: h.store,
+    }));
+    await handler({});
+    expect(queue.left()).toEqual([]);
+    expect(queue.mostInFlight()).toBe(DRAIN_RECEIVERS);
+  });
+
+  it('hands back what it had no time left for, so the next minute’s run indexes it', async () => {
+    const { h, ids } = await setup('continuity');
+    const queue = memoryInbox(ids);
+    const handler = createIndexerHandler(
+      () => ({ deps: { ...h.ctx, cache: undefined }, inbox: queue.inbox, continuity: h.store }),
+      { roundMessages: 3 },
+    );
+    // Time runs short once Alice's round is written.
+    const lambda = { getRemainingTimeInMillis: () => (queue.deleted() >= 3 ? DRAIN_RESERVE_MS : 300_000) };
+    expect(await handler({}, lambda)).toMatchObject({ indexed: 3 });
+    const bob = ids.filter((r) => r.address === 'bob@example.com').map((r) => r.messageId);
+    expect(queue.left()).toEqual(bob);
+    // Released, not hidden until the visibility timeout: the next run receives it.
+    h.clock.advance(60);
+    expect(await handler({})).toMatchObject({ indexed: 1 });
     expect(queue.left()).toEqual([]);
   });
 });

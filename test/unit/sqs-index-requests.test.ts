@@ -1,4 +1,5 @@
 import {
+  ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
@@ -55,5 +56,17 @@ describe('createSqsIndexInbox', () => {
     expect(sqs.commandCalls(DeleteMessageBatchCommand).map((c) => c.args[0].input.Entries?.length)).toEqual([
       10, 2,
     ]);
+  });
+
+  it('releases requests at once, ten a batch, for the next run to receive', async () => {
+    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [], Failed: [] });
+    const inbox = createSqsIndexInbox(new SQSClient({ region: 'eu-west-1' }), URL);
+    await inbox.release(Array.from({ length: 12 }, (_, i) => `h${i}`));
+    const batches = sqs
+      .commandCalls(ChangeMessageVisibilityBatchCommand)
+      .map((c) => c.args[0].input.Entries ?? []);
+    expect(batches.map((b) => b.length)).toEqual([10, 2]);
+    expect(batches.flat().every((e) => e.VisibilityTimeout === 0)).toBe(true);
+    expect(batches[1]?.[1]?.ReceiptHandle).toBe('h11');
   });
 });

@@ -31,9 +31,22 @@ export const INDEXER_SCHEDULE_MINUTES = 1;
 /** Tries before a request goes to the dead-letter queue: a throttle or a brief S3 error passes by then. */
 export const INDEX_MAX_RECEIVES = 5;
 
-/** Requests wait this long at most (a mailbox index can always be rebuilt from the raw mail). */
-const INDEX_RETENTION = Duration.days(4);
+/**
+ * Requests wait this long at most (a mailbox index can always be rebuilt from the raw mail): in
+ * normal times up to NORMAL_INDEX_INTERVAL_MINUTES (half a day) by design, so a week leaves days to
+ * mend an indexer that fails. Shorter than the dead-letter queue's 14 days (SQS's most), as a
+ * request moved there keeps its first enqueue time and would otherwise expire on arrival.
+ */
+export const INDEX_RETENTION = Duration.days(7);
 const DEAD_LETTER_RETENTION = Duration.days(14);
+
+/**
+ * The indexer's memory buys CPU: at 1,769 MB a Lambda function has one vCPU, four times what
+ * ingest's measured 448 MB gives, so a catch-up of DRAIN_BACKLOG requests takes about two minutes
+ * instead of eight. Parsing is CPU-bound, so an indexed message costs about the same GB-seconds
+ * either way; the room also holds several of the largest messages parsed at once.
+ */
+export const INDEXER_MEMORY_MB = 1_769;
 
 /** The webmail reads a page of records, a message, or a mailbox index: the API's 29 s and 512 MB… */
 const WEBMAIL_TIMEOUT = Duration.seconds(29);
@@ -81,7 +94,7 @@ export class SearchIndexer extends Construct {
       description: 'Lifeboat: indexes new mail into each mailbox’s search index (the one writer)',
       platform,
       timeout: INDEXER_TIMEOUT,
-      memorySize: INGEST_MEMORY_MB,
+      memorySize: INDEXER_MEMORY_MB,
       // One run at a time: the single writer of every mailbox's index.
       reservedConcurrentExecutions: 1,
       environment: { INDEX_QUEUE_URL: this.queue.queueUrl },

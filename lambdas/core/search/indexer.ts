@@ -260,43 +260,49 @@ export function rebuildIndex(deps: { queue: IndexQueue }, address: string): Prom
 }
 
 /**
- * Minutes between the indexer's drains of the request queue while the organisation is `normal`:
- * staff then read and search their mail in the primary, and each drain writes a mailbox's index
- * once for all the mail it received since the last one (one segment and one manifest write), so
- * the longer the interval, the fewer S3 PUTs a message: at 100 messages a mailbox a day, 0.12
- * writes a message at 120 minutes against 0.62 at 15. The index is then up to two hours behind in
- * normal times, which nobody sees: the first run after the organisation leaves `normal` (alerting,
- * continuity, recovering: every run drains, once a minute, as staff may be searching here) indexes
- * what is waiting in one go (a few thousand messages, well under a minute).
+ * Minutes between the indexer's drains of the request queue while the organisation is `normal`
+ * and no drill runs: staff then read and search their mail in the primary, and a drain writes a
+ * mailbox's index once for all the mail it received since the last one (one segment and one
+ * manifest write), so the longer the interval, the fewer S3 PUTs a message: at 100 messages a
+ * mailbox a day, 0.02 writes a message at 12 hours against 0.12 at 2. What waits is indexed as soon
+ * as the organisation leaves `normal` (alerting, continuity, recovering) or a drill starts: from
+ * then every run drains, once a minute, and takes the whole backlog at once, at most DRAIN_BACKLOG
+ * requests, a run's work (about two minutes, see DRAIN_RUN_REQUESTS), so search is complete
+ * within a few minutes of the first page or a drill's start, before anyone invokes continuity.
  */
-export const NORMAL_INDEX_INTERVAL_MINUTES = 120;
+export const NORMAL_INDEX_INTERVAL_MINUTES = 720;
 
 /**
- * Requests waiting at which a drain runs whatever the minute: a mailbox's batch is as large as
- * waiting longer would make it, and a busy organisation's backlog never outgrows one run (a run
- * parses a few hundred messages a second for up to three and a half minutes, INDEXER_TIMEOUT less
- * DRAIN_RESERVE_MS). Above NORMAL_INDEX_INTERVAL_MINUTES of mail (an organisation of about 600
- * users at 100 messages a day), it drains before the interval ends.
+ * Requests waiting at which a drain runs whatever the minute: the most a catch-up ever has to
+ * index (about two minutes of a run), and the most a drain in normal times batches. Half a day of
+ * mail at the worked month's 50,000 messages a day; a busier organisation drains more often than
+ * NORMAL_INDEX_INTERVAL_MINUTES, each mailbox still written once per drain.
  */
-export const DRAIN_BACKLOG = 5_000;
+export const DRAIN_BACKLOG = 25_000;
 
 /**
- * Whether a scheduled run drains the queue: every run outside `normal`; in `normal`, the run on each
+ * Whether a scheduled run drains the queue: every run outside `normal` and while a drill runs (its
+ * staff search here before its outage is even detected); otherwise the run on each
  * NORMAL_INDEX_INTERVAL_MINUTES boundary of the UTC clock, or any run once DRAIN_BACKLOG requests wait.
  */
-export function shouldDrain(
+export async function shouldDrain(
   state: OrgStateName,
   now: Date,
   backlog: () => Promise<number>,
+  drillRunning: () => Promise<boolean> = async () => false,
 ): Promise<boolean> {
-  if (state !== 'normal') return Promise.resolve(true);
+  if (state !== 'normal') return true;
+  if (await drillRunning()) return true;
   const minute = Math.floor(now.getTime() / 60_000);
-  if (minute % NORMAL_INDEX_INTERVAL_MINUTES === 0) return Promise.resolve(true);
-  return backlog().then((n) => n >= DRAIN_BACKLOG);
+  if (minute % NORMAL_INDEX_INTERVAL_MINUTES === 0) return true;
+  return (await backlog()) >= DRAIN_BACKLOG;
 }
 
-/** Messages parsed at once by a drain: S3 reads overlap, memory holds a few raw messages. */
-const PARSE_CONCURRENCY = 8;
+/**
+ * Messages parsed at once by a drain: enough S3 reads in flight (tens of milliseconds each) to
+ * keep a vCPU parsing (a millisecond or two a message); memory holds that many raw messages.
+ */
+export const PARSE_CONCURRENCY = 16;
 
 /** The outcome of indexing a drained batch: the mailboxes written and those whose write failed. */
 export interface BatchOutcome {
