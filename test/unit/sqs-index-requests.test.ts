@@ -69,4 +69,20 @@ describe('createSqsIndexInbox', () => {
     expect(batches.flat().every((e) => e.VisibilityTimeout === 0)).toBe(true);
     expect(batches[1]?.[1]?.ReceiptHandle).toBe('h11');
   });
+
+  it('deletes a round’s requests with several calls in flight', async () => {
+    let inFlight = 0;
+    let most = 0;
+    sqs.on(DeleteMessageBatchCommand).callsFake(async () => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((resolve) => setImmediate(resolve));
+      inFlight--;
+      return { Successful: [], Failed: [] };
+    });
+    const inbox = createSqsIndexInbox(new SQSClient({ region: 'eu-west-1' }), URL);
+    await inbox.delete(Array.from({ length: 1000 }, (_, i) => `h${i}`));
+    expect(sqs.commandCalls(DeleteMessageBatchCommand)).toHaveLength(100);
+    expect(most).toBeGreaterThan(1);
+  });
 });
