@@ -13,6 +13,46 @@ export interface BlobStore {
    * archive (a test double that never replays).
    */
   listStored?(query: StoredQuery): Promise<Page<StoredRaw>>;
+  /**
+   * The original bytes of a message kept in a pack (AWS: one ranged GET and a gunzip), checked
+   * against its SHA-256. Absent in stores that keep no packs.
+   * @throws NotFoundError when the pack is gone
+   */
+  readPacked?(member: PackedMember): Promise<Buffer>;
+  /**
+   * Where a message that has left `raw/` is packed: the packs of the days around `storedAt` are
+   * looked through (a replay planned before the packer took the message). Absent without packs.
+   */
+  findPacked?(key: string, storedAt: string): Promise<PackedMember | undefined>;
+}
+
+/** One message inside a pack of archived raw mail (see PACKS_PREFIX). */
+export interface PackedMember {
+  /** The pack's key. */
+  pack: string;
+  /** Where the message's own gzip member starts in the pack, and its length in bytes. */
+  offset: number;
+  length: number;
+  /** SHA-256 (hex) of the original bytes. */
+  sha256: string;
+}
+
+/**
+ * What the raw-mail packer needs of the bucket (AWS; lambdas/core/raw-packs.ts): the originals read
+ * with their stored time and deleted, the packs and their indexes written and checked.
+ */
+export interface RawPackStore {
+  /** The original and when it was stored; undefined when it is no longer under raw/. */
+  readRaw(key: string): Promise<{ body: Buffer; storedAt: string } | undefined>;
+  /** A pack index's bytes; undefined when there is none. */
+  getPackIndex(key: string): Promise<Buffer | undefined>;
+  putPackIndex(key: string, body: Buffer): Promise<void>;
+  /** Writes a pack in its storage class (Glacier IR, or Standard for a short retention). */
+  putPack(key: string, body: Buffer): Promise<void>;
+  /** A pack's size in bytes (a HEAD: no retrieval fee); undefined when it does not exist. */
+  packSize(key: string): Promise<number | undefined>;
+  /** Deletes the current version of an original (S3 keeps it as a noncurrent version for the bucket's days). */
+  deleteRaw(key: string): Promise<void>;
 }
 
 /** A time range of the raw archive: objects stored at or after `from` and before `to`. */
@@ -30,6 +70,8 @@ export interface StoredRaw {
   /** When it was stored (ISO): S3's LastModified (to the second), the file's mtime. */
   storedAt: string;
   size: number;
+  /** Set when the message is kept in a pack rather than as its own object under raw/. */
+  packed?: PackedMember | undefined;
 }
 
 /** A hold on delivery: everything (`*`) or one route, for continuity or an admin. */
@@ -439,9 +481,10 @@ export interface StaffProvisioner {
 /**
  * The admin console's long-running work and overrides, kept as records of the same versioned
  * store as sending (one table in AWS, one SQLite table locally), under the pseudo-user `JOBS_OWNER`:
- * archive replays, drills, staff notices and the settings overridden from the console.
+ * archive replays, drills, staff notices, the settings overridden from the console, and the
+ * raw-mail packer's position (AWS).
  */
-export type JobKind = 'replay' | 'drill' | 'notice' | 'settings';
+export type JobKind = 'replay' | 'drill' | 'notice' | 'settings' | 'raw-packs';
 
 /** The `user` of every admin job record: no mailbox address can be spelled this way. */
 export const JOBS_OWNER = '#org';

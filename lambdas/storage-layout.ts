@@ -9,6 +9,42 @@
 export const RAW_PREFIX = 'raw/';
 
 /**
+ * Raw mail past the history window, packed (AWS only): one UTC day of received mail in numbered
+ * parts, `packs/<day>/<part>.pack` (each message its own gzip member, so one member is read by a
+ * ranged GET and gunzipped alone; the whole pack is also one valid multi-member gzip file) and
+ * its index `packs/<day>/<part>.json` (each member's key, stored time, size, SHA-256, offset and
+ * length), a small object in S3 Standard so that listing and locating mail pays no Glacier fee.
+ * Keys sort by day, so a time window of the archive is a range of keys.
+ */
+export const PACKS_PREFIX = 'packs/';
+
+/** The key of one part of a day's packed mail (`part` from 0). */
+export function packKey(day: string, part: number): string {
+  return `${PACKS_PREFIX}${day}/${String(part).padStart(4, '0')}.pack`;
+}
+
+/** The key of the index of one part of a day's packed mail. */
+export function packIndexKey(day: string, part: number): string {
+  return `${PACKS_PREFIX}${day}/${String(part).padStart(4, '0')}.json`;
+}
+
+/**
+ * Days message records are kept past `historyDays` when raw mail is packed (AWS): the packer lists
+ * a day's mail from its records once the whole day has left the history window, so nothing that
+ * reads mail by its record (the webmail, deliver, the queue views) ever meets a packed message, and
+ * it has these days, less the day itself, to catch up after a stop. A day it could not reach by then
+ * stays under raw/ (the raw/ lifecycle rule expires it as before).
+ */
+export const RAW_PACK_MARGIN_DAYS = 3;
+
+/**
+ * S3 Glacier Instant Retrieval bills an object for at least 90 days and at least 128 KB, charges per
+ * GB read, and serves a GET at once (S3 User Guide, storage classes compared). Packs go there when
+ * they then stay at least this long, and S3 Standard otherwise.
+ */
+export const GLACIER_IR_MIN_STORAGE_DAYS = 90;
+
+/**
  * Search indexes, a few blobs per mailbox: `index/<address>.json` and its segments, the address
  * percent-encoded so that no character of it can name another folder or file.
  */

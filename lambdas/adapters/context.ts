@@ -3,8 +3,9 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import * as z from 'zod';
-import { formatIssues, type LifeboatConfig, parseConfigJson, recordDays } from '../core/config.js';
+import { formatIssues, type LifeboatConfig, parseConfigJson } from '../core/config.js';
 import { ConfigError } from '../core/errors.js';
+import { awsRecordDays, packStorageClass } from '../core/raw-packs.js';
 import { oncePerInterval, type RouteChecks } from '../core/route-checks.js';
 import type { MessageSummary } from '../core/summarise.js';
 import {
@@ -17,6 +18,7 @@ import {
   type MessageStore,
   type Metrics,
   type Notifier,
+  type RawPackStore,
   type ReplayWaker,
   type SendingStore,
   type SmtpProber,
@@ -28,7 +30,7 @@ import { emfMetrics } from './emf-metrics.js';
 import { jsonLogger } from './logger.js';
 import { createSnsNotifier } from './notifiers.js';
 import { passwordSource } from './passwords.js';
-import { createS3Blobs } from './s3-blobs.js';
+import { createS3Blobs, createS3RawPacks } from './s3-blobs.js';
 import { createSesStaffEmail } from './ses-staff-email.js';
 import { createSmtpMailer, LAMBDA_IDLE_CONNECTION_MS } from './smtp-mailer.js';
 import { createSmtpProber } from './smtp-prober.js';
@@ -80,6 +82,10 @@ export interface Context {
   jobs?: SendingStore | undefined;
   /** Wakes the replay runner when a replay is started or resumed (the single-node runtime's). */
   replays?: ReplayWaker | undefined;
+  /**
+   * The raw-mail packer's view of the bucket (AWS; only the sweep is granted it and runs the packer).
+   */
+  packs?: RawPackStore | undefined;
 }
 
 /** Reads and validates the environment, naming every missing or wrong setting. */
@@ -157,8 +163,12 @@ const noTrigger: DeliveryTrigger = {
 export function createContext(env: LifeboatEnv, overrides: Partial<Context> = {}): Context {
   const config = overrides.config ?? parseConfigJson(env.LIFEBOAT_CONFIG, 'LIFEBOAT_CONFIG');
   const { dynamo, s3 } = createAwsClients(env);
-  // Records expire with the history window; the raw mail, the source of truth, stays for retentionDays.
-  const store = createDynamoStore(dynamo, { tableName: env.TABLE_NAME, retentionDays: recordDays(config) });
+  // Records expire with the history window (and the packer's few days past it: awsRecordDays); the raw
+  // mail, the source of truth, stays for retentionDays.
+  const store = createDynamoStore(dynamo, {
+    tableName: env.TABLE_NAME,
+    retentionDays: awsRecordDays(config),
+  });
   const passwords = passwordSource(env.AWS_REGION);
   return {
     config,
@@ -186,6 +196,7 @@ export function createContext(env: LifeboatEnv, overrides: Partial<Context> = {}
     log: jsonLogger(),
     metrics: emfMetrics(),
     jobs: createDynamoSendingStore(dynamo, { tableName: env.TABLE_NAME }),
+    packs: createS3RawPacks(s3, env.BUCKET_NAME, packStorageClass(config)),
     ...overrides,
   };
 }

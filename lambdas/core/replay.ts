@@ -20,6 +20,7 @@ import {
   type Logger,
   type Mailer,
   type MessageStore,
+  type PackedMember,
   type RecipientOutcome,
   type SendingRecord,
   type SendingStore,
@@ -67,7 +68,10 @@ export const CHECKPOINT_MS = 2000;
  */
 export const CANCEL_CHECK_MS = 500;
 
-/** Plan entries per chunk record: 1,000 of about 80 bytes, well under DynamoDB's 400 KB item. */
+/**
+ * Plan entries per chunk record: 1,000 of about 80 bytes (250 with a packed message's place), well
+ * under DynamoDB's 400 KB item.
+ */
 export const PLAN_CHUNK = 1000;
 /** Characters of Message-IDs per skip-list chunk record: well under DynamoDB's 400 KB item. */
 export const SKIP_CHUNK_CHARS = 150_000;
@@ -128,6 +132,8 @@ interface PlanEntry {
   k: string;
   /** Stored at. */
   t: string;
+  /** Where it is packed, when it had left raw/ as the plan was made. */
+  p?: PackedMember | undefined;
 }
 
 /** A report row as kept: final once every recipient has an answer that is not a 4xx. */
@@ -615,20 +621,26 @@ async function plan(
 ): Promise<{ total: number; chunks: number } | { error: string }> {
   const list = deps.blobs.listStored?.bind(deps.blobs);
   if (!list) throw new ReplayUnavailableError('this blob store cannot list the archive by time');
-  const found: PlanEntry[] = [];
+  // A message is listed twice while the packer is between writing its pack and deleting its
+  // original: the original is kept (a plain GET, no Glacier fee), its stored time the same.
+  const byKey = new Map<string, PlanEntry>();
   let cursor: string | undefined;
   do {
     const page = await list({ from: job.window.from, to: job.window.to, cursor });
     for (const o of page.items) {
-      if (o.key.startsWith(RAW_PREFIX)) found.push({ k: o.key.slice(RAW_PREFIX.length), t: o.storedAt });
+      if (!o.key.startsWith(RAW_PREFIX)) continue;
+      const k = o.key.slice(RAW_PREFIX.length);
+      if (o.packed && byKey.has(k)) continue;
+      byKey.set(k, { k, t: o.storedAt, ...(o.packed ? { p: o.packed } : {}) });
     }
-    if (found.length > MAX_REPLAY_MESSAGES) {
+    if (byKey.size > MAX_REPLAY_MESSAGES) {
       return {
         error: `the window holds more than ${MAX_REPLAY_MESSAGES} messages, the most one replay covers (its report is one download); replay it as several shorter windows`,
       };
     }
     cursor = page.cursor;
   } while (cursor);
+  const found = [...byKey.values()];
   found.sort((a, b) => a.t.localeCompare(b.t) || a.k.localeCompare(b.k));
   let chunks = 0;
   for (let i = 0; i < found.length; i += PLAN_CHUNK) {
@@ -922,12 +934,8 @@ async function replayOne(
 ): Promise<StoredRow> {
   const at = () => deps.clock.now().toISOString();
   const base = { seq, receivedAt: entry.t, id: entry.k, messageId: null as string | null };
-  let raw: Buffer;
-  try {
-    raw = await deps.blobs.getRaw(`${RAW_PREFIX}${entry.k}`);
-  } catch (err) {
-    const gone = err instanceof NotFoundError;
-    if (!gone) throw err;
+  const raw = await readArchived(deps, entry);
+  if (!raw) {
     return {
       ...base,
       outcome: 'failed',
@@ -1059,6 +1067,30 @@ async function replayOne(
     at: at(),
     final: true,
   };
+}
+
+/**
+ * A planned message's bytes: from its pack or raw/, as the plan found it; an original the packer took
+ * after the plan was made is looked for in the packs of its days. Undefined: no longer archived.
+ */
+async function readArchived(deps: ReplayDeps, entry: PlanEntry): Promise<Buffer | undefined> {
+  const key = `${RAW_PREFIX}${entry.k}`;
+  const packed = async (member: PackedMember | undefined) => {
+    if (!member || !deps.blobs.readPacked) return undefined;
+    try {
+      return await deps.blobs.readPacked(member);
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+  };
+  if (entry.p) return packed(entry.p);
+  try {
+    return await deps.blobs.getRaw(key);
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+  }
+  return packed(await deps.blobs.findPacked?.(key, entry.t));
 }
 
 /** A fresh runner id: which process or invocation holds a job's lease. */

@@ -1,5 +1,6 @@
 import { type Context, defaultContext } from '../adapters/context.js';
 import { type QueueMetrics, queueMetrics } from '../core/metrics.js';
+import { type PackResult, packRawMail } from '../core/raw-packs.js';
 import { continueReplays, newRunnerId } from '../core/replay.js';
 import { type SweepResult, sweepDue } from '../core/sweep.js';
 import { endingSessions, type SessionOptions } from './mailer-sessions.js';
@@ -39,13 +40,18 @@ export interface SweepHandlerOptions extends SessionOptions {
    * that runs every minute carries them on; the single-node runtime runs its own). @default false
    */
   replays?: boolean;
+  /**
+   * Pack archived raw mail with what time is left after the replays (AWS: see
+   * lambdas/core/raw-packs.ts; the single-node runtime keeps its files). @default false
+   */
+  packs?: boolean;
 }
 
 /**
  * EventBridge schedule: retry what is due, carry on the archive replays under way with the time
- * left, then publish queue metrics for the alarms. In Lambda the sweep takes no attempt that the
- * time left in the run cannot fit, and the SMTP sessions it opened are ended when it is done (see
- * {@link SessionOptions}).
+ * left, pack archived raw mail with what is left after that (AWS), then publish queue metrics for
+ * the alarms. In Lambda the sweep takes no attempt that the time left in the run cannot fit, and
+ * the SMTP sessions it opened are ended when it is done (see {@link SessionOptions}).
  */
 export function createSweepHandler(
   context: () => Context,
@@ -55,22 +61,42 @@ export function createSweepHandler(
   return async (
     _event: unknown,
     lambda?: LambdaContextLike,
-  ): Promise<SweepResult & { metrics: QueueMetrics; replayed?: number }> => {
+  ): Promise<SweepResult & { metrics: QueueMetrics; replayed?: number; packed?: PackResult }> => {
     const ctx = context();
     const remaining = lambda?.getRemainingTimeInMillis?.bind(lambda);
     let replayed: number | undefined;
+    let packed: PackResult | undefined;
     const result = await endingSessions(ctx, options, async () => {
       const swept = await sweepDue(ctx, { remainingMs: remaining });
       // Mail waiting for its retry goes first; a replay is the organisation catching up on the past.
       if (options.replays && remaining) {
         replayed = await continueReplays(ctx, { remainingMs: remaining, owner: newRunnerId() });
       }
+      // Packing mail past the history window waits for everything else: it is days ahead of its deadline.
+      if (options.packs && remaining && ctx.packs && ctx.jobs) {
+        packed = await packRawMail(
+          {
+            store: ctx.store,
+            packs: ctx.packs,
+            jobs: ctx.jobs,
+            config: ctx.config,
+            clock: ctx.clock,
+            log: ctx.log,
+          },
+          { remainingMs: remaining, owner: newRunnerId() },
+        );
+      }
       return swept;
     });
     const metrics = await queueMetrics(ctx.store, ctx.config.routes, ctx.clock.now());
     emit(metricsLine(metrics, ctx.clock.now().getTime()));
-    return { ...result, metrics, ...(replayed === undefined ? {} : { replayed }) };
+    return {
+      ...result,
+      metrics,
+      ...(replayed === undefined ? {} : { replayed }),
+      ...(packed === undefined ? {} : { packed }),
+    };
   };
 }
 
-export const handler = createSweepHandler(defaultContext, undefined, { replays: true });
+export const handler = createSweepHandler(defaultContext, undefined, { replays: true, packs: true });

@@ -1,6 +1,7 @@
 import type { ContinuityEvent, OrgState } from '../../lambdas/core/continuity.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../lambdas/core/errors.js';
 import { type DeliveryRecord, deliveryStates, type MessageRecord } from '../../lambdas/core/model.js';
+import { parsePackIndex, storedInIndex, unpackMember } from '../../lambdas/core/raw-packs.js';
 import type {
   AttemptSample,
   AuditEntry,
@@ -18,6 +19,7 @@ import type {
   MetricsResolution,
   MetricsUpdate,
   NotificationRecord,
+  PackedMember,
   Page,
   ProbeToken,
   StateCounts,
@@ -25,7 +27,7 @@ import type {
   StoredQuery,
   StoredRaw,
 } from '../../lambdas/ports.js';
-import { KEYS, MAX_BATCH_READ } from '../../lambdas/storage-layout.js';
+import { KEYS, MAX_BATCH_READ, PACKS_PREFIX } from '../../lambdas/storage-layout.js';
 
 /** Code-unit order, as DynamoDB and SQLite compare keys (not the locale's order). */
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -331,12 +333,35 @@ export class MemoryBlobs implements BlobStore {
     this.storedAt.set(k, this.clock.now().toISOString());
   }
   async listStored(q: StoredQuery): Promise<Page<StoredRaw>> {
-    const items = [...this.objects]
+    const items: StoredRaw[] = [...this.objects]
       .filter(([k]) => k.startsWith('raw/'))
       .map(([key, body]) => ({ key, storedAt: this.storedAt.get(key) as string, size: body.length }))
       .filter((o) => o.storedAt >= q.from && o.storedAt < q.to);
+    // Packed mail, from the packs' indexes (as the S3 adapter lists it).
+    for (const [key, body] of this.objects) {
+      if (key.startsWith(PACKS_PREFIX) && key.endsWith('.json')) {
+        items.push(...storedInIndex(parsePackIndex(key, body), q.from, q.to));
+      }
+    }
     return { items, cursor: undefined };
   }
+  async readPacked(member: PackedMember) {
+    const pack = this.objects.get(member.pack);
+    if (!pack) throw new NotFoundError(`no object ${member.pack}`);
+    this.packReads.push(member);
+    return unpackMember(member, pack.subarray(member.offset, member.offset + member.length));
+  }
+  async findPacked(key: string, storedAt: string): Promise<PackedMember | undefined> {
+    for (const [k, body] of this.objects) {
+      if (!k.startsWith(PACKS_PREFIX) || !k.endsWith('.json')) continue;
+      const index = parsePackIndex(k, body);
+      const m = index.members.find((x) => x.key === key && x.storedAt === storedAt);
+      if (m) return { pack: index.pack, offset: m.offset, length: m.length, sha256: m.sha256 };
+    }
+    return undefined;
+  }
+  /** Members read from packs, in order (a replay of packed mail reads each once). */
+  packReads: PackedMember[] = [];
 }
 
 /** A clock tests move by hand. */
