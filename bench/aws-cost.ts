@@ -16,11 +16,17 @@ import {
   probeMemoryMb,
   SWEEP_MEMORY_MB,
 } from '../infra/aws/function-memory.js';
+import {
+  LAMBDA_IDLE_CONNECTION_MS,
+  MAX_CONNECTION_AGE_MS,
+  MAX_MESSAGES_PER_CONNECTION,
+} from '../lambdas/adapters/smtp-mailer.js';
 import { parseConfig } from '../lambdas/core/config.js';
 import { awsProbeTicks } from '../lambdas/core/probe-cycle.js';
 import { DRAIN_BACKLOG, NORMAL_INDEX_INTERVAL_MINUTES } from '../lambdas/core/search/indexer.js';
 import { SEGMENT_MESSAGES } from '../lambdas/core/search/mailbox-index.js';
 import type { CapacityFigures } from './aws-capacity.js';
+import type { PricedDurations } from './lambda-durations.js';
 import type { Figure, FigureResult } from './report.js';
 
 /** Three decimals: at two, 1.203 would read as the 1.20 it misses. */
@@ -95,6 +101,25 @@ export const MEASURED_CAPACITY: CapacityFigures = {
   },
 };
 
+/**
+ * What a warm invocation of each function lasts in Lambda at its memory, measured
+ * (bench/lambda-durations.ts, `npm run bench -- lambda-durations`, on the shared corpus): the real
+ * handlers through the AWS adapters on dynalite and s3rver, each AWS call held to at least its
+ * in-region time (DynamoDB 5 ms, S3 30 ms to the first byte then 50 MB/s, an asynchronous Invoke
+ * 20 ms, SQS 15 ms), a STARTTLS primary 40 ms away through a proxy that delays every exchange; the
+ * mean of each, its CPU time stretched to the function's share of a vCPU (memory ÷ 1,769 MB). Deliver
+ * on a new SMTP session (connect, STARTTLS, EHLO twice) and on one kept from the instance's last
+ * invocation; a quiet sweep; a probe round with its SMTP check to RCPT. The bench's rows compare a
+ * new run with these and miss when one has moved by more than 30%.
+ */
+export const PRICED_DURATIONS: PricedDurations = {
+  ingestSeconds: 0.17,
+  deliverFreshSeconds: 0.67,
+  deliverKeptSeconds: 0.33,
+  sweepSeconds: 0.08,
+  probeSeconds: 0.69,
+};
+
 const sumValues = (by: Record<string, number>) => Object.values(by).reduce((a, b) => a + b, 0);
 
 /** The organisation and its mail: every assumption of the estimate. */
@@ -123,17 +148,27 @@ export const ASSUMPTIONS = {
   /** DynamoDB's TTL deletes an expired item within a few days; counted as two. */
   ttlLagDays: 2,
   /**
-   * Lambda durations, estimated: ingest is an S3 read, a parse of a few milliseconds and four DynamoDB
-   * writes; deliver a TLS SMTP session to a primary tens of milliseconds away (about eight round
-   * trips and the primary's own checks before its 250) plus four DynamoDB calls; a quiet sweep three
-   * queries; a probe invocation one round: an SMTP check to RCPT (connect, EHLO, STARTTLS, EHLO, MAIL,
-   * RCPT, QUIT: about nine round trips) and its six store calls, with no wait (the tick workflow
-   * waits). The dashboard shows each function's real duration: put yours here.
+   * Lambda durations, measured (PRICED_DURATIONS); deliver's on a new SMTP session and on a kept one.
+   * The dashboard shows each function's real duration: put yours here.
    */
-  ingestSeconds: 0.2,
-  deliverSeconds: 0.7,
-  sweepSeconds: 0.2,
-  probeSeconds: 0.5,
+  ingestSeconds: PRICED_DURATIONS.ingestSeconds,
+  deliverFreshSeconds: PRICED_DURATIONS.deliverFreshSeconds,
+  deliverKeptSeconds: PRICED_DURATIONS.deliverKeptSeconds,
+  sweepSeconds: PRICED_DURATIONS.sweepSeconds,
+  probeSeconds: PRICED_DURATIONS.probeSeconds,
+  /**
+   * The deliver function keeps its SMTP session this long idle for the instance's next invocation
+   * (LAMBDA_IDLE_CONNECTION_MS), for at most this many messages (MAX_MESSAGES_PER_CONNECTION) and
+   * this many seconds from its start (MAX_CONNECTION_AGE_MS).
+   */
+  sessionIdleSeconds: LAMBDA_IDLE_CONNECTION_MS / 1000,
+  messagesPerSession: MAX_MESSAGES_PER_CONNECTION,
+  sessionMaxAgeSeconds: MAX_CONNECTION_AGE_MS / 1000,
+  /**
+   * Lambda keeps an idle instance for some minutes (it does not say how long): an instance counts as
+   * warm when the concurrency it was started for comes back at least once in this window.
+   */
+  warmWindowMinutes: 10,
   /** Requests to the mail bucket that its access log records, ~400 bytes each, kept retentionDays. */
   accessLogBytesPerRequest: 400,
   /** Lambda's START, END and REPORT lines plus one line of our own, with CloudWatch's 26 bytes each. */
@@ -195,6 +230,48 @@ export const ASSUMPTIONS = {
 
 /** The assumptions as numbers, so a test or a reader can try others. */
 export type Assumptions = { readonly [K in keyof typeof ASSUMPTIONS]: number };
+
+/** P(N ≥ k) for N Poisson with the given mean. */
+function poissonAtLeast(k: number, mean: number): number {
+  let below = 0;
+  let term = Math.exp(-mean);
+  for (let j = 0; j < k; j++) {
+    below += term;
+    term *= mean / (j + 1);
+  }
+  return Math.max(0, 1 - below);
+}
+
+/**
+ * Which deliveries find a session kept from their instance's last invocation. Messages arrive as a
+ * Poisson process at the month's average rate (evenly over the day, as the rest of the month assumes;
+ * mail in working hours finds more sessions kept, the night's fewer). Deliveries under way at an
+ * arrival are Poisson with mean rate × deliverFreshSeconds (the M/G/∞ queue; the longer duration, so
+ * instances are not undercounted), and Lambda keeps as many instances warm as the concurrency that
+ * comes back at least once in warmWindowMinutes (arrivals finding k under way: rate × P(N ≥ k) a
+ * second). Invocations are taken as spread evenly over the warm instances (Lambda does not say how
+ * it picks one), so an instance's next one comes after an exponential gap of mean instances ÷ rate;
+ * its session is still kept when the gap is under sessionIdleSeconds and the session has not carried
+ * its messagesPerSession (or what sessionMaxAgeSeconds lets it carry at that pace).
+ */
+export function keptSessions(a: Assumptions) {
+  const rate = (a.users * a.messagesPerUserPerDay) / 86_400;
+  const underWay = rate * a.deliverFreshSeconds;
+  let instances = 1;
+  while (rate * poissonAtLeast(instances, underWay) * a.warmWindowMinutes * 60 >= 1) instances++;
+  const perInstance = rate / instances;
+  const withinIdle = 1 - Math.exp(-perInstance * a.sessionIdleSeconds);
+  const perSession = Math.min(a.messagesPerSession, Math.max(1, perInstance * a.sessionMaxAgeSeconds));
+  const share = withinIdle * (1 - 1 / perSession);
+  return {
+    rate,
+    instances,
+    withinIdle,
+    perSession,
+    share,
+    deliverSeconds: share * a.deliverKeptSeconds + (1 - share) * a.deliverFreshSeconds,
+  };
+}
 
 /** us-east-1 list prices, USD. */
 export const PRICES = {
@@ -349,9 +426,10 @@ export function workedMonth(
     messages + // the indexer's record read
     indexRuns * 2; // and its org state and the newest drill, each run
   const invocations = messages * 2 + runs + rounds + a.adminApiRequests;
+  const kept = keptSessions(a);
   const gbSeconds = {
     ingest: messages * (INGEST_MEMORY_MB / 1024) * a.ingestSeconds,
-    deliver: messages * (DELIVER_MEMORY_MB / 1024) * a.deliverSeconds,
+    deliver: messages * (DELIVER_MEMORY_MB / 1024) * kept.deliverSeconds,
     sweep: runs * (SWEEP_MEMORY_MB / 1024) * a.sweepSeconds,
     probe: rounds * (probeMemoryMb(2) / 1024) * a.probeSeconds,
   };
@@ -443,7 +521,7 @@ export function workedMonth(
     {
       item: 'Lambda compute (ARM64, memory as measured)',
       price: `$${p.lambdaArmGbSecond} per GB-second`,
-      arithmetic: `ingest ${INGEST_MEMORY_MB} MB × ${a.ingestSeconds} s and deliver ${DELIVER_MEMORY_MB} MB × ${a.deliverSeconds} s per message; sweep ${SWEEP_MEMORY_MB} MB × ${a.sweepSeconds} s × ${int(runs)} runs; probe ${probeMemoryMb(2)} MB × ${a.probeSeconds} s (one round, no wait) × ${int(rounds)} rounds = ${int(totalGbSeconds)} GB-s`,
+      arithmetic: `durations measured (lambda-durations): ingest ${INGEST_MEMORY_MB} MB × ${a.ingestSeconds} s and deliver ${DELIVER_MEMORY_MB} MB × ${kept.deliverSeconds.toFixed(3)} s per message (${(kept.share * 100).toFixed(1)}% on a kept SMTP session × ${a.deliverKeptSeconds} s, the rest on a new one × ${a.deliverFreshSeconds} s: ${kept.rate.toFixed(2)} messages a second, Poisson, over ${kept.instances} warm instances, ${(kept.withinIdle * 100).toFixed(1)}% within ${a.sessionIdleSeconds} s of the instance's last, 1 in ${kept.perSession.toFixed(0)} opening a session); sweep ${SWEEP_MEMORY_MB} MB × ${a.sweepSeconds} s × ${int(runs)} runs; probe ${probeMemoryMb(2)} MB × ${a.probeSeconds} s (one round, no wait) × ${int(rounds)} rounds = ${int(totalGbSeconds)} GB-s`,
       usd: totalGbSeconds * p.lambdaArmGbSecond,
     },
     {
@@ -670,7 +748,7 @@ export const awsCostFigure: Figure = {
         },
       ],
       notes: [
-        "Worked AWS month: computed in bench/aws-cost.ts from list prices and the assumptions there; DynamoDB write and read units and S3 requests per message are measured (bench/aws-capacity.ts: the shared corpus ingested and delivered through the AWS adapters on dynalite and s3rver, each call priced by DynamoDB's rules from the item before and after it), Lambda memory comes from the lambda-memory figure, durations are estimates. The README shows the same table.",
+        "Worked AWS month: computed in bench/aws-cost.ts from list prices and the assumptions there; DynamoDB write and read units and S3 requests per message are measured (bench/aws-capacity.ts: the shared corpus ingested and delivered through the AWS adapters on dynalite and s3rver, each call priced by DynamoDB's rules from the item before and after it), Lambda memory comes from the lambda-memory figure, durations from the lambda-durations figure. The README shows the same table.",
       ],
     };
   },

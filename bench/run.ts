@@ -17,6 +17,7 @@ import { handoverFigure } from './continuity-handover.js';
 import { REPO_ROOT } from './corpus.js';
 import { ingestCpuFigure } from './ingest-cpu.js';
 import { kill9Figure } from './kill9.js';
+import { lambdaDurationsFigure } from './lambda-durations.js';
 import { lambdaMemoryFigure } from './lambda-memory.js';
 import { pipelineFigure } from './pipeline.js';
 import { queueCostsFigure } from './queue-costs.js';
@@ -37,6 +38,7 @@ const FIGURES: readonly Figure[] = [
   queueCostsFigure,
   kill9Figure,
   lambdaMemoryFigure,
+  lambdaDurationsFigure,
   awsCostFigure,
   webmailApiFigure,
   webmailSendFigure,
