@@ -136,26 +136,30 @@ describe('IAM', () => {
     expect(readersOf('attachments/')).toEqual(['Webmail']);
     expect(readersOf('outgoing/')).toEqual(['SendingEvents', 'SendingOutbound', 'Webmail']);
     expect(readersOf('uploads/')).toEqual(['Webmail']);
+    expect(readersOf('packs/')).toEqual(['DeliverySweep']);
     // Raw mail is SES's to write, and the sending side's for the mail Lifeboat writes itself (a
     // colleague's copy, a sent copy, a bounce notice), taken in as inbound mail; the probe writes a
     // running drill's probe messages, below raw/drill- only.
     // The outbound function deletes a sent draft's body (s3:DeleteObject on drafts/ only).
+    // The sweep packs raw mail past the history window: it puts packs/ and deletes the packed originals.
     const writable = (policy: string) =>
-      policy.startsWith('SendingOutbound')
-        ? [prefix('raw/'), prefix('drafts/')]
-        : policy.startsWith('Sending')
-          ? [prefix('raw/')]
-          : policy.startsWith('ContinuityProbe')
-            ? [prefix('index/'), prefix('attachments/'), prefix('raw/drill-')]
-            : policy.startsWith('Webmail')
-              ? [
-                  prefix('index/'),
-                  prefix('attachments/'),
-                  prefix('drafts/'),
-                  prefix('uploads/'),
-                  prefix('outgoing/'),
-                ]
-              : [prefix('index/'), prefix('attachments/')];
+      policy.startsWith('DeliverySweep')
+        ? [prefix('packs/'), prefix('raw/')]
+        : policy.startsWith('SendingOutbound')
+          ? [prefix('raw/'), prefix('drafts/')]
+          : policy.startsWith('Sending')
+            ? [prefix('raw/')]
+            : policy.startsWith('ContinuityProbe')
+              ? [prefix('index/'), prefix('attachments/'), prefix('raw/drill-')]
+              : policy.startsWith('Webmail')
+                ? [
+                    prefix('index/'),
+                    prefix('attachments/'),
+                    prefix('drafts/'),
+                    prefix('uploads/'),
+                    prefix('outgoing/'),
+                  ]
+                : [prefix('index/'), prefix('attachments/')];
     for (const { policy, statement } of onMail) {
       const writes = list(statement.Action).some((a) => /^s3:(Put|Delete|Abort)/.test(a));
       if (writes) {

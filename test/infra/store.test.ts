@@ -56,7 +56,7 @@ describe('Store', () => {
       });
     });
 
-    it('is versioned, moves raw mail to Glacier Instant Retrieval after the 30-day history window, expires it after retentionDays', () => {
+    it('is versioned, expires raw mail after retentionDays and moves what the packer left to Glacier Instant Retrieval once its packing days are over, expires packs when their newest mail reaches retentionDays', () => {
       const bucket = s.template.toJSON().Resources[mailBucketId];
       expect(bucket.Properties.VersioningConfiguration).toEqual({ Status: 'Enabled' });
       expect(bucket.Properties.LifecycleConfiguration.Rules).toEqual([
@@ -64,7 +64,16 @@ describe('Store', () => {
           Prefix: 'raw/',
           ExpirationInDays: 400,
           Status: 'Enabled',
-          Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 30 }],
+          NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+          // 30 days of history, then the packer's three days.
+          Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 33 }],
+        }),
+        // Packed a day past the 30-day window: 370 days later its newest mail is 400 days old.
+        expect.objectContaining({
+          Prefix: 'packs/',
+          ExpirationInDays: 370,
+          NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+          Status: 'Enabled',
         }),
         // Attachments extracted for a presigned download link: a day, then gone.
         expect.objectContaining({
@@ -87,10 +96,17 @@ describe('Store', () => {
       );
     });
 
-    it('moves raw mail when it leaves the history window set by historyDays', () => {
+    it('moves raw mail the packer left when its packing days past historyDays are over, and expires packs by historyDays', () => {
       const later = synth({ retentionDays: 400, historyDays: 60 });
       const rules = later.template.toJSON().Resources[mailBucketId].Properties.LifecycleConfiguration.Rules;
-      expect(rules[0].Transitions).toEqual([{ StorageClass: 'GLACIER_IR', TransitionInDays: 60 }]);
+      expect(rules[0].Transitions).toEqual([{ StorageClass: 'GLACIER_IR', TransitionInDays: 63 }]);
+      expect(rules[1]).toMatchObject({ Prefix: 'packs/', ExpirationInDays: 340 });
+    });
+
+    it('has no pack rule when raw mail lives no longer than its records', () => {
+      const same = synth({ retentionDays: 30, historyDays: 30 });
+      const rules = same.template.toJSON().Resources[mailBucketId].Properties.LifecycleConfiguration.Rules;
+      expect(rules.map((r: { Prefix: string }) => r.Prefix)).not.toContain('packs/');
     });
 
     it('keeps raw mail in Standard when it would leave Glacier IR before the 90 days Glacier IR bills', () => {

@@ -52,7 +52,7 @@ export class Delivery extends Construct {
     });
     this.sweep = new LifeboatFunction(this, 'Sweep', {
       handler: 'sweep',
-      description: 'Lifeboat: retries due deliveries and publishes queue metrics',
+      description: 'Lifeboat: retries due deliveries, packs archived raw mail, publishes queue metrics',
       platform,
       network,
       timeout,
@@ -66,6 +66,8 @@ export class Delivery extends Construct {
       platform.store.grantReadRaw(fn);
       for (const secret of this.routeSecrets) secret.grantRead(fn.function);
     }
+    // The sweep packs raw mail past the history window (lambdas/core/raw-packs.ts); deliver does not.
+    platform.store.grantRawPacking(this.sweep);
 
     this.sweepMinutes = scheduleMinutes(config.queue.sweepIntervalSeconds);
     new events.Rule(this, 'SweepSchedule', {

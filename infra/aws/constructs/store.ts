@@ -9,10 +9,13 @@ import { DRILL_PROBE_PREFIX } from '../../../lambdas/core/drill.js';
 import {
   ATTACHMENTS_PREFIX,
   DRAFTS_PREFIX,
+  GLACIER_IR_MIN_STORAGE_DAYS,
   INDEX_PREFIX,
   INDEXES,
   type IndexLayout,
   OUTGOING_PREFIX,
+  PACKS_PREFIX,
+  RAW_PACK_MARGIN_DAYS,
   RAW_PREFIX,
   TABLE_KEYS,
   UPLOADS_PREFIX,
@@ -96,11 +99,12 @@ const UPLOAD_CORS_MAX_AGE_SECONDS = 3_000;
 
 /**
  * S3 Glacier Instant Retrieval bills an object for at least 90 days and at least 128 KB, charges per GB
- * read, and serves a GET at once (S3 User Guide, storage classes compared). Raw mail moves there when it
- * leaves the history window, if it then stays at least this long; S3's default minimum transition size
- * keeps every object under 128 KB in Standard, where it costs less than 128 KB billed in Glacier IR.
+ * read, and serves a GET at once (S3 User Guide, storage classes compared). Packs of raw mail are
+ * written there, and raw mail the packer left moves there, if they then stay at least this long; S3's
+ * default minimum transition size keeps every object under 128 KB in Standard, where it costs less
+ * than 128 KB billed in Glacier IR.
  */
-export const GLACIER_IR_MIN_STORAGE_DAYS = 90;
+export { GLACIER_IR_MIN_STORAGE_DAYS } from '../../../lambdas/storage-layout.js';
 
 /**
  * The DynamoDB calls the adapter (lambdas/adapters/dynamo-store.ts) makes, as IAM actions: conditional
@@ -137,7 +141,7 @@ export interface StoreProps {
   readonly retentionDays: number;
   /**
    * Days mail is read routinely (config `historyDays`, at most `retentionDays`): raw mail older than this
-   * moves to Glacier Instant Retrieval, if it then stays there {@link GLACIER_IR_MIN_STORAGE_DAYS} days.
+   * is packed into Glacier Instant Retrieval, if it then stays there {@link GLACIER_IR_MIN_STORAGE_DAYS} days.
    */
   readonly historyDays: number;
 }
@@ -155,6 +159,7 @@ export class Store extends Construct {
 
   constructor(scope: Construct, id: string, props: StoreProps) {
     super(scope, id);
+    const rawTransitionDays = props.historyDays + RAW_PACK_MARGIN_DAYS;
 
     this.key = new kms.Key(this, 'Key', {
       description: 'Lifeboat: encrypts raw mail, the message table and the failed-invocation queue',
@@ -197,18 +202,35 @@ export class Store extends Construct {
           expiration: Duration.days(props.retentionDays),
           noncurrentVersionExpiration: Duration.days(NONCURRENT_VERSION_DAYS),
           abortIncompleteMultipartUploadAfter: Duration.days(ABORT_INCOMPLETE_UPLOAD_DAYS),
-          // Past the history window raw mail is read only to replay it into a restored primary: rare,
-          // and Glacier IR answers a plain GET at once, with no restore step, for a per-GB fee.
+          // The sweep packs raw mail once its day has left the history window (packs/, below). What it
+          // leaves (mail with no record, a day it reached too late) is read only to replay it, rare, and
+          // Glacier IR answers a plain GET at once, with no restore step, for a per-GB fee: it moves
+          // there once the packer is done with its day, never before (the packer would pay the
+          // retrieval fee to read it and the 90-day minimum to delete it).
           transitions:
-            props.retentionDays - props.historyDays >= GLACIER_IR_MIN_STORAGE_DAYS
+            props.retentionDays - rawTransitionDays >= GLACIER_IR_MIN_STORAGE_DAYS
               ? [
                   {
                     storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
-                    transitionAfter: Duration.days(props.historyDays),
+                    transitionAfter: Duration.days(rawTransitionDays),
                   },
                 ]
               : undefined,
         },
+        // A pack holds a day of mail packed once the day has left the history window, so it expires
+        // retentionDays − historyDays days after it is written: its newest message then is at least
+        // retentionDays old (at most the packing margin and a day older for its oldest). It is written
+        // once; a replaced index (a run that resumed) goes a day later.
+        ...(props.retentionDays > props.historyDays
+          ? [
+              {
+                id: 'expire-raw-packs',
+                prefix: PACKS_PREFIX,
+                expiration: Duration.days(props.retentionDays - props.historyDays),
+                noncurrentVersionExpiration: Duration.days(REPLACED_WORKING_COPY_DAYS),
+              },
+            ]
+          : []),
         {
           id: 'expire-replaced-index-blobs',
           prefix: INDEX_PREFIX,
@@ -278,6 +300,39 @@ export class Store extends Construct {
         'Action::s3:GetObject*',
         'Action::s3:GetBucket*',
         'Action::s3:List*',
+        arnFinding(this.bucket, `/${RAW_PREFIX}*`),
+      ],
+    );
+  }
+
+  /**
+   * The raw-mail packer (the sweep): packs and their indexes put and read below `packs/` (the read
+   * checks what was written and serves a replay; List lets a missing pack answer 404, not 403),
+   * originals deleted below `raw/` with s3:DeleteObject only. Not DeleteObjectVersion: a deleted
+   * original stays a noncurrent version for the raw/ rule's days, recoverable.
+   */
+  grantRawPacking(user: StoreUser): void {
+    this.bucket.grantRead(user.function, `${PACKS_PREFIX}*`);
+    this.bucket.grantPut(user.function, `${PACKS_PREFIX}*`);
+    user.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'DeletePackedRawMail',
+        actions: ['s3:DeleteObject'],
+        resources: [this.bucket.arnForObjects(`${RAW_PREFIX}*`)],
+      }),
+    );
+    acknowledgeNag(
+      user.role,
+      'AwsSolutions-IAM5',
+      'The packer reads and puts packs below packs/ (named by day) and deletes packed originals below raw/ (s3:DeleteObject only) in the mail bucket, with the mail key for the packs.',
+      [
+        'Action::s3:GetObject*',
+        'Action::s3:GetBucket*',
+        'Action::s3:List*',
+        'Action::s3:Abort*',
+        'Action::kms:ReEncrypt*',
+        'Action::kms:GenerateDataKey*',
+        arnFinding(this.bucket, `/${PACKS_PREFIX}*`),
         arnFinding(this.bucket, `/${RAW_PREFIX}*`),
       ],
     );
