@@ -5,6 +5,7 @@
  * the API's stable code and words a user understands.
  */
 import type {
+  StatusResponse as ApiStatusResponse,
   CreateDraftBody,
   Draft,
   DraftList,
@@ -27,12 +28,8 @@ import { ApiError, type ApiOptions, jsonOf, type Method, sendApiRequest } from '
 
 export { ApiError, type ApiOptions };
 
-/** The continuity state for the banner (`GET /mail/api/status`). */
-export interface StatusResponse {
-  state: string;
-  since: string | null;
-  scopeCoversMe: boolean;
-}
+/** The continuity state for the banner (`GET /mail/api/status`), a drill's marked as one. */
+export type StatusResponse = ApiStatusResponse;
 
 /** The flags endpoint's answer. */
 export interface FlagsResponse {

@@ -10,6 +10,7 @@ import type { JSX } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import type { DraftMode, MeResponse, SentItem } from '../../../lambdas/webmail/schemas.js';
 import { type Api, ApiError, explain, type StatusResponse } from './api.js';
+import { continuityBannerText } from './banner.js';
 import { DraftIcon, HelpIcon, InboxIcon, LogoIcon, PencilIcon, SearchIcon, SentIcon } from './icons.js';
 import { MessageList } from './list.js';
 import { EMPTY, type ListState, mergeFirstPage } from './merge.js';
@@ -74,17 +75,11 @@ function useRoute(): [Route, (r: Route) => void] {
 }
 
 function ContinuityBanner({ status }: { status: StatusResponse | null }) {
-  if (!status?.scopeCoversMe) return null;
-  let words: string | null = null;
-  if (status.state === 'continuity') {
-    words = 'Your mail server is down. Mail you read here is also delivered to it when it is back.';
-  } else if (status.state === 'recovering') {
-    words = 'Your mail server is back. Mail that arrived while it was down is being delivered to it now.';
-  }
-  if (!words) return null;
+  const banner = continuityBannerText(status);
+  if (!banner) return null;
   return (
-    <div class={`banner banner-${status.state}`} role="status">
-      {words}
+    <div class={`banner banner-${banner.tone}`} role="status">
+      {banner.words}
     </div>
   );
 }
