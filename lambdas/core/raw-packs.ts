@@ -233,8 +233,11 @@ export interface PackDeps {
    * `advanced` (the job moved past the part).
    */
   step?: ((step: 'index' | 'pack' | 'written' | 'deleted' | 'advanced', detail: string) => void) | undefined;
-  /** Test seam: smaller parts. @default { targetBytes: PACK_TARGET_BYTES, maxMembers: MAX_PACK_MEMBERS } */
-  limits?: { targetBytes: number; maxMembers: number } | undefined;
+  /**
+   * Test seam: smaller parts and pages.
+   * @default { targetBytes: PACK_TARGET_BYTES, maxMembers: MAX_PACK_MEMBERS, listPage: PACK_LIST_PAGE }
+   */
+  limits?: { targetBytes?: number; maxMembers?: number; listPage?: number } | undefined;
 }
 
 export interface PackOptions {
@@ -440,6 +443,7 @@ async function buildPart(
 ): Promise<{ index: PackIndex; pack: Buffer } | undefined> {
   const targetBytes = deps.limits?.targetBytes ?? PACK_TARGET_BYTES;
   const maxMembers = deps.limits?.maxMembers ?? MAX_PACK_MEMBERS;
+  const listPage = deps.limits?.listPage ?? PACK_LIST_PAGE;
   const members: PackIndex['members'] = [];
   const chunks: Buffer[] = [];
   let bytes = 0;
@@ -447,7 +451,7 @@ async function buildPart(
   const seen = new Set<string>();
   while (position && bytes < targetBytes && members.length < maxMembers) {
     if (budgetLeft() <= 0) return undefined;
-    const page = await deps.store.listMessagesByDay(job.day, PACK_LIST_PAGE, position.cursor);
+    const page = await deps.store.listMessagesByDay(job.day, listPage, position.cursor);
     const items = page.items.slice(position.skip);
     // The originals of this page, read a few at a time, then taken in listing order up to the caps.
     const reads = new Map<string, Promise<{ body: Buffer; storedAt: string } | undefined>>();

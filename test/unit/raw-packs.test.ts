@@ -57,7 +57,7 @@ function harness(options: { maxMembers?: number } = {}) {
     config: h.config,
     clock: h.clock,
     log: silentLogger,
-    limits: { targetBytes: 64 * 1024 * 1024, maxMembers: options.maxMembers ?? 1000 },
+    limits: { maxMembers: options.maxMembers ?? 1000, listPage: 3 },
   };
   const originals = new Map<string, Buffer>();
   /** Stores a message as SES would (stored a second after it was received) and ingests it unless `noRecord`. */
