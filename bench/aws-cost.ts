@@ -7,6 +7,7 @@
  * Prices: AWS list prices for us-east-1 (the service pricing pages; SES at its à-la-carte rates),
  * free tiers not subtracted except in the separate dedicated-account line.
  */
+import { MAX_TICK_DELAY_SECONDS } from '../infra/aws/constructs/continuity.js';
 import { METRICS } from '../infra/aws/constructs/monitoring.js';
 import { INDEX_NONCURRENT_DAYS } from '../infra/aws/constructs/store.js';
 import { INDEXER_MEMORY_MB, INDEXER_SCHEDULE_MINUTES } from '../infra/aws/constructs/webmail.js';
@@ -50,15 +51,22 @@ const SHIPPED = parseConfig(
 
 /**
  * Seconds into each minute at which the stack invokes the probe ([0, 30] at the defaults): the
- * schedule's own invocation, then the tick workflow's (infra/aws/constructs/continuity.ts).
+ * schedule's own invocation, then one from each later tick's delaying queue
+ * (infra/aws/constructs/continuity.ts).
  */
 export const PROBE_TICKS = awsProbeTicks(SHIPPED);
 
-/** Step Functions bills an Express execution's duration in 100 ms steps and its memory in 64 MB steps. */
-const SFN_DURATION_STEP_SECONDS = 0.1;
-const SFN_MEMORY_GB = 64 / 1024;
-/** The tick workflow's asynchronous Invoke returns within this, after its wait (Lambda queues the event). */
-const SFN_INVOKE_SECONDS = 0.1;
+/** The probe's tick queues: one per tick after the schedule's own, each with its event source mapping. */
+export const TICK_QUEUES = PROBE_TICKS.filter((t) => t > 0 && t <= MAX_TICK_DELAY_SECONDS).length;
+
+/**
+ * Long polls an idle SQS event source mapping keeps open at once: Lambda "scales back the processing
+ * to five concurrent batches" when traffic is low, and "can optimize to as few as 2" (Lambda
+ * Developer Guide, scaling for SQS event source mappings): priced at five, the level it promises.
+ */
+const TICK_QUEUE_POLLERS = 5;
+/** Each poller's ReceiveMessage waits up to SQS's longest long poll, then asks again: a billed request. */
+const SQS_LONG_POLL_SECONDS = 20;
 
 /**
  * What the mail path asks of DynamoDB and S3, measured (bench/aws-capacity.ts): the shared corpus
@@ -288,8 +296,6 @@ export const PRICES = {
   dynamoPitrGbMonth: 0.2,
   lambdaPerMillionRequests: 0.2,
   lambdaArmGbSecond: 0.0000133334,
-  sfnExpressPerMillionRequests: 1,
-  sfnExpressGbSecond: 0.00001667,
   kmsKeyMonth: 1,
   kmsPer10000Requests: 0.03,
   cloudwatchAlarm: 0.1,
@@ -388,12 +394,11 @@ export function workedMonth(
   const recordGb = (messages * (recordDays / a.days) * recordKbPerMessage) / KB_PER_GB;
   const runs = RUNS_PER_MONTH; // a sweep and a probe schedule a minute
   const rounds = runs * PROBE_TICKS.length; // one round per probe invocation
-  const tickWaitSeconds = PROBE_TICKS[PROBE_TICKS.length - 1] ?? 0;
-  const tickRuns = PROBE_TICKS.length > 1 ? runs : 0;
-  const tickBilledSeconds =
-    Math.ceil((tickWaitSeconds + SFN_INVOKE_SECONDS) / SFN_DURATION_STEP_SECONDS - 1e-9) *
-    SFN_DURATION_STEP_SECONDS;
-  const tickGbSeconds = tickRuns * tickBilledSeconds * SFN_MEMORY_GB;
+  // Each tick queue: the schedule's send, the mapping's receive that takes it (its poll ends early)
+  // and its delete, a tick a run; and its pollers' long polls all month, idle or not.
+  const tickMessages = TICK_QUEUES * runs;
+  const tickPolls = TICK_QUEUES * TICK_QUEUE_POLLERS * ((a.days * 24 * 3600) / SQS_LONG_POLL_SECONDS);
+  const tickRequests = tickPolls + 3 * tickMessages;
   // The search indexer: a drain every NORMAL_INDEX_INTERVAL_MINUTES, each mailbox written once per
   // drain when it received mail since the last (Poisson arrivals at the day's average rate).
   const indexRuns = (a.days * 24 * 60) / INDEXER_SCHEDULE_MINUTES;
@@ -525,10 +530,10 @@ export function workedMonth(
       usd: totalGbSeconds * p.lambdaArmGbSecond,
     },
     {
-      item: 'Step Functions Express: the probe’s second round each minute',
-      price: `$${p.sfnExpressPerMillionRequests} per million executions, $${p.sfnExpressGbSecond} per GB-second (64 MB steps, 100 ms steps)`,
-      arithmetic: `${int(tickRuns)} executions × ${tickBilledSeconds.toFixed(1)} s (a ${tickWaitSeconds} s wait and an asynchronous invoke) × 64 MB = ${int(tickGbSeconds)} GB-s`,
-      usd: (tickRuns / 1e6) * p.sfnExpressPerMillionRequests + tickGbSeconds * p.sfnExpressGbSecond,
+      item: 'SQS: the probe’s second round each minute (a message the schedule sends, delayed 30 s)',
+      price: `$${p.sqsStandardPerMillion} per million requests`,
+      arithmetic: `${int(tickMessages)} sends, receives and deletes each + ${int(tickPolls)} long polls (the event source mapping's ${TICK_QUEUE_POLLERS} pollers, ${SQS_LONG_POLL_SECONDS} s each, idle or not) = ${millions(tickRequests)} requests`,
+      usd: (tickRequests / 1e6) * p.sqsStandardPerMillion,
     },
     {
       item: 'KMS',

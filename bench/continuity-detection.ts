@@ -182,15 +182,30 @@ async function drill(
       return true;
     },
   });
-  type Invocation = { at: number; event: { tick?: number; check?: string }; scheduled: boolean };
+  type Invocation = { at: number; event: unknown; scheduled: boolean };
   const queue: Invocation[] = [];
   const ticks = awsProbeTicks(config);
-  // The stack's invocations of each minute: EventBridge's at its start, the tick state machine's after.
+  // The stack's invocations of each minute: EventBridge's at its start; each later tick's when its
+  // queue's delay ends, the message the schedule sent at the run's start, as the event source
+  // mapping hands it over.
   for (let run = 0; run < GIVE_UP_RUNS; run++) {
+    const runAt = T0 + run * RUN_EVERY_MS;
     for (const [tick, seconds] of ticks.entries()) {
+      const message = { tick, time: new Date(runAt).toISOString() };
       queue.push({
-        at: T0 + run * RUN_EVERY_MS + seconds * 1000,
-        event: tick === 0 ? {} : { tick },
+        at: runAt + seconds * 1000,
+        event:
+          tick === 0
+            ? {}
+            : {
+                Records: [
+                  {
+                    eventSource: 'aws:sqs',
+                    body: JSON.stringify(message),
+                    attributes: { SentTimestamp: String(runAt) },
+                  },
+                ],
+              },
         scheduled: true,
       });
     }
@@ -223,7 +238,8 @@ async function drill(
   let runs = 0;
   for (const inv of queue) {
     // One invocation at a time (reserved concurrency 1): Lambda retries a throttled one a second
-    // after the running one ends, and drops it past the maximum event age.
+    // after the running one ends (a tick's mapping while the message is hidden, a check's event
+    // queue), and drops it past the maximum event age; the probe itself drops a stale tick.
     let start = inv.at;
     if (start < busyUntil) start = busyUntil + THROTTLE_RETRY_MS;
     if (start - inv.at > MAX_EVENT_AGE_MS) continue;
@@ -319,10 +335,10 @@ export async function measureDetection(): Promise<FigureResult> {
     return `median ${fmt(x.median)} s, p95 ${fmt(x.p95)} s, range ${fmt(x.min)}–${fmt(x.max)} s`;
   };
   const notes = [
-    `Detection: the probe handler exactly as Lambda runs it (createProbeHandler with each tick's window, every continuity setting at its default: rounds every 30 s, a confirming check 10 s after a failed one, checks that give up after 10 s, two failed checks to page), invoked as the stack invokes it: at the start of each simulated minute as EventBridge's rate(1 minute) does, and 30 s later as the tick state machine does, with Lambda's remaining time counting down from the 60 s timeout, one invocation at a time (a throttled one retried a second after the running one ends); waits move a simulated clock, so ${OFFSETS_MS.length} outages per kind take seconds, not hours. The SMTP check is the real prober against loopback: an smtp-server while the primary is up; after the outage a closed port (refused: the primary stopped) or a listener that accepts and never greets (no answer: packets dropped, its 10 s timeout waited at 1/${SILENT_TIME_SCALE} and counted in full). Outages begin every 0.5 s across the minute after two healthy runs; timed from the outage to the first admin page in the outbox.`,
+    `Detection: the probe handler exactly as Lambda runs it (createProbeHandler with each tick's window, every continuity setting at its default: rounds every 30 s, a confirming check 10 s after a failed one, checks that give up after 10 s, two failed checks to page), invoked as the stack invokes it: at the start of each simulated minute as EventBridge's rate(1 minute) does, and 30 s later as the tick queue's event source mapping does (the handler dropping a tick that waited too long behind a running one), with Lambda's remaining time counting down from the 60 s timeout, one invocation at a time (a throttled one retried a second after the running one ends); waits move a simulated clock, so ${OFFSETS_MS.length} outages per kind take seconds, not hours. The SMTP check is the real prober against loopback: an smtp-server while the primary is up; after the outage a closed port (refused: the primary stopped) or a listener that accepts and never greets (no answer: packets dropped, its 10 s timeout waited at 1/${SILENT_TIME_SCALE} and counted in full). Outages begin every 0.5 s across the minute after two healthy runs; timed from the outage to the first admin page in the outbox.`,
     `With mail flowing: messages arrive as the worked month's organisation receives them (${MAIL_PER_SECOND.toFixed(2)} a second, Poisson, seeded); each delivery after the outage fails as the mailer sees it (at once when refused, after the route's 30 s connect timeout when silent) and asks for the route's check as deliver does in AWS (once per route per probe interval, an asynchronous invoke of the probe with { check }); the probe runs it no sooner than 10 s after its last round and confirms it 10 s later.`,
     `Quiet, refused: ${said('refused.quiet')}. Quiet, no answer: ${said('silent.quiet')}. Why: the first failed check comes 0–30 s after the outage (the next of the rounds at :00 and :30), its confirmation 10 s after that check began, and the page with it; a silent primary adds the confirming check's 10 s timeout. Mail flowing, refused: ${said('refused.mail')}; no answer: ${said('silent.mail')}. A refused delivery asks at once, so the page comes about 10 s after the first message after the outage (later when a scheduled round had just run); a silent primary holds the delivery for its connect timeout (30 s), by when the schedule's own round has usually found it.`,
-    `Cost: a probe invocation in normal times lasts ${fmt(healthyRunMs / 1000)} s here (one round against loopback); the 30 s between a minute's two rounds is the tick state machine's wait, not Lambda time. A requested check runs only after a delivery could not connect, so it costs nothing in a month without an outage. bench/aws-cost.ts prices the schedule.`,
+    `Cost: a probe invocation in normal times lasts ${fmt(healthyRunMs / 1000)} s here (one round against loopback); the 30 s between a minute's two rounds is the tick queue's delivery delay, not Lambda time. A requested check runs only after a delivery could not connect, so it costs nothing in a month without an outage. bench/aws-cost.ts prices the schedule.`,
   ];
   return {
     rows: [

@@ -65,6 +65,50 @@ export function awsProbeWindowMs(config: Pick<LifeboatConfig, 'continuity'>, tic
   return next === undefined ? awsScheduleMs(config) - at * 1000 : (next - at) * 1000;
 }
 
+/**
+ * How late a tick's invocation may start and still run its round (awsProbeTickWindowMs): a round
+ * whose worst case would not end {@link SCHEDULE_SLACK_MS} before the next invocation is due is not
+ * started, but a tick that comes within the slack of its time always runs, as the schedule's own does.
+ */
+export function awsProbeTickStaleAfterMs(config: Pick<LifeboatConfig, 'continuity'>, tick: number): number {
+  const { checkTimeoutSeconds } = config.continuity.probes;
+  const worstRound = checkTimeoutSeconds * 1000 + ROUND_OVERHEAD_MS;
+  return Math.max(SCHEDULE_SLACK_MS, awsProbeWindowMs(config, tick) - SCHEDULE_SLACK_MS - worstRound);
+}
+
+/** When a tick's message was scheduled, sent and handed to the probe (epoch milliseconds). */
+export interface TickTimes {
+  /** The run's scheduled time (EventBridge's event time). */
+  scheduledMs: number;
+  /** When the schedule put the message on the tick's queue, which delays it by the tick's offset. */
+  sentMs: number;
+  /** Now: the invocation's start. */
+  nowMs: number;
+}
+
+/**
+ * The window of a tick that arrives by its queue: what is left of awsProbeWindowMs once its lateness
+ * (the time it waited behind a run still going, from when its queue's delay ended) is taken off, or
+ * null when the tick is stale and must not run, so a late tick never meets the next one: it waited
+ * longer than awsProbeTickStaleAfterMs, or the schedule sent it that much after the run's time (a
+ * send it retried). Like the schedule's own invocation, the tick keeps the time EventBridge takes to
+ * start a run; a tick that comes early keeps its whole window.
+ * @throws ValidationError for a tick this config does not start
+ */
+export function awsProbeTickWindowMs(
+  config: Pick<LifeboatConfig, 'continuity'>,
+  tick: number,
+  at: TickTimes,
+): number | null {
+  const window = awsProbeWindowMs(config, tick);
+  const staleAfter = awsProbeTickStaleAfterMs(config, tick);
+  if (at.sentMs - at.scheduledMs > staleAfter) return null;
+  const dueMs = at.sentMs + (awsProbeTicks(config)[tick] ?? 0) * 1000;
+  const lateMs = Math.max(0, at.nowMs - dueMs);
+  if (lateMs > staleAfter) return null;
+  return window - lateMs;
+}
+
 export interface ProbeCycleOptions {
   /** Time until the next run is due: its schedule's interval. 0 runs one round. */
   windowMs: number;

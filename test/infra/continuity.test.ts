@@ -1,4 +1,4 @@
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../lambdas/core/config.js';
 import { logicalId, type Synthesized, synth } from './stack.js';
@@ -30,7 +30,7 @@ describe('Probe schedule', () => {
     expect(schedule(10).ScheduleExpression).toBe('rate(1 minute)');
   });
 
-  it('targets the probe function and the state machine that starts its later rounds', () => {
+  it('targets the probe function and the queue that starts its later round, sending the tick and the run’s scheduled time', () => {
     const s = synth();
     const rule = resource(s, 'AWS::Events::Rule', 'ContinuityProbeSchedule').Properties;
     expect(rule.Targets).toEqual([
@@ -40,7 +40,13 @@ describe('Probe schedule', () => {
         },
       }),
       expect.objectContaining({
-        Arn: { Ref: logicalId(s.template, 'AWS::StepFunctions::StateMachine', 'ContinuityRoundTicks') },
+        Arn: { 'Fn::GetAtt': [logicalId(s.template, 'AWS::SQS::Queue', 'ContinuityRoundTick1'), 'Arn'] },
+        InputTransformer: {
+          InputPathsMap: { time: '$.time' },
+          InputTemplate: '{"tick":1,"time":<time>}',
+        },
+        // A tick EventBridge could not send within a minute is not sent hours later.
+        RetryPolicy: { MaximumEventAgeInSeconds: 60, MaximumRetryAttempts: 2 },
       }),
     ]);
   });
@@ -49,68 +55,136 @@ describe('Probe schedule', () => {
     const s = synth({ continuity: { probes: { intervalSeconds: 60 } } });
     const rule = resource(s, 'AWS::Events::Rule', 'ContinuityProbeSchedule').Properties;
     expect(rule.Targets).toHaveLength(1);
-    s.template.resourceCountIs('AWS::StepFunctions::StateMachine', 0);
+    s.template.resourceCountIs('AWS::SQS::Queue', queueCount(synth()) - 1);
+    expect(tickQueues(s)).toEqual([]);
   });
 });
 
-describe('Probe ticks', () => {
-  /** The state machine's definition with its tokens (the function ARN) flattened to text. */
-  const definition = (s: Synthesized) => {
-    const sm = resource(s, 'AWS::StepFunctions::StateMachine', 'ContinuityRoundTicks').Properties;
-    const parts = sm.DefinitionString['Fn::Join'][1] as unknown[];
-    return JSON.parse(parts.map((p) => (typeof p === 'string' ? p : 'TOKEN')).join(''));
-  };
+/** The tick queues' properties, in tick order. */
+const tickQueues = (s: Synthesized) =>
+  Object.entries(s.template.findResources('AWS::SQS::Queue'))
+    .filter(([id]) => id.startsWith('ContinuityRoundTick'))
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([, q]) => q.Properties);
+const queueCount = (s: Synthesized) => Object.keys(s.template.findResources('AWS::SQS::Queue')).length;
 
-  it('waits 30 s in an Express workflow, not in the Lambda, then invokes the probe asynchronously with tick 1', () => {
-    const s = synth();
-    const sm = resource(s, 'AWS::StepFunctions::StateMachine', 'ContinuityRoundTicks').Properties;
-    expect(sm.StateMachineType).toBe('EXPRESS');
-    const d = definition(s);
-    expect(d.StartAt).toBe('WaitForTick1');
-    expect(d.States.WaitForTick1).toMatchObject({ Type: 'Wait', Seconds: 30, Next: 'StartTick1' });
-    expect(d.States.StartTick1).toMatchObject({
-      Type: 'Task',
-      End: true,
-      Parameters: { InvocationType: 'Event', Payload: { tick: 1 } },
+describe('Probe ticks', () => {
+  let s: Synthesized;
+  beforeAll(() => {
+    s = synth();
+  });
+
+  it('delays the tick 30 s on its queue, not in a Lambda or a workflow, and keeps it only until the next tick is due', () => {
+    expect(tickQueues(s)).toEqual([
+      expect.objectContaining({
+        DelaySeconds: 30,
+        // SQS's minimum, and the next run's tick 0 is due then: a message older than that is stale.
+        MessageRetentionPeriod: 60,
+        // At least the probe's timeout (Lambda requires it), and as long as a message is kept, so a
+        // refused or throttled tick expires instead of being handed over again.
+        VisibilityTimeout: 60,
+        SqsManagedSseEnabled: true,
+      }),
+    ]);
+    expect(tickQueues(s)[0]?.RedrivePolicy).toBeUndefined();
+    s.template.resourceCountIs('AWS::StepFunctions::StateMachine', 0);
+  });
+
+  it('hands the probe one tick at a time as soon as its delay ends', () => {
+    const probe = logicalId(s.template, 'AWS::Lambda::Function', 'ContinuityProbeFunction');
+    const queue = logicalId(s.template, 'AWS::SQS::Queue', 'ContinuityRoundTick1');
+    const mappings = Object.values(s.template.findResources('AWS::Lambda::EventSourceMapping')).filter(
+      (m) => m.Properties.FunctionName.Ref === probe,
+    );
+    expect(mappings).toHaveLength(1);
+    expect(mappings[0]?.Properties).toMatchObject({
+      EventSourceArn: { 'Fn::GetAtt': [queue, 'Arn'] },
+      BatchSize: 1,
+      MaximumBatchingWindowInSeconds: 0,
     });
-    expect(d.TimeoutSeconds).toBe(60);
+    // Reserved concurrency 1 holds the probe to one run; a maximum concurrency would keep five
+    // pollers polling an idle queue.
+    expect(mappings[0]?.Properties.ScalingConfig).toBeUndefined();
+  });
+
+  it('lets only the schedule send to the tick queue, over TLS', () => {
+    const queue = logicalId(s.template, 'AWS::SQS::Queue', 'ContinuityRoundTick1');
+    const rule = logicalId(s.template, 'AWS::Events::Rule', 'ContinuityProbeSchedule');
+    const policies = Object.values(s.template.findResources('AWS::SQS::QueuePolicy')).filter((p) =>
+      JSON.stringify(p.Properties.Queues).includes(queue),
+    );
+    const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement);
+    const allows = statements.filter((st: { Effect: string }) => st.Effect === 'Allow');
+    expect(allows).toEqual([
+      expect.objectContaining({
+        Principal: { Service: 'events.amazonaws.com' },
+        Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
+        Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [rule, 'Arn'] } } },
+      }),
+    ]);
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    );
   });
 
   it('starts every further round that fits a run: at intervalSeconds 15, rounds 15 and 30 s in, not one at 45 s that could not end in time', () => {
-    const d = definition(synth({ continuity: { probes: { intervalSeconds: 15, checkTimeoutSeconds: 10 } } }));
+    const every15 = synth({ continuity: { probes: { intervalSeconds: 15, checkTimeoutSeconds: 10 } } });
     // 45 s + a 10 s check + 5 s for the round ends at 60 s, past the 55 s a run may use.
-    expect(Object.keys(d.States)).toEqual(['WaitForTick1', 'StartTick1', 'WaitForTick2', 'StartTick2']);
-    expect(d.States.WaitForTick2.Seconds).toBe(15);
-    expect(d.States.StartTick2.Parameters.Payload).toEqual({ tick: 2 });
+    expect(tickQueues(every15).map((q) => [q.DelaySeconds, q.MessageRetentionPeriod])).toEqual([
+      [15, 60],
+      [30, 60],
+    ]);
+    const rule = resource(every15, 'AWS::Events::Rule', 'ContinuityProbeSchedule').Properties;
+    expect(
+      rule.Targets.map(
+        (t: { InputTransformer?: { InputTemplate: string } }) => t.InputTransformer?.InputTemplate,
+      ),
+    ).toEqual([undefined, '{"tick":1,"time":<time>}', '{"tick":2,"time":<time>}']);
   });
 
-  it('may invoke the probe function and nothing else', () => {
-    const s = synth();
-    const probe = logicalId(s.template, 'AWS::Lambda::Function', 'ContinuityProbeFunction');
-    const policies = Object.entries(s.template.findResources('AWS::IAM::Policy')).filter(([id]) =>
-      id.startsWith('ContinuityRoundTicksRole'),
+  it('keeps a later tick of a longer run until the run’s end', () => {
+    // intervalSeconds 90: a 2-minute run with a round at its start and one 90 s in.
+    const every90 = synth({ continuity: { probes: { intervalSeconds: 90 } } });
+    expect(tickQueues(every90)).toEqual([
+      expect.objectContaining({ DelaySeconds: 90, MessageRetentionPeriod: 120, VisibilityTimeout: 120 }),
+    ]);
+  });
+
+  it('starts no round further in than SQS can delay a message (15 minutes), and says so at synth', () => {
+    const every910 = synth({
+      continuity: { probes: { intervalSeconds: 910 } },
+      queue: { leaseSeconds: 3600 },
+    });
+    expect(tickQueues(every910)).toEqual([]);
+    const warnings = Annotations.fromStack(every910.stack).findWarning(
+      '*',
+      Match.stringLikeRegexp('910 s into each 16-minute run is not started'),
     );
-    expect(policies.length).toBeGreaterThan(0);
-    for (const [, policy] of policies) {
-      for (const statement of policy.Properties.PolicyDocument.Statement) {
-        expect(statement.Action).toBe('lambda:InvokeFunction');
-        expect(JSON.stringify(statement.Resource)).toContain(probe);
-      }
-    }
+    expect(warnings).toHaveLength(1);
   });
 
-  it('raises an alarm when the state machine fails, since the probe then checks once a minute', () => {
-    const s = synth();
+  it('raises an alarm when no tick is taken from the queue in five runs, since the probe then checks once a minute', () => {
     s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'ExecutionsFailed',
-      Namespace: 'AWS/States',
+      MetricName: 'NumberOfMessagesDeleted',
+      Namespace: 'AWS/SQS',
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
       Dimensions: [
         {
-          Name: 'StateMachineArn',
-          Value: { Ref: logicalId(s.template, 'AWS::StepFunctions::StateMachine', 'ContinuityRoundTicks') },
+          Name: 'QueueName',
+          Value: {
+            'Fn::GetAtt': [logicalId(s.template, 'AWS::SQS::Queue', 'ContinuityRoundTick1'), 'QueueName'],
+          },
         },
       ],
     });
+    const stateMachineAlarms = Object.values(s.template.findResources('AWS::CloudWatch::Alarm')).filter(
+      (a) => a.Properties.Namespace === 'AWS/States',
+    );
+    expect(stateMachineAlarms).toEqual([]);
   });
 });
 
@@ -198,9 +272,7 @@ describe('Probe function', () => {
     const roles = requesters.map(
       (id) => s.template.findResources('AWS::Lambda::Function')[id]?.Properties.Role['Fn::GetAtt'][0],
     );
-    expect(invokers.filter((r: string) => !r.startsWith('ContinuityRoundTicks')).sort()).toEqual(
-      roles.sort(),
-    );
+    expect(invokers.sort()).toEqual(roles.sort());
   });
 });
 

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ASSUMPTIONS, PROBE_TICKS } from '../../bench/aws-cost.js';
+import { ASSUMPTIONS, PROBE_TICKS, TICK_QUEUES } from '../../bench/aws-cost.js';
 import { METRICS } from '../../infra/aws/constructs/monitoring.js';
 import { logicalId, type Synthesized, synth } from './stack.js';
 
@@ -43,15 +43,17 @@ describe('the worked month against the stack', () => {
     expect(ASSUMPTIONS.customMetrics).toBe(Object.keys(METRICS).length);
   });
 
-  it('bills the probe one round per tick and the tick workflow for the wait the stack configures', () => {
-    const sm = s.template.findResources('AWS::StepFunctions::StateMachine')[
-      logicalId(s.template, 'AWS::StepFunctions::StateMachine', 'ContinuityRoundTicks')
-    ];
-    const text = ((sm?.Properties.DefinitionString['Fn::Join'][1] ?? []) as unknown[])
-      .map((p) => (typeof p === 'string' ? p : ''))
-      .join('');
-    const waits = [...text.matchAll(/"Type":"Wait","Seconds":(\d+)/g)].map((m) => Number(m[1]));
-    expect(waits.reduce((a, b) => a + b, 0)).toBe(PROBE_TICKS[PROBE_TICKS.length - 1]);
-    expect(waits).toHaveLength(PROBE_TICKS.length - 1);
+  it('bills the probe one round per tick and a delaying queue, polled by one event source mapping, per later tick', () => {
+    const delays = Object.entries(s.template.findResources('AWS::SQS::Queue'))
+      .filter(([id]) => id.startsWith('ContinuityRoundTick'))
+      .map(([, q]) => q.Properties.DelaySeconds);
+    expect(delays).toEqual(PROBE_TICKS.slice(1));
+    expect(delays).toHaveLength(TICK_QUEUES);
+    const probe = logicalId(s.template, 'AWS::Lambda::Function', 'ContinuityProbeFunction');
+    const mappings = Object.values(s.template.findResources('AWS::Lambda::EventSourceMapping')).filter(
+      (m) => m.Properties.FunctionName.Ref === probe,
+    );
+    expect(mappings).toHaveLength(TICK_QUEUES);
+    s.template.resourceCountIs('AWS::StepFunctions::StateMachine', 0);
   });
 });

@@ -317,6 +317,8 @@ describe('IAM', () => {
             secret,
             // A drill's probe messages, stored as received mail.
             { 'Fn::Join': ['', [bucket, '/raw/drill-*']] },
+            // The queue its later tick of each run comes from (its event source mapping).
+            getAtt(s, 'AWS::SQS::Queue', 'ContinuityRoundTick1'),
           ],
         ],
         [

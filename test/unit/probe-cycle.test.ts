@@ -49,7 +49,7 @@ class OutageProber implements SmtpProber {
 
 /**
  * The shipped AWS probe: the handler as `handler` exports it, invoked as the stack invokes it: by a
- * simulated EventBridge once a minute and by the tick state machine at each later tick of the minute
+ * simulated EventBridge once a minute and by the tick queues at each later tick of the minute
  * (awsProbeTicks: 30 s in at the defaults), each with the Lambda timeout of one minute; waits move
  * the harness clock. Returns the rounds of the minute's invocations together.
  */
@@ -68,7 +68,20 @@ function awsSchedule(h: ReturnType<typeof continuityHarness>) {
       const start = t + seconds * 1000;
       expect(h.clock.now().getTime(), 'an invocation overlapped the next').toBeLessThanOrEqual(start);
       h.clock.current = new Date(start);
-      const event = tick === 0 ? { source: 'aws.events', 'detail-type': 'Scheduled Event' } : { tick };
+      // EventBridge's own event, or the later tick's message from its queue as the event source
+      // mapping hands it over: sent at the run's start, delayed by the tick's offset.
+      const event =
+        tick === 0
+          ? { source: 'aws.events', 'detail-type': 'Scheduled Event' }
+          : {
+              Records: [
+                {
+                  eventSource: 'aws:sqs',
+                  body: JSON.stringify({ tick, time: new Date(t).toISOString() }),
+                  attributes: { SentTimestamp: String(t) },
+                },
+              ],
+            };
       const result = await handler(event, {
         getRemainingTimeInMillis: () => start + MINUTE - h.clock.now().getTime(),
       });

@@ -3,14 +3,14 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
-import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { LifeboatConfig } from '../../../lambdas/core/config.js';
-import { awsProbeTicks, awsScheduleMs } from '../../../lambdas/core/probe-cycle.js';
+import { awsProbeTicks, awsProbeWindowMs } from '../../../lambdas/core/probe-cycle.js';
 import { probeMemoryMb } from '../function-memory.js';
 import { acknowledgeNag, arnFinding } from '../nag.js';
 import type { DeliveryNetwork } from './delivery-network.js';
@@ -25,6 +25,15 @@ export const PROBE_FUNCTION_ENV = 'PROBE_FUNCTION_NAME';
 
 /** Lambda's shortest maximum event age for asynchronous invocations (its range is 60 s to 6 hours). */
 const MIN_MAX_EVENT_AGE_SECONDS = 60;
+
+/** SQS delays a message at most 15 minutes (DelaySeconds, 0 to 900). */
+export const MAX_TICK_DELAY_SECONDS = 900;
+
+/** SQS keeps a message at least a minute (MessageRetentionPeriod, 60 s to 14 days). */
+const MIN_TICK_RETENTION_SECONDS = 60;
+
+/** How long a tick's queue is watched for ticks taken, in scheduled runs: one missing is no alarm. */
+const TICK_ALARM_RUNS = 5;
 
 /** SNS shows a topic's display name as the sender name of its emails, up to 100 characters. */
 const MAX_DISPLAY_NAME_LENGTH = 100;
@@ -62,10 +71,11 @@ export class Continuity extends Construct {
   /** Whether the config lists any phone number, so the paging functions may send SMS. */
   readonly sendsSms: boolean;
   /**
-   * Starts the probe's later invocations of each scheduled run (at the defaults, 30 s after the
-   * schedule's): absent when one round per run is all `intervalSeconds` asks for.
+   * The queues that start the probe's later invocations of each scheduled run, one per tick (at the
+   * defaults one, 30 s after the schedule's): empty when one round per run is all `intervalSeconds`
+   * asks for.
    */
-  readonly probeTicks: sfn.StateMachine | undefined;
+  readonly tickQueues: sqs.Queue[];
 
   constructor(scope: Construct, id: string, props: ContinuityProps) {
     super(scope, id);
@@ -133,13 +143,22 @@ export class Continuity extends Construct {
       );
     }
 
-    this.probeTicks = probeTickMachine(this, this.probe, config, platform.monitoring);
+    this.tickQueues = probeTickQueues(this, this.probe, config, timeoutSeconds, platform.monitoring);
     new events.Rule(this, 'ProbeSchedule', {
       description: `Lifeboat: run a probe round every ${this.probeMinutes} minute(s)`,
       schedule: events.Schedule.rate(Duration.minutes(this.probeMinutes)),
       targets: [
         new targets.LambdaFunction(this.probe.function, { retryAttempts: 2 }),
-        ...(this.probeTicks ? [new targets.SfnStateMachine(this.probeTicks, { retryAttempts: 2 })] : []),
+        // The run's scheduled time goes with the tick: one the schedule sent late (its retries) is
+        // dropped by the probe instead of running late, towards the next tick.
+        ...this.tickQueues.map(
+          (queue, i) =>
+            new targets.SqsQueue(queue, {
+              message: events.RuleTargetInput.fromObject({ tick: i + 1, time: events.EventField.time }),
+              retryAttempts: 2,
+              maxEventAge: Duration.seconds(MIN_MAX_EVENT_AGE_SECONDS),
+            }),
+        ),
       ],
     });
     platform.monitoring.watchSchedule(
@@ -199,76 +218,87 @@ export class Continuity extends Construct {
 }
 
 /**
- * The rounds of a scheduled run after its first (awsProbeTicks: at the defaults one, 30 s in): an
- * Express state machine the schedule starts with the probe, which waits and then invokes the probe
- * asynchronously with `{ tick: n }`. EventBridge and its Scheduler start targets only to the minute;
- * a Step Functions Wait state is exact to the second, and an Express workflow bills its 30 s at 64 MB
- * ($0.00001667 per GB-second) where the probe waiting in Lambda billed them at its 448 MB. The
- * asynchronous invoke leaves throttling to Lambda's event queue, which retries a tick that meets a
- * run still going (a hand-over) within seconds and drops it after the probe's maximum event age.
+ * The rounds of a scheduled run after its first (awsProbeTicks: at the defaults one, 30 s in): for
+ * each, an SQS queue whose delivery delay is the tick's offset, to which the schedule sends
+ * `{ tick: n, time }` with the probe's own invocation, and from which an event source mapping hands
+ * the probe the message when the delay is over. EventBridge and its Scheduler start targets only to
+ * the minute; the queue's delay is exact to the second and costs only its requests (a send, the
+ * pollers' long polls, a delete), where the probe waiting in Lambda billed the wait at its 448 MB and
+ * a Step Functions Express wait at 64 MB.
+ *
+ * A tick runs near its time or not at all: a message that meets a run still going is retried by the
+ * event source mapping while it is hidden (Lambda throttles it: reserved concurrency 1), and the
+ * probe drops it once its round could not end before the next tick is due (awsProbeTickWindowMs).
+ * The queue keeps a message only until the next tick is due, at least SQS's minute, and hides one
+ * handed over for longer than that, so nothing is handed over twice: a refused message (the
+ * function's error alarm) expires instead of coming back. A tick's queue that hands over no tick in
+ * {@link TICK_ALARM_RUNS} runs (the schedule could not send, the mapping could not receive or invoke)
+ * raises the RoundTicksMissed alarm.
+ *
+ * A tick further in than SQS's 15-minute delay is not started (a warning at synth): such a run
+ * checks once, at its start.
  */
-function probeTickMachine(
+function probeTickQueues(
   scope: Construct,
   probe: LifeboatFunction,
   config: LifeboatConfig,
+  timeoutSeconds: number,
   monitoring: FunctionPlatform['monitoring'],
-): sfn.StateMachine | undefined {
+): sqs.Queue[] {
   const ticks = awsProbeTicks(config);
-  if (ticks.length < 2) return undefined;
-  let chain: sfn.Chain | undefined;
+  const runMinutes = scheduleMinutes(config.continuity.probes.intervalSeconds);
+  const queues: sqs.Queue[] = [];
   for (let n = 1; n < ticks.length; n++) {
-    const wait = new sfn.Wait(scope, `WaitForTick${n}`, {
-      time: sfn.WaitTime.duration(Duration.seconds((ticks[n] as number) - (ticks[n - 1] as number))),
+    const offset = ticks[n] as number;
+    if (offset > MAX_TICK_DELAY_SECONDS) {
+      Annotations.of(scope).addWarningV2(
+        'lifeboat:continuity.probes.intervalSeconds',
+        `continuity.probes.intervalSeconds is ${config.continuity.probes.intervalSeconds}: the round ${offset} s into each ${runMinutes}-minute run is not started (SQS delays a message at most ${MAX_TICK_DELAY_SECONDS} s), so the primary is checked once a run. Choose a whole number of minutes, or an interval that fits ${MAX_TICK_DELAY_SECONDS} s.`,
+      );
+      continue;
+    }
+    // Kept until the next tick is due: a message older than that has no round left to run.
+    const retentionSeconds = Math.max(
+      MIN_TICK_RETENTION_SECONDS,
+      Math.ceil(offset + awsProbeWindowMs(config, n) / 1000),
+    );
+    const queue = new sqs.Queue(scope, `RoundTick${n}`, {
+      // A tick number and a time: SQS's own keys, which the schedule may use without a key policy.
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      deliveryDelay: Duration.seconds(offset),
+      retentionPeriod: Duration.seconds(retentionSeconds),
+      // At least the function's timeout (Lambda requires it), and longer than a message is kept.
+      visibilityTimeout: Duration.seconds(Math.max(timeoutSeconds, retentionSeconds)),
     });
-    const invoke = new tasks.LambdaInvoke(scope, `StartTick${n}`, {
-      lambdaFunction: probe.function,
-      invocationType: tasks.LambdaInvocationType.EVENT,
-      payload: sfn.TaskInput.fromObject({ tick: n }),
-      retryOnServiceExceptions: false,
-    });
-    // A tick is worth starting only near its time: two quick retries, not CDK's six over two minutes.
-    invoke.addRetry({
-      errors: [
-        'Lambda.ServiceException',
-        'Lambda.AWSLambdaException',
-        'Lambda.SdkClientException',
-        'Lambda.TooManyRequestsException',
-      ],
-      interval: Duration.seconds(1),
-      maxAttempts: 2,
-      backoffRate: 2,
-    });
-    chain = chain ? chain.next(wait).next(invoke) : sfn.Chain.start(wait).next(invoke);
+    // One tick an invocation, handed over as soon as its delay ends. No maximum concurrency: at most
+    // one message is ever visible on a tick's queue, reserved concurrency 1 already holds the probe
+    // to one run, and the setting would keep five pollers polling where Lambda can otherwise scale an
+    // idle mapping down to two.
+    probe.function.addEventSource(
+      new SqsEventSource(queue, { batchSize: 1, maxBatchingWindow: Duration.seconds(0) }),
+    );
+    acknowledgeNag(
+      queue,
+      'AwsSolutions-SQS3',
+      'A tick is worth running only near its time: a failed or stale tick is not kept or retried (the queue keeps a message no longer than until the next tick is due). A refused tick raises the probe’s error alarm, a queue that hands over no tick the RoundTicksMissed alarm.',
+    );
+    monitoring.addAlarm(
+      n === 1 ? 'RoundTicksMissedAlarm' : `RoundTicks${n}MissedAlarm`,
+      `The probe took no tick from the queue that starts its round ${offset} s into each run for ${TICK_ALARM_RUNS} runs: until it does again, the primary is checked less often and an outage pages later than a minute.`,
+      queue.metricNumberOfMessagesDeleted({
+        period: Duration.minutes(TICK_ALARM_RUNS * runMinutes),
+        statistic: 'Sum',
+      }),
+      1,
+      {
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      },
+    );
+    queues.push(queue);
   }
-  const machine = new sfn.StateMachine(scope, 'RoundTicks', {
-    stateMachineType: sfn.StateMachineType.EXPRESS,
-    comment: `Lifeboat: start the probe ${ticks.slice(1).join(' s, ')} s into each scheduled run`,
-    definitionBody: sfn.DefinitionBody.fromChainable(chain as sfn.Chain),
-    timeout: Duration.millis(awsScheduleMs(config)),
-  });
-  monitoring.addAlarm(
-    'RoundTicksFailedAlarm',
-    'The state machine that starts the probe’s later rounds of each minute failed: until it runs again, the primary is checked once a minute and an outage pages later than a minute.',
-    machine.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }),
-    1,
-  );
-  acknowledgeNag(
-    machine,
-    'AwsSolutions-SF1',
-    'Every execution is the same wait and invoke, a tick number its only data: logging would write events a minute that say nothing and need CloudWatch Logs delivery rights on Resource "*". A failed execution raises the RoundTicksFailed alarm.',
-  );
-  acknowledgeNag(
-    machine,
-    'AwsSolutions-SF2',
-    'A wait and an asynchronous invoke: nothing to trace that the probe’s own metrics and logs do not show.',
-  );
-  acknowledgeNag(
-    machine.role,
-    'AwsSolutions-IAM5',
-    'CDK’s LambdaInvoke grants lambda:InvokeFunction on the probe function and its versions (<arn>:*); the state machine invokes only that function.',
-    [arnFinding(probe.function, ':*')],
-  );
-  return machine;
+  return queues;
 }
 
 /**
