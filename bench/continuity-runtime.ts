@@ -23,28 +23,10 @@
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
-import { startRuntime } from '../infra/local/runtime.js';
-import { parseConfig } from '../lambdas/core/config.js';
 import { invokeContinuity, revokeContinuity } from '../lambdas/core/continuity-service.js';
+import { finishBenchChild, serveBenchChild, startBenchChild } from './child-runtime-main.js';
 
 const ACTOR = 'bench-admin@alerts.example.org';
-/** The primary's domain; the parent addresses its messages to it. */
-const HANDOVER_DOMAIN = 'corp.test';
-
-const primaryPort = Number(process.argv[2]);
-const dataDir = process.argv[3] ?? '';
-const ratePerSecond = Number(process.argv[4]);
-const concurrency = Number(process.argv[5]);
-if (
-  !Number.isInteger(primaryPort) ||
-  primaryPort <= 0 ||
-  dataDir === '' ||
-  !(ratePerSecond > 0) ||
-  !(concurrency > 0)
-) {
-  throw new Error('usage: continuity-runtime.ts <primary port> <data dir> <ratePerSecond> <concurrency>');
-}
 
 /** Set for a profiled run, which counts nothing, so that its profile holds no bench code. */
 const profileFile = process.env.BENCH_PROFILE_FILE;
@@ -90,33 +72,9 @@ function counted<T extends object>(target: T, prefix: string): T {
   });
 }
 
-const config = parseConfig(
-  {
-    organisation: 'Lifeboat bench',
-    hostname: 'lifeboat.bench.test',
-    domains: [HANDOVER_DOMAIN],
-    routes: [
-      {
-        name: 'primary',
-        domains: [HANDOVER_DOMAIN],
-        hosts: [{ host: '127.0.0.1', port: primaryPort }],
-        tls: 'none',
-      },
-    ],
-    continuity: { handover: { ratePerSecond, concurrency } },
-    local: { dataDir },
-  },
-  'bench hand-over config',
-);
-const runtime = await startRuntime({
-  config,
-  dataDir,
-  ports: { smtp: 0, api: 0 },
-  api: false,
-  // Nothing runs on a timer: the hand-over starts on revoke, as after a revoke from the admin API.
-  sweepIntervalMs: 0,
-  probeIntervalMs: 0,
-});
+// Nothing runs on a timer: the hand-over starts on revoke, as after a revoke from the admin API.
+const child = await startBenchChild('continuity-runtime.ts', 'bench hand-over config');
+const runtime = child.runtime;
 const ctx = runtime.ctx;
 // The handlers read the context on every call, so counting wrappers put in now see every call.
 // A profiled run goes without them, so the profile shows the runtime and nothing of the bench.
@@ -131,16 +89,12 @@ const inspector = profileFile ? new Session() : undefined;
 inspector?.connect();
 let cpuMark = process.cpuUsage();
 let eluMark = performance.eventLoopUtilization();
-const reply = (tag: string, body: unknown) => process.stdout.write(`${tag} ${JSON.stringify(body)}\n`);
-reply('ready', { smtpPort: runtime.smtpPort });
+const reply = child.reply;
 
-for await (const line of createInterface({ input: process.stdin })) {
+await serveBenchChild(child, async (line) => {
   if (line === 'invoke') {
     const step = await invokeContinuity(ctx, ACTOR, { reason: 'bench: primary down' });
     reply('invoked', { state: step.org.state });
-  } else if (line === 'idle') {
-    await runtime.idle();
-    reply('idle', { queue: await ctx.store.countByState() });
   } else if (line === 'mark') {
     if (inspector) {
       await inspector.post('Profiler.enable');
@@ -175,10 +129,7 @@ for await (const line of createInterface({ input: process.stdin })) {
       queue: await ctx.store.countByState(),
       calls: Object.fromEntries(tally.calls),
     });
-  } else if (line === 'stop') {
-    break;
   }
-}
+});
 inspector?.disconnect();
-await runtime.stop();
-process.exit(0);
+await finishBenchChild(child);

@@ -1,6 +1,7 @@
 /**
  * Child process for the replay figure: the local runtime in a process of its own (as Postfix runs
- * in its own), one route to the primary on the port given as the first argument.
+ * in its own), one route to the primary on the port given as the first argument
+ * (bench/child-runtime-main.ts).
  *
  *   replay-runtime.ts <primary port> <data dir> <ratePerSecond> <concurrency>
  *
@@ -13,77 +14,29 @@
  * The parent owns the data folder and removes it.
  */
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
-import { startRuntime } from '../infra/local/runtime.js';
-import { parseConfig } from '../lambdas/core/config.js';
 import { getReplay, startReplay } from '../lambdas/core/replay.js';
+import { finishBenchChild, serveBenchChild, startBenchChild } from './child-runtime-main.js';
 
-/** The primary's domain; the parent addresses its messages to it. */
-const DOMAIN = 'corp.test';
+const child = await startBenchChild('replay-runtime.ts', 'bench replay config');
+const ctx = child.runtime.ctx;
 
-const primaryPort = Number(process.argv[2]);
-const dataDir = process.argv[3] ?? '';
-const ratePerSecond = Number(process.argv[4]);
-const concurrency = Number(process.argv[5]);
-if (
-  !Number.isInteger(primaryPort) ||
-  primaryPort <= 0 ||
-  dataDir === '' ||
-  !(ratePerSecond > 0) ||
-  !(concurrency > 0)
-) {
-  throw new Error('usage: replay-runtime.ts <primary port> <data dir> <ratePerSecond> <concurrency>');
-}
-
-const config = parseConfig(
-  {
-    organisation: 'Lifeboat bench',
-    hostname: 'lifeboat.bench.test',
-    domains: [DOMAIN],
-    routes: [
-      { name: 'primary', domains: [DOMAIN], hosts: [{ host: '127.0.0.1', port: primaryPort }], tls: 'none' },
-    ],
-    continuity: { handover: { ratePerSecond, concurrency } },
-    local: { dataDir },
-  },
-  'bench replay config',
-);
-const runtime = await startRuntime({
-  config,
-  dataDir,
-  ports: { smtp: 0, api: 0 },
-  api: false,
-  sweepIntervalMs: 0,
-  probeIntervalMs: 0,
+await serveBenchChild(child, async (line) => {
+  if (!line.startsWith('replay ')) return;
+  const cpuMark = process.cpuUsage();
+  const started = performance.now();
+  const job = await startReplay(
+    ctx,
+    { from: line.slice('replay '.length) },
+    { actor: 'bench-admin@alerts.example.org' },
+  );
+  await ctx.replays?.wake(job.id);
+  await child.runtime.replays.idle();
+  const ms = performance.now() - started;
+  const cpu = process.cpuUsage(cpuMark);
+  child.reply('replayed', {
+    job: await getReplay(ctx, job.id),
+    ms,
+    cpu: { userMs: cpu.user / 1000, systemMs: cpu.system / 1000 },
+  });
 });
-const ctx = runtime.ctx;
-const reply = (tag: string, body: unknown) => process.stdout.write(`${tag} ${JSON.stringify(body)}\n`);
-reply('ready', { smtpPort: runtime.smtpPort });
-
-for await (const line of createInterface({ input: process.stdin })) {
-  if (line === 'idle') {
-    await runtime.idle();
-    reply('idle', { queue: await ctx.store.countByState() });
-  } else if (line.startsWith('replay ')) {
-    const cpuMark = process.cpuUsage();
-    const started = performance.now();
-    const job = await startReplay(
-      ctx,
-      { from: line.slice('replay '.length) },
-      { actor: 'bench-admin@alerts.example.org' },
-    );
-    await ctx.replays?.wake(job.id);
-    await runtime.replays.idle();
-    const ms = performance.now() - started;
-    const cpu = process.cpuUsage(cpuMark);
-    reply('replayed', {
-      job: await getReplay(ctx, job.id),
-      ms,
-      cpu: { userMs: cpu.user / 1000, systemMs: cpu.system / 1000 },
-    });
-  } else if (line === 'stop') {
-    break;
-  }
-}
-await runtime.stop();
-process.exit(0);
+await finishBenchChild(child);
