@@ -36,8 +36,10 @@ export function awsScheduleMs(config: Pick<LifeboatConfig, 'continuity'>): numbe
  * Seconds into each scheduled run at which the stack starts a probe invocation, each running one
  * round: 0 (the schedule itself), then every `probes.intervalSeconds` whose round, at its worst,
  * still ends {@link SCHEDULE_SLACK_MS} before the next run ([0, 30] at the defaults). The later
- * ones are started by a state machine that waits in between, so no Lambda is billed for the wait:
- * EventBridge schedules, rules and Scheduler alike, start targets only to the minute.
+ * ones come from a queue each, which delays the schedule's message by the tick's offset, so no
+ * Lambda is billed for the wait: EventBridge schedules, rules and Scheduler alike, start targets
+ * only to the minute. At most five ticks fit a run (intervalSeconds 10), the five targets an
+ * EventBridge rule may have.
  */
 export function awsProbeTicks(config: Pick<LifeboatConfig, 'continuity'>): number[] {
   const { intervalSeconds, checkTimeoutSeconds } = config.continuity.probes;
