@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { IndexInbox, ReceivedIndexRequest } from '../../lambdas/adapters/sqs-index-requests.js';
+import { MAX_MESSAGE_BYTES } from '../../lambdas/core/config.js';
 import type { OrgStateName } from '../../lambdas/core/continuity.js';
-import { DRAIN_BACKLOG, NORMAL_INDEX_INTERVAL_MINUTES } from '../../lambdas/core/search/indexer.js';
+import {
+  DRAIN_BACKLOG,
+  indexBatch,
+  NORMAL_INDEX_INTERVAL_MINUTES,
+  PARSE_BYTES_IN_FLIGHT,
+  PARSE_CONCURRENCY,
+} from '../../lambdas/core/search/indexer.js';
 import { createIndexerHandler, DRAIN_RECEIVERS, DRAIN_RESERVE_MS } from '../../lambdas/handlers/indexer.js';
 import { type BlobStore, JOBS_OWNER } from '../../lambdas/ports.js';
 import { MemorySendingStore } from '../support/memory-sending.js';
@@ -279,5 +286,44 @@ describe('createIndexerHandler', () => {
     h.clock.advance(60);
     expect(await handler({})).toMatchObject({ indexed: 1 });
     expect(queue.left()).toEqual([]);
+  });
+});
+
+describe('indexBatch', () => {
+  it('parses at most PARSE_BYTES_IN_FLIGHT of raw mail at once, however many messages wait', async () => {
+    const { h, ids } = await setup();
+    // Each record says it is SES's largest message: only a few may be parsed at once.
+    const more: { messageId: string; address: string }[] = [];
+    for (let i = 0; i < 12; i++) {
+      const id = await h.receive(
+        await compose({ from: 'bob@example.org', to: 'alice@example.com', subject: `big ${i}`, text: 'x' }),
+        {
+          recipients: ['alice@example.com'],
+          index: false,
+        },
+      );
+      more.push({ messageId: id, address: 'alice@example.com' });
+    }
+    for (const { messageId } of [...ids, ...more]) {
+      const m = await h.store.getMessage(messageId);
+      await h.store.putMessage({ ...(m as NonNullable<typeof m>), size: MAX_MESSAGE_BYTES });
+    }
+    let reading = 0;
+    let most = 0;
+    const blobs: BlobStore = {
+      async getRaw(key) {
+        reading++;
+        most = Math.max(most, reading);
+        await new Promise((resolve) => setImmediate(resolve));
+        const raw = await h.blobs.getRaw(key);
+        reading--;
+        return raw;
+      },
+      putRaw: (key, body) => h.blobs.putRaw(key, body),
+    };
+    const outcome = await indexBatch({ ...h.ctx, blobs, cache: undefined }, [...ids, ...more]);
+    expect(outcome.failed).toEqual([]);
+    expect(most).toBe(PARSE_BYTES_IN_FLIGHT / MAX_MESSAGE_BYTES);
+    expect(most).toBeLessThan(PARSE_CONCURRENCY);
   });
 });
