@@ -86,6 +86,8 @@ export interface TickTimes {
   sentMs: number;
   /** Now: the invocation's start. */
   nowMs: number;
+  /** When the last probe round of any run ended (the organisation's lastRoundAt), if one has. */
+  lastRoundMs?: number | undefined;
 }
 
 /**
@@ -93,8 +95,9 @@ export interface TickTimes {
  * (the time it waited behind a run still going, from when its queue's delay ended) is taken off, or
  * null when the tick is stale and must not run, so a late tick never meets the next one: it waited
  * longer than awsProbeTickStaleAfterMs, or the schedule sent it that much after the run's time (a
- * send it retried). Like the schedule's own invocation, the tick keeps the time EventBridge takes to
- * start a run; a tick that comes early keeps its whole window.
+ * send it retried), or a round already ran since it was due (SQS handed the message over twice, or a
+ * requested check ran while it waited). Like the schedule's own invocation, the tick keeps the time
+ * EventBridge takes to start a run; a tick that comes early keeps its whole window.
  * @throws ValidationError for a tick this config does not start
  */
 export function awsProbeTickWindowMs(
@@ -108,6 +111,7 @@ export function awsProbeTickWindowMs(
   const dueMs = at.sentMs + (awsProbeTicks(config)[tick] ?? 0) * 1000;
   const lateMs = Math.max(0, at.nowMs - dueMs);
   if (lateMs > staleAfter) return null;
+  if (at.lastRoundMs !== undefined && at.lastRoundMs >= dueMs) return null;
   return window - lateMs;
 }
 

@@ -113,13 +113,16 @@ export function createProbeHandler(context: () => Context, options: ProbeHandler
       // less than its visibility timeout, so it is never handed over again.
       const { tick, time, sentMs } = parseTickMessage(event);
       const ctx = context();
+      const lastRoundAt = (await ctx.continuity.getOrg())?.lastRoundAt;
       const windowMs = awsProbeTickWindowMs(ctx.config, tick, {
         scheduledMs: Date.parse(time),
         sentMs,
         nowMs: ctx.clock.now().getTime(),
+        lastRoundMs: lastRoundAt ? Date.parse(lastRoundAt) : undefined,
       });
       if (windowMs === null) {
-        // Stale: it waited behind a run still going. Its round would meet the next tick's.
+        // Stale (it waited behind a run still going: its round would meet the next tick's), or its
+        // round already ran (a message SQS handed over twice).
         ctx.log.info('probe tick dropped', { tick, scheduled: time });
         return idle(ctx, { dropped: true });
       }

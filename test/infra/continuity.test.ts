@@ -142,6 +142,13 @@ describe('Probe ticks', () => {
     ).toEqual([undefined, '{"tick":1,"time":<time>}', '{"tick":2,"time":<time>}']);
   });
 
+  it('fits the most ticks a run can have (intervalSeconds 10) in the five targets a rule may have', () => {
+    const every10 = synth({ continuity: { probes: { intervalSeconds: 10, checkTimeoutSeconds: 1 } } });
+    expect(tickQueues(every10).map((q) => q.DelaySeconds)).toEqual([10, 20, 30, 40]);
+    const rule = resource(every10, 'AWS::Events::Rule', 'ContinuityProbeSchedule').Properties;
+    expect(rule.Targets).toHaveLength(5);
+  });
+
   it('keeps a later tick of a longer run until the run’s end', () => {
     // intervalSeconds 90: a 2-minute run with a round at its start and one 90 s in.
     const every90 = synth({ continuity: { probes: { intervalSeconds: 90 } } });

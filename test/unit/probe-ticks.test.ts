@@ -74,6 +74,12 @@ describe('awsProbeTickWindowMs', () => {
     expect(awsProbeTickWindowMs(tight, 1, at(15.5))).toBeNull();
   });
 
+  it('drops a tick whose round already ran: SQS handed its message over twice', () => {
+    expect(awsProbeTickWindowMs(SHIPPED, 1, { ...at(31), lastRoundMs: RUN + 30_200 })).toBeNull();
+    // The rounds before it (the schedule's own and its confirmation) leave it its round.
+    expect(awsProbeTickWindowMs(SHIPPED, 1, { ...at(30), lastRoundMs: RUN + 10_200 })).toBe(30_000);
+  });
+
   it('refuses a tick the config does not start', () => {
     expect(() => awsProbeTickWindowMs(SHIPPED, 2, at(60))).toThrow(ValidationError);
   });
@@ -169,6 +175,13 @@ describe('createProbeHandler, given a tick from its queue', () => {
     expect(result).toMatchObject({ rounds: 0, dropped: true, state: 'normal' });
     expect(checks).toEqual([]);
     expect(h.notifier.sent).toEqual([]);
+  });
+
+  it('runs a message SQS hands over twice once', async () => {
+    const { invoke, checks } = probe(false);
+    expect((await invoke(sqsEvent(tickBody(1)), 30)).rounds).toBe(1);
+    expect(await invoke(sqsEvent(tickBody(1)), 31)).toMatchObject({ rounds: 0, dropped: true });
+    expect(rounds(checks)).toEqual([30]);
   });
 
   it('refuses a message it cannot read, running nothing', async () => {
