@@ -26,6 +26,14 @@ const PACK_INDEXES_PER_PAGE = 20;
 /** Pack indexes an instance keeps after reading them (a replay looking for mail packed after it planned). */
 const CACHED_PACK_INDEXES = 200;
 
+/**
+ * A pack up to this size is read whole, once, and kept while a replay reads its members (they come in
+ * archive order, a pack's members together): in Glacier IR each GET costs $0.01 per 1,000, so a GET
+ * per message would cost 25 times a GET of Standard, where one GET per pack costs nothing to speak
+ * of and the per-GB retrieval fee is the same. A larger pack is read a member at a time (ranged GET).
+ */
+export const WHOLE_PACK_BYTES = 128 * 1024 * 1024;
+
 const isMissing = (err: unknown) =>
   err instanceof NoSuchKey || ['NoSuchKey', 'NotFound'].includes((err as Error).name);
 
@@ -36,8 +44,25 @@ const dayBefore = (iso: string) => new Date(Date.parse(iso) - 86_400_000).toISOS
  * Raw mail in S3, where SES's S3 action writes it, and, past the history window, in the packs the
  * sweep makes of it (a replay lists both, and reads a packed message by a ranged GET).
  */
-export function createS3Blobs(client: S3Client, bucket: string): BlobStore {
+export function createS3Blobs(
+  client: S3Client,
+  bucket: string,
+  options: { wholePackBytes?: number } = {},
+): BlobStore {
   const indexes = new Map<string, PackIndex>();
+  const wholePackBytes = options.wholePackBytes ?? WHOLE_PACK_BYTES;
+  /** The pack read last, whole: the next members a replay asks for are most likely in it. */
+  let lastPack: { key: string; bytes: Promise<Buffer> } | undefined;
+  const getBytes = async (key: string, range?: string) => {
+    const out = await client
+      .send(new GetObjectCommand({ Bucket: bucket, Key: key, ...(range ? { Range: range } : {}) }))
+      .catch((err: unknown) => {
+        if (isMissing(err)) throw new NotFoundError(`s3://${bucket}/${key}`);
+        throw err;
+      });
+    if (!out.Body) throw new NotFoundError(`s3://${bucket}/${key}`);
+    return Buffer.from(await out.Body.transformToByteArray());
+  };
   return {
     async getRaw(key) {
       try {
@@ -109,17 +134,19 @@ export function createS3Blobs(client: S3Client, bucket: string): BlobStore {
       return { items, cursor: ended ? undefined : `p:${last}` };
     },
     async readPacked(member) {
-      const end = member.offset + member.length - 1;
-      const out = await client
-        .send(
-          new GetObjectCommand({ Bucket: bucket, Key: member.pack, Range: `bytes=${member.offset}-${end}` }),
-        )
-        .catch((err: unknown) => {
-          if (isMissing(err)) throw new NotFoundError(`s3://${bucket}/${member.pack}`);
-          throw err;
+      const end = member.offset + member.length;
+      const size = [...indexes.values()].find((i) => i.pack === member.pack)?.packBytes ?? end;
+      if (size > wholePackBytes) {
+        return unpackMember(member, await getBytes(member.pack, `bytes=${member.offset}-${end - 1}`));
+      }
+      if (lastPack?.key !== member.pack) {
+        const bytes = getBytes(member.pack);
+        lastPack = { key: member.pack, bytes };
+        bytes.catch(() => {
+          if (lastPack?.bytes === bytes) lastPack = undefined;
         });
-      if (!out.Body) throw new NotFoundError(`s3://${bucket}/${member.pack}`);
-      return unpackMember(member, Buffer.from(await out.Body.transformToByteArray()));
+      }
+      return unpackMember(member, (await lastPack.bytes).subarray(member.offset, end));
     },
     async findPacked(key, storedAt) {
       for (const day of packDaysAround(storedAt)) {

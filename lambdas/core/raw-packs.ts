@@ -80,6 +80,11 @@ export const PACK_LEASE_MS = 300_000;
 /** gzip level of a member: 6 (zlib's default) gives most of level 9's ratio at a fraction of its time. */
 const GZIP_LEVEL = 6;
 
+/** One message as a pack holds it: its own gzip member, which a ranged GET reads and gunzips alone. */
+export function packMember(raw: Buffer): Buffer {
+  return gzipSync(raw, { level: GZIP_LEVEL });
+}
+
 /** Packs need mail that outlives the history window; with no such mail there is nothing to pack. */
 export function packingEnabled(config: Pick<LifeboatConfig, 'historyDays' | 'retentionDays'>): boolean {
   return config.retentionDays > config.historyDays;
@@ -306,6 +311,9 @@ export async function packRawMail(deps: PackDeps, options: PackOptions): Promise
   if (current.lease && Date.parse(current.lease.until) > now() && current.lease.owner !== options.owner) {
     return { ...result, outcome: 'busy' };
   }
+  // Most runs find nothing due: they stop at the one read, writing nothing (a sweep runs every minute).
+  if (rec && !current.written && now() < packableAt(deps, current.day))
+    return { ...result, outcome: 'waiting' };
   let version = rec?.version ?? 0;
   let job: PackJob = current;
   const save = async (next: PackJob) => {
@@ -473,7 +481,7 @@ async function buildPart(
       reads.delete(m.rawKey);
       // Gone already (retention, or a record whose raw object was never stored): nothing to pack.
       if (!original) continue;
-      const member = gzipSync(original.body, { level: GZIP_LEVEL });
+      const member = packMember(original.body);
       members.push({
         key: m.rawKey,
         storedAt: original.storedAt,
