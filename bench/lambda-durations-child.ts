@@ -5,8 +5,10 @@
  * {@link ChildResult}.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -38,12 +40,28 @@ export interface ChildArgs {
   smtpPort: number;
   /** Messages of the corpus to use (all when absent). */
   limit?: number;
+  /** Quiet sweeps and probe rounds. @default SCHEDULED_RUNS */
+  scheduledRuns?: number;
 }
 
-/** One invocation: its wall time and the CPU the process spent in it, in milliseconds. */
+/** What an invocation is, in the result. */
+export type InvocationKind = 'ingest' | 'deliverFresh' | 'deliverKept' | 'sweep' | 'probe';
+
+/** For a test: no latency added, and each invocation's start and end told. */
+export interface RunHooks {
+  /** Hold each AWS call to its in-region time. @default true */
+  latency?: boolean;
+  /** Told before and after each timed invocation (the first delivery of the kept pass is neither kind: not told). */
+  around?: (kind: InvocationKind, phase: 'start' | 'end') => void;
+}
+
+/** One invocation: its wall time and the CPU the process spent in it, in milliseconds; its AWS calls by service. */
 export interface Invocation {
   wallMs: number;
   cpuMs: number;
+  /** Time the main thread spent runnable but waiting for a core (other work on the machine). */
+  queuedMs: number;
+  calls: Record<string, number>;
 }
 
 export interface ChildResult {
@@ -60,6 +78,18 @@ export interface ChildResult {
   undelivered: number;
 }
 
+/**
+ * Milliseconds the main thread has spent runnable but waiting for a core (Linux's
+ * /proc/self/schedstat, its second field); 0 where there is no such file.
+ */
+function runQueueWaitMs(): number {
+  try {
+    return Number(readFileSync('/proc/self/schedstat', 'utf8').split(' ')[1] ?? 0) / 1e6;
+  } catch {
+    return 0;
+  }
+}
+
 /** Quiet sweeps and probe rounds timed. */
 const SCHEDULED_RUNS = 30;
 
@@ -72,15 +102,23 @@ const MULTI_ITEM = new Set([
 
 type AnyStack = MiddlewareStack<object, object>;
 
-/** Holds every call of the client to at least `latencyOf(command, output)` milliseconds. */
-function injectLatency(
+/**
+ * Counts every call of the client under `service` in `calls`, and (with `latency`) holds it to at
+ * least `latencyOf(command, output)` milliseconds.
+ */
+function instrument(
   client: { middlewareStack: unknown },
+  service: string,
+  calls: Record<string, number>,
+  latency: boolean,
   latencyOf: (command: string, output: Record<string, unknown>) => number,
 ): void {
   (client.middlewareStack as AnyStack).add(
     (next, context) => async (args) => {
       const started = performance.now();
       const out = await next(args);
+      calls[service] = (calls[service] ?? 0) + 1;
+      if (!latency) return out;
       const command = (context as { commandName?: string }).commandName ?? '';
       const left = latencyOf(command, out.output as Record<string, unknown>) - (performance.now() - started);
       if (left > 0) await delay(left);
@@ -149,7 +187,13 @@ function sesEvent(messageId: string, recipient: string, at: Date) {
   };
 }
 
-async function run(args: ChildArgs): Promise<ChildResult> {
+/**
+ * Ingests and delivers the corpus twice through the real handlers (deliver ending its session after
+ * each invocation, then keeping it), then runs quiet sweeps and probe rounds; each invocation timed.
+ */
+export async function runHandlers(args: ChildArgs, hooks: RunHooks = {}): Promise<ChildResult> {
+  const latency = hooks.latency ?? true;
+  const calls: Record<string, number> = {};
   const corpus = await loadCorpus();
   if (!corpus) throw new Error('the mail corpus is missing');
   const raws = corpus.slice(0, args.limit ?? corpus.length).map((m) => m.raw);
@@ -174,7 +218,7 @@ async function run(args: ChildArgs): Promise<ChildResult> {
     endpoint: args.dynamoEndpoint,
     credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
   });
-  injectLatency(dynamo, (command) =>
+  instrument(dynamo, 'dynamodb', calls, latency, (command) =>
     MULTI_ITEM.has(command) ? IN_REGION.dynamoMultiItemMs : IN_REGION.dynamoMs,
   );
   const s3Options = {
@@ -186,7 +230,7 @@ async function run(args: ChildArgs): Promise<ChildResult> {
     responseChecksumValidation: 'WHEN_REQUIRED',
   } as const;
   const s3 = new S3Client(s3Options);
-  injectLatency(s3, (command, output) => {
+  instrument(s3, 's3', calls, latency, (command, output) => {
     const bytes = command === 'GetObjectCommand' ? Number(output.ContentLength ?? 0) : 0;
     return IN_REGION.s3FirstByteMs + (bytes / (IN_REGION.s3MegabytesPerSecond * 1e6)) * 1000;
   });
@@ -197,7 +241,7 @@ async function run(args: ChildArgs): Promise<ChildResult> {
     credentials,
     requestHandler: answering(() => ({ statusCode: 202, body: '' })),
   });
-  injectLatency(lambda, () => IN_REGION.lambdaInvokeMs);
+  instrument(lambda, 'lambda', calls, latency, () => IN_REGION.lambdaInvokeMs);
   const sqs = new SQSClient({
     region,
     credentials,
@@ -212,11 +256,12 @@ async function run(args: ChildArgs): Promise<ChildResult> {
       return { statusCode: 200, body: JSON.stringify({ Successful, Failed: [] }) };
     }),
   });
-  injectLatency(sqs, () => IN_REGION.sqsSendMs);
+  instrument(sqs, 'sqs', calls, latency, () => IN_REGION.sqsSendMs);
 
   const store = createDynamoStore(dynamo, { tableName: args.tableName, retentionDays: recordDays(config) });
   const blobs = createS3Blobs(s3, args.bucket);
-  const clock = new ManualClock(new Date());
+  // A fixed start, so the minutes each step falls in (and what a probe round rolls up) are the same every run.
+  const clock = new ManualClock(new Date('2026-11-23T09:00:00Z'));
   const index = createSqsIndexRequests(sqs, 'https://sqs.us-east-1.amazonaws.com/123456789012/index');
   const prober = createSmtpProber({ hostname: config.hostname });
   let probeChecks = 0;
@@ -237,13 +282,18 @@ async function run(args: ChildArgs): Promise<ChildResult> {
     clock,
     log: silentLogger,
   });
-  const timed = async <T>(work: () => Promise<T>): Promise<[T, Invocation]> => {
+  const timed = async <T>(kind: InvocationKind | null, work: () => Promise<T>): Promise<[T, Invocation]> => {
+    if (kind) hooks.around?.(kind, 'start');
+    for (const k of Object.keys(calls)) delete calls[k];
+    const queued = runQueueWaitMs();
     const cpu = process.cpuUsage();
     const t0 = performance.now();
     const result = await work();
     const wallMs = performance.now() - t0;
     const used = process.cpuUsage(cpu);
-    return [result, { wallMs, cpuMs: (used.user + used.system) / 1000 }];
+    const queuedMs = runQueueWaitMs() - queued;
+    if (kind) hooks.around?.(kind, 'end');
+    return [result, { wallMs, cpuMs: (used.user + used.system) / 1000, queuedMs, calls: { ...calls } }];
   };
 
   const result: ChildResult = {
@@ -270,12 +320,13 @@ async function run(args: ChildArgs): Promise<ChildResult> {
       const messageId = `durations${keep ? 'k' : 'f'}${String(i).padStart(6, '0')}00000000000000000000`;
       // SES's S3 action, before the ingest function runs.
       await ses.send(new PutObjectCommand({ Bucket: args.bucket, Key: `raw/${messageId}`, Body: raw }));
-      const [, ingested] = await timed(() =>
+      const [, ingested] = await timed('ingest', () =>
         ingest(sesEvent(messageId, `user${i % 50}@${DOMAIN}`, clock.now())),
       );
       result.ingest.push(ingested);
       clock.advance(1);
-      const [delivered, invocation] = await timed(() => deliver({ messageId }));
+      const kind = !keep ? 'deliverFresh' : i > 0 ? 'deliverKept' : null;
+      const [delivered, invocation] = await timed(kind, () => deliver({ messageId }));
       if (delivered.delivered !== 1) result.undelivered++;
       else if (!keep) result.deliverFresh.push(invocation);
       else if (i > 0) result.deliverKept.push(invocation);
@@ -290,10 +341,10 @@ async function run(args: ChildArgs): Promise<ChildResult> {
     () => {},
   );
   const probe = createProbeHandler(() => ctx);
-  for (let i = 0; i < SCHEDULED_RUNS; i++) {
+  for (let i = 0; i < (args.scheduledRuns ?? SCHEDULED_RUNS); i++) {
     clock.advance(30);
-    result.sweep.push((await timed(() => sweep({})))[1]);
-    result.probe.push((await timed(() => probe({ tick: 0 })))[1]);
+    result.sweep.push((await timed('sweep', () => sweep({})))[1]);
+    result.probe.push((await timed('probe', () => probe({ tick: 0 })))[1]);
   }
   await mailer.close();
   result.probeChecks = probeChecks;
@@ -301,10 +352,13 @@ async function run(args: ChildArgs): Promise<ChildResult> {
   return result;
 }
 
-run(JSON.parse(process.argv[2] ?? '{}') as ChildArgs).then(
-  (r) => process.stdout.write(`${JSON.stringify(r)}\n`),
-  (err: Error) => {
-    process.stderr.write(`${err.stack ?? err.message}\n`);
-    process.exit(1);
-  },
-);
+// Run as a script (the figure's child process), not when a test imports it.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  runHandlers(JSON.parse(process.argv[2] ?? '{}') as ChildArgs).then(
+    (r) => process.stdout.write(`${JSON.stringify(r)}\n`),
+    (err: Error) => {
+      process.stderr.write(`${err.stack ?? err.message}\n`);
+      process.exit(1);
+    },
+  );
+}
