@@ -9,7 +9,7 @@
  */
 import { MAX_TICK_DELAY_SECONDS } from '../infra/aws/constructs/continuity.js';
 import { METRICS } from '../infra/aws/constructs/monitoring.js';
-import { INDEX_NONCURRENT_DAYS } from '../infra/aws/constructs/store.js';
+import { INDEX_NONCURRENT_DAYS, PACK_NONCURRENT_DAYS } from '../infra/aws/constructs/store.js';
 import { INDEXER_MEMORY_MB, INDEXER_SCHEDULE_MINUTES } from '../infra/aws/constructs/webmail.js';
 import {
   DELIVER_MEMORY_MB,
@@ -24,8 +24,10 @@ import {
 } from '../lambdas/adapters/smtp-mailer.js';
 import { parseConfig } from '../lambdas/core/config.js';
 import { awsProbeTicks } from '../lambdas/core/probe-cycle.js';
+import { awsRecordDays, PACK_SETTLE_MS, PACK_TARGET_BYTES } from '../lambdas/core/raw-packs.js';
 import { DRAIN_BACKLOG, NORMAL_INDEX_INTERVAL_MINUTES } from '../lambdas/core/search/indexer.js';
 import { SEGMENT_MESSAGES } from '../lambdas/core/search/mailbox-index.js';
+import { RAW_PACK_MARGIN_DAYS } from '../lambdas/storage-layout.js';
 import type { CapacityFigures } from './aws-capacity.js';
 import type { PricedDurations } from './lambda-durations.js';
 import type { Figure, FigureResult } from './report.js';
@@ -147,6 +149,31 @@ export const PRICED_DURATION_CALLS: Record<
   probe: { dynamodb: 13.5, smtpMessages: 0, smtpSessions: 1 },
 };
 
+/**
+ * Packed bytes over original bytes, each message its own gzip member as the packer writes it (level 6),
+ * measured on the shared corpus (bench/pack-ratio.ts; test/corpus/pack-ratio.test.ts measures again and
+ * fails when packing no longer shrinks mail by this). These are the corpus's ratios: its large messages
+ * carry text and uncompressed attachments; real attachments (JPEG, PDF, Office files: compressed
+ * already, sent as base64) pack to about 0.75, which the README prices too.
+ */
+export const MEASURED_PACK_RATIOS = { small: 0.438, large: 0.266 };
+
+/** Characters of an SES message id (`raw/<id>`), as a pack index names each message. */
+const SES_ID_CHARS = 40;
+
+/** One message's entry in a pack index (lambdas/core/raw-packs.ts packIndexSchema), in bytes. */
+export const PACK_INDEX_BYTES_PER_MESSAGE =
+  Buffer.byteLength(
+    JSON.stringify({
+      key: `raw/${'x'.repeat(SES_ID_CHARS)}`,
+      storedAt: '2026-11-22T10:00:00.000Z',
+      size: 76_800,
+      sha256: 'f'.repeat(64),
+      offset: 33_554_432,
+      length: 25_000,
+    }),
+  ) + 1;
+
 const sumValues = (by: Record<string, number>) => Object.values(by).reduce((a, b) => a + b, 0);
 
 /** The organisation and its mail: every assumption of the estimate. */
@@ -231,6 +258,17 @@ export const ASSUMPTIONS = {
   /** Days an expired noncurrent version is still billed on average: S3 counts to the next midnight UTC. */
   noncurrentLagDays: 0.5,
   /**
+   * Days a message waits past the history window before the sweep packs it: its day must end (half a
+   * day on average), then an hour for late mail (PACK_SETTLE_MS); the packer keeps up within minutes.
+   */
+  packWaitDays: 0.5 + PACK_SETTLE_MS / 86_400_000,
+  /**
+   * Packing, per message, in the sweep (960 MB), estimated: its S3 GET (about 20 ms, four at a time),
+   * its gzip (34 ms per MB measured on the shared corpus on a loaded 2-core machine: 2.5 ms at 75 KB)
+   * and its DeleteObject (about 20 ms, eight at a time).
+   */
+  packSecondsPerMessage: 0.01,
+  /**
    * Staff who sign in to the web app in a month without an outage: the quarterly drill, a third of
    * them each month (Cognito counts a monthly active user once, however often they sign in).
    */
@@ -307,6 +345,9 @@ export const PRICES = {
   s3StandardGbMonth: 0.023,
   s3GlacierIrGbMonth: 0.004,
   s3GlacierIrTransitionPer1000: 0.02,
+  s3GlacierIrPutPer1000: 0.02,
+  s3GlacierIrGetPer1000: 0.01,
+  s3GlacierIrRetrievalGb: 0.03,
   s3PutPer1000: 0.005,
   s3GetPer1000: 0.0004,
   dynamoPerMillionWrites: 0.625,
@@ -369,6 +410,11 @@ export interface WorkedMonth {
   totalUsd: number;
   ratio: number;
   port25TotalUsd: number;
+  /**
+   * What replaying a month of packed mail into a restored primary costs, once (not in the month):
+   * Glacier IR's retrieval fee on the packs' bytes and a GET per pack (a replay reads each pack whole).
+   */
+  packedReplay: { gb: number; packs: number; usd: number };
   /** The same month in an account of its own, with the always-free allowances subtracted. */
   dedicated: { savingsUsd: number; totalUsd: number; ratio: number; detail: string };
 }
@@ -378,6 +424,7 @@ export function workedMonth(
   a: Assumptions = ASSUMPTIONS,
   p: typeof PRICES = PRICES,
   c: CapacityFigures = MEASURED_CAPACITY,
+  r: { small: number; large: number } = MEASURED_PACK_RATIOS,
 ): WorkedMonth {
   const messages = a.users * a.messagesPerUserPerDay * a.days;
   const small = messages * a.smallShare;
@@ -402,13 +449,33 @@ export function workedMonth(
     },
   ];
 
-  // Raw mail: all of it in Standard through the history window; after it the small messages stay in
-  // Standard and the large ones are in Glacier IR, until retentionDays and then noncurrentDays more.
-  const monthsAfterHistory = (a.retentionDays + a.noncurrentDays - a.historyDays) / a.days;
-  const historyMonths = a.historyDays / a.days;
-  const standardGb = historyMonths * monthGb + monthsAfterHistory * smallGb;
-  const glacierGb = monthsAfterHistory * largeGb;
-  const recordDays = a.historyDays + a.ttlLagDays;
+  // Raw mail: each message in Standard through the history window until the sweep packs it, then
+  // noncurrentDays more as the old version its delete leaves; packed (gzip, at the ratios measured on
+  // the corpus) in Glacier IR from then until its pack expires, retentionDays − historyDays days after
+  // it was written, and PACK_NONCURRENT_DAYS more as an old version.
+  const rawStandardDays = a.historyDays + a.packWaitDays + a.noncurrentDays + a.noncurrentLagDays;
+  const standardGb = (rawStandardDays / a.days) * monthGb;
+  const packGb = smallGb * r.small + largeGb * r.large;
+  const packRatio = packGb / monthGb;
+  const packDays = a.retentionDays - a.historyDays + PACK_NONCURRENT_DAYS + a.noncurrentLagDays;
+  const glacierGb = (packDays / a.days) * packGb;
+  const packsPerMonth = a.days * Math.ceil(((packGb / a.days) * 1024 ** 3) / PACK_TARGET_BYTES);
+  const packIndexGb = (((messages * PACK_INDEX_BYTES_PER_MESSAGE) / 1024 ** 3) * packDays) / a.days;
+  // The packer's work: a GET and a DeleteObject (free) per message; per pack a PUT into Glacier IR, its
+  // index's PUT, and the checks (three HEADs of the pack, two GETs of the index); the day's records
+  // read once (a query, eventually consistent: half a unit per 4 KB); its Lambda time.
+  const packGets = messages;
+  const packIndexRequests = packsPerMonth * 6;
+  const packReadUnits = (messages * (c.storedKbPerMessage['message → byState'] ?? 1)) / 4 / 2;
+  const packGbSeconds = messages * a.packSecondsPerMessage * (SWEEP_MEMORY_MB / 1024);
+  const packUsd =
+    (packGets / 1000) * p.s3GetPer1000 +
+    (packsPerMonth / 1000) * p.s3GlacierIrPutPer1000 +
+    (packIndexRequests / 1000) * p.s3PutPer1000 +
+    (packReadUnits / 1e6) * p.dynamoPerMillionReads +
+    packGbSeconds * p.lambdaArmGbSecond;
+  // Records are kept awsRecordDays, a few days past the history window for the packer.
+  const recordDays = awsRecordDays(a) + a.ttlLagDays;
   const recordKbPerMessage = sumValues(c.storedKbPerMessage);
   const recordGb = (messages * (recordDays / a.days) * recordKbPerMessage) / KB_PER_GB;
   const runs = RUNS_PER_MONTH; // a sweep and a probe schedule a minute
@@ -458,7 +525,8 @@ export function workedMonth(
     probe: rounds * (probeMemoryMb(2) / 1024) * a.probeSeconds,
   };
   const totalGbSeconds = gbSeconds.ingest + gbSeconds.deliver + gbSeconds.sweep + gbSeconds.probe;
-  const loggedRequests = s3Puts + s3Gets + large; // SES's PUT, ingest's and deliver's GET, a transition
+  // SES's PUT, ingest's and deliver's GET, the packer's GET and DeleteObject.
+  const loggedRequests = s3Puts + s3Gets + packGets * 2;
   const accessLogGb = (loggedRequests * a.accessLogBytesPerRequest) / 1024 ** 3;
   const accessLogStoredGb = accessLogGb * (a.retentionDays / a.days);
   const loggedInvocations = invocations + indexRuns;
@@ -467,22 +535,22 @@ export function workedMonth(
 
   const items: CostItem[] = [
     {
-      item: 'S3 Standard: all raw mail for the history window, mail under 128 KB until it expires',
+      item: 'S3 Standard: raw mail until the sweep packs it, then as the old version its delete leaves',
       price: `$${p.s3StandardGbMonth} per GB-month`,
-      arithmetic: `${historyMonths.toFixed(0)} month × ${gb(monthGb)} GB + ${monthsAfterHistory.toFixed(2)} months (to retentionDays, then 30 days as old versions) × ${gb(smallGb)} GB = ${gb(standardGb)} GB`,
+      arithmetic: `${gb(monthGb)} GB × ${rawStandardDays.toFixed(1)} days (the history window, ${a.packWaitDays.toFixed(2)} to be packed, ${a.noncurrentDays} as an old version and ${a.noncurrentLagDays} to S3's midnight) = ${gb(standardGb)} GB`,
       usd: standardGb * p.s3StandardGbMonth,
     },
     {
-      item: 'S3 Glacier Instant Retrieval: mail of 128 KB or more, after the history window',
+      item: 'S3 Glacier Instant Retrieval: packed raw mail, from the end of the history window to retentionDays',
       price: `$${p.s3GlacierIrGbMonth} per GB-month`,
-      arithmetic: `${monthsAfterHistory.toFixed(2)} months × ${gb(largeGb)} GB = ${gb(glacierGb)} GB`,
+      arithmetic: `${gb(smallGb)} GB × ${r.small} + ${gb(largeGb)} GB × ${r.large} (gzip, as measured on the shared corpus) = ${gb(packGb)} GB, ${packRatio.toFixed(3)} of the mail, × ${packDays.toFixed(1)} days = ${gb(glacierGb)} GB`,
       usd: glacierGb * p.s3GlacierIrGbMonth,
     },
     {
-      item: 'S3 lifecycle transitions to Glacier IR',
-      price: `$${p.s3GlacierIrTransitionPer1000} per 1,000`,
-      arithmetic: `${int(large / 1000)} × $${p.s3GlacierIrTransitionPer1000}`,
-      usd: (large / 1000) * p.s3GlacierIrTransitionPer1000,
+      item: 'Raw-mail packing in the sweep: S3 requests, pack indexes, DynamoDB reads, Lambda',
+      price: `$${p.s3GetPer1000} per 1,000 GET, $${p.s3GlacierIrPutPer1000} per 1,000 Glacier IR PUT, $${p.s3PutPer1000} per 1,000 PUT, $${p.s3StandardGbMonth} per GB-month, DeleteObject free; DynamoDB and Lambda as below`,
+      arithmetic: `${int(packGets / 1000)} × $${p.s3GetPer1000} GET (each original) + ${int(packsPerMonth)} packs of ${PACK_TARGET_BYTES / 1024 ** 2} MB × $${p.s3GlacierIrPutPer1000} + ${int(packIndexRequests)} index and check requests; indexes ${PACK_INDEX_BYTES_PER_MESSAGE} B a message × ${packDays.toFixed(1)} days = ${gb(packIndexGb)} GB; ${int(packReadUnits)} read units (the day's records); ${int(messages)} messages × ${a.packSecondsPerMessage} s at ${SWEEP_MEMORY_MB} MB = ${int(packGbSeconds)} GB-s (no free allowance counted)`,
+      usd: packUsd + packIndexGb * p.s3StandardGbMonth,
     },
     {
       item: 'S3 PUT (SES stores each message)',
@@ -521,7 +589,7 @@ export function workedMonth(
       usd: (reads / 1e6) * p.dynamoPerMillionReads,
     },
     {
-      item: 'DynamoDB storage (records for the history window)',
+      item: `DynamoDB storage (records for the history window and the packer's ${RAW_PACK_MARGIN_DAYS} days)`,
       price: `$${p.dynamoGbMonth} per GB-month`,
       arithmetic: `${recordDays} days × ${int(messages / a.days)} messages × ${recordKbPerMessage.toFixed(2)} KB as measured (${Object.entries(
         c.storedKbPerMessage,
@@ -670,6 +738,11 @@ export function workedMonth(
     totalUsd,
     ratio: totalUsd / sesUsd,
     port25TotalUsd: totalUsd + sum(port25),
+    packedReplay: {
+      gb: packGb,
+      packs: packsPerMonth,
+      usd: packGb * p.s3GlacierIrRetrievalGb + (packsPerMonth / 1000) * p.s3GlacierIrGetPer1000,
+    },
     dedicated: {
       savingsUsd,
       totalUsd: totalUsd - savingsUsd,
@@ -728,6 +801,30 @@ async function measureCapacity(): Promise<CapacityFigures | undefined> {
   }
 }
 
+/** Archived mail packed as the packer packs it, on the corpus, beside the ratios the month prices. */
+async function packRatioRow(month: WorkedMonth): Promise<FigureResult['rows'][number]> {
+  const [{ loadCorpus }, { measurePackRatios }] = await Promise.all([
+    import('./corpus.js'),
+    import('./pack-ratio.js'),
+  ]);
+  const corpus = await loadCorpus();
+  const measured = corpus ? measurePackRatios(corpus.map((m) => m.raw)) : undefined;
+  const matches =
+    measured?.small.ratio === MEASURED_PACK_RATIOS.small &&
+    measured.large.ratio === MEASURED_PACK_RATIOS.large;
+  return {
+    id: 'cost.pack-ratio',
+    figure:
+      'Packed raw mail ÷ original, each message its own gzip member (measured: the shared corpus, under 128 KB and larger apart)',
+    value: measured ? `${measured.small.ratio} small, ${measured.large.ratio} large` : 'corpus missing',
+    reference: `the worked month prices ${MEASURED_PACK_RATIOS.small} and ${MEASURED_PACK_RATIOS.large}; a month of packed mail replayed costs $${money(month.packedReplay.usd)}`,
+    ratio: '—',
+    aim: 'the month prices what the code does',
+    verdict: matches ? 'PASS' : 'MISS',
+    data: { measured, modelled: MEASURED_PACK_RATIOS, packedReplay: month.packedReplay },
+  };
+}
+
 /** The bench's rows: the mail path's measured write units, and the worked month's ratio to SES receiving alone. */
 export const awsCostFigure: Figure = {
   name: 'aws-cost',
@@ -750,6 +847,7 @@ export const awsCostFigure: Figure = {
           verdict: matches ? 'PASS' : 'MISS',
           data: { measured, modelled: MEASURED_CAPACITY },
         },
+        await packRatioRow(month),
         {
           id: 'cost.ratio',
           figure: `Worked AWS month (${ASSUMPTIONS.users} users × ${ASSUMPTIONS.messagesPerUserPerDay} messages a day, connector mode) ÷ SES receiving alone`,

@@ -60,6 +60,12 @@ export const EXTRACTED_ATTACHMENT_DAYS = 1;
  */
 export const INDEX_NONCURRENT_DAYS = 1;
 
+/**
+ * A pack expired by its rule, or an index a resumed run replaced, stays a noncurrent version this
+ * long: a day, the shortest a lifecycle rule counts (the raw mail it holds has reached retentionDays).
+ */
+export const PACK_NONCURRENT_DAYS = 1;
+
 /** An upload SES abandoned half-way is cleaned up after this; nothing completes it later. */
 const ABORT_INCOMPLETE_UPLOAD_DAYS = 7;
 
@@ -227,7 +233,7 @@ export class Store extends Construct {
                 id: 'expire-raw-packs',
                 prefix: PACKS_PREFIX,
                 expiration: Duration.days(props.retentionDays - props.historyDays),
-                noncurrentVersionExpiration: Duration.days(REPLACED_WORKING_COPY_DAYS),
+                noncurrentVersionExpiration: Duration.days(PACK_NONCURRENT_DAYS),
               },
             ]
           : []),
