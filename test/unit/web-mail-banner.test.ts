@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { StatusResponse } from '../../web/src/mail/api.js';
+import type { StatusResponse } from '../../lambdas/webmail/schemas.js';
 import { continuityBannerText } from '../../web/src/mail/banner.js';
 
 const status = (marks: Partial<StatusResponse>): StatusResponse => ({

@@ -3,7 +3,7 @@
  * mail of one of their addresses, and only once it matters to them: while mail is held here and
  * while it is handed back. A drill says it is one, so nobody takes a rehearsal for an outage.
  */
-import type { StatusResponse } from './api.js';
+import type { StatusResponse } from '../../../lambdas/webmail/schemas.js';
 
 export interface ContinuityBannerText {
   /** The look: the outage's warning colours, or the all-clear's while mail is handed back. */
