@@ -74,6 +74,12 @@ export const PACK_SETTLE_MS = 3_600_000;
  */
 export const PACK_MARGIN_MS = 30_000;
 
+/**
+ * Longest a run packs: a day of the worked month's mail (50,000 messages) is about 20 parts of a few
+ * seconds each, done in a few runs, and a sweep that packs stays well short of the next minute's.
+ */
+export const PACK_RUN_MS = 120_000;
+
 /** The packer's lease lasts the run that holds it, at most this long (the sweep's own timeout). */
 export const PACK_LEASE_MS = 300_000;
 
@@ -292,7 +298,9 @@ async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T
 export async function packRawMail(deps: PackDeps, options: PackOptions): Promise<PackResult> {
   const result: PackResult = { outcome: 'stopped', parts: 0, messages: 0 };
   if (!packingEnabled(deps.config)) return { ...result, outcome: 'disabled' };
-  const budgetLeft = () => options.remainingMs() - PACK_MARGIN_MS;
+  const started = performance.now();
+  const budgetLeft = () =>
+    Math.min(options.remainingMs() - PACK_MARGIN_MS, PACK_RUN_MS - (performance.now() - started));
   if (budgetLeft() <= 0) return result;
   const now = () => deps.clock.now().getTime();
 

@@ -66,6 +66,7 @@ export function createSweepHandler(
     const remaining = lambda?.getRemainingTimeInMillis?.bind(lambda);
     let replayed: number | undefined;
     let packed: PackResult | undefined;
+    let packFailure: { error: unknown } | undefined;
     const result = await endingSessions(ctx, options, async () => {
       const swept = await sweepDue(ctx, { remainingMs: remaining });
       // Mail waiting for its retry goes first; a replay is the organisation catching up on the past.
@@ -74,22 +75,31 @@ export function createSweepHandler(
       }
       // Packing mail past the history window waits for everything else: it is days ahead of its deadline.
       if (options.packs && remaining && ctx.packs && ctx.jobs) {
-        packed = await packRawMail(
-          {
-            store: ctx.store,
-            packs: ctx.packs,
-            jobs: ctx.jobs,
-            config: ctx.config,
-            clock: ctx.clock,
-            log: ctx.log,
-          },
-          { remainingMs: remaining, owner: newRunnerId() },
-        );
+        try {
+          packed = await packRawMail(
+            {
+              store: ctx.store,
+              packs: ctx.packs,
+              jobs: ctx.jobs,
+              config: ctx.config,
+              clock: ctx.clock,
+              log: ctx.log,
+            },
+            { remainingMs: remaining, owner: newRunnerId() },
+          );
+        } catch (err) {
+          // The retries and the queue metrics still go out; the run then fails (the Sweep errors alarm).
+          packFailure = { error: err };
+          ctx.log.error('raw packing failed', {
+            code: (err as { code?: string }).code ?? (err as Error).name,
+          });
+        }
       }
       return swept;
     });
     const metrics = await queueMetrics(ctx.store, ctx.config.routes, ctx.clock.now());
     emit(metricsLine(metrics, ctx.clock.now().getTime()));
+    if (packFailure) throw packFailure.error;
     return {
       ...result,
       metrics,

@@ -15,6 +15,7 @@ import {
   parsePackIndex,
 } from '../../lambdas/core/raw-packs.js';
 import { replayReport, runReplay, startReplay } from '../../lambdas/core/replay.js';
+import { createSweepHandler } from '../../lambdas/handlers/sweep.js';
 import { JOBS_OWNER } from '../../lambdas/ports.js';
 import { PACKS_PREFIX, packIndexKey, packKey } from '../../lambdas/storage-layout.js';
 import { continuityHarness } from '../support/continuity.js';
@@ -356,6 +357,51 @@ describe('replay of packed mail', () => {
       ['m2', 'sent'],
       ['m3', 'sent'],
     ]);
+  });
+});
+
+describe('createSweepHandler with packs', () => {
+  const lambda = { getRemainingTimeInMillis: () => 250_000 };
+  const sweepCtx = (t: ReturnType<typeof harness>) => ({ ...t.replayCtx, packs: t.packs }) as Context;
+
+  it('packs the day due after the retries, and only when asked to', async () => {
+    const t = harness();
+    await t.archive(1, at(1));
+    const lines: string[] = [];
+    const notAsked = await createSweepHandler(
+      () => sweepCtx(t),
+      (l) => lines.push(l),
+      { replays: true },
+    )({}, lambda);
+    expect(notAsked.packed).toBeUndefined();
+    expect(t.packs.calls).toEqual([]);
+    const asked = await createSweepHandler(
+      () => sweepCtx(t),
+      (l) => lines.push(l),
+      { replays: true, packs: true },
+    )({}, lambda);
+    expect(asked.packed).toMatchObject({ parts: 1, messages: 1 });
+    expect(t.blobs.objects.has('raw/m1')).toBe(false);
+    expect(lines).toHaveLength(2);
+  });
+
+  it('still publishes the queue metrics when packing fails, then fails the run', async () => {
+    const t = harness();
+    await t.archive(1, at(1));
+    t.packs.putPack = async () => {
+      throw new Error('AccessDenied');
+    };
+    const lines: string[] = [];
+    await expect(
+      createSweepHandler(
+        () => sweepCtx(t),
+        (l) => lines.push(l),
+        { packs: true },
+      )({}, lambda),
+    ).rejects.toThrow('AccessDenied');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0] ?? '{}')).toHaveProperty('DeferredDeliveries');
+    expect(t.blobs.objects.has('raw/m1')).toBe(true);
   });
 });
 
