@@ -23,8 +23,11 @@ import { DRAFTS_PREFIX, PACKS_PREFIX, RAW_PREFIX } from '../storage-layout.js';
 /** Pack indexes read per page of a listing: each is one GET of about 200 bytes a message. */
 const PACK_INDEXES_PER_PAGE = 20;
 
-/** Pack indexes an instance keeps after reading them (a replay looking for mail packed after it planned). */
-const CACHED_PACK_INDEXES = 200;
+/**
+ * Pack indexes an instance keeps after reading them (a replay looking for mail packed after it
+ * planned): two days of the worked month's parts, about 20 MB parsed.
+ */
+const CACHED_PACK_INDEXES = 50;
 
 /**
  * A pack up to this size is read whole, once, and kept while a replay reads its members (they come in
