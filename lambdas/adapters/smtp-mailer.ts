@@ -154,7 +154,6 @@ function transact(conn: SMTPConnection, envelope: Envelope, raw: Buffer) {
       { from: envelope.from, to: envelope.to, size: raw.length, use8BitMime: true },
       body,
       (err, info) => {
-        (globalThis as Record<string, unknown>).__cbHr = process.hrtime.bigint();
         conn.removeListener('error', onError);
         if (err) reject(err);
         else resolve(info);
