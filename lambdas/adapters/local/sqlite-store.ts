@@ -65,6 +65,13 @@ export interface SqliteStoreOptions {
   retentionDays: number;
   /** @default 'NORMAL' (see SqliteSynchronous) */
   synchronous?: SqliteSynchronous;
+  /**
+   * How long a write waits for another connection's lock once the store is open, in ms; 0 fails
+   * at once with SQLITE_BUSY, for a caller that waits in steps finer than SQLite's own (its busy
+   * handler sleeps a millisecond at least). Opening always waits BUSY_TIMEOUT_MS.
+   * @default BUSY_TIMEOUT_MS
+   */
+  busyTimeoutMs?: number;
 }
 
 /** What one `purgeExpired` removed. */
@@ -316,6 +323,7 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions): Sqli
     db.close();
     throw err;
   }
+  if (options.busyTimeoutMs !== undefined) db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
   // SQLite gives the WAL and shared-memory files the database's mode; make sure of it.
   makePrivate(`${file}-wal`, false);
   makePrivate(`${file}-shm`, false);

@@ -1,0 +1,119 @@
+import type { AddressInfo } from 'node:net';
+import Database from 'better-sqlite3';
+import { SMTPServer } from 'smtp-server';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { DeliverDeps, DeliverStep } from '../../lambdas/core/deliver.js';
+import { gatewayIdOf } from '../support/primary.js';
+import { startTestRuntime, TEST_DOMAIN, type TestRuntime, testConfig } from '../support/runtime.js';
+
+/** How long the primary keeps the test's thread busy after its 250, at most: a give-up, not a timing. */
+const BLOCK_LIMIT_MS = 10_000;
+
+const message = Buffer.from(
+  [
+    'From: Sender <sender@sender.example>',
+    `To: alice@${TEST_DOMAIN}`,
+    'Subject: outbound thread',
+    'Message-ID: <outbound-thread@sender.example>',
+    '',
+    'Body.',
+    '',
+  ].join('\r\n'),
+);
+
+/**
+ * A primary in the test's own thread, which is also the runtime's main thread: right after its
+ * 250 it keeps that thread busy, reading the gateway's database through a connection of its own,
+ * until the delivery reads `delivered` (or BLOCK_LIMIT_MS). Only a write that needs no turn of
+ * the main thread's event loop can land meanwhile.
+ */
+class BlockingPrimary {
+  /** Each delivery's state as last read while the main thread was held. */
+  readonly seenWhileBlocked: Array<string | undefined> = [];
+  port = 0;
+  private db: Database.Database | undefined;
+  private readonly server = new SMTPServer({
+    disabledCommands: ['AUTH', 'STARTTLS'],
+    disableReverseLookup: true,
+    logger: false,
+    onData: (stream, _session, callback) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        callback(null, '2.0.0 Ok');
+        const id = gatewayIdOf(Buffer.concat(chunks));
+        const read = this.db?.prepare<[string], { state: string }>(
+          'SELECT state FROM deliveries WHERE message_id = ?',
+        );
+        let state: string | undefined;
+        const until = performance.now() + BLOCK_LIMIT_MS;
+        do state = read?.get(id ?? '')?.state;
+        while (state !== 'delivered' && performance.now() < until);
+        this.seenWhileBlocked.push(state);
+      });
+    },
+  });
+
+  async listen(): Promise<void> {
+    this.server.on('error', () => {});
+    this.port = await new Promise<number>((resolve) =>
+      this.server.listen(0, '127.0.0.1', () => resolve((this.server.server.address() as AddressInfo).port)),
+    );
+  }
+
+  watch(database: string): void {
+    this.db = new Database(database, { readonly: true, fileMustExist: true });
+  }
+
+  async stop(): Promise<void> {
+    this.db?.close();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+describe('outbound thread', () => {
+  let primary: BlockingPrimary;
+  let rt: TestRuntime;
+
+  beforeEach(async () => {
+    primary = new BlockingPrimary();
+    await primary.listen();
+    const route = { host: '127.0.0.1', port: primary.port } as Parameters<typeof testConfig>[0];
+    rt = await startTestRuntime({ config: testConfig(route) });
+    primary.watch(rt.layout.database);
+  });
+
+  afterEach(async () => {
+    await rt.stop();
+    await primary.stop();
+  });
+
+  it('records delivered while the main thread is still busy after the primary’s 250', async () => {
+    const { id } = await rt.sendAndSettle({ to: [`alice@${TEST_DOMAIN}`], raw: message });
+
+    expect(primary.seenWhileBlocked).toEqual(['delivered']);
+    const d = await rt.delivery(id, `alice@${TEST_DOMAIN}`);
+    expect(d.state).toBe('delivered');
+    expect(d.attempts).toBe(1);
+    // Counted once, by the thread's write, though the main thread saw the outcome too.
+    expect((await rt.ctx.store.countByState()).delivered).toBe(1);
+  });
+
+  it('leaves nothing to send again when the worker dies right after the primary’s reply', async () => {
+    let died = false;
+    const checkpoint = (step: DeliverStep) => {
+      if (step === 'sent' && !died) {
+        died = true;
+        throw new Error('worker died');
+      }
+    };
+    Object.assign(rt.ctx, { checkpoint } satisfies Pick<DeliverDeps, 'checkpoint'>);
+
+    const { id } = await rt.sendAndSettle({ to: [`alice@${TEST_DOMAIN}`], raw: message });
+    await rt.sweepAfter(24 * 3600);
+
+    expect(died).toBe(true);
+    expect(primary.seenWhileBlocked).toEqual(['delivered']);
+    expect((await rt.delivery(id, `alice@${TEST_DOMAIN}`)).state).toBe('delivered');
+  });
+});
