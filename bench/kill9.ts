@@ -1,3 +1,4 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -22,6 +23,30 @@ const SENDERS = 8;
 const ACCEPTED_BETWEEN_KILLS = [10, 30] as const;
 /** A kill lands this many milliseconds (at random, up to) after its count is reached: mid-transaction or mid-delivery. */
 const KILL_JITTER_MS = 20;
+/**
+ * The killer: a process of its own that, told a pid and a delay on a line of its input, waits
+ * that long on its own event loop, sends SIGKILL and answers with the time it did. Issued from
+ * the bench's own event loop, the kill would come right after the loop's poll phase, in which
+ * the counting primary has just written its replies, and often lands tens of microseconds after
+ * a 250 (3 of the 4 copies resent in one run), before any runtime can have read it. A crash keeps
+ * no such appointment with the primary.
+ */
+const KILLER_SOURCE = `
+let buffered = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk) => {
+  buffered += chunk;
+  let nl;
+  while ((nl = buffered.indexOf('\\n')) !== -1) {
+    const [pid, delay] = buffered.slice(0, nl).split(' ').map(Number);
+    buffered = buffered.slice(nl + 1);
+    setTimeout(() => {
+      try { process.kill(pid, 'SIGKILL'); } catch {}
+      process.stdout.write(process.hrtime.bigint() + '\\n');
+    }, delay);
+  }
+});
+`;
 /** A sender retries a transaction that failed (runtime dead, connection cut) after this pause. */
 const RETRY_PAUSE_MS = 100;
 /** Aim: at most one extra copy at the primary per this many kills. */
@@ -97,14 +122,13 @@ function deliveryStates(database: string): Map<string, string> {
 
 /**
  * Milliseconds from the primary taking each message (its 250 on the way) to Lifeboat's recorded
- * `delivered` (its deliveredAt): the window in which a kill costs a second copy, one per delivery.
+ * `delivered` (its deliveredAt): the window in which a kill costs a second copy, one per delivery
+ * (for a resent one, of the copy that was recorded).
  */
 function recordLags(database: string, transactions: readonly PrimaryTransaction[]): number[] {
-  const first = new Map<string, number>();
-  for (const t of transactions) {
-    const key = `${t.gatewayId ?? ''} ${(t.to[0] ?? '').toLowerCase()}`;
-    if (!first.has(key)) first.set(key, t.at);
-  }
+  // The last copy's: a resent delivery's recorded `delivered` is its second attempt's.
+  const last = new Map<string, number>();
+  for (const t of transactions) last.set(`${t.gatewayId ?? ''} ${(t.to[0] ?? '').toLowerCase()}`, t.at);
   const db = new Database(database, { readonly: true, fileMustExist: true });
   try {
     const rows = db
@@ -114,7 +138,7 @@ function recordLags(database: string, transactions: readonly PrimaryTransaction[
       .all();
     const lags: number[] = [];
     for (const r of rows) {
-      const at = first.get(`${r.message_id} ${r.recipient.toLowerCase()}`);
+      const at = last.get(`${r.message_id} ${r.recipient.toLowerCase()}`);
       const deliveredAt = (JSON.parse(r.record) as { deliveredAt: string | null }).deliveredAt;
       if (at !== undefined && deliveredAt) lags.push(Date.parse(deliveredAt) - at);
     }
@@ -130,27 +154,52 @@ function recordLags(database: string, transactions: readonly PrimaryTransaction[
  * kill the primary had taken the first copy.
  */
 export function resentCauses(
-  transactions: readonly Pick<PrimaryTransaction, 'gatewayId' | 'to' | 'at'>[],
-  kills: readonly { at: number; states: Map<string, string> }[],
+  transactions: readonly Pick<PrimaryTransaction, 'gatewayId' | 'to' | 'hrAt'>[],
+  kills: readonly { hrAt: bigint; states: Map<string, string> }[],
 ): ResentCause[] {
-  const seen = new Map<string, number>();
+  const seen = new Map<string, bigint>();
   const causes: ResentCause[] = [];
   for (const t of transactions) {
     const key = `${t.gatewayId ?? ''} ${(t.to[0] ?? '').toLowerCase()}`;
     const first = seen.get(key);
     if (first === undefined) {
-      seen.set(key, t.at);
+      seen.set(key, t.hrAt);
       continue;
     }
-    const kill = [...kills].reverse().find((k) => k.at <= t.at);
+    const kill = [...kills].reverse().find((k) => k.hrAt <= t.hrAt);
     if (!kill) continue;
     causes.push({
       stateAtKill: kill.states.get(key) ?? 'no record',
-      firstCopyBeforeKill: first <= kill.at,
-      msBeforeKill: kill.at - first,
+      firstCopyBeforeKill: first <= kill.hrAt,
+      msBeforeKill: Number(kill.hrAt - first) / 1e6,
     });
   }
   return causes;
+}
+
+/** Starts the killer process (see KILLER_SOURCE); a kill resolves with its time on the monotonic clock. */
+function startKiller(): { kill(pid: number, delayMs: number): Promise<bigint>; stop(): void } {
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['-e', KILLER_SOURCE]);
+  const waiting: Array<(hrAt: bigint) => void> = [];
+  let buffered = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    buffered += chunk;
+    for (let nl = buffered.indexOf('\n'); nl !== -1; nl = buffered.indexOf('\n')) {
+      const hrAt = BigInt(buffered.slice(0, nl));
+      buffered = buffered.slice(nl + 1);
+      waiting.shift()?.(hrAt);
+    }
+  });
+  return {
+    kill(pid, delayMs) {
+      return new Promise((resolve) => {
+        waiting.push(resolve);
+        child.stdin.write(`${pid} ${delayMs}\n`);
+      });
+    },
+    stop: () => child.kill(),
+  };
 }
 
 const randomBetween = ([low, high]: readonly [number, number]) =>
@@ -168,6 +217,7 @@ export const kill9Figure: Figure = {
   async run(): Promise<FigureResult> {
     const dir = await mkdtemp(path.join(tmpdir(), 'lifeboat-bench-kill9-'));
     const primary = await TestPrimary.start();
+    const killer = startKiller();
     let lifeboat: LifeboatProcess | undefined;
     /** Senders start no new message once this is false, and finish the one they are sending. */
     let sending = true;
@@ -203,14 +253,13 @@ export const kill9Figure: Figure = {
       });
 
       const started = Date.now();
-      const kills: { at: number; states: Map<string, string> }[] = [];
+      const kills: { hrAt: bigint; states: Map<string, string> }[] = [];
       for (let kill = 0; kill < KILLS; kill++) {
         const at = accepted.size + randomBetween(ACCEPTED_BETWEEN_KILLS);
         while (accepted.size < at) await sleep(2);
-        await sleep(Math.random() * KILL_JITTER_MS);
-        const killedAt = Date.now();
+        const killedAt = await killer.kill(lifeboat.pid, Math.random() * KILL_JITTER_MS);
         await lifeboat.kill9();
-        kills.push({ at: killedAt, states: deliveryStates(path.join(dataDir, 'lifeboat.db')) });
+        kills.push({ hrAt: killedAt, states: deliveryStates(path.join(dataDir, 'lifeboat.db')) });
         lifeboat = await LifeboatProcess.start({ cwd: dir, configFile });
       }
       sending = false;
@@ -243,6 +292,9 @@ export const kill9Figure: Figure = {
         const k = `${c.stateAtKill}${c.firstCopyBeforeKill ? '' : ' (first copy after the kill)'}`;
         byState.set(k, (byState.get(k) ?? 0) + 1);
       }
+      const ms = (c: ResentCause) => `${c.msBeforeKill.toFixed(2)} ms`;
+      const before = causes.filter((c) => c.firstCopyBeforeKill);
+      const after = causes.filter((c) => !c.firstCopyBeforeKill);
       const perKill = (resent + storedTwice) / KILLS;
       const aim = 1 / AIM_KILLS_PER_DUPLICATE;
       const row: Row = {
@@ -272,13 +324,14 @@ export const kill9Figure: Figure = {
         rows: [row],
         notes: [
           `kill -9, the window: from the primary taking a message to Lifeboat's recorded \`delivered\` (deliveredAt, millisecond clock), over ${lags.length} deliveries: median ${fmt(pct(0.5), 'ms')}, p90 ${fmt(pct(0.9), 'ms')}, p99 ${fmt(pct(0.99), 'ms')}, most ${fmt(lags.at(-1) ?? Number.NaN, 'ms')}.`,
-          `kill -9, where the resent copies came from (the delivery's state in the killed process's database; the primary took the first copy a median ${fmt(median(causes.map((c) => c.msBeforeKill)), 'ms')} before the kill): ${[...byState].map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}.`,
-          `kill -9: ${KILLS} kills of the runtime process over ${fmt(loadSeconds, 's')} of load (${SENDERS} senders without pause, each kill after ${ACCEPTED_BETWEEN_KILLS[0]}–${ACCEPTED_BETWEEN_KILLS[1]} acknowledged messages and up to ${KILL_JITTER_MS} ms), each followed by a restart on the same data, then drained. "Resent" is a delivery whose primary 250 came back while \`delivered\` was not yet recorded; "stored twice" a message its sender sent again because the kill cut its transaction after Lifeboat had stored it.`,
+          `kill -9, where the resent copies came from (the delivery's state in the killed process's database; the primary took the first copy a median ${fmt(median(causes.map((c) => c.msBeforeKill)), 'ms')} before the kill, on the monotonic clock): ${[...byState].map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}. The primary's 250 given before the kill and not recorded: ${before.length}${before.length ? ` (${before.map(ms).join(', ')} before it)` : ''}; the final dot sent before the kill, read and answered by the primary only after it: ${after.length}${after.length ? ` (${after.map((c) => `${(-c.msBeforeKill).toFixed(2)} ms`).join(', ')} after it)` : ''}.`,
+          `kill -9: ${KILLS} kills of the runtime process over ${fmt(loadSeconds, 's')} of load (${SENDERS} senders without pause, each kill after ${ACCEPTED_BETWEEN_KILLS[0]}–${ACCEPTED_BETWEEN_KILLS[1]} acknowledged messages and up to ${KILL_JITTER_MS} ms, waited out by a killer process of its own, so that no kill keeps time with the primary's replies), each followed by a restart on the same data, then drained. "Resent" is a delivery whose primary 250 came back while \`delivered\` was not yet recorded; "stored twice" a message its sender sent again because the kill cut its transaction after Lifeboat had stored it.`,
         ],
       };
     } finally {
       sending = false;
       aborted = true;
+      killer.stop();
       await lifeboat?.stop();
       await primary.stop();
       await rm(dir, { recursive: true, force: true });

@@ -43,6 +43,12 @@ export interface PrimaryTransaction {
   port: number;
   /** Wall-clock time the transaction ended, for ordering across primaries. */
   at: number;
+  /**
+   * The same moment on the monotonic clock (process.hrtime, nanoseconds), which other processes
+   * of the machine read too: to place a transaction against another process's event (a kill)
+   * closer than the wall clock's millisecond.
+   */
+  hrAt: bigint;
 }
 
 export interface PrimaryOptions {
@@ -276,6 +282,7 @@ export class TestPrimary {
               host: this.host,
               port: this.port,
               at: Date.now(),
+              hrAt: process.hrtime.bigint(),
             });
             callback(null, `2.0.0 Ok: queued as T${this.transactions.length}`);
           })
