@@ -127,6 +127,9 @@ export interface MailboxFlags {
   flagged: boolean;
 }
 
+/** What {@link MessageStore.listReceived} returns of a message: enough to count its deliveries. */
+export type ReceivedMessage = Pick<MessageRecord, 'id' | 'receivedAt' | 'recipients' | 'sentCopyOf'>;
+
 /** Messages, deliveries and holds: DynamoDB in AWS, SQLite on the single-node runtime. */
 export interface MessageStore {
   putMessage(message: MessageRecord): Promise<void>;
@@ -167,6 +170,13 @@ export interface MessageStore {
   oldestDeferred(route: string): Promise<string | undefined>;
   /** Messages received on one UTC day (`YYYY-MM-DD`), newest first. */
   listMessagesByDay(day: string, limit?: number, cursor?: string): Promise<Page<MessageRecord>>;
+  /**
+   * The messages received in [from, to) (ISO instants), oldest first, each as its id, time,
+   * envelope recipients and sent-copy mark: every page of the day partitions' time-sorted keys, so
+   * a few minutes cost a read of those minutes' records only. A probe round counts the accepted
+   * deliveries of the minutes that ended from it.
+   */
+  listReceived(from: string, to: string): Promise<ReceivedMessage[]>;
   /**
    * The messages with these ids that exist, in one request (DynamoDB BatchGetItem; at most
    * MAX_BATCH_READ ids), in no particular order.

@@ -33,6 +33,7 @@ import type {
   NotificationRecord,
   Page,
   ProbeToken,
+  ReceivedMessage,
   StateCounts,
   StateQuery,
 } from '../ports.js';
@@ -109,6 +110,17 @@ function deliveryItem(d: DeliveryRecord, retentionDays: number): Record<string, 
     item[byAge.sk] = `${d.receivedAt}#${d.messageId}#${d.recipient}`;
   }
   return item;
+}
+
+/** The UTC days (`YYYY-MM-DD`) that [from, to) touches, oldest first. */
+function daysOf(from: string, to: string): string[] {
+  const days: string[] = [];
+  const last = new Date(Date.parse(to) - 1).toISOString().slice(0, 10);
+  for (let day = from.slice(0, 10); day <= last; ) {
+    days.push(day);
+    day = new Date(Date.parse(`${day}T00:00:00.000Z`) + 86_400_000).toISOString().slice(0, 10);
+  }
+  return days;
 }
 
 function stripKeys<T>(item: Record<string, unknown>): T {
@@ -677,6 +689,35 @@ export function createDynamoStore(
         items: (out.Items ?? []).map((i) => stripKeys<MessageRecord>(i)),
         cursor: encodeCursor(out.LastEvaluatedKey),
       };
+    },
+
+    async listReceived(from, to) {
+      const received: ReceivedMessage[] = [];
+      for (const day of daysOf(from, to)) {
+        let ExclusiveStartKey: Record<string, unknown> | undefined;
+        do {
+          // `<receivedAt>#<id>` keys: BETWEEN takes every key from `from` on and none at `to` itself.
+          const out = await doc.send(
+            new QueryCommand({
+              TableName,
+              IndexName: byState.name,
+              KeyConditionExpression: `${byState.pk} = :p AND ${byState.sk} BETWEEN :from AND :to`,
+              ExpressionAttributeValues: { ':p': KEYS.dayPk(day), ':from': from, ':to': to },
+              ProjectionExpression: '#id, #at, #rcpt, #copy',
+              ExpressionAttributeNames: {
+                '#id': 'id',
+                '#at': 'receivedAt',
+                '#rcpt': 'recipients',
+                '#copy': 'sentCopyOf',
+              },
+              ExclusiveStartKey,
+            }),
+          );
+          for (const i of out.Items ?? []) received.push(stripKeys<ReceivedMessage>(i));
+          ExclusiveStartKey = out.LastEvaluatedKey;
+        } while (ExclusiveStartKey);
+      }
+      return received;
     },
 
     async getMessages(ids) {

@@ -2,6 +2,7 @@ import type {
   Clock,
   ContinuityStore,
   Logger,
+  MessageStore,
   MetricsBucketRecord,
   MetricsResolution,
   MetricsUpdate,
@@ -39,7 +40,10 @@ export const SMTP_BOUNDS_MS = [
 /** Upper bounds of the round-trip probe's time, in seconds, up to its longest sensible timeout. */
 export const RTT_BOUNDS_SECONDS = [5, 10, 30, 60, 120, 300, 600, 1800, 3600] as const;
 
-/** The counters a bucket keeps, per delivery (recipient): accepted at ingest, then each outcome. */
+/**
+ * The counters a bucket keeps, per delivery (recipient): accepted (counted from the message records
+ * once the minute has ended), then each outcome.
+ */
 export const FLOW_COUNTERS = ['accepted', 'delivered', 'deferred', 'failed'] as const;
 export type FlowCounter = (typeof FLOW_COUNTERS)[number];
 
@@ -105,22 +109,21 @@ export function metricsUpdates(
   const set: Record<string, number> = {};
   if (delta.depth) for (const s of deliveryStates) set[`depth_${s}`] = delta.depth[s];
   if (Object.keys(add).length === 0 && Object.keys(set).length === 0) return [];
-  const minute = floorTo(at, MINUTE_MS);
   const hour = floorTo(at, HOUR_MS);
-  const updates: MetricsUpdate[] = [
-    {
-      resolution: 'minute',
-      start: minute.toISOString(),
-      expiresAt: epoch(minute) + 60 + RECORD_TTL_SECONDS.minuteMetrics,
-      add,
-      set,
-    },
-  ];
+  const updates: MetricsUpdate[] = [{ ...minuteBucket(floorTo(at, MINUTE_MS)), add, set }];
   if (Object.keys(set).length > 0) updates.push({ ...hourBucket(hour, config), set });
   return updates;
 }
 
 const epoch = (d: Date) => Math.floor(d.getTime() / 1000);
+
+function minuteBucket(minute: Date) {
+  return {
+    resolution: 'minute' as const,
+    start: minute.toISOString(),
+    expiresAt: epoch(minute) + 60 + RECORD_TTL_SECONDS.minuteMetrics,
+  };
+}
 
 function hourBucket(hour: Date, config: Pick<LifeboatConfig, 'historyDays' | 'retentionDays'>) {
   return {
@@ -136,12 +139,48 @@ function hourBucket(hour: Date, config: Pick<LifeboatConfig, 'historyDays' | 're
  */
 export const ROLL_UP_DELAY_MS = 30_000;
 
+/**
+ * Minutes a minute's `accepted` count stays open once the roll-up has first counted it: each roll-up
+ * counts them again from the message records and corrects their buckets, for mail ingested late
+ * (Lambda retries a failed asynchronous invocation one minute and then two minutes after it
+ * failed). The hour takes a minute's count as the minute leaves this window, so the hour's
+ * `accepted` trails the other counters by these minutes.
+ */
+export const ACCEPTED_RECOUNT_MINUTES = 5;
+
 /** The gauge of an hour bucket naming the last minute rolled into it (epoch milliseconds of its start). */
 export const ROLLED_THROUGH = 'rolled_through';
 
-/** The counters (and histogram counts and sums) a minute bucket hands to its hour; never a gauge. */
+/** The gauge of an hour bucket naming the last minute whose `accepted` count it holds. */
+export const ACCEPTED_THROUGH = 'accepted_through';
+
+/**
+ * The counters (and histogram counts and sums) a minute bucket hands to its hour when it is rolled
+ * up; never a gauge, and never `accepted`, which the hour takes from the count ({@link rollUpFlow}).
+ */
 const isCounter = (name: string) =>
-  (FLOW_COUNTERS as readonly string[]).includes(name) || /^(lat|smtp|rtt)_(\d+|sum)$/.test(name);
+  ((FLOW_COUNTERS as readonly string[]).includes(name) && name !== 'accepted') ||
+  /^(lat|smtp|rtt)_(\d+|sum)$/.test(name);
+
+/**
+ * Deliveries accepted per minute of receipt: the envelope recipients of the messages received in
+ * [from, to), as ingest created one delivery for each (a sent copy, written by the outbound worker,
+ * is not mail taken in). Keyed by the minute's start in epoch milliseconds.
+ */
+async function acceptedPerMinute(
+  store: Pick<MessageStore, 'listReceived'>,
+  from: number,
+  to: number,
+): Promise<Map<number, number>> {
+  const counts = new Map<number, number>();
+  const received = await store.listReceived(new Date(from).toISOString(), new Date(to).toISOString());
+  for (const m of received) {
+    if (m.sentCopyOf !== undefined) continue;
+    const minute = Math.floor(Date.parse(m.receivedAt) / MINUTE_MS) * MINUTE_MS;
+    counts.set(minute, (counts.get(minute) ?? 0) + m.recipients.length);
+  }
+  return counts;
+}
 
 /**
  * Adds the minute buckets that ended since the last roll-up into their hour buckets: the counts of
@@ -151,6 +190,14 @@ const isCounter = (name: string) =>
  * only (the probe runs every interval; ProbeNotRunning alarms long before). One run at a time, as
  * the probe runs (a reserved concurrency of one; one probe run at a time on the single-node
  * runtime). Never throws: the figures serve the console.
+ *
+ * `accepted` is not written as mail comes in (that was a write unit a message): when a minute has
+ * ended, this counts it from the message records (`listReceived`, the minutes' records only) and
+ * sets it on the minute's bucket, and counts it again for ACCEPTED_RECOUNT_MINUTES, correcting the
+ * bucket when mail was ingested late; the hour adds a minute's count once, as the minute leaves that
+ * window, in the same update that moves its ACCEPTED_THROUGH mark. The minute buckets are written
+ * first and set, not added to, so a round that dies between them and the hour is repeated whole by
+ * the next. Mail ingested more than ACCEPTED_RECOUNT_MINUTES after its minute ended is in neither.
  */
 export async function rollUpFlow(deps: FlowDeps): Promise<void> {
   if (!deps.continuity) return;
@@ -159,28 +206,65 @@ export async function rollUpFlow(deps: FlowDeps): Promise<void> {
     const now = deps.clock.now().getTime();
     // The newest minute that has ended, ROLL_UP_DELAY_MS ago or more.
     const through = Math.floor((now - ROLL_UP_DELAY_MS) / MINUTE_MS) * MINUTE_MS - MINUTE_MS;
+    // The newest minute whose `accepted` count is final: its hour takes it.
+    const final = through - ACCEPTED_RECOUNT_MINUTES * MINUTE_MS;
     const firstHour = Math.floor(through / HOUR_MS) * HOUR_MS - HOUR_MS;
     const iso = (ms: number) => new Date(ms).toISOString();
     const [hours, minutes] = await Promise.all([
       continuity.listMetrics('hour', iso(firstHour), iso(through + 1)),
       continuity.listMetrics('minute', iso(firstHour), iso(through + MINUTE_MS)),
     ]);
-    const updates: MetricsUpdate[] = [];
+    const marks: { hour: number; rolled: number; accepted: number }[] = [];
     for (let hour = firstHour; hour <= through; hour += HOUR_MS) {
-      const stored = hours.find((b) => Date.parse(b.start) === hour);
-      const rolled = stored?.values[ROLLED_THROUGH] ?? hour - MINUTE_MS;
+      const stored = hours.find((b) => Date.parse(b.start) === hour)?.values;
+      const rolled = stored?.[ROLLED_THROUGH] ?? hour - MINUTE_MS;
+      // An hour rolled up before `accepted` was counted here holds ingest's counts through its
+      // ROLLED_THROUGH mark.
+      marks.push({ hour, rolled, accepted: stored?.[ACCEPTED_THROUGH] ?? rolled });
+    }
+    const latest = marks.at(-1);
+    // Nothing ended since the last roll-up: the other round of this minute rolled it.
+    if (!latest || latest.rolled >= through) return;
+
+    const updates: MetricsUpdate[] = [];
+    let counted = new Map<number, number>();
+    // The open window, and the minutes an hour is still to take (after a pause of the rounds).
+    const pending = marks
+      .filter((m) => m.accepted < Math.min(final, m.hour + HOUR_MS - MINUTE_MS))
+      .map((m) => m.accepted + MINUTE_MS);
+    const countFrom = Math.max(firstHour, Math.min(final, ...pending));
+    if (deps.store) {
+      counted = await acceptedPerMinute(deps.store, countFrom, through + MINUTE_MS);
+      for (let minute = countFrom; minute <= through; minute += MINUTE_MS) {
+        const n = counted.get(minute) ?? 0;
+        const stored = minutes.find((b) => Date.parse(b.start) === minute)?.values.accepted ?? 0;
+        if (n !== stored) updates.push({ ...minuteBucket(new Date(minute)), set: { accepted: n } });
+      }
+    }
+    for (const { hour, rolled, accepted } of marks) {
+      const lastMinute = hour + HOUR_MS - MINUTE_MS;
+      const rolledTo = Math.max(rolled, Math.min(through, lastMinute));
+      // Without the records to count from, `accepted` stays where it is.
+      const acceptedTo = deps.store ? Math.max(accepted, Math.min(final, lastMinute)) : accepted;
+      if (rolledTo === rolled && acceptedTo === accepted) continue;
       const add: Record<string, number> = {};
-      let last = rolled;
       for (const m of minutes) {
         const start = Date.parse(m.start);
-        if (start < hour || start >= hour + HOUR_MS || start <= rolled || start > through) continue;
+        if (start <= rolled || start > rolledTo) continue;
         for (const [name, n] of Object.entries(m.values))
           if (isCounter(name)) add[name] = (add[name] ?? 0) + n;
-        last = Math.max(last, start);
       }
-      if (last === rolled) continue;
-      updates.push({ ...hourBucket(new Date(hour), deps.config), add, set: { [ROLLED_THROUGH]: last } });
+      for (let minute = accepted + MINUTE_MS; minute <= acceptedTo; minute += MINUTE_MS) {
+        const n = counted.get(minute) ?? 0;
+        if (n) add.accepted = (add.accepted ?? 0) + n;
+      }
+      updates.push({
+        ...hourBucket(new Date(hour), deps.config),
+        add,
+        set: { [ROLLED_THROUGH]: rolledTo, [ACCEPTED_THROUGH]: acceptedTo },
+      });
     }
+    // In this order: the minutes' counts (set, so repeating them is harmless), then each hour.
     if (updates.length > 0) await continuity.addMetrics(updates);
   } catch (err) {
     deps.log.warn('flow metrics not rolled up', { error: (err as Error).message });
@@ -189,6 +273,8 @@ export async function rollUpFlow(deps: FlowDeps): Promise<void> {
 
 export interface FlowDeps {
   continuity?: ContinuityStore | undefined;
+  /** Where a roll-up counts the deliveries accepted in the minutes that ended; without it, none are. */
+  store?: Pick<MessageStore, 'listReceived'> | undefined;
   config: Pick<LifeboatConfig, 'historyDays' | 'retentionDays'>;
   clock: Clock;
   log: Logger;

@@ -1,6 +1,5 @@
 import type { BlobStore, Clock, ContinuityStore, Logger, MessageStore } from '../ports.js';
 import type { LifeboatConfig } from './config.js';
-import { recordFlow } from './flow-metrics.js';
 import { holdReasonFor } from './holds.js';
 import type { DeliveryRecord, MessageRecord, Verdicts } from './model.js';
 import { decideDisposition } from './policy.js';
@@ -137,8 +136,8 @@ export async function ingestMessage(input: IngestInput, deps: IngestDeps): Promi
     const stored = wrote ? delivery : await store.getDelivery({ messageId: input.messageId, recipient });
     if (stored?.state === 'queued') deliverable = true;
   }
-  // Per recipient, as the delivery outcomes are counted; a repeated event adds nothing.
-  if (created.length > 0) await recordFlow(deps, { counts: { accepted: created.length } });
+  // The flow's `accepted` is counted from the message records once this minute has ended (a probe
+  // round's roll-up, rollUpFlow), not written here: that was a write unit a message.
   log.info('message ingested', {
     messageId: input.messageId,
     size: raw.length,

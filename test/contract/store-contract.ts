@@ -135,6 +135,46 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       });
     });
 
+    describe('listReceived', () => {
+      it('lists the messages received in a range, oldest first, across midnight, the end left out', async () => {
+        const put = (id: string, receivedAt: string, extra: Record<string, unknown> = {}) =>
+          store.putMessage(messageRecord({ id, receivedAt, ...extra }));
+        await put('before', '2026-11-22T23:58:59.999Z');
+        await put('first', '2026-11-22T23:59:00.000Z', { recipients: ['a@example.com', 'b@example.com'] });
+        await put('copy', '2026-11-22T23:59:30.000Z', { sentCopyOf: 'o1', recipients: ['c@example.com'] });
+        await put('next-day', '2026-11-23T00:00:59.999Z', { recipients: [] });
+        await put('at-end', '2026-11-23T00:01:00.000Z');
+        // Written twice, as a repeated receipt writes it: listed once.
+        await put('next-day', '2026-11-23T00:00:59.999Z', { recipients: [] });
+
+        const listed = await store.listReceived('2026-11-22T23:59:00.000Z', '2026-11-23T00:01:00.000Z');
+        expect(listed).toEqual([
+          {
+            id: 'first',
+            receivedAt: '2026-11-22T23:59:00.000Z',
+            recipients: ['a@example.com', 'b@example.com'],
+          },
+          {
+            id: 'copy',
+            receivedAt: '2026-11-22T23:59:30.000Z',
+            recipients: ['c@example.com'],
+            sentCopyOf: 'o1',
+          },
+          { id: 'next-day', receivedAt: '2026-11-23T00:00:59.999Z', recipients: [] },
+        ]);
+        expect(await store.listReceived('2026-11-24T00:00:00.000Z', '2026-11-24T00:05:00.000Z')).toEqual([]);
+      });
+
+      it('reads every page of a busy minute (over DynamoDB’s 1 MB a page)', async () => {
+        const ids = Array.from({ length: 300 }, (_, i) => `m${String(i).padStart(3, '0')}`);
+        for (const id of ids) {
+          await store.putMessage(messageRecord({ id, receivedAt: at(5), snippet: 'x'.repeat(4000) }));
+        }
+        const listed = await store.listReceived(at(5), at(6));
+        expect(listed.map((m) => m.id)).toEqual(ids);
+      });
+    });
+
     describe('createDelivery', () => {
       it('writes a delivery once and reports a second create of the same key without changing it', async () => {
         const d = delivery();

@@ -22,6 +22,7 @@ import type {
   PackedMember,
   Page,
   ProbeToken,
+  ReceivedMessage,
   StateCounts,
   StateQuery,
   StoredQuery,
@@ -173,6 +174,17 @@ export class MemoryStore implements MessageStore, ContinuityStore {
       .sort((a, b) => compare(daySortKey(b), daySortKey(a)));
     const page = pageAfter(all, daySortKey, limit, cursor, true);
     return { items: page.items.map((m) => structuredClone(m)), cursor: page.cursor };
+  }
+  async listReceived(from: string, to: string): Promise<ReceivedMessage[]> {
+    return [...this.messages.values()]
+      .filter((m) => daySortKey(m) >= from && daySortKey(m) < to)
+      .sort((a, b) => compare(daySortKey(a), daySortKey(b)))
+      .map(({ id, receivedAt, recipients, sentCopyOf }) => ({
+        id,
+        receivedAt,
+        recipients: [...recipients],
+        ...(sentCopyOf === undefined ? {} : { sentCopyOf }),
+      }));
   }
   async getMessages(ids: readonly string[]) {
     return batch(ids)

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Context } from '../../lambdas/adapters/context.js';
 import type { RouteConfig } from '../../lambdas/core/config.js';
 import { deliverMessage } from '../../lambdas/core/deliver.js';
+import { rollUpFlow } from '../../lambdas/core/flow-metrics.js';
 import { ingestMessage } from '../../lambdas/core/ingest.js';
 import type { Verdicts } from '../../lambdas/core/model.js';
 import { createApiHandler, type HttpEvent } from '../../lambdas/handlers/api.js';
@@ -416,6 +417,9 @@ describe('GET /admin/metrics', () => {
     await receive('m1');
     await deliverMessage('m1', deps);
     const now = clock.now();
+    // A probe round counts the minute's accepted mail once it has ended.
+    clock.advance(90);
+    await rollUpFlow(deps);
     const res = await call('GET', '/admin/metrics', {
       query: {
         from: new Date(now.getTime() - 60_000).toISOString(),

@@ -340,6 +340,9 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions): Sqli
     messagesByDay: db.prepare<[string, number], Row & { day_key: string }>(
       'SELECT record, day_key FROM messages WHERE day = ? ORDER BY day_key DESC LIMIT ?',
     ),
+    messagesReceived: db.prepare<[string, string, string, string], Row>(
+      'SELECT record FROM messages WHERE day BETWEEN ? AND ? AND day_key >= ? AND day_key < ? ORDER BY day_key',
+    ),
     messagesByDayAfter: db.prepare<[string, string, number], Row & { day_key: string }>(
       'SELECT record, day_key FROM messages WHERE day = ? AND day_key < ? ORDER BY day_key DESC LIMIT ?',
     ),
@@ -613,6 +616,17 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions): Sqli
         items: parseAll<MessageRecord>(page),
         cursor: rows.length > n && last ? encodeCursor(last.day_key) : undefined,
       };
+    },
+
+    async listReceived(from, to) {
+      // `<receivedAt>#<id>` keys: every key from `from` on sorts at or above it, none at `to` below it.
+      const rows = sql.messagesReceived.all(from.slice(0, 10), to.slice(0, 10), from, to);
+      return parseAll<MessageRecord>(rows).map(({ id, receivedAt, recipients, sentCopyOf }) => ({
+        id,
+        receivedAt,
+        recipients,
+        ...(sentCopyOf === undefined ? {} : { sentCopyOf }),
+      }));
     },
 
     async getMessages(ids) {
