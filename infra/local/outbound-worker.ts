@@ -33,8 +33,14 @@ const BUSY_RETRY_MS = 0.02;
 const BUSY_LIMIT_MS = 5_000;
 
 // The same database file as the main thread's connection: WAL lets both read while one writes,
-// and each write is a BEGIN IMMEDIATE transaction, which waits here in fine steps (written).
-const store = openSqliteStore(data.database, { retentionDays: data.retentionDays, busyTimeoutMs: 0 });
+// and each write is a BEGIN IMMEDIATE transaction, which waits here in fine steps (written). The
+// main connection checkpoints the WAL: a checkpoint's fsync here would hold up every other
+// session's reply behind it.
+const store = openSqliteStore(data.database, {
+  retentionDays: data.retentionDays,
+  busyTimeoutMs: 0,
+  autoCheckpoint: false,
+});
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
 const isBusy = (err: unknown) => (err as { code?: string }).code?.startsWith('SQLITE_BUSY') === true;

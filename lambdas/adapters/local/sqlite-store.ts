@@ -72,6 +72,14 @@ export interface SqliteStoreOptions {
    * @default BUSY_TIMEOUT_MS
    */
   busyTimeoutMs?: number;
+  /**
+   * Whether this connection's commits checkpoint the WAL into the database when it has grown
+   * (SQLite's wal_autocheckpoint, 1000 pages), an fsync of the file done inside the commit that
+   * crossed the mark. false leaves that to the other connections to the file (the runtime's
+   * main one): a connection whose commits must not wait for an fsync.
+   * @default true
+   */
+  autoCheckpoint?: boolean;
 }
 
 /** What one `purgeExpired` removed. */
@@ -324,6 +332,7 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions): Sqli
     throw err;
   }
   if (options.busyTimeoutMs !== undefined) db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
+  if (options.autoCheckpoint === false) db.pragma('wal_autocheckpoint = 0');
   // SQLite gives the WAL and shared-memory files the database's mode; make sure of it.
   makePrivate(`${file}-wal`, false);
   makePrivate(`${file}-shm`, false);
