@@ -1,6 +1,7 @@
 import type { RouteConfig } from './core/config.js';
 import type { ContinuityEvent, OrgState } from './core/continuity.js';
 import type { DeliveryRecord, DeliveryState, MessageRecord } from './core/model.js';
+import type { IndexBody } from './core/summarise.js';
 
 /** Raw message bytes, keyed as SES's S3 action keys them (`raw/<sesMessageId>`). */
 export interface BlobStore {
@@ -266,7 +267,11 @@ export interface DeliveryTrigger {
  * grouped by mailbox in AWS (one writer per mailbox), the in-process index queue locally.
  */
 export interface IndexRequests {
-  requestIndex(messageId: string, addresses: readonly string[]): Promise<void>;
+  /**
+   * `body` is the message's index body as ingest parsed it: a request that carries it spares the
+   * indexer a read and parse of the raw message (AWS: when it fits in one 64 KB SQS chunk).
+   */
+  requestIndex(messageId: string, addresses: readonly string[], body?: IndexBody): Promise<void>;
 }
 
 export interface Clock {

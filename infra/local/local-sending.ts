@@ -19,7 +19,7 @@ import {
   UPLOADS_PREFIX,
 } from '../../lambdas/core/sending/records.js';
 import { createHmacUploadSigner, receiveUpload } from '../../lambdas/core/sending/uploads.js';
-import type { MessageSummary } from '../../lambdas/core/summarise.js';
+import type { MessageReading } from '../../lambdas/core/summarise.js';
 import { errorResponse } from '../../lambdas/handlers/http/errors.js';
 import { json } from '../../lambdas/handlers/http/router.js';
 import type {
@@ -85,7 +85,7 @@ export interface LocalSendingOptions {
   relay?: OutboundRelay | undefined;
   /** Told of each message taken in for a colleague (the runtime indexes it). */
   onIngested: (result: IngestResult) => void;
-  summarise?: ((raw: Buffer) => Promise<MessageSummary>) | undefined;
+  summarise?: ((raw: Buffer) => Promise<MessageReading>) | undefined;
   track: <T>(p: Promise<T>) => Promise<T>;
 }
 

@@ -209,7 +209,7 @@ export async function openLocalWebmail(options: LocalWebmailOptions): Promise<Lo
         const mailboxes = r.created.filter((address) => staffDirectory.byAddress(address));
         if (mailboxes.length === 0) continue;
         options
-          .track(indexMessage({ ...searchDeps, queue: indexQueue }, r.messageId, mailboxes))
+          .track(indexMessage({ ...searchDeps, queue: indexQueue }, r.messageId, mailboxes, r.index))
           .catch((err: Error) =>
             log.error('message not indexed; a rebuild of its mailbox will add it', {
               messageId: r.messageId,

@@ -1,7 +1,7 @@
 import type { LifeboatConfig } from '../../lambdas/core/config.js';
 import type { Verdicts } from '../../lambdas/core/model.js';
 import type { IndexBody } from '../../lambdas/core/search/indexer.js';
-import { type MessageSummary, unparsedSummary } from '../../lambdas/core/summarise.js';
+import { type MessageReading, unparsedIndexBody, unparsedSummary } from '../../lambdas/core/summarise.js';
 import { computeTestSignatures, type VerdictInput } from './verdicts.js';
 import {
   createWorkerPool,
@@ -35,7 +35,7 @@ export type VerdictRequest = Omit<VerdictInput, 'resolver'>;
 /** One task of the mail pool. */
 export type MailTask =
   | { kind: 'verdicts'; input: VerdictRequest }
-  | { kind: 'summary'; raw: Uint8Array }
+  | { kind: 'read'; raw: Uint8Array }
   | { kind: 'index'; raw: Uint8Array };
 
 /** What every mail worker starts with: the table its DNS answers come from (`local.dns`). */
@@ -44,8 +44,8 @@ export interface MailWorkerData {
 }
 
 /**
- * The CPU-heavy steps of taking a message in (SPF, DKIM and DMARC, the MIME parse for the record
- * and the one for the search index), run on worker threads so the main thread keeps to SMTP, files and SQLite, which is
+ * The CPU-heavy steps of taking a message in (SPF, DKIM and DMARC, the one MIME parse for the
+ * record and the search index; a parse for the index alone when one is rebuilt), run on worker threads so the main thread keeps to SMTP, files and SQLite, which is
  * what lets the single-node runtime use more than one core. The same functions run in-process in
  * Lambda, where SES computes the verdicts and each invocation has its own CPU.
  */
@@ -57,13 +57,15 @@ export interface MailWorkers {
    */
   verdicts(input: VerdictRequest): Promise<Verdicts>;
   /**
-   * The record's summary of a message. A worker that dies on it yields the summary of an
-   * unparsed message, so a message that crashes the parser is still recorded and relayed.
+   * The record's summary of a message and its search index body, from one parse (readMessage). A
+   * worker that dies on it yields those of an unparsed message, so a message that crashes the
+   * parser is still recorded and relayed, and indexed from its record.
    */
-  summarise(raw: Buffer): Promise<MessageSummary>;
+  summarise(raw: Buffer): Promise<MessageReading>;
   /**
-   * A message's text and attachment names for its search index. A worker that dies on it yields
-   * none, as an unparseable message does: the message is indexed from its record.
+   * A message's text and attachment names for its search index, when it is indexed from its raw
+   * message (a rebuild). A worker that dies on it yields none, as an unparseable message does:
+   * the message is indexed from its record.
    */
   indexBody(raw: Buffer): Promise<IndexBody>;
   /**
@@ -100,7 +102,7 @@ const crashedVerdicts = (spam: Verdicts['spam'], virus: Verdicts['virus']): Verd
 /** Starts the mail pool (its workers start with the first message). */
 export function createMailWorkers(options: MailWorkersOptions): MailWorkers {
   const size = options.size ?? defaultPoolSize();
-  const pool: WorkerPool<MailTask, Verdicts | MessageSummary | IndexBody> = createWorkerPool({
+  const pool: WorkerPool<MailTask, Verdicts | MessageReading | IndexBody> = createWorkerPool({
     entry: new URL('./mail-worker.ts', import.meta.url),
     size,
     maxQueued: options.maxQueued ?? MAIL_TASKS_QUEUED_PER_WORKER * size,
@@ -119,9 +121,11 @@ export function createMailWorkers(options: MailWorkersOptions): MailWorkers {
     },
     async summarise(raw) {
       try {
-        return (await pool.run({ kind: 'summary', raw })) as MessageSummary;
+        return (await pool.run({ kind: 'read', raw })) as MessageReading;
       } catch (err) {
-        if (err instanceof WorkerCrashedError) return unparsedSummary(err.message);
+        if (err instanceof WorkerCrashedError) {
+          return { summary: unparsedSummary(err.message), index: unparsedIndexBody() };
+        }
         throw err;
       }
     },
@@ -129,13 +133,13 @@ export function createMailWorkers(options: MailWorkersOptions): MailWorkers {
       try {
         return (await pool.run({ kind: 'index', raw })) as IndexBody;
       } catch (err) {
-        if (err instanceof WorkerCrashedError) return { text: null, attachmentNames: [] };
+        if (err instanceof WorkerCrashedError) return unparsedIndexBody();
         throw err;
       }
     },
     async warm() {
       // One task per worker at once: the pool starts a worker for each task no idle one can take.
-      await Promise.all(Array.from({ length: size }, () => pool.run({ kind: 'summary', raw: WARM_MESSAGE })));
+      await Promise.all(Array.from({ length: size }, () => pool.run({ kind: 'read', raw: WARM_MESSAGE })));
     },
     stats: () => pool.stats(),
     close: () => pool.close(),

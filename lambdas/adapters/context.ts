@@ -7,7 +7,7 @@ import { formatIssues, type LifeboatConfig, parseConfigJson } from '../core/conf
 import { ConfigError } from '../core/errors.js';
 import { awsRecordDays, packStorageClass } from '../core/raw-packs.js';
 import { oncePerInterval, type RouteChecks } from '../core/route-checks.js';
-import type { MessageSummary } from '../core/summarise.js';
+import type { MessageReading } from '../core/summarise.js';
 import {
   type BlobStore,
   type Clock,
@@ -71,10 +71,10 @@ export interface Context {
   /** Counters for the alarms; absent on the single-node runtime, which has no CloudWatch. */
   metrics?: Metrics | undefined;
   /**
-   * How ingest parses a raw message for its record: in the invocation's own thread in Lambda; on
-   * the single-node runtime, its worker threads. @default summariseMessage
+   * How ingest parses a raw message for its record and its index body: in the invocation's own
+   * thread in Lambda; on the single-node runtime, its worker threads. @default readMessage
    */
-  summarise?: ((raw: Buffer) => Promise<MessageSummary>) | undefined;
+  summarise?: ((raw: Buffer) => Promise<MessageReading>) | undefined;
   /**
    * The admin console's job records (replays, drills, staff notices, settings overrides): kinds of
    * the sending store under JOBS_OWNER. Absent in functions that run none of them.

@@ -7,10 +7,23 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import * as z from 'zod';
+import { MAX_INDEXED_TEXT_CHARS } from '../core/search/mailbox-index.js';
+import type { IndexBody } from '../core/summarise.js';
 import type { IndexRequests } from '../ports.js';
 
 /** SQS takes at most 10 messages in one SendMessageBatch, ReceiveMessage or DeleteMessageBatch. */
 const SQS_BATCH_MAX = 10;
+
+/**
+ * Bytes of one request that carries its message's index body at most: SQS bills a request per
+ * 64 KB of its payload, so a request within one chunk costs what a bare one does. A body that
+ * would take more (32 K characters of text, most of them past one byte in UTF-8, or a long list
+ * of attachment names) is left out, and the indexer reads and parses the raw message instead.
+ */
+export const MAX_INDEX_REQUEST_BYTES = 64 * 1024;
+
+/** Bytes of one SendMessageBatch's messages together at most (SQS's limit: 256 KiB). */
+const SQS_BATCH_BYTES = 256 * 1024;
 
 /**
  * Seconds a receive waits for messages: long polling asks every SQS server, where a short poll
@@ -19,25 +32,64 @@ const SQS_BATCH_MAX = 10;
  */
 const RECEIVE_WAIT_SECONDS = 1;
 
-/** One index request on the queue: a message for one mailbox. */
+/**
+ * One index request on the queue: a message for one mailbox, with the message's index body as
+ * ingest parsed it when it fits in MAX_INDEX_REQUEST_BYTES.
+ */
 export const indexRequestSchema = z.strictObject({
   messageId: z.string().min(1).max(256),
   address: z.string().min(3).max(254),
+  body: z
+    .strictObject({
+      text: z.string().max(MAX_INDEXED_TEXT_CHARS).nullable(),
+      attachmentNames: z.array(z.string()),
+    })
+    .optional(),
 });
 export type IndexRequest = z.infer<typeof indexRequestSchema>;
+
+/** The request's JSON: with the body when the whole request fits in MAX_INDEX_REQUEST_BYTES, else without. */
+export function indexRequestJson(messageId: string, address: string, body: IndexBody | undefined): string {
+  const bare = JSON.stringify({ messageId, address } satisfies IndexRequest);
+  if (!body) return bare;
+  const withBody = JSON.stringify({
+    messageId,
+    address,
+    // The index keeps no more of the text (indexDocOf): cut here, the entry is the same.
+    body: {
+      text: body.text?.slice(0, MAX_INDEXED_TEXT_CHARS) ?? null,
+      attachmentNames: body.attachmentNames,
+    },
+  } satisfies IndexRequest);
+  return Buffer.byteLength(withBody) <= MAX_INDEX_REQUEST_BYTES ? withBody : bare;
+}
 
 /**
  * Index requests on the SQS standard queue the scheduled indexer drains. A request may arrive
  * twice (SQS standard delivers at least once): indexing a message again replaces its entry.
+ * Requests go ten a batch, fewer when their bodies would pass SQS's 256 KiB for a batch.
  */
 export function createSqsIndexRequests(sqs: Pick<SQSClient, 'send'>, queueUrl: string): IndexRequests {
   return {
-    async requestIndex(messageId, addresses) {
-      for (let i = 0; i < addresses.length; i += SQS_BATCH_MAX) {
-        const entries = addresses.slice(i, i + SQS_BATCH_MAX).map((address, j) => ({
-          Id: String(i + j),
-          MessageBody: JSON.stringify({ messageId, address } satisfies IndexRequest),
-        }));
+    async requestIndex(messageId, addresses, body) {
+      const all = addresses.map((address, i) => ({
+        Id: String(i),
+        MessageBody: indexRequestJson(messageId, address, body),
+      }));
+      const batches: (typeof all)[] = [];
+      let batchBytes = 0;
+      for (const entry of all) {
+        const bytes = Buffer.byteLength(entry.MessageBody);
+        const last = batches.at(-1);
+        if (last && last.length < SQS_BATCH_MAX && batchBytes + bytes <= SQS_BATCH_BYTES) {
+          last.push(entry);
+          batchBytes += bytes;
+        } else {
+          batches.push([entry]);
+          batchBytes = bytes;
+        }
+      }
+      for (const entries of batches) {
         const out = await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }));
         if (out.Failed?.length) {
           throw new Error(

@@ -5,7 +5,7 @@ import type { DeliveryRecord, MessageRecord, Verdicts } from './model.js';
 import { decideDisposition } from './policy.js';
 import { findProbeToken } from './probes.js';
 import { normaliseAddress, resolveRoute } from './routing.js';
-import { type MessageSummary, summariseMessage } from './summarise.js';
+import { type IndexBody, type MessageReading, readMessage } from './summarise.js';
 
 /** Items listed on a record: DynamoDB items are capped at 400 KB, and a list view needs no more. */
 export const MAX_LISTED_ITEMS = 100;
@@ -30,11 +30,12 @@ export interface IngestDeps {
   /** Where round-trip probe returns are recorded; without it they are treated as ordinary mail. */
   continuity?: ContinuityStore | undefined;
   /**
-   * Parses a raw message for its record; the single-node runtime gives its worker pool's, so the
-   * parse runs off its main thread. Never throws for a bad message (see summariseMessage).
-   * @default summariseMessage, in this thread
+   * Parses a raw message once, for its record's summary and its search index body; the
+   * single-node runtime gives its worker pool's, so the parse runs off its main thread. Never
+   * throws for a bad message (see readMessage).
+   * @default readMessage, in this thread
    */
-  summarise?: ((raw: Buffer) => Promise<MessageSummary>) | undefined;
+  summarise?: ((raw: Buffer) => Promise<MessageReading>) | undefined;
 }
 
 export interface IngestResult {
@@ -43,6 +44,11 @@ export interface IngestResult {
   created: string[];
   /** Whether any delivery is waiting for a first attempt. */
   deliverable: boolean;
+  /**
+   * The message's search index body, from the parse that gave its summary, for the index requests
+   * of `created` to carry; absent when there is nothing to index (no new delivery, a probe return).
+   */
+  index?: IndexBody;
 }
 
 /** Route name recorded for a recipient no route serves: it fails visibly instead of vanishing. */
@@ -58,7 +64,7 @@ export async function ingestMessage(input: IngestInput, deps: IngestDeps): Promi
   const holdsRead = store.listHolds();
   holdsRead.catch(() => {}); // awaited below; a failed read throws there
   const raw = await blobs.getRaw(input.rawKey);
-  const summary = await (deps.summarise ?? summariseMessage)(raw);
+  const { summary, index } = await (deps.summarise ?? readMessage)(raw);
   let recipients = [...new Set(input.recipients.map(normaliseAddress))];
   const probeAddress = config.continuity.probes.roundTrip?.returnAddress;
   let probeToken: string | undefined;
@@ -145,5 +151,10 @@ export async function ingestMessage(input: IngestInput, deps: IngestDeps): Promi
     created: created.length,
     disposition: disposition.state,
   });
-  return { messageId: input.messageId, created, deliverable };
+  return {
+    messageId: input.messageId,
+    created,
+    deliverable,
+    ...(created.length > 0 && !probeToken ? { index } : {}),
+  };
 }

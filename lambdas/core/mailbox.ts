@@ -1,4 +1,4 @@
-import { type AddressObject, type ParsedMail, simpleParser } from 'mailparser';
+import type { AddressObject, ParsedMail } from 'mailparser';
 import * as z from 'zod';
 import type {
   BlobStore,
@@ -25,6 +25,7 @@ import { NotFoundError, ValidationError } from './errors.js';
 import { sanitiseMailHtml } from './html-sanitise.js';
 import { MAX_LISTED_ITEMS } from './ingest.js';
 import type { DeliveryRecord, MessageRecord } from './model.js';
+import { parseForReading } from './summarise.js';
 
 /**
  * Index pages read per address for one list page. Quarantined deliveries are skipped after they
@@ -39,8 +40,6 @@ export const MAX_MESSAGE_ROUNDS = 3;
  * past this is cut (`truncated`) and the raw message, downloaded by link, has it whole.
  */
 export const MAX_BODY_CHARS = 2 * 1024 * 1024;
-/** HTML past this length is not converted to text when a message has no text part: CPU, not memory. */
-export const MAX_HTML_TO_TEXT_CHARS = 1024 * 1024;
 /** Header lines a read returns; a message with more is hostile or broken. */
 export const MAX_HEADER_LINES = 500;
 /** Characters of one header value returned. */
@@ -312,17 +311,8 @@ function addressList(value: AddressObject | AddressObject[] | undefined): string
   return out.slice(0, MAX_LISTED_ITEMS);
 }
 
-/** Parses a raw message for reading, downloading parts and indexing. Throws on unparseable input. */
-export function parseForReading(raw: Buffer): Promise<ParsedMail> {
-  return simpleParser(raw, {
-    // `cid:` links stay as they are: the renderer puts signed links there, not megabytes of data: URLs.
-    keepCidLinks: true,
-    skipTextToHtml: true,
-    skipTextLinks: true,
-    maxHtmlLengthToParse: MAX_HTML_TO_TEXT_CHARS,
-    checksumAlgo: false,
-  });
-}
+// The reading parse lives with the summary, which ingest takes from the same parse.
+export { MAX_HTML_TO_TEXT_CHARS, parseForReading } from './summarise.js';
 
 /** Image types shown in the page; SVG is not one (it can carry script). */
 export const INLINE_IMAGE_TYPES: ReadonlySet<string> = new Set([

@@ -1,5 +1,6 @@
-import { type AddressObject, simpleParser } from 'mailparser';
+import { type AddressObject, type ParsedMail, simpleParser } from 'mailparser';
 import type { MessageRecord } from './model.js';
+import { MAX_INDEXED_TEXT_CHARS } from './search/mailbox-index.js';
 
 /** Characters of body text kept for list views; enough for two lines of a webmail list. */
 export const SNIPPET_CHARS = 200;
@@ -82,6 +83,28 @@ export function unparsedSummary(parseError: string): MessageSummary {
   return { ...empty, parseError: parseError.slice(0, 500) };
 }
 
+/** What list views and policies need from a parsed message; `snippetText` is the text the snippet is read from. */
+function summaryOf(mail: ParsedMail, snippetText: string | undefined): MessageSummary {
+  const date = mail.date && !Number.isNaN(mail.date.getTime()) ? mail.date.toISOString() : null;
+  return {
+    from: addresses(mail.from)[0] ?? null,
+    fromName: displayName(mail.from),
+    to: addresses(mail.to),
+    cc: addresses(mail.cc),
+    subject: mail.subject ?? null,
+    date,
+    messageIdHeader: mail.messageId ?? null,
+    inReplyTo: mail.inReplyTo ?? null,
+    snippet: snippetOf(snippetText, mail.html),
+    attachments: mail.attachments.map((a) => ({
+      filename: a.filename ?? null,
+      contentType: a.contentType,
+      size: a.size,
+    })),
+    parseError: null,
+  };
+}
+
 /**
  * Reads what list views and policies need from a raw message. Never throws: a message that
  * cannot be parsed is still kept and relayed, with the problem recorded in `parseError`.
@@ -96,25 +119,79 @@ export async function summariseMessage(raw: Buffer): Promise<MessageSummary> {
       // The record lists an attachment's name, type and size; hashing its bytes would be wasted.
       checksumAlgo: false,
     });
-    const date = mail.date && !Number.isNaN(mail.date.getTime()) ? mail.date.toISOString() : null;
-    return {
-      from: addresses(mail.from)[0] ?? null,
-      fromName: displayName(mail.from),
-      to: addresses(mail.to),
-      cc: addresses(mail.cc),
-      subject: mail.subject ?? null,
-      date,
-      messageIdHeader: mail.messageId ?? null,
-      inReplyTo: mail.inReplyTo ?? null,
-      snippet: snippetOf(mail.text, mail.html),
-      attachments: mail.attachments.map((a) => ({
-        filename: a.filename ?? null,
-        contentType: a.contentType,
-        size: a.size,
-      })),
-      parseError: null,
-    };
+    return summaryOf(mail, mail.text);
   } catch (err) {
     return unparsedSummary(`${(err as Error).name}: ${(err as Error).message}`);
+  }
+}
+
+/** HTML past this length is not converted to text when a message has no text part: CPU, not memory. */
+export const MAX_HTML_TO_TEXT_CHARS = 1024 * 1024;
+
+/** Parses a raw message for reading, downloading parts and indexing. Throws on unparseable input. */
+export function parseForReading(raw: Buffer): Promise<ParsedMail> {
+  return simpleParser(raw, {
+    // `cid:` links stay as they are: the renderer puts signed links there, not megabytes of data: URLs.
+    keepCidLinks: true,
+    skipTextToHtml: true,
+    skipTextLinks: true,
+    maxHtmlLengthToParse: MAX_HTML_TO_TEXT_CHARS,
+    checksumAlgo: false,
+  });
+}
+
+/** What a message's search index entry takes from its body. */
+export interface IndexBody {
+  /** The text as the reading parse gives it (HTML converted), cut to what the index keeps. */
+  text: string | null;
+  attachmentNames: string[];
+}
+
+/** The index body of a message that could not be parsed: it is indexed from its record. */
+export const unparsedIndexBody = (): IndexBody => ({ text: null, attachmentNames: [] });
+
+/**
+ * The text and attachment names the index takes from a message parsed for reading. The text is
+ * cut to MAX_INDEXED_TEXT_CHARS here, as the index cuts it, so it travels no further than it is used.
+ */
+export function indexBodyOf(mail: ParsedMail): IndexBody {
+  return {
+    text: mail.text === undefined ? null : mail.text.slice(0, MAX_INDEXED_TEXT_CHARS),
+    attachmentNames: mail.attachments.map((a) => a.filename).filter((f): f is string => Boolean(f)),
+  };
+}
+
+/** What one parse of a message at ingest yields: its record's summary and its search index body. */
+export interface MessageReading {
+  summary: MessageSummary;
+  index: IndexBody;
+}
+
+/**
+ * Whether the message is one HTML part: the summary parse leaves such a message's text empty and
+ * takes the snippet from the HTML, where the reading parse converts it (with link targets in brackets).
+ */
+function isHtmlOnly(mail: ParsedMail): boolean {
+  const type = mail.headers.get('content-type') as { value?: unknown } | string | undefined;
+  const value = typeof type === 'string' ? type : type?.value;
+  return typeof value === 'string' && value.trim().toLowerCase() === 'text/html';
+}
+
+/**
+ * Parses a raw message once, as the reader does (HTML converted to text up to
+ * MAX_HTML_TO_TEXT_CHARS), for both its record's summary and its search index body: the indexer
+ * then need not read and parse the raw message again. The summary is the one summariseMessage
+ * gives; the index body is the one a parse of the raw message at indexing time gives. Never throws:
+ * a message that cannot be parsed is kept and relayed with `parseError`, and indexed from its record.
+ */
+export async function readMessage(raw: Buffer): Promise<MessageReading> {
+  try {
+    const mail = await parseForReading(raw);
+    return { summary: summaryOf(mail, isHtmlOnly(mail) ? '' : mail.text), index: indexBodyOf(mail) };
+  } catch (err) {
+    return {
+      summary: unparsedSummary(`${(err as Error).name}: ${(err as Error).message}`),
+      index: unparsedIndexBody(),
+    };
   }
 }

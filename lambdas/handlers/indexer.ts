@@ -29,6 +29,21 @@ export const DRAIN_ROUND_MESSAGES = 1_000;
 export const DRAIN_RUN_REQUESTS = 2 * DRAIN_BACKLOG;
 
 /**
+ * Bytes of carried index bodies (up to MAX_INDEX_REQUEST_BYTES a request) a run receives at most
+ * before it indexes them, counted at two bytes a character, as V8 holds text at worst: a seventh
+ * of the indexer's 1,769 MB, beside PARSE_BYTES_IN_FLIGHT's parses of the messages that came
+ * without one. DRAIN_RUN_REQUESTS requests of 2.5 K characters each fit; past it the run indexes
+ * what it holds and receives again, each mailbox then written once per round of receives.
+ */
+export const DRAIN_RUN_BODY_BYTES = 256 * 1024 * 1024;
+
+/** The memory a received request's carried body takes at most (see DRAIN_RUN_BODY_BYTES). */
+function bodyBytes(r: ReceivedIndexRequest): number {
+  if (!r.body) return 0;
+  return 2 * ((r.body.text?.length ?? 0) + r.body.attachmentNames.reduce((n, a) => n + a.length, 0));
+}
+
+/**
  * Receive calls a drain keeps in flight: SQS hands ten requests a call, so a backlog of
  * DRAIN_BACKLOG takes 2,500 calls, tens of milliseconds each: one at a time, over a minute of a
  * catch-up spent waiting; ten at once, a few seconds.
@@ -56,19 +71,28 @@ export interface DrainResult {
   failedMailboxes: number;
 }
 
-/** Receives up to `limit` requests with DRAIN_RECEIVERS calls in flight, until the queue answers empty. */
-async function receiveAll(inbox: IndexInbox, limit: number): Promise<ReceivedIndexRequest[]> {
+/**
+ * Receives up to `limit` requests (and DRAIN_RUN_BODY_BYTES of bodies) with DRAIN_RECEIVERS calls
+ * in flight, until the queue answers empty; `full` when a limit stopped it first.
+ */
+async function receiveAll(
+  inbox: IndexInbox,
+  limit: number,
+): Promise<{ received: ReceivedIndexRequest[]; full: boolean }> {
   const received: ReceivedIndexRequest[] = [];
+  let bytes = 0;
   let empty = false;
+  const full = () => received.length >= limit || bytes >= DRAIN_RUN_BODY_BYTES;
   const receiver = async () => {
-    while (!empty && received.length < limit) {
+    while (!empty && !full()) {
       const batch = await inbox.receive();
       if (batch.length === 0) empty = true;
       received.push(...batch);
+      for (const r of batch) bytes += bodyBytes(r);
     }
   };
   await Promise.all(Array.from({ length: DRAIN_RECEIVERS }, receiver));
-  return received;
+  return { received, full: full() };
 }
 
 /** Rounds of whole mailboxes, each of about DRAIN_ROUND_MESSAGES requests (a larger mailbox alone). */
@@ -124,8 +148,8 @@ export function createIndexerHandler(
     const timeLeft = () => lambda?.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY;
     let more = true;
     while (more && timeLeft() > DRAIN_RESERVE_MS) {
-      const received = await receiveAll(inbox, DRAIN_RUN_REQUESTS);
-      more = received.length >= DRAIN_RUN_REQUESTS;
+      const { received, full } = await receiveAll(inbox, DRAIN_RUN_REQUESTS);
+      more = full;
       const rounds = roundsByMailbox(received, roundMessages);
       for (const [i, round] of rounds.entries()) {
         if (timeLeft() <= DRAIN_RESERVE_MS) {

@@ -35,7 +35,7 @@ export function createIngestHandler(context: () => Context, options: IngestHandl
       }
       if (options.index && result.created.length > 0) {
         try {
-          await options.index.requestIndex(result.messageId, result.created);
+          await options.index.requestIndex(result.messageId, result.created, result.index);
         } catch (err) {
           ctx.log.warn('indexing not requested; a rebuild of the mailbox index will pick it up', {
             messageId: result.messageId,

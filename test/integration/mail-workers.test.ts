@@ -10,7 +10,7 @@ import { PoolBusyError } from '../../infra/local/worker-pool.js';
 import { silentLogger } from '../../lambdas/adapters/logger.js';
 import { type LifeboatConfig, parseConfig } from '../../lambdas/core/config.js';
 import { indexBody } from '../../lambdas/core/search/indexer.js';
-import { summariseMessage } from '../../lambdas/core/summarise.js';
+import { readMessage } from '../../lambdas/core/summarise.js';
 import { MemoryBlobs } from '../support/memory-store.js';
 import { readFixture } from '../support/runtime.js';
 
@@ -44,7 +44,7 @@ describe('createMailWorkers', () => {
       };
       const resolver = createLocalResolver(config.local.dns);
       expect(await workers.verdicts(request)).toEqual(await computeVerdicts({ ...request, resolver }));
-      expect(await workers.summarise(raw)).toEqual(await summariseMessage(raw));
+      expect(await workers.summarise(raw)).toEqual(await readMessage(raw));
       expect(await workers.indexBody(raw)).toEqual(await indexBody(raw));
     }
   });

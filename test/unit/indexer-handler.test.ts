@@ -9,7 +9,14 @@ import {
   PARSE_BYTES_IN_FLIGHT,
   PARSE_CONCURRENCY,
 } from '../../lambdas/core/search/indexer.js';
-import { createIndexerHandler, DRAIN_RECEIVERS, DRAIN_RESERVE_MS } from '../../lambdas/handlers/indexer.js';
+import { MAX_INDEXED_TEXT_CHARS } from '../../lambdas/core/search/mailbox-index.js';
+import { readMessage } from '../../lambdas/core/summarise.js';
+import {
+  createIndexerHandler,
+  DRAIN_RECEIVERS,
+  DRAIN_RESERVE_MS,
+  DRAIN_RUN_BODY_BYTES,
+} from '../../lambdas/handlers/indexer.js';
 import { type BlobStore, JOBS_OWNER } from '../../lambdas/ports.js';
 import { MemorySendingStore } from '../support/memory-sending.js';
 import { compose, webmailHarness } from '../support/webmail.js';
@@ -18,11 +25,12 @@ import { compose, webmailHarness } from '../support/webmail.js';
  * An SQS queue in memory: requests stay until deleted, and a received one is hidden until it is
  * released (the visibility timeout outlasts a run). Counts the receive calls in flight at once.
  */
-function memoryInbox(requests: { messageId: string; address: string }[], backlog?: number) {
+function memoryInbox(requests: Omit<ReceivedIndexRequest, 'receipt'>[], backlog?: number) {
   let queued: ReceivedIndexRequest[] = requests.map((r, i) => ({ ...r, receipt: `h${i}` }));
   const hidden = new Set<string>();
   let inFlight = 0;
   let mostInFlight = 0;
+  let mostHeld = 0;
   const inbox: IndexInbox = {
     async backlog() {
       return backlog ?? queued.length;
@@ -35,10 +43,13 @@ function memoryInbox(requests: { messageId: string; address: string }[], backlog
       inFlight--;
       const batch = queued.filter((r) => !hidden.has(r.receipt)).slice(0, 10);
       for (const r of batch) hidden.add(r.receipt);
+      mostHeld = Math.max(mostHeld, hidden.size);
       return batch;
     },
     async delete(receipts) {
-      queued = queued.filter((r) => !receipts.includes(r.receipt));
+      const gone = new Set(receipts);
+      queued = queued.filter((r) => !gone.has(r.receipt));
+      for (const r of receipts) hidden.delete(r);
     },
     async release(receipts) {
       for (const r of receipts) hidden.delete(r);
@@ -49,6 +60,8 @@ function memoryInbox(requests: { messageId: string; address: string }[], backlog
     left: () => queued.map((r) => r.messageId),
     deleted: () => requests.length - queued.length,
     mostInFlight: () => mostInFlight,
+    /** Most requests received and not yet deleted or released, at once. */
+    mostHeld: () => mostHeld,
   };
 }
 
@@ -289,7 +302,57 @@ describe('createIndexerHandler', () => {
   });
 });
 
+describe('createIndexerHandler with index bodies', () => {
+  it('holds at most DRAIN_RUN_BODY_BYTES of carried bodies at once, and indexes the rest in the same run', async () => {
+    const { h, ids } = await setup();
+    const body = { text: 'budget '.repeat(MAX_INDEXED_TEXT_CHARS / 7), attachmentNames: [] };
+    const perRequest = 2 * (body.text.length + 0);
+    const count = Math.ceil(DRAIN_RUN_BODY_BYTES / perRequest) + 500;
+    const requests = Array.from({ length: count }, (_, i) => ({
+      ...(ids[i % ids.length] as (typeof ids)[0]),
+      body,
+    }));
+    const queue = memoryInbox(requests);
+    const handler = createIndexerHandler(() => ({
+      deps: { ...h.ctx, cache: undefined },
+      inbox: queue.inbox,
+      continuity: h.store,
+    }));
+    const out = await handler({});
+    expect(out).toEqual({ drained: true, indexed: count, failedMailboxes: 0 });
+    expect(queue.left()).toEqual([]);
+    // The run stopped receiving at the limit (give or take the receives in flight), then went on.
+    expect(queue.mostHeld()).toBeLessThan(count);
+    expect(queue.mostHeld()).toBeLessThanOrEqual(DRAIN_RUN_BODY_BYTES / perRequest + 10 * DRAIN_RECEIVERS);
+  }, 60_000);
+});
+
 describe('indexBatch', () => {
+  it('indexes a message whose request carries its body without reading the raw message, as a parse of it would', async () => {
+    const { h, ids } = await setup();
+    const withBodies = await Promise.all(
+      ids.map(async (r) => {
+        const m = await h.store.getMessage(r.messageId);
+        const { index } = await readMessage(await h.blobs.getRaw((m as NonNullable<typeof m>).rawKey));
+        return { ...r, body: index };
+      }),
+    );
+    let reads = 0;
+    const blobs: BlobStore = {
+      async getRaw(key) {
+        reads++;
+        return h.blobs.getRaw(key);
+      },
+      putRaw: (key, body) => h.blobs.putRaw(key, body),
+    };
+    const outcome = await indexBatch({ ...h.ctx, blobs, cache: undefined }, withBodies);
+    expect(outcome.failed).toEqual([]);
+    expect(reads).toBe(0);
+    const alice = ids.filter((r) => r.address === 'alice@example.com').map((r) => r.messageId);
+    expect(await search(h, 'budget')).toEqual(alice.sort());
+    expect(await search(h, 'about')).toEqual(alice.sort()); // words of the body, not only the subject
+  });
+
   it('parses at most PARSE_BYTES_IN_FLIGHT of raw mail at once, however many messages wait', async () => {
     const { h, ids } = await setup();
     // Each record says it is SES's largest message: only a few may be parsed at once.

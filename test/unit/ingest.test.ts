@@ -29,6 +29,8 @@ describe('ingestMessage', () => {
       messageId: 'm1',
       created: ['alice@example.com', 'ceo@example.com'],
       deliverable: true,
+      // From the same parse, for the index requests to carry.
+      index: { text: expect.stringContaining('Here are the   figures for Q4.'), attachmentNames: ['q4.pdf'] },
     });
     const m = await store.getMessage('m1');
     expect(m).toMatchObject({
@@ -54,6 +56,7 @@ describe('ingestMessage', () => {
     await store.replaceDelivery({ ...d, state: 'delivered', version: d.version + 1 }, d.version);
     const again = await ingestMessage(input, deps);
     expect(again.created).toEqual([]);
+    expect(again.index).toBeUndefined(); // nothing new to index
     expect(store.deliveries.size).toBe(2);
     expect((await store.getDelivery({ messageId: 'm1', recipient: 'alice@example.com' }))?.state).toBe(
       'delivered',
@@ -71,6 +74,8 @@ describe('ingestMessage', () => {
     const { store, deps, input } = setup(garbage);
     const result = await ingestMessage(input, deps);
     expect(result.deliverable).toBe(true);
+    // Indexed from its record (headers and snippet), as a parse at indexing time would leave it.
+    expect(result.index).toEqual({ text: null, attachmentNames: [] });
     const m = await store.getMessage('m1');
     expect(m?.size).toBe(garbage.length);
     expect((await store.listDeliveries('m1')).every((d) => d.state === 'queued')).toBe(true);

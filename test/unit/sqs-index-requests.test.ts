@@ -7,7 +7,12 @@ import {
 } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { createSqsIndexInbox, createSqsIndexRequests } from '../../lambdas/adapters/sqs-index-requests.js';
+import {
+  createSqsIndexInbox,
+  createSqsIndexRequests,
+  MAX_INDEX_REQUEST_BYTES,
+} from '../../lambdas/adapters/sqs-index-requests.js';
+import { MAX_INDEXED_TEXT_CHARS } from '../../lambdas/core/search/mailbox-index.js';
 
 const sqs = mockClient(SQSClient);
 const URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/Lifeboat-SearchQueue';
@@ -26,6 +31,54 @@ describe('createSqsIndexRequests', () => {
     expect(JSON.parse(first?.MessageBody ?? '')).toEqual({ messageId: 'm1', address: 'user0@example.com' });
     // A standard queue refuses FIFO's deduplication id.
     expect(first?.MessageDeduplicationId).toBeUndefined();
+  });
+
+  it('carries the index body parsed at ingest, each request within one 64 KB chunk', async () => {
+    sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [] });
+    const body = { text: 'Here are the figures.', attachmentNames: ['q4.pdf'] };
+    await createSqsIndexRequests(new SQSClient({ region: 'eu-west-1' }), URL).requestIndex(
+      'm1',
+      ['a@example.com'],
+      body,
+    );
+    const entry = sqs.commandCalls(SendMessageBatchCommand)[0]?.args[0].input.Entries?.[0];
+    expect(JSON.parse(entry?.MessageBody ?? '')).toEqual({ messageId: 'm1', address: 'a@example.com', body });
+  });
+
+  it('leaves out a body past one chunk: the indexer reads the raw message for it', async () => {
+    sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [] });
+    // Three bytes a character in UTF-8: the text the index keeps is 96 KB.
+    const body = { text: '\u4e2d'.repeat(MAX_INDEXED_TEXT_CHARS), attachmentNames: [] };
+    await createSqsIndexRequests(new SQSClient({ region: 'eu-west-1' }), URL).requestIndex(
+      'm1',
+      ['a@example.com'],
+      body,
+    );
+    const entry = sqs.commandCalls(SendMessageBatchCommand)[0]?.args[0].input.Entries?.[0];
+    expect(JSON.parse(entry?.MessageBody ?? '')).toEqual({ messageId: 'm1', address: 'a@example.com' });
+  });
+
+  it('sends fewer than ten a batch when their bodies would pass 256 KiB together', async () => {
+    sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [] });
+    // 62 KB in UTF-8 (two bytes an é): a request within its chunk, four to a batch.
+    const body = { text: `${'\u00e9'.repeat(30_000)}${'x'.repeat(2_000)}`, attachmentNames: [] };
+    const addresses = Array.from({ length: 10 }, (_, i) => `user${i}@example.com`);
+    await createSqsIndexRequests(new SQSClient({ region: 'eu-west-1' }), URL).requestIndex(
+      'm1',
+      addresses,
+      body,
+    );
+    const batches = sqs.commandCalls(SendMessageBatchCommand).map((c) => c.args[0].input.Entries ?? []);
+    expect(batches.map((b) => b.length)).toEqual([4, 4, 2]);
+    expect(Buffer.byteLength(batches[0]?.[0]?.MessageBody ?? '')).toBeLessThanOrEqual(
+      MAX_INDEX_REQUEST_BYTES,
+    );
+    for (const b of batches) {
+      expect(b.reduce((n, e) => n + Buffer.byteLength(e.MessageBody ?? ''), 0)).toBeLessThanOrEqual(
+        256 * 1024,
+      );
+    }
+    expect(batches.flat().every((e) => JSON.parse(e.MessageBody ?? '').body?.text === body.text)).toBe(true);
   });
 
   it('fails when SQS refuses part of a batch, so ingest logs it', async () => {
@@ -50,6 +103,17 @@ describe('createSqsIndexInbox', () => {
     sqs.on(DeleteMessageBatchCommand).resolves({ Successful: [], Failed: [] });
     const inbox = createSqsIndexInbox(new SQSClient({ region: 'eu-west-1' }), URL);
     expect(await inbox.receive()).toEqual([{ messageId: 'm1', address: 'a@example.com', receipt: 'h1' }]);
+    const body = { text: null, attachmentNames: ['a.pdf'] };
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolves({
+        Messages: [
+          { Body: JSON.stringify({ messageId: 'm2', address: 'a@example.com', body }), ReceiptHandle: 'h2' },
+        ],
+      });
+    expect(await inbox.receive()).toEqual([
+      { messageId: 'm2', address: 'a@example.com', body, receipt: 'h2' },
+    ]);
     const receive = sqs.commandCalls(ReceiveMessageCommand)[0]?.args[0].input;
     expect(receive).toMatchObject({ MaxNumberOfMessages: 10, WaitTimeSeconds: 1 });
     await inbox.delete(Array.from({ length: 12 }, (_, i) => `h${i}`));

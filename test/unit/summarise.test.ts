@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { collapseSnippet, SNIPPET_CHARS, summariseMessage } from '../../lambdas/core/summarise.js';
+import { MAX_INDEXED_TEXT_CHARS } from '../../lambdas/core/search/mailbox-index.js';
+import {
+  collapseSnippet,
+  readMessage,
+  SNIPPET_CHARS,
+  summariseMessage,
+} from '../../lambdas/core/summarise.js';
 
 /** The snippet as it was computed over the whole body, which collapseSnippet must match. */
 const wholeBody = (body: string) => body.replace(/\s+/g, ' ').trim().slice(0, SNIPPET_CHARS);
@@ -34,5 +40,26 @@ describe('summariseMessage', () => {
 
     expect(summary.snippet.startsWith('First line. More text. More text.')).toBe(true);
     expect(summary.snippet).toHaveLength(SNIPPET_CHARS);
+  });
+});
+
+describe('readMessage', () => {
+  it('gives an HTML-only message the summary the summary parse gives, and its converted text for the index', async () => {
+    const raw = Buffer.from(
+      'From: a@example.org\r\nSubject: news\r\nContent-Type: text/html\r\n\r\n<p>Rates &amp; <a href="https://example.org/x">offers</a></p>\r\n',
+    );
+    const { summary, index } = await readMessage(raw);
+
+    expect(summary).toEqual(await summariseMessage(raw));
+    expect(index.text).toContain('Rates & offers');
+  });
+
+  it('cuts the index text to what the index keeps', async () => {
+    const raw = Buffer.from(
+      `From: a@example.org\r\nSubject: long\r\nContent-Type: text/plain\r\n\r\n${'word '.repeat(20_000)}\r\n`,
+    );
+    const { index } = await readMessage(raw);
+
+    expect(index.text).toHaveLength(MAX_INDEXED_TEXT_CHARS);
   });
 });

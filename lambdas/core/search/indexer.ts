@@ -3,8 +3,9 @@ import { MAX_BATCH_READ } from '../../storage-layout.js';
 import { type LifeboatConfig, MAX_MESSAGE_BYTES } from '../config.js';
 import type { OrgStateName } from '../continuity.js';
 import { NotFoundError } from '../errors.js';
-import { historyStart, parseForReading } from '../mailbox.js';
+import { historyStart } from '../mailbox.js';
 import type { MessageRecord } from '../model.js';
+import { type IndexBody, indexBodyOf, parseForReading, unparsedIndexBody } from '../summarise.js';
 import {
   applyDocs,
   createIndexBuilder,
@@ -36,33 +37,31 @@ export interface SearchDeps {
   indexBody?: ((raw: Buffer) => Promise<IndexBody>) | undefined;
 }
 
-/** What a message's index entry takes from its body. */
-export interface IndexBody {
-  text: string | null;
-  attachmentNames: string[];
-}
+export type { IndexBody };
 
 /**
- * The text and attachment names of a raw message, for the index. A message that cannot be
- * parsed is indexed from its record (headers and snippet) instead of not at all.
+ * The text and attachment names of a raw message, for the index: the same as ingest's readMessage
+ * gives, so an entry is the same whether its body came with the request or from the raw message.
+ * A message that cannot be parsed is indexed from its record (headers and snippet) instead of not at all.
  */
 export async function indexBody(raw: Buffer): Promise<IndexBody> {
   try {
-    const mail = await parseForReading(raw);
-    return {
-      text: mail.text ?? null,
-      attachmentNames: mail.attachments.map((a) => a.filename).filter((f): f is string => Boolean(f)),
-    };
+    return indexBodyOf(await parseForReading(raw));
   } catch {
-    return { text: null, attachmentNames: [] };
+    return unparsedIndexBody();
   }
 }
 
-/** The index entry of a message, from its record and its raw message. */
+/**
+ * The index entry of a message, from its record and its body: the body parsed at ingest when the
+ * request carried it, else the raw message read and parsed again.
+ */
 export async function docFor(
   deps: Pick<SearchDeps, 'blobs' | 'indexBody'>,
   message: MessageRecord,
+  body?: IndexBody,
 ): Promise<IndexDoc> {
+  if (body) return indexDocOf(message, body);
   const raw = await deps.blobs.getRaw(message.rawKey);
   return indexDocOf(message, await (deps.indexBody ?? indexBody)(raw));
 }
@@ -237,6 +236,7 @@ export function createIndexQueue(deps: SearchDeps, options: IndexQueueOptions = 
  * `addresses`), through the one writer per mailbox. Round-trip probe messages are nobody's
  * mail and are not indexed. Quarantined mail is indexed like the rest: every search checks each
  * hit's delivery, so it is never shown while quarantined, and a release needs no re-index.
+ * `body` is the one ingest parsed with the summary; without it the raw message is read and parsed.
  * @returns the mailboxes it was written to
  * @throws NotFoundError when the message has no record
  */
@@ -244,11 +244,12 @@ export async function indexMessage(
   deps: SearchDeps & { queue: IndexQueue },
   messageId: string,
   addresses?: readonly string[],
+  body?: IndexBody,
 ): Promise<string[]> {
   const message = await deps.store.getMessage(messageId);
   if (!message) throw new NotFoundError(`message ${messageId}`);
   if (message.probeToken) return [];
-  const doc = await docFor(deps, message);
+  const doc = await docFor(deps, message, body);
   const targets = (addresses ?? message.recipients).filter((a) => message.recipients.includes(a));
   await Promise.all(targets.map((address) => deps.queue.add(address, [doc])));
   return targets;
@@ -320,25 +321,32 @@ export interface BatchOutcome {
 
 /**
  * Indexes a batch of requests (a message for a mailbox each), one index write per mailbox for all
- * its messages: the records read in batches, each raw message read and parsed once however many
- * of the batch's mailboxes it went to. A request whose message has no record any more (expired) or
+ * its messages: the records read in batches; a message whose request carries its body (parsed at
+ * ingest) is indexed from it, any other has its raw message read and parsed once however many of
+ * the batch's mailboxes it went to. A request whose message has no record any more (expired) or
  * is a round-trip probe is done. A mailbox whose write fails is reported, the others stand.
  * PARSE_CONCURRENCY messages are parsed at once, at most PARSE_BYTES_IN_FLIGHT of them.
  */
 export async function indexBatch(
   deps: SearchDeps,
-  requests: readonly { messageId: string; address: string }[],
+  requests: readonly { messageId: string; address: string; body?: IndexBody | undefined }[],
 ): Promise<BatchOutcome> {
   const ids = [...new Set(requests.map((r) => r.messageId))];
+  const bodies = new Map<string, IndexBody>();
+  for (const r of requests) if (r.body) bodies.set(r.messageId, r.body);
   const records = new Map<string, MessageRecord>();
   for (let i = 0; i < ids.length; i += MAX_BATCH_READ) {
     for (const m of await deps.store.getMessages(ids.slice(i, i + MAX_BATCH_READ))) records.set(m.id, m);
   }
   const docs = new Map<string, IndexDoc>();
-  const todo = ids.filter((id) => {
+  const todo: string[] = [];
+  for (const id of ids) {
     const m = records.get(id);
-    return m !== undefined && !m.probeToken;
-  });
+    if (m === undefined || m.probeToken) continue;
+    const body = bodies.get(id);
+    if (body) docs.set(id, indexDocOf(m, body));
+    else todo.push(id);
+  }
   let next = 0;
   let bytesInFlight = 0;
   let waiting: (() => void)[] = [];

@@ -55,7 +55,7 @@ export function createIntake(deps: IntakeDeps): Intake {
       }
       if (result.created.length > 0) {
         deps.onIngested?.(result);
-        await deps.index?.requestIndex(result.messageId, result.created).catch((err: Error) =>
+        await deps.index?.requestIndex(result.messageId, result.created, result.index).catch((err: Error) =>
           deps.log.warn('indexing not requested; a rebuild of the mailbox index will pick it up', {
             messageId: result.messageId,
             error: err.message,
