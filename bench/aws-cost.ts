@@ -248,15 +248,23 @@ export const ASSUMPTIONS = {
   adminApiRequests: 1_000,
   /**
    * The search indexer (a scheduled drain of an SQS standard queue, lambdas/handlers/indexer.ts):
-   * per message one send, a tenth of a receive and of a delete, a record read, the raw message read
-   * and parsed (sixteen at once on one vCPU: 0.005 s each, from 2.0 ms of CPU a message measured
-   * draining 5,000 messages of 79 KB on average into 500 mailboxes on an AMD EPYC core, with half
-   * again for a Graviton2 vCPU and S3's latency not hidden); per mailbox written in a drain, the
+   * per message one send, a tenth of a receive and of a delete (ten requests with their bodies, 1.1 KB
+   * each on the corpus, are one 64 KB chunk), a record read, and its index entry. Ingest parses the
+   * message once for its record and its index body, and the request carries the body when it fits in
+   * one chunk: every corpus message's does (test/corpus/index-body.test.ts), so the share priced is 1.
+   * Such a message costs 0.001 s (its body to its segment entry took a tenth of a raw read and parse's
+   * CPU on the corpus, 0.2-0.9 ms against 2.4-10 ms on a loaded 2-core AMD EPYC machine: a tenth of 2.0
+   * ms with half again for a Graviton2 vCPU, rounded up for the record reads); any other has its raw
+   * message read and parsed (sixteen at once on one vCPU: 0.005 s each, from 2.0 ms of CPU a message
+   * measured draining 5,000 messages of 79 KB on average into 500 mailboxes on an AMD EPYC core, with
+   * half again for a Graviton2 vCPU and S3's latency not hidden). Per mailbox written in a drain, the
    * manifest and the open segment read and written (0.15 s, estimated); per scheduled run that does
    * not drain, the org state, the running drill and the queue's backlog asked (0.1 s). Messages
    * arrive evenly over the day here, which is the least a drain can batch: mail that comes in
    * working hours batches more.
    */
+  indexCarriedShare: 1,
+  indexCarriedSecondsPerMessage: 0.001,
   indexSecondsPerMessage: 0.005,
   indexSecondsPerMailboxWrite: 0.15,
   indexIdleRunSeconds: 0.1,
@@ -502,13 +510,17 @@ export function workedMonth(
   const perMailboxPerDrain = (a.messagesPerUserPerDay * drainMinutes) / (24 * 60);
   const mailboxWrites = a.users * drains * (1 - Math.exp(-perMailboxPerDrain));
   const sqsRequests = messages * 1.2 + drains + (indexRuns - drains);
+  // Messages whose request carries the body parsed at ingest; the others' raw messages are read again.
+  const carriedMessages = messages * a.indexCarriedShare;
+  const rawReadMessages = messages - carriedMessages;
   const indexGbSeconds =
     (INDEXER_MEMORY_MB / 1024) *
-    (messages * a.indexSecondsPerMessage +
+    (carriedMessages * a.indexCarriedSecondsPerMessage +
+      rawReadMessages * a.indexSecondsPerMessage +
       mailboxWrites * a.indexSecondsPerMailboxWrite +
       (indexRuns - drains) * a.indexIdleRunSeconds);
   const indexPuts = mailboxWrites * 2;
-  const indexGets = messages + mailboxWrites * 2;
+  const indexGets = rawReadMessages + mailboxWrites * 2;
   const openSegmentKb = (SEGMENT_MESSAGES / 2) * a.indexKbPerMessage;
   const indexCurrentGb = (messages * (a.historyDays / a.days) * a.indexKbPerMessage) / KB_PER_GB;
   const indexNoncurrentGb =
@@ -659,7 +671,7 @@ export function workedMonth(
     {
       item: `Search indexer: SQS standard, Lambda (a drain every ${(drainMinutes / 60).toFixed(0)} hours in normal times, every minute in an outage or a drill)`,
       price: `SQS $${p.sqsStandardPerMillion} per million requests; Lambda as above`,
-      arithmetic: `${millions(sqsRequests)} requests (a send per message, receives and deletes ten at a time, a backlog check a run); ${int(indexRuns)} runs, ${int(messages)} messages × ${a.indexSecondsPerMessage} s + ${int(mailboxWrites)} mailbox writes × ${a.indexSecondsPerMailboxWrite} s + ${int(indexRuns - drains)} idle runs × ${a.indexIdleRunSeconds} s at ${INDEXER_MEMORY_MB} MB (one vCPU) = ${int(indexGbSeconds)} GB-s (no free allowance counted)`,
+      arithmetic: `${millions(sqsRequests)} requests (a send per message, receives and deletes ten at a time, a backlog check a run); ${int(indexRuns)} runs, ${int(carriedMessages)} messages indexed from the body their request carries × ${a.indexCarriedSecondsPerMessage} s + ${int(rawReadMessages)} read and parsed again × ${a.indexSecondsPerMessage} s + ${int(mailboxWrites)} mailbox writes × ${a.indexSecondsPerMailboxWrite} s + ${int(indexRuns - drains)} idle runs × ${a.indexIdleRunSeconds} s at ${INDEXER_MEMORY_MB} MB (one vCPU) = ${int(indexGbSeconds)} GB-s (no free allowance counted)`,
       usd:
         (sqsRequests / 1e6) * p.sqsStandardPerMillion +
         (indexRuns / 1e6) * p.lambdaPerMillionRequests +
@@ -668,7 +680,7 @@ export function workedMonth(
     {
       item: 'Search indexes in S3 (a manifest and an open segment per mailbox, rewritten once a drain)',
       price: `$${p.s3PutPer1000} per 1,000 PUT, $${p.s3GetPer1000} per 1,000 GET, $${p.s3StandardGbMonth} per GB-month`,
-      arithmetic: `${int(a.users)} mailboxes × ${int(drains)} drains × ${(1 - Math.exp(-perMailboxPerDrain)).toFixed(3)} (the chance of new mail in ${(drainMinutes / 60).toFixed(0)} hours at ${a.messagesPerUserPerDay} a day) = ${int(mailboxWrites)} mailbox writes: ${int(indexPuts / 1000)} × $${p.s3PutPer1000} PUT + ${int(indexGets / 1000)} × $${p.s3GetPer1000} GET (raw message, manifest, segment); ${gb(indexCurrentGb)} GB of indexes + ${gb(indexNoncurrentGb)} GB of replaced segments (${openSegmentKb.toFixed(0)} KB each, kept ${INDEX_NONCURRENT_DAYS} day)`,
+      arithmetic: `${int(a.users)} mailboxes × ${int(drains)} drains × ${(1 - Math.exp(-perMailboxPerDrain)).toFixed(3)} (the chance of new mail in ${(drainMinutes / 60).toFixed(0)} hours at ${a.messagesPerUserPerDay} a day) = ${int(mailboxWrites)} mailbox writes: ${int(indexPuts / 1000)} × $${p.s3PutPer1000} PUT + ${int(indexGets / 1000)} × $${p.s3GetPer1000} GET (manifest and segment; ${int(rawReadMessages)} raw messages read again); ${gb(indexCurrentGb)} GB of indexes + ${gb(indexNoncurrentGb)} GB of replaced segments (${openSegmentKb.toFixed(0)} KB each, kept ${INDEX_NONCURRENT_DAYS} day)`,
       usd:
         (indexPuts / 1000) * p.s3PutPer1000 +
         (indexGets / 1000) * p.s3GetPer1000 +
