@@ -140,11 +140,10 @@ function hourBucket(hour: Date, config: Pick<LifeboatConfig, 'historyDays' | 're
 export const ROLL_UP_DELAY_MS = 30_000;
 
 /**
- * Minutes a minute's `accepted` count stays open once the roll-up has first counted it: each roll-up
- * counts them again from the message records and corrects their buckets, for mail ingested late
- * (Lambda retries a failed asynchronous invocation one minute and then two minutes after it
- * failed). The hour takes a minute's count as the minute leaves this window, so the hour's
- * `accepted` trails the other counters by these minutes.
+ * Minutes after its first count that the roll-up counts a minute's `accepted` again, for its last
+ * time, with the mail ingested late (Lambda retries a failed asynchronous invocation one minute and
+ * then two minutes after it failed): the minute's bucket is corrected then, and the hour takes that
+ * count, so the hour's `accepted` trails the other counters by these minutes.
  */
 export const ACCEPTED_RECOUNT_MINUTES = 5;
 
@@ -165,16 +164,19 @@ const isCounter = (name: string) =>
 /**
  * Deliveries accepted per minute of receipt: the envelope recipients of the messages received in
  * [from, to), as ingest created one delivery for each (a sent copy, written by the outbound worker,
- * is not mail taken in). Keyed by the minute's start in epoch milliseconds.
+ * is not mail taken in), for each run of minutes [first, last] (epoch milliseconds of their starts),
+ * one listing a run. Keyed by the minute's start.
  */
 async function acceptedPerMinute(
   store: Pick<MessageStore, 'listReceived'>,
-  from: number,
-  to: number,
+  runs: readonly (readonly [number, number])[],
 ): Promise<Map<number, number>> {
   const counts = new Map<number, number>();
-  const received = await store.listReceived(new Date(from).toISOString(), new Date(to).toISOString());
-  for (const m of received) {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const lists = await Promise.all(
+    runs.map(([from, to]) => store.listReceived(iso(from), iso(to + MINUTE_MS))),
+  );
+  for (const m of lists.flat()) {
     if (m.sentCopyOf !== undefined) continue;
     const minute = Math.floor(Date.parse(m.receivedAt) / MINUTE_MS) * MINUTE_MS;
     counts.set(minute, (counts.get(minute) ?? 0) + m.recipients.length);
@@ -192,12 +194,12 @@ async function acceptedPerMinute(
  * runtime). Never throws: the figures serve the console.
  *
  * `accepted` is not written as mail comes in (that was a write unit a message): when a minute has
- * ended, this counts it from the message records (`listReceived`, the minutes' records only) and
- * sets it on the minute's bucket, and counts it again for ACCEPTED_RECOUNT_MINUTES, correcting the
- * bucket when mail was ingested late; the hour adds a minute's count once, as the minute leaves that
- * window, in the same update that moves its ACCEPTED_THROUGH mark. The minute buckets are written
- * first and set, not added to, so a round that dies between them and the hour is repeated whole by
- * the next. Mail ingested more than ACCEPTED_RECOUNT_MINUTES after its minute ended is in neither.
+ * ended, this counts it from the message records (`listReceived`, that minute's records only) and
+ * sets it on the minute's bucket; ACCEPTED_RECOUNT_MINUTES later it counts the minute once more,
+ * with the mail ingested late, corrects the bucket, and the hour adds that count in the same update
+ * that moves its ACCEPTED_THROUGH mark. The minute buckets are written first and set, not added to,
+ * so a round that dies between them and the hour is repeated whole by the next. Mail ingested more
+ * than ACCEPTED_RECOUNT_MINUTES after its minute ended is in neither.
  */
 export async function rollUpFlow(deps: FlowDeps): Promise<void> {
   if (!deps.continuity) return;
@@ -228,14 +230,24 @@ export async function rollUpFlow(deps: FlowDeps): Promise<void> {
 
     const updates: MetricsUpdate[] = [];
     let counted = new Map<number, number>();
-    // The open window, and the minutes an hour is still to take (after a pause of the rounds).
-    const pending = marks
-      .filter((m) => m.accepted < Math.min(final, m.hour + HOUR_MS - MINUTE_MS))
-      .map((m) => m.accepted + MINUTE_MS);
-    const countFrom = Math.max(firstHour, Math.min(final, ...pending));
     if (deps.store) {
-      counted = await acceptedPerMinute(deps.store, countFrom, through + MINUTE_MS);
-      for (let minute = countFrom; minute <= through; minute += MINUTE_MS) {
+      // Counted: the minutes that ended since the last roll-up (their first count, for the minute
+      // charts) and the minutes leaving the recount window (their last, which the hour takes).
+      const toCount = new Set<number>();
+      for (const { hour, rolled, accepted } of marks) {
+        const lastMinute = hour + HOUR_MS - MINUTE_MS;
+        for (let m = rolled + MINUTE_MS; m <= Math.min(through, lastMinute); m += MINUTE_MS) toCount.add(m);
+        for (let m = accepted + MINUTE_MS; m <= Math.min(final, lastMinute); m += MINUTE_MS) toCount.add(m);
+      }
+      const sorted = [...toCount].filter((m) => m >= firstHour).sort((a, b) => a - b);
+      const runs: [number, number][] = [];
+      for (const m of sorted) {
+        const run = runs.at(-1);
+        if (run && run[1] + MINUTE_MS === m) run[1] = m;
+        else runs.push([m, m]);
+      }
+      counted = await acceptedPerMinute(deps.store, runs);
+      for (const minute of sorted) {
         const n = counted.get(minute) ?? 0;
         const stored = minutes.find((b) => Date.parse(b.start) === minute)?.values.accepted ?? 0;
         if (n !== stored) updates.push({ ...minuteBucket(new Date(minute)), set: { accepted: n } });

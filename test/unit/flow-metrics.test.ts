@@ -171,7 +171,7 @@ describe('rollUpFlow', () => {
     ]);
   });
 
-  it('counts accepted per minute of receipt from the records, corrects it for mail ingested late, and adds it to the hour once the minute leaves the recount window', async () => {
+  it('counts accepted per minute of receipt from the records when the minute ends, and again with mail ingested late when the hour takes it', async () => {
     const h = continuityHarness();
     const minuteValues = async () =>
       (await h.store.listMetrics('minute', '2000-01-01T00:00:00.000Z', '2099-01-01T00:00:00.000Z')).map(
@@ -199,11 +199,12 @@ describe('rollUpFlow', () => {
     await rollUpFlow(h.deps);
     expect(await minuteValues()).toEqual([
       ['10:57', 2],
-      ['10:58', 2],
+      ['10:58', 1],
     ]);
     expect(await hourValues(h)).toEqual([]);
 
-    // 10:57 leaves the window at the roll-up of 11:02; 10:58 at 11:03's, then 10:59 (none).
+    // Counted for the last time ACCEPTED_RECOUNT_MINUTES after its first count, and then the hour
+    // takes it: 10:57 at the roll-up of 11:02, 10:58 (with the late one) at 11:03's, then 10:59 (none).
     for (const [at, expected] of [
       ['2026-11-22T11:03:31.000Z', 2],
       ['2026-11-22T11:04:31.000Z', 4],
