@@ -181,7 +181,10 @@ function isHtmlOnly(mail: ParsedMail): boolean {
  * Parses a raw message once, as the reader does (HTML converted to text up to
  * MAX_HTML_TO_TEXT_CHARS), for both its record's summary and its search index body: the indexer
  * then need not read and parse the raw message again. The summary is the one summariseMessage
- * gives; the index body is the one a parse of the raw message at indexing time gives. Never throws:
+ * gives, but for an HTML part beside a text part and not its alternative (a mailing list's footer
+ * added to HTML mail, a delivery report): converted here, its words can start the snippet where
+ * the summary parse skipped them. The index body is the one a parse of the raw message at indexing
+ * time gives (indexBody). Never throws:
  * a message that cannot be parsed is kept and relayed with `parseError`, and indexed from its record.
  */
 export async function readMessage(raw: Buffer): Promise<MessageReading> {
