@@ -32,6 +32,16 @@ describe('the worked month against the stack', () => {
     expect(rules).toHaveLength(ASSUMPTIONS.sendingEventRules);
   });
 
+  it('prices the long polls of every event source mapping on a sending queue in the month', () => {
+    const sendingQueues = Object.keys(s.template.findResources('AWS::SQS::Queue')).filter((id) =>
+      id.startsWith('Sending'),
+    );
+    const mappings = Object.values(s.template.findResources('AWS::Lambda::EventSourceMapping')).filter((m) =>
+      sendingQueues.includes(m.Properties.EventSourceArn?.['Fn::GetAtt']?.[0]),
+    );
+    expect(mappings).toHaveLength(ASSUMPTIONS.sendingQueueMappings);
+  });
+
   it('prices one custom metric per name the stack reads from the Lifeboat namespace, and no other', () => {
     const template = JSON.stringify(s.template.toJSON());
     for (const name of Object.values(METRICS)) expect(template).toContain(name);
