@@ -79,7 +79,7 @@ describe('outbound thread', () => {
     primary = new BlockingPrimary();
     await primary.listen();
     const route = { host: '127.0.0.1', port: primary.port } as Parameters<typeof testConfig>[0];
-    rt = await startTestRuntime({ config: testConfig(route) });
+    rt = await startTestRuntime({ config: testConfig(route), outboundThread: true });
     primary.watch(rt.layout.database);
   });
 
