@@ -165,9 +165,11 @@ export function createContext(env: LifeboatEnv, overrides: Partial<Context> = {}
   const { dynamo, s3 } = createAwsClients(env);
   // Records expire with the history window (and the packer's few days past it: awsRecordDays); the raw
   // mail, the source of truth, stays for retentionDays.
+  const clock = overrides.clock ?? systemClock;
   const store = createDynamoStore(dynamo, {
     tableName: env.TABLE_NAME,
     retentionDays: awsRecordDays(config),
+    now: () => clock.now(),
   });
   const passwords = passwordSource(env.AWS_REGION);
   return {
@@ -190,9 +192,9 @@ export function createContext(env: LifeboatEnv, overrides: Partial<Context> = {}
     }),
     trigger: env.DELIVER_FUNCTION_NAME ? lambdaTrigger(env.DELIVER_FUNCTION_NAME, env.AWS_REGION) : noTrigger,
     checks: env.PROBE_FUNCTION_NAME
-      ? lambdaRouteChecks(env.PROBE_FUNCTION_NAME, env.AWS_REGION, config, overrides.clock ?? systemClock)
+      ? lambdaRouteChecks(env.PROBE_FUNCTION_NAME, env.AWS_REGION, config, clock)
       : undefined,
-    clock: systemClock,
+    clock,
     log: jsonLogger(),
     metrics: emfMetrics(),
     jobs: createDynamoSendingStore(dynamo, { tableName: env.TABLE_NAME }),

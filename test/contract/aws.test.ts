@@ -13,8 +13,15 @@ afterAll(async () => {
 });
 
 // A fresh table and bucket per test, on one dynalite and one s3rver for the file.
-describeStoreContract('DynamoDB and S3 (AWS adapters on dynalite and s3rver)', async () => ({
-  store: createDynamoStore(emulators.dynamo, { tableName: await emulators.createTable(), retentionDays: 30 }),
-  blobs: createS3Blobs(emulators.s3, await emulators.createBucket()),
-  async dispose() {},
-}));
+describeStoreContract(
+  'DynamoDB and S3 (AWS adapters on dynalite and s3rver)',
+  async () => ({
+    store: createDynamoStore(emulators.dynamo, {
+      tableName: await emulators.createTable(),
+      retentionDays: 30,
+    }),
+    blobs: createS3Blobs(emulators.s3, await emulators.createBucket()),
+    async dispose() {},
+  }),
+  { delivered: 'flow' },
+);

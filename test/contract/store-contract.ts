@@ -66,7 +66,18 @@ function event(id: string, overrides: Partial<ContinuityEvent> = {}): Continuity
  * the unit tests, the single-node SQLite store with its files, and the DynamoDB and S3 adapters.
  * A store that passes can replace another without core noticing.
  */
-export function describeStoreContract(name: string, factory: StoreFactory): void {
+/**
+ * How a store counts `delivered` in countByState: its records (SQLite, memory), or the deliveries the
+ * flow's hour buckets hold for the last day (DynamoDB, where a counter cost a write a message).
+ */
+export type DeliveredCount = 'records' | 'flow';
+
+export function describeStoreContract(
+  name: string,
+  factory: StoreFactory,
+  options: { delivered?: DeliveredCount } = {},
+): void {
+  const deliveredFrom = options.delivered ?? 'records';
   describe(`store contract: ${name}`, () => {
     let stores: StoresUnderTest;
     let store: MessageStore & ContinuityStore;
@@ -400,8 +411,29 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         await expect(store.replaceDelivery({ ...q, state: 'queued', version: 9 }, 8)).rejects.toThrow(
           ConflictError,
         );
-        expect(await store.countByState()).toEqual({ ...zero(), delivered: 1, failed: 1, quarantined: 1 });
+        expect(await store.countByState()).toEqual({
+          ...zero(),
+          delivered: deliveredFrom === 'records' ? 1 : 0,
+          failed: 1,
+          quarantined: 1,
+        });
       });
+
+      if (deliveredFrom === 'flow') {
+        it('counts delivered from the hour buckets of the last day, not from a write per delivery', async () => {
+          const hour = (hoursAgo: number) =>
+            new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000 - hoursAgo * 3_600_000).toISOString();
+          const bucket = (hoursAgo: number, delivered: number) => ({
+            resolution: 'hour' as const,
+            start: hour(hoursAgo),
+            expiresAt: Math.floor(Date.now() / 1000) + 86_400,
+            add: { delivered, accepted: delivered + 1 },
+          });
+          await store.addMetrics([bucket(0, 3), bucket(23, 4), bucket(26, 100)]);
+          await store.addMetrics([{ ...bucket(0, 2), add: { delivered: 2 } }]);
+          expect((await store.countByState()).delivered).toBe(9);
+        });
+      }
     });
 
     describe('oldestDeferred', () => {

@@ -33,7 +33,7 @@ describe('measureMailPath', () => {
   it('prices more writes as a dearer month', () => {
     const more = {
       ...MEASURED_CAPACITY,
-      writeUnitsPerMessage: { ...MEASURED_CAPACITY.writeUnitsPerMessage, 'state counters': 3 },
+      writeUnitsPerMessage: { ...MEASURED_CAPACITY.writeUnitsPerMessage, 'state counters': 2 },
     };
     const writes = (m: ReturnType<typeof workedMonth>) =>
       m.items.find((i) => i.item === 'DynamoDB writes')?.usd ?? 0;

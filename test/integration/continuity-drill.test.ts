@@ -16,7 +16,7 @@ import type { NotificationRecord } from '../../lambdas/ports.js';
 import { TestPrimary } from '../support/primary.js';
 import { makeDataDir, startTestRuntime, type TestRuntime, testConfig } from '../support/runtime.js';
 
-// A rehearsal of a whole outage on the local runtime: dynalite, s3rver, the SMTP receiver and a
+// A rehearsal of a whole outage on the local runtime: SQLite and raw files, the SMTP receiver and a
 // real SMTP primary. Probe rounds are run by hand, one per interval, on a manual clock; the admin
 // acts through the local admin API over HTTP, so the API handler is the Lambda's.
 
