@@ -104,13 +104,11 @@ describe('createSqsIndexInbox', () => {
     const inbox = createSqsIndexInbox(new SQSClient({ region: 'eu-west-1' }), URL);
     expect(await inbox.receive()).toEqual([{ messageId: 'm1', address: 'a@example.com', receipt: 'h1' }]);
     const body = { text: null, attachmentNames: ['a.pdf'] };
-    sqs
-      .on(ReceiveMessageCommand)
-      .resolves({
-        Messages: [
-          { Body: JSON.stringify({ messageId: 'm2', address: 'a@example.com', body }), ReceiptHandle: 'h2' },
-        ],
-      });
+    sqs.on(ReceiveMessageCommand).resolves({
+      Messages: [
+        { Body: JSON.stringify({ messageId: 'm2', address: 'a@example.com', body }), ReceiptHandle: 'h2' },
+      ],
+    });
     expect(await inbox.receive()).toEqual([
       { messageId: 'm2', address: 'a@example.com', body, receipt: 'h2' },
     ]);
