@@ -12,7 +12,8 @@ function policyOf(s: Synthesized, prefix: string): Statement[] {
 
 // Replays of the raw archive are carried on by the sweep function, which runs every minute: it
 // already talks SMTP to the primary (in the delivery VPC in port25 mode, with the routes' SMTP AUTH
-// secrets), reads raw/ and writes the table, which is all a replay needs. No function gains a grant.
+// secrets), reads raw/ and packs/ (it packs the archive itself) and writes the table, which is all a
+// replay needs. No function gains a grant for replays.
 describe('replays in AWS', () => {
   it('run in the sweep function, scheduled every minute, whose handler carries them on', () => {
     const s = synth();
@@ -26,18 +27,32 @@ describe('replays in AWS', () => {
     expect(rule?.Properties.ScheduleExpression).toBe('rate(1 minute)');
   });
 
-  it('lets the sweep list and read raw/ (the archive by time) and nothing else of the mail bucket', () => {
+  it('lets the sweep list and read raw/ and packs/ (the archive by time), and otherwise only put packs and delete packed originals', () => {
     const s = synth();
     const bucketArn = { 'Fn::GetAtt': [logicalId(s.template, 'AWS::S3::Bucket', 'StoreMail'), 'Arn'] };
+    const under = (p: string) => ({ 'Fn::Join': ['', [bucketArn, `/${p}*`]] });
     const onMail = policyOf(s, 'DeliverySweepRoleDefaultPolicy').filter((st) =>
       JSON.stringify(st.Resource).includes(JSON.stringify(bucketArn)),
     );
-    expect(onMail).toHaveLength(1);
-    const [st] = onMail as [Statement];
-    // s3:ListBucket (ListObjectsV2) is on the bucket; objects are readable below raw/ only.
-    expect(list(st.Action)).toEqual(expect.arrayContaining(['s3:GetObject*', 's3:List*']));
-    expect(list(st.Action).every((a) => /^s3:(Get|List)/.test(a))).toBe(true);
-    expect(st.Resource).toEqual([bucketArn, { 'Fn::Join': ['', [bucketArn, '/raw/*']] }]);
+    // s3:ListBucket (ListObjectsV2) is on the bucket; objects are readable below raw/ and packs/ only.
+    const reads = onMail.filter((st) => list(st.Action).every((a) => /^s3:(Get|List)/.test(a)));
+    expect(reads).toHaveLength(1);
+    const [read] = reads as [Statement];
+    expect(list(read.Action)).toEqual(expect.arrayContaining(['s3:GetObject*', 's3:List*']));
+    expect(read.Resource).toEqual([bucketArn, under('packs/'), under('raw/')]);
+    // The packer's writes: packs below packs/, and DeleteObject (never a version) on raw/ originals.
+    const writes = onMail.filter((st) => st !== read);
+    for (const st of writes) {
+      const actions = list(st.Action);
+      if (actions.some((a) => a.startsWith('s3:Delete'))) {
+        expect(actions).toEqual(['s3:DeleteObject']);
+        expect(st.Resource).toEqual(under('raw/'));
+      } else {
+        expect(actions.every((a) => /^s3:(Put|Abort)/.test(a))).toBe(true);
+        expect(st.Resource).toEqual(under('packs/'));
+      }
+    }
+    expect(writes).toHaveLength(2);
   });
 
   it('keeps a replay job in the table the sweep already writes, with conditional puts', () => {

@@ -104,7 +104,8 @@ describe('Sending from the webmail in AWS', () => {
         ),
       ),
     ).toEqual(['s3:DeleteObject']);
-    // Nothing else may delete anything in the mail bucket.
+    // Nothing else may delete anything in the mail bucket but the sweep, which deletes the raw
+    // originals it has packed (below raw/ only, never a version: test/infra/replay.test.ts).
     const deleters = Object.keys(s.template.findResources('AWS::IAM::Role')).filter((role) =>
       roleStatements(s, role).some(
         (st) =>
@@ -113,6 +114,7 @@ describe('Sending from the webmail in AWS', () => {
       ),
     );
     expect(deleters.map((id) => id.replace(/Role[0-9A-F]{8}$/, '')).sort()).toEqual([
+      'DeliverySweep',
       'SendingOutbound',
       'Webmail',
     ]);
