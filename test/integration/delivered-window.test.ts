@@ -1,10 +1,7 @@
-import type { AddressInfo } from 'node:net';
-import Database from 'better-sqlite3';
-import { SMTPServer } from 'smtp-server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSmtpMailer } from '../../lambdas/adapters/smtp-mailer.js';
 import { QUEUED_GRACE_MS } from '../../lambdas/core/sweep.js';
-import { gatewayIdOf } from '../support/primary.js';
+import { DatabaseWatchingPrimary, gatewayIdOf } from '../support/primary.js';
 import { startTestRuntime, TEST_DOMAIN, type TestRuntime, testConfig } from '../support/runtime.js';
 
 const MESSAGES = 5;
@@ -28,31 +25,22 @@ function message(n: number): Buffer {
  * session in the gateway's database, through a connection of its own: what a restart after a
  * kill -9 at that moment would find.
  */
-class WatchingPrimary {
+class WatchingPrimary extends DatabaseWatchingPrimary {
   /** Per session, the gateway ids it accepted. */
   private readonly accepted = new Map<string, string[]>();
   /** For each MAIL FROM after the first on a session: the earlier messages' states then. */
   readonly seenAtNextMail: Array<{ id: string; state: string | undefined }> = [];
   sessions = 0;
-  port = 0;
-  private readonly server: SMTPServer;
-  private db: Database.Database | undefined;
 
   constructor() {
-    this.server = new SMTPServer({
-      disabledCommands: ['AUTH', 'STARTTLS'],
-      disableReverseLookup: true,
-      logger: false,
+    super({
       onConnect: (_session, callback) => {
         this.sessions++;
         callback();
       },
       onMailFrom: (_address, session, callback) => {
         for (const id of this.accepted.get(session.id) ?? []) {
-          const row = this.db
-            ?.prepare<[string], { state: string }>('SELECT state FROM deliveries WHERE message_id = ?')
-            .get(id);
-          this.seenAtNextMail.push({ id, state: row?.state });
+          this.seenAtNextMail.push({ id, state: this.deliveryState(id) });
         }
         callback();
       },
@@ -66,23 +54,6 @@ class WatchingPrimary {
         });
       },
     });
-    this.server.on('error', () => {});
-  }
-
-  async listen(): Promise<void> {
-    this.port = await new Promise<number>((resolve) =>
-      this.server.listen(0, '127.0.0.1', () => resolve((this.server.server.address() as AddressInfo).port)),
-    );
-  }
-
-  /** Reads the gateway's database from now on, read-only. */
-  watch(database: string): void {
-    this.db = new Database(database, { readonly: true, fileMustExist: true });
-  }
-
-  async stop(): Promise<void> {
-    this.db?.close();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
 

@@ -1,9 +1,6 @@
-import type { AddressInfo } from 'node:net';
-import Database from 'better-sqlite3';
-import { SMTPServer } from 'smtp-server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DeliverDeps, DeliverStep } from '../../lambdas/core/deliver.js';
-import { gatewayIdOf } from '../support/primary.js';
+import { DatabaseWatchingPrimary, gatewayIdOf } from '../support/primary.js';
 import { startTestRuntime, TEST_DOMAIN, type TestRuntime, testConfig } from '../support/runtime.js';
 
 /** How long the primary keeps the test's thread busy after its 250, at most: a give-up, not a timing. */
@@ -27,47 +24,26 @@ const message = Buffer.from(
  * until the delivery reads `delivered` (or BLOCK_LIMIT_MS). Only a write that needs no turn of
  * the main thread's event loop can land meanwhile.
  */
-class BlockingPrimary {
+class BlockingPrimary extends DatabaseWatchingPrimary {
   /** Each delivery's state as last read while the main thread was held. */
   readonly seenWhileBlocked: Array<string | undefined> = [];
-  port = 0;
-  private db: Database.Database | undefined;
-  private readonly server = new SMTPServer({
-    disabledCommands: ['AUTH', 'STARTTLS'],
-    disableReverseLookup: true,
-    logger: false,
-    onData: (stream, _session, callback) => {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        callback(null, '2.0.0 Ok');
-        const id = gatewayIdOf(Buffer.concat(chunks));
-        const read = this.db?.prepare<[string], { state: string }>(
-          'SELECT state FROM deliveries WHERE message_id = ?',
-        );
-        let state: string | undefined;
-        const until = performance.now() + BLOCK_LIMIT_MS;
-        do state = read?.get(id ?? '')?.state;
-        while (state !== 'delivered' && performance.now() < until);
-        this.seenWhileBlocked.push(state);
-      });
-    },
-  });
 
-  async listen(): Promise<void> {
-    this.server.on('error', () => {});
-    this.port = await new Promise<number>((resolve) =>
-      this.server.listen(0, '127.0.0.1', () => resolve((this.server.server.address() as AddressInfo).port)),
-    );
-  }
-
-  watch(database: string): void {
-    this.db = new Database(database, { readonly: true, fileMustExist: true });
-  }
-
-  async stop(): Promise<void> {
-    this.db?.close();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  constructor() {
+    super({
+      onData: (stream, _session, callback) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          callback(null, '2.0.0 Ok');
+          const id = gatewayIdOf(Buffer.concat(chunks)) ?? '';
+          let state: string | undefined;
+          const until = performance.now() + BLOCK_LIMIT_MS;
+          do state = this.deliveryState(id);
+          while (state !== 'delivered' && performance.now() < until);
+          this.seenWhileBlocked.push(state);
+        });
+      },
+    });
   }
 }
 

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
-import { SMTPServer, type SMTPServerDataStream } from 'smtp-server';
+import Database from 'better-sqlite3';
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerOptions } from 'smtp-server';
 
 /**
  * How the test primary answers. Switch with the methods of {@link TestPrimary} while a test runs.
@@ -293,5 +294,49 @@ export class TestPrimary {
     // business, and smtp-server reports it as an error event that must not crash the test run.
     server.on('error', () => {});
     return server;
+  }
+}
+
+/**
+ * A bare primary (no AUTH, no STARTTLS) that reads the gateway's SQLite database through a read-only
+ * connection of its own while it answers: what a restart at that moment would find. Tests give it
+ * the SMTP handlers they need and read `deliveryState` from them.
+ */
+export class DatabaseWatchingPrimary {
+  port = 0;
+  private db: Database.Database | undefined;
+  private readonly server: SMTPServer;
+
+  constructor(handlers: Pick<SMTPServerOptions, 'onConnect' | 'onMailFrom' | 'onData'>) {
+    this.server = new SMTPServer({
+      disabledCommands: ['AUTH', 'STARTTLS'],
+      disableReverseLookup: true,
+      logger: false,
+      ...handlers,
+    });
+    this.server.on('error', () => {});
+  }
+
+  async listen(): Promise<void> {
+    this.port = await new Promise<number>((resolve) =>
+      this.server.listen(0, '127.0.0.1', () => resolve((this.server.server.address() as AddressInfo).port)),
+    );
+  }
+
+  /** Reads the gateway's database from now on, read-only. */
+  watch(database: string): void {
+    this.db = new Database(database, { readonly: true, fileMustExist: true });
+  }
+
+  /** A delivery's state of the message with this gateway id, as the database holds it now. */
+  deliveryState(messageId: string): string | undefined {
+    return this.db
+      ?.prepare<[string], { state: string }>('SELECT state FROM deliveries WHERE message_id = ?')
+      .get(messageId)?.state;
+  }
+
+  async stop(): Promise<void> {
+    this.db?.close();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
