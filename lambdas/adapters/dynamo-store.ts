@@ -7,6 +7,7 @@ import {
   PutCommand,
   QueryCommand,
   type QueryCommandInput,
+  type QueryCommandOutput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ContinuityEvent, OrgState } from '../core/continuity.js';
@@ -282,44 +283,45 @@ export function createDynamoStore(
     return out.Item ? stripKeys<T>(out.Item) : undefined;
   }
 
+  /** Every page of a query on the table, following LastEvaluatedKey, each handed to `page` as it comes. */
+  async function eachPage(
+    input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>,
+    page: (out: QueryCommandOutput) => void,
+  ): Promise<void> {
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const out = await doc.send(new QueryCommand({ TableName, ...input, ExclusiveStartKey }));
+      page(out);
+      ExclusiveStartKey = out.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+  }
+
   /** Every item of one partition, oldest sort key first, following LastEvaluatedKey. */
   async function queryAll<T>(keyCondition: string, values: Record<string, unknown>): Promise<T[]> {
     const items: T[] = [];
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const out = await doc.send(
-        new QueryCommand({
-          TableName,
-          KeyConditionExpression: keyCondition,
-          ExpressionAttributeValues: values,
-          ConsistentRead: true,
-          ExclusiveStartKey,
-        }),
-      );
-      for (const i of out.Items ?? []) items.push(stripKeys<T>(i));
-      ExclusiveStartKey = out.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
+    await eachPage(
+      { KeyConditionExpression: keyCondition, ExpressionAttributeValues: values, ConsistentRead: true },
+      (out) => {
+        for (const i of out.Items ?? []) items.push(stripKeys<T>(i));
+      },
+    );
     return items;
   }
 
   /** Deliveries in one state, counted in its queue index partition (a page per MB of entries). */
   async function countInIndex(state: DeliveryState): Promise<number> {
     let n = 0;
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const out = await doc.send(
-        new QueryCommand({
-          TableName,
-          IndexName: byState.name,
-          KeyConditionExpression: `${byState.pk} = :p`,
-          ExpressionAttributeValues: { ':p': KEYS.statePk(state) },
-          Select: 'COUNT',
-          ExclusiveStartKey,
-        }),
-      );
-      n += out.Count ?? 0;
-      ExclusiveStartKey = out.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
+    await eachPage(
+      {
+        IndexName: byState.name,
+        KeyConditionExpression: `${byState.pk} = :p`,
+        ExpressionAttributeValues: { ':p': KEYS.statePk(state) },
+        Select: 'COUNT',
+      },
+      (out) => {
+        n += out.Count ?? 0;
+      },
+    );
     return n;
   }
 
@@ -331,21 +333,17 @@ export function createDynamoStore(
     const now = (options.now ?? (() => new Date()))().getTime();
     const from = new Date(Math.floor(now / HOUR_MS) * HOUR_MS - DELIVERED_WINDOW_HOURS * HOUR_MS);
     let n = 0;
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      // Eventually consistent: a figure for status, half the read units of a strong read.
-      const out = await doc.send(
-        new QueryCommand({
-          TableName,
-          KeyConditionExpression: `${PK} = :pk AND ${SK} >= :from`,
-          ExpressionAttributeValues: { ':pk': KEYS.metricPk('hour'), ':from': from.toISOString() },
-          ProjectionExpression: 'delivered',
-          ExclusiveStartKey,
-        }),
-      );
-      for (const b of out.Items ?? []) if (typeof b.delivered === 'number') n += b.delivered;
-      ExclusiveStartKey = out.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
+    // Eventually consistent: a figure for status, half the read units of a strong read.
+    await eachPage(
+      {
+        KeyConditionExpression: `${PK} = :pk AND ${SK} >= :from`,
+        ExpressionAttributeValues: { ':pk': KEYS.metricPk('hour'), ':from': from.toISOString() },
+        ProjectionExpression: 'delivered',
+      },
+      (out) => {
+        for (const b of out.Items ?? []) if (typeof b.delivered === 'number') n += b.delivered;
+      },
+    );
     return n;
   }
 
@@ -737,28 +735,24 @@ export function createDynamoStore(
     async listReceived(from, to) {
       const received: ReceivedMessage[] = [];
       for (const day of daysOf(from, to)) {
-        let ExclusiveStartKey: Record<string, unknown> | undefined;
-        do {
-          // `<receivedAt>#<id>` keys: BETWEEN takes every key from `from` on and none at `to` itself.
-          const out = await doc.send(
-            new QueryCommand({
-              TableName,
-              IndexName: byState.name,
-              KeyConditionExpression: `${byState.pk} = :p AND ${byState.sk} BETWEEN :from AND :to`,
-              ExpressionAttributeValues: { ':p': KEYS.dayPk(day), ':from': from, ':to': to },
-              ProjectionExpression: '#id, #at, #rcpt, #copy',
-              ExpressionAttributeNames: {
-                '#id': 'id',
-                '#at': 'receivedAt',
-                '#rcpt': 'recipients',
-                '#copy': 'sentCopyOf',
-              },
-              ExclusiveStartKey,
-            }),
-          );
-          for (const i of out.Items ?? []) received.push(stripKeys<ReceivedMessage>(i));
-          ExclusiveStartKey = out.LastEvaluatedKey;
-        } while (ExclusiveStartKey);
+        // `<receivedAt>#<id>` keys: BETWEEN takes every key from `from` on and none at `to` itself.
+        await eachPage(
+          {
+            IndexName: byState.name,
+            KeyConditionExpression: `${byState.pk} = :p AND ${byState.sk} BETWEEN :from AND :to`,
+            ExpressionAttributeValues: { ':p': KEYS.dayPk(day), ':from': from, ':to': to },
+            ProjectionExpression: '#id, #at, #rcpt, #copy',
+            ExpressionAttributeNames: {
+              '#id': 'id',
+              '#at': 'receivedAt',
+              '#rcpt': 'recipients',
+              '#copy': 'sentCopyOf',
+            },
+          },
+          (out) => {
+            for (const i of out.Items ?? []) received.push(stripKeys<ReceivedMessage>(i));
+          },
+        );
       }
       return received;
     },

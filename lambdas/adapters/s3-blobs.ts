@@ -40,6 +40,28 @@ export const WHOLE_PACK_BYTES = 128 * 1024 * 1024;
 const isMissing = (err: unknown) =>
   err instanceof NoSuchKey || ['NoSuchKey', 'NotFound'].includes((err as Error).name);
 
+/**
+ * One GET of an object (or of a byte range of it), its body read whole, with its LastModified;
+ * undefined when there is no such key.
+ */
+async function getObject(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  range?: string,
+): Promise<{ body: Buffer; lastModified: Date | undefined } | undefined> {
+  try {
+    const out = await client.send(
+      new GetObjectCommand({ Bucket: bucket, Key: key, ...(range ? { Range: range } : {}) }),
+    );
+    if (!out.Body) return undefined;
+    return { body: Buffer.from(await out.Body.transformToByteArray()), lastModified: out.LastModified };
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw err;
+  }
+}
+
 const dayOfKey = (key: string) => key.slice(PACKS_PREFIX.length, PACKS_PREFIX.length + 10);
 const dayBefore = (iso: string) => new Date(Date.parse(iso) - 86_400_000).toISOString().slice(0, 10);
 
@@ -57,28 +79,12 @@ export function createS3Blobs(
   /** The pack read last, whole: the next members a replay asks for are most likely in it. */
   let lastPack: { key: string; bytes: Promise<Buffer> } | undefined;
   const getBytes = async (key: string, range?: string) => {
-    const out = await client
-      .send(new GetObjectCommand({ Bucket: bucket, Key: key, ...(range ? { Range: range } : {}) }))
-      .catch((err: unknown) => {
-        if (isMissing(err)) throw new NotFoundError(`s3://${bucket}/${key}`);
-        throw err;
-      });
-    if (!out.Body) throw new NotFoundError(`s3://${bucket}/${key}`);
-    return Buffer.from(await out.Body.transformToByteArray());
+    const got = await getObject(client, bucket, key, range);
+    if (!got) throw new NotFoundError(`s3://${bucket}/${key}`);
+    return got.body;
   };
   return {
-    async getRaw(key) {
-      try {
-        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        if (!out.Body) throw new NotFoundError(`s3://${bucket}/${key}`);
-        return Buffer.from(await out.Body.transformToByteArray());
-      } catch (err) {
-        if (err instanceof NoSuchKey || (err as Error).name === 'NoSuchKey') {
-          throw new NotFoundError(`s3://${bucket}/${key}`);
-        }
-        throw err;
-      }
-    },
+    getRaw: (key) => getBytes(key),
     async putRaw(key, body) {
       await client.send(
         new PutObjectCommand({
@@ -178,8 +184,7 @@ export function createS3Blobs(
   async function readIndex(key: string): Promise<PackIndex> {
     const cached = indexes.get(key);
     if (cached) return cached;
-    const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    const index = parsePackIndex(key, Buffer.from((await out.Body?.transformToByteArray()) ?? []));
+    const index = parsePackIndex(key, await getBytes(key));
     if (indexes.size >= CACHED_PACK_INDEXES) indexes.delete(indexes.keys().next().value as string);
     indexes.set(key, index);
     return index;
@@ -200,24 +205,11 @@ export function createS3RawPacks(
   const md5 = (b: Buffer) => createHash('md5').update(b).digest('base64');
   return {
     async readRaw(key) {
-      try {
-        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        if (!out.Body) return undefined;
-        const body = Buffer.from(await out.Body.transformToByteArray());
-        return { body, storedAt: (out.LastModified ?? new Date(0)).toISOString() };
-      } catch (err) {
-        if (isMissing(err)) return undefined;
-        throw err;
-      }
+      const got = await getObject(client, bucket, key);
+      return got && { body: got.body, storedAt: (got.lastModified ?? new Date(0)).toISOString() };
     },
     async getPackIndex(key) {
-      try {
-        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        return out.Body ? Buffer.from(await out.Body.transformToByteArray()) : undefined;
-      } catch (err) {
-        if (isMissing(err)) return undefined;
-        throw err;
-      }
+      return (await getObject(client, bucket, key))?.body;
     },
     async putPackIndex(key, body) {
       await client.send(
