@@ -5,6 +5,7 @@
  * compressed or base64), the two classes the worked month prices (bench/aws-cost.ts).
  */
 import { packMember } from '../lambdas/core/raw-packs.js';
+import { seededRandom } from './webmail-data.js';
 
 /** The boundary the worked month splits mail at: S3's 128 KB minimum for Glacier IR. */
 export const LARGE_BYTES = 128 * 1024;
@@ -45,22 +46,16 @@ export function measurePackRatios(raws: readonly Buffer[]): PackRatios {
  */
 const ATTACHMENT_BYTES = 300 * 1024;
 
-/** A small, fixed pseudo-random generator (mulberry32), so the stand-in is the same bytes every run. */
+/** `n` bytes from the benchmarks' seeded generator, so the stand-in is the same bytes every run. */
 function pseudoRandomBytes(n: number, seed: number): Buffer {
+  const random = seededRandom(seed);
   const out = Buffer.alloc(n);
-  let a = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) & 0xff;
-  }
+  for (let i = 0; i < n; i++) out[i] = Math.floor(random() * 256);
   return out;
 }
 
 /**
- * Large mail as real mail has it: a short text and HTML body and one attachment of incompressible
+ * Large mail as real mail has it: a text body and one attachment of incompressible
  * bytes (a stand-in for a JPEG, a PDF or an Office file), base64 in lines of 76 as mail clients send
  * it. The corpus's own large messages are parser test cases, mostly text, which pack far better
  * than attachments do.
