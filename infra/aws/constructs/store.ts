@@ -22,6 +22,12 @@ import {
 } from '../../../lambdas/storage-layout.js';
 import { acknowledgeNag, arnFinding } from '../nag.js';
 
+/** The wildcard actions cdk-nag finds in a grantRead on a prefix of the bucket (with its key). */
+const READ_FINDINGS = ['Action::s3:GetObject*', 'Action::s3:GetBucket*', 'Action::s3:List*'];
+
+/** The wildcard actions cdk-nag finds in a grantPut on a prefix of the bucket (with its key). */
+const PUT_FINDINGS = ['Action::s3:Abort*', 'Action::kms:ReEncrypt*', 'Action::kms:GenerateDataKey*'];
+
 /**
  * The layout names, read from the one declaration the adapters also use, and re-exported for the
  * constructs that grant access below the raw prefix.
@@ -302,12 +308,7 @@ export class Store extends Construct {
       user.role,
       'AwsSolutions-IAM5',
       'grantRead on the raw/ prefix gives s3:GetObject*/GetBucket*/List* on the mail bucket and raw/* only (List lets a missing message answer 404, not 403).',
-      [
-        'Action::s3:GetObject*',
-        'Action::s3:GetBucket*',
-        'Action::s3:List*',
-        arnFinding(this.bucket, `/${RAW_PREFIX}*`),
-      ],
+      [...READ_FINDINGS, arnFinding(this.bucket, `/${RAW_PREFIX}*`)],
     );
   }
 
@@ -332,12 +333,8 @@ export class Store extends Construct {
       'AwsSolutions-IAM5',
       'The packer reads and puts packs below packs/ (named by day) and deletes packed originals below raw/ (s3:DeleteObject only) in the mail bucket, with the mail key for the packs.',
       [
-        'Action::s3:GetObject*',
-        'Action::s3:GetBucket*',
-        'Action::s3:List*',
-        'Action::s3:Abort*',
-        'Action::kms:ReEncrypt*',
-        'Action::kms:GenerateDataKey*',
+        ...READ_FINDINGS,
+        ...PUT_FINDINGS,
         arnFinding(this.bucket, `/${PACKS_PREFIX}*`),
         arnFinding(this.bucket, `/${RAW_PREFIX}*`),
       ],
@@ -355,15 +352,7 @@ export class Store extends Construct {
       user.role,
       'AwsSolutions-IAM5',
       'The search indexes are one blob per mailbox below index/, named by address: read and put on index/* of the mail bucket only, with the mail key for them.',
-      [
-        'Action::s3:GetObject*',
-        'Action::s3:GetBucket*',
-        'Action::s3:List*',
-        'Action::s3:Abort*',
-        'Action::kms:ReEncrypt*',
-        'Action::kms:GenerateDataKey*',
-        arnFinding(this.bucket, `/${INDEX_PREFIX}*`),
-      ],
+      [...READ_FINDINGS, ...PUT_FINDINGS, arnFinding(this.bucket, `/${INDEX_PREFIX}*`)],
     );
   }
 
@@ -377,12 +366,7 @@ export class Store extends Construct {
       user.role,
       'AwsSolutions-IAM5',
       "A drill's probe messages are put below raw/drill-, named by the drill's id: put on that prefix of the mail bucket only, with the mail key for them.",
-      [
-        'Action::s3:Abort*',
-        'Action::kms:ReEncrypt*',
-        'Action::kms:GenerateDataKey*',
-        arnFinding(this.bucket, `/${RAW_PREFIX}${DRILL_PROBE_PREFIX}*`),
-      ],
+      [...PUT_FINDINGS, arnFinding(this.bucket, `/${RAW_PREFIX}${DRILL_PROBE_PREFIX}*`)],
     );
   }
 
@@ -397,15 +381,7 @@ export class Store extends Construct {
       user.role,
       'AwsSolutions-IAM5',
       'Attachments extracted for a download link are named attachments/<message id>/<index>: read and put below attachments/ of the mail bucket only, with the mail key for them.',
-      [
-        'Action::s3:GetObject*',
-        'Action::s3:GetBucket*',
-        'Action::s3:List*',
-        'Action::s3:Abort*',
-        'Action::kms:ReEncrypt*',
-        'Action::kms:GenerateDataKey*',
-        arnFinding(this.bucket, `/${ATTACHMENTS_PREFIX}*`),
-      ],
+      [...READ_FINDINGS, ...PUT_FINDINGS, arnFinding(this.bucket, `/${ATTACHMENTS_PREFIX}*`)],
     );
   }
 
@@ -439,12 +415,8 @@ export class Store extends Construct {
       'AwsSolutions-IAM5',
       'The webmail reads and puts draft bodies (drafts/*) and uploads (uploads/*, the put for the presigned URLs it signs) and puts composed messages (outgoing/*) in the mail bucket only, with the mail key for them.',
       [
-        'Action::s3:GetObject*',
-        'Action::s3:GetBucket*',
-        'Action::s3:List*',
-        'Action::s3:Abort*',
-        'Action::kms:ReEncrypt*',
-        'Action::kms:GenerateDataKey*',
+        ...READ_FINDINGS,
+        ...PUT_FINDINGS,
         arnFinding(this.bucket, `/${DRAFTS_PREFIX}*`),
         arnFinding(this.bucket, `/${UPLOADS_PREFIX}*`),
         arnFinding(this.bucket, `/${OUTGOING_PREFIX}*`),
@@ -486,12 +458,8 @@ export class Store extends Construct {
       'AwsSolutions-IAM5',
       'The outbound side reads messages as composed (outgoing/*) and puts the mail it takes in for colleagues and senders (raw/*) in the mail bucket only, with the mail key for them.',
       [
-        'Action::s3:GetObject*',
-        'Action::s3:GetBucket*',
-        'Action::s3:List*',
-        'Action::s3:Abort*',
-        'Action::kms:ReEncrypt*',
-        'Action::kms:GenerateDataKey*',
+        ...READ_FINDINGS,
+        ...PUT_FINDINGS,
         arnFinding(this.bucket, `/${OUTGOING_PREFIX}*`),
         arnFinding(this.bucket, `/${RAW_PREFIX}*`),
       ],
