@@ -1,86 +1,22 @@
 import net, { type AddressInfo } from 'node:net';
-import { SMTPServer } from 'smtp-server';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createSmtpMailer,
   LAMBDA_IDLE_CONNECTION_MS,
   type SmtpMailer,
 } from '../../lambdas/adapters/smtp-mailer.js';
-import { parseConfig, type RouteConfig } from '../../lambdas/core/config.js';
+import {
+  countingPrimary,
+  eventually,
+  numberedEnvelope,
+  numberedMessage,
+  routeFor,
+} from '../support/smtp-fixtures.js';
 
-const envelope = { from: 'sender@sender.example', to: ['alice@example.com'] };
-
-function message(n: number): Buffer {
-  return Buffer.from(
-    [
-      'From: Sender <sender@sender.example>',
-      'To: alice@example.com',
-      `Subject: kept ${n}`,
-      `Message-ID: <kept-${n}@sender.example>`,
-      '',
-      `Body ${n}.`,
-      '',
-    ].join('\r\n'),
-  );
-}
-
-function routeTo(port: number): RouteConfig {
-  const route = parseConfig({
-    domains: ['example.com'],
-    routes: [
-      {
-        name: 'primary',
-        domains: ['example.com'],
-        hosts: [{ host: '127.0.0.1', port }],
-        tls: 'none',
-        connectTimeoutSeconds: 5,
-        socketTimeoutSeconds: 10,
-      },
-    ],
-  }).routes[0];
-  if (!route) throw new Error('no route');
-  return route;
-}
-
-async function eventually(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`never happened: ${what}`);
-}
-
-/**
- * A primary that counts sessions and what it accepted, and ends a session idle for `idleMs`
- * (smtp-server's socketTimeout: a 421 and the connection closed, as Postfix's smtpd_timeout does).
- */
-async function primary(idleMs = 60_000) {
-  const seen = { sessions: 0, closed: 0, delivered: [] as string[] };
-  const server = new SMTPServer({
-    logger: false,
-    disabledCommands: ['STARTTLS', 'AUTH'],
-    authOptional: true,
-    socketTimeout: idleMs,
-    onConnect(_session, cb) {
-      seen.sessions++;
-      cb();
-    },
-    onClose() {
-      seen.closed++;
-    },
-    onData(stream, _session, cb) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        seen.delivered.push(/^Subject: (.*)$/m.exec(Buffer.concat(chunks).toString())?.[1] ?? '?');
-        cb();
-      });
-    },
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.server.address() as AddressInfo).port;
-  return { seen, port, stop: () => new Promise<void>((r) => server.close(() => r())) };
-}
+const message = (n: number) => numberedMessage('kept', n);
+const envelope = numberedEnvelope;
+const routeTo = (port: number) => routeFor('primary', port);
+const primary = (idleMs = 60_000) => countingPrimary({ idleMs });
 
 /**
  * A frozen Lambda instance as the network sees it: between `freeze()` and the client's next bytes,
