@@ -1,7 +1,7 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { API_THROTTLE, STAFF_EMAIL_FROM_ENV } from '../../infra/aws/constructs/api.js';
-import { logicalId, type Synthesized, synth } from './stack.js';
+import { list, logicalId, roleStatements, type Synthesized, sesArn, synth } from './stack.js';
 
 type Resource = ReturnType<Template['findResources']>[string];
 
@@ -14,32 +14,8 @@ const oidc = {
   },
 };
 
-type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
-const list = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
-
-/** Every statement of the identity policies attached to the role whose logical id starts with `rolePrefix`. */
-function roleStatements(s: Synthesized, rolePrefix: string): Statement[] {
-  const role = logicalId(s.template, 'AWS::IAM::Role', rolePrefix);
-  return Object.values(s.template.findResources('AWS::IAM::Policy'))
-    .filter((p) => (p.Properties.Roles as Array<{ Ref: string }>).some((r) => r.Ref === role))
-    .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
-}
-
 /** The ARN the stack formats for the SES identity of `domain` in its own account and region. */
-const identityArn = (domain: string) => ({
-  'Fn::Join': [
-    '',
-    [
-      'arn:',
-      { Ref: 'AWS::Partition' },
-      ':ses:',
-      { Ref: 'AWS::Region' },
-      ':',
-      { Ref: 'AWS::AccountId' },
-      `:identity/${domain}`,
-    ],
-  ],
-});
+const identityArn = (domain: string) => sesArn(`identity/${domain}`);
 
 /** Where each function's environment names a From address for staff notices, by function. */
 const staffEmailFroms = (s: Synthesized) =>

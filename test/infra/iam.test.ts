@@ -2,14 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../infra/aws/deployment-config.js';
-import { logicalId, type Synthesized, synth } from './stack.js';
-
-type Statement = {
-  Action: string | string[];
-  Resource: unknown;
-  Effect: string;
-  Condition?: Record<string, unknown>;
-};
+import { list, logicalId, type Statement, type Synthesized, sesArn, synth } from './stack.js';
 
 /** Every identity-policy statement in the template, with the logical id of its policy. */
 function statements(s: Synthesized): { policy: string; statement: Statement }[] {
@@ -17,8 +10,6 @@ function statements(s: Synthesized): { policy: string; statement: Statement }[] 
     (r.Properties.PolicyDocument.Statement as Statement[]).map((statement) => ({ policy, statement })),
   );
 }
-
-const list = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
 
 /** The IAM action behind each DynamoDB document-client command (a transaction needs its items' actions). */
 const COMMAND_ACTIONS: Record<string, string[]> = {
@@ -326,20 +317,7 @@ describe('IAM', () => {
           [
             getAtt(s, 'AWS::Logs::LogGroup', 'AdminApiLogs'),
             // Staff notices by email, from the identity of the first accepted domain.
-            {
-              'Fn::Join': [
-                '',
-                [
-                  'arn:',
-                  { Ref: 'AWS::Partition' },
-                  ':ses:',
-                  { Ref: 'AWS::Region' },
-                  ':',
-                  { Ref: 'AWS::AccountId' },
-                  ':identity/example.com',
-                ],
-              ],
-            },
+            sesArn('identity/example.com'),
           ],
         ],
       ] as const) {

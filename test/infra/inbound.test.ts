@@ -1,7 +1,7 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_RULE_RECIPIENTS } from '../../infra/aws/constructs/inbound.js';
-import { logicalId, type Synthesized, synth } from './stack.js';
+import { logicalId, type Synthesized, sesArn, synth } from './stack.js';
 
 type RuleAction = { S3Action?: unknown; LambdaAction?: unknown };
 
@@ -22,20 +22,7 @@ function actionsRunFor(template: Template, recipients: string[]): RuleAction[] {
     .flatMap((rule) => rule.Actions as RuleAction[]);
 }
 
-const ruleArn = (rule: string) => ({
-  'Fn::Join': [
-    '',
-    [
-      'arn:',
-      { Ref: 'AWS::Partition' },
-      ':ses:',
-      { Ref: 'AWS::Region' },
-      ':',
-      { Ref: 'AWS::AccountId' },
-      `:receipt-rule-set/Lifeboat-inbound:receipt-rule/${rule}`,
-    ],
-  ],
-});
+const ruleArn = (rule: string) => sesArn(`receipt-rule-set/Lifeboat-inbound:receipt-rule/${rule}`);
 
 describe('Inbound', () => {
   let s: Synthesized;

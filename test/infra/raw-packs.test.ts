@@ -1,8 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { logicalId, type Synthesized, synth } from './stack.js';
-
-type Statement = { Sid?: string; Action: string | string[]; Resource: unknown };
-const list = <T>(v: T | T[]) => (Array.isArray(v) ? v : [v]);
+import { list, logicalId, type Statement, type Synthesized, synth } from './stack.js';
 
 /** Every statement of one function role's policies. */
 function statementsOf(s: Synthesized, role: string): Statement[] {

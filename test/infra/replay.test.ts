@@ -1,8 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { logicalId, type Synthesized, synth } from './stack.js';
-
-type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
-const list = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
+import { list, logicalId, type Statement, type Synthesized, synth } from './stack.js';
 
 /** The statements of one function's role policy. */
 function policyOf(s: Synthesized, prefix: string): Statement[] {

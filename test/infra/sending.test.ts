@@ -9,22 +9,13 @@ import { UPLOAD_DAYS } from '../../infra/aws/constructs/store.js';
 import { OUTBOUND_LEASE_SECONDS } from '../../lambdas/core/sending/outbound.js';
 import { UPLOAD_RECORD_DAYS } from '../../lambdas/core/sending/uploads.js';
 import { UPLOADS_PREFIX } from '../../lambdas/storage-layout.js';
-import { logicalId, type Synthesized, synth } from './stack.js';
+import { list, logicalId, roleStatements, type Statement, type Synthesized, synth } from './stack.js';
 
 type Resource = ReturnType<Template['findResources']>[string];
-type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
 
 const one = (s: Synthesized, type: string, prefix: string): Resource =>
   s.template.findResources(type)[logicalId(s.template, type, prefix)] as Resource;
-const list = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
 
-/** Every statement of the identity policies attached to the role whose logical id starts with `rolePrefix`. */
-function roleStatements(s: Synthesized, rolePrefix: string): Statement[] {
-  const role = logicalId(s.template, 'AWS::IAM::Role', rolePrefix);
-  return Object.values(s.template.findResources('AWS::IAM::Policy'))
-    .filter((p) => (p.Properties.Roles as Array<{ Ref: string }>).some((r) => r.Ref === role))
-    .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
-}
 const actionsOf = (statements: Statement[]) => statements.flatMap((st) => list(st.Action));
 
 describe('Sending from the webmail in AWS', () => {

@@ -93,3 +93,39 @@ export function logicalId(template: Template, type: string, prefix: string): str
     throw new Error(`expected one ${type} starting with ${prefix}, found ${ids.join(', ') || 'none'}`);
   return ids[0]!;
 }
+
+/** One statement of an IAM policy document, as the template holds it. */
+export type Statement = {
+  Sid?: string;
+  Action: string | string[];
+  Resource: unknown;
+  Effect: string;
+  Condition?: Record<string, unknown>;
+};
+
+/** A value or a list of them, as a list (a statement's Action and Resource may be either). */
+export const list = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
+
+/** Every statement of the identity policies attached to the role whose logical id starts with `rolePrefix`. */
+export function roleStatements(s: Synthesized, rolePrefix: string): Statement[] {
+  const role = logicalId(s.template, 'AWS::IAM::Role', rolePrefix);
+  return Object.values(s.template.findResources('AWS::IAM::Policy'))
+    .filter((p) => (p.Properties.Roles as Array<{ Ref: string }>).some((r) => r.Ref === role))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
+}
+
+/** The ARN the stack formats for an SES resource (`identity/<domain>`, a receipt rule) in its own account and region. */
+export const sesArn = (resource: string) => ({
+  'Fn::Join': [
+    '',
+    [
+      'arn:',
+      { Ref: 'AWS::Partition' },
+      ':ses:',
+      { Ref: 'AWS::Region' },
+      ':',
+      { Ref: 'AWS::AccountId' },
+      `:${resource}`,
+    ],
+  ],
+});
