@@ -1,7 +1,39 @@
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import {
+  type ChildProcessWithoutNullStreams,
+  type SpawnOptionsWithoutStdio,
+  spawn,
+} from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { REPO_ROOT } from './corpus.js';
+
+/**
+ * Runs `node <args>` to its end and resolves with the JSON on the last line it printed; rejects with
+ * `failure(stderr)` when it exits other than 0. Asynchronous, so a sink in this process keeps
+ * answering the child meanwhile.
+ */
+export function runJsonChild<T>(
+  args: readonly string[],
+  failure: (stderr: string) => Error,
+  options: SpawnOptionsWithoutStdio = {},
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, options);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) reject(failure(stderr));
+      else resolve(JSON.parse(stdout.trim().split('\n').at(-1) as string) as T);
+    });
+  });
+}
 
 /**
  * A Lifeboat runtime in a child process of its own (as Postfix runs in its own), driven by lines

@@ -9,7 +9,6 @@
  * gives a function CPU in proportion to its memory, and that part of the time is stretched to the
  * share the function gets. The worked month (bench/aws-cost.ts) prices these figures.
  */
-import { spawn } from 'node:child_process';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { SMTPServer } from 'smtp-server';
@@ -20,6 +19,7 @@ import {
   SWEEP_MEMORY_MB,
 } from '../infra/aws/function-memory.js';
 import { makeSelfSignedCertificate } from '../infra/local/self-signed.js';
+import { runJsonChild } from './child-runtime.js';
 import { CORPUS_MISSING, loadCorpus, REPO_ROOT } from './corpus.js';
 import type { ChildArgs, ChildResult, Invocation } from './lambda-durations-child.js';
 import type { Figure, FigureResult, Row } from './report.js';
@@ -147,26 +147,12 @@ export async function startPrimary() {
 const CHILD = path.join(REPO_ROOT, 'bench/lambda-durations-child.ts');
 
 /** Runs the handlers in a child process against the emulators, the primary and its proxy here. */
-async function runChild(args: ChildArgs): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(args)], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code !== 0) reject(new Error(`durations child: ${stderr.trim().split('\n').slice(-3).join(' ')}`));
-      else resolve(JSON.parse(stdout.trim().split('\n').at(-1) as string) as ChildResult);
-    });
-  });
+function runChild(args: ChildArgs): Promise<ChildResult> {
+  return runJsonChild<ChildResult>(
+    ['--import', 'tsx', CHILD, JSON.stringify(args)],
+    (stderr) => new Error(`durations child: ${stderr.trim().split('\n').slice(-3).join(' ')}`),
+    { cwd: REPO_ROOT, env: { ...process.env, AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1' } },
+  );
 }
 
 /** One function's invocations: here (wall, CPU) and as Lambda would bill them at its memory, in ms. */

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { build } from 'esbuild';
@@ -9,6 +8,7 @@ import {
   probeMemoryMb,
   SWEEP_MEMORY_MB,
 } from '../infra/aws/function-memory.js';
+import { runJsonChild } from './child-runtime.js';
 import { REPO_ROOT } from './corpus.js';
 import type { Workload } from './lambda-memory-child.js';
 import type { Figure, FigureResult, Row } from './report.js';
@@ -37,22 +37,10 @@ interface Sample {
 
 /** Runs one workload; asynchronously, so the sink in this process keeps answering the child. */
 function runChild(bundle: string, workload: Workload, port: number): Promise<Sample> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bundle, workload, String(port)]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code !== 0) reject(new Error(`${workload}: ${stderr.trim().split('\n')[0]}`));
-      else resolve(JSON.parse(stdout.trim().split('\n').at(-1) as string) as Sample);
-    });
-  });
+  return runJsonChild<Sample>(
+    [bundle, workload, String(port)],
+    (stderr) => new Error(`${workload}: ${stderr.trim().split('\n')[0]}`),
+  );
 }
 
 /** The functions and the workload whose peak each one's memory must hold. */
