@@ -162,7 +162,8 @@ export function chartSpecs(series: FlowSeries): ChartSpec[] {
     {
       id: 'flow',
       title: 'Mail flow (deliveries per bucket)',
-      summary: `${totalOf(accepted)} accepted, ${totalOf(delivered)} delivered, ${totalOf(deferred)} deferred and ${totalOf(failed)} failed in this range.`,
+      // Accepted mail is counted from the records once its minute has ended, so its line trails the others.
+      summary: `${totalOf(delivered)} delivered, ${totalOf(deferred)} deferred and ${totalOf(failed)} failed in this range; ${totalOf(accepted)} accepted, counted a minute or two after each minute ends.`,
       unit: '',
       lines: [
         { label: 'Accepted', values: accepted, colour: COLOURS.accepted },
