@@ -220,28 +220,9 @@ export interface RecipientOutcome {
   host: string | null;
 }
 
-/** A settled outcome a mailer wrote itself: the delivery's next record, or null when it had changed meanwhile. */
-export interface SettledRecord {
-  recipient: string;
-  next: DeliveryRecord | null;
-}
-
 /** Sends one SMTP transaction per call to a route's hosts, in order. Never throws for SMTP outcomes. */
 export interface Mailer {
   send(route: RouteConfig, envelope: Envelope, raw: Buffer): Promise<RecipientOutcome[]>;
-  /**
-   * As send, for deliveries already claimed, and also writes each one the primary settled
-   * (delivered or failed) to the store itself, as soon as it reads the reply: a mailer whose
-   * event loop does nothing else (the single-node runtime's outbound thread) so keeps the window
-   * between the primary's `250` and the recorded `delivered` to the write itself. A settled
-   * outcome missing from `settled` was not written (an error of the store): the caller writes it.
-   */
-  sendSettling?(
-    route: RouteConfig,
-    envelope: Envelope,
-    raw: Buffer,
-    claimed: readonly DeliveryRecord[],
-  ): Promise<{ outcomes: RecipientOutcome[]; settled: SettledRecord[] }>;
   /**
    * Ends the SMTP sessions a pooling mailer keeps open between sends; sends after it open new
    * ones. A mailer that keeps no session has nothing to end.

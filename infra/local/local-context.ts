@@ -25,7 +25,7 @@ import { createReceiptStore, type ReceiptStore } from './receipts.js';
  * Region for Secrets Manager when a route's SMTP password names a secret and no environment
  * variable: the single-node runtime otherwise talks to no AWS service.
  */
-export const SECRETS_REGION = process.env.AWS_REGION ?? 'us-east-1';
+const SECRETS_REGION = process.env.AWS_REGION ?? 'us-east-1';
 
 /**
  * Raw messages kept in memory after their write for the reads that follow it at once (ingest, the

@@ -34,12 +34,11 @@ import type {
 } from '../../lambdas/ports.js';
 import { type DataLayout, prepareDataDir } from './data-dir.js';
 import { createLocalApi, ensureAdminToken, LOCAL_TOKEN_CLAIM } from './http-api.js';
-import { createLocalContext, type LocalStores, openLocalStores, SECRETS_REGION } from './local-context.js';
+import { createLocalContext, type LocalStores, openLocalStores } from './local-context.js';
 import { createLocalReplays, type LocalReplays } from './local-replays.js';
 import { type LocalSending, openLocalSending } from './local-sending.js';
 import { type LocalWebmail, openLocalWebmail, webmailLayout } from './local-webmail.js';
 import { createMailWorkers, type MailWorkers } from './mail-workers.js';
-import { createOutboundThread, type OutboundThread } from './outbound-thread.js';
 import { purgeRawArchive } from './raw-retention.js';
 import { createReceiver } from './receiver.js';
 import { loadReceiverTls, type ReceiverTls, TLS_CHECK_INTERVAL_MS } from './receiver-tls.js';
@@ -88,15 +87,6 @@ export interface RuntimeOptions {
   directoryCheckMs?: number;
   /** Milliseconds the search indexer gathers updates of a mailbox for one write. @default 250 */
   indexBatchMs?: number;
-  /**
-   * Outbound SMTP on a thread of its own, which records each delivered or failed outcome through
-   * its own connection to the database as it reads the primary's reply (see outbound-thread.ts);
-   * ignored when a mailer is given. Off by default: on two cores shared with other work it did not
-   * shorten the window between the primary's 250 and the recorded `delivered` measurably (the
-   * kill -9 bench), and the extra thread and copies cost the pipeline throughput.
-   * @default false
-   */
-  outboundThread?: boolean;
   /**
    * Worker threads for the verdicts and the parse of each message. @default defaultPoolSize()
    * (one fewer than the cores Node may use, at least one)
@@ -183,18 +173,6 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const log = options.log ?? silentLogger;
   const layout = await prepareDataDir(options.dataDir ?? config.local.dataDir, log);
   const stores = openLocalStores(layout, config, options.fs);
-  const outbound: OutboundThread | undefined =
-    options.outboundThread === true && options.mailer === undefined
-      ? createOutboundThread(
-          {
-            database: layout.database,
-            retentionDays: recordDays(config),
-            hostname: config.hostname,
-            secretsRegion: SECRETS_REGION,
-          },
-          options.clock,
-        )
-      : undefined;
   const mailWorkers = createMailWorkers({
     config,
     ...(options.mailWorkers !== undefined ? { size: options.mailWorkers } : {}),
@@ -210,7 +188,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const ctx: Context = createLocalContext(config, stores, {
     log,
     clock: options.clock,
-    mailer: options.mailer ?? outbound,
+    mailer: options.mailer,
     prober: options.prober,
     notifier: options.notifier ?? createConsoleNotifier(log),
     summarise: mailWorkers.summarise,
@@ -268,7 +246,6 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       if (apiServer?.listening) await closeServer(apiServer);
       while (pending.size > 0) await Promise.allSettled([...pending]);
       await ctx.mailer.close?.();
-      await outbound?.stop();
       await mailWorkers.close();
       stores.store.close();
       stores.jobs.close();
@@ -436,13 +413,6 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     .catch((err: Error) =>
       log.warn('mail workers did not start; they start again with the first message', { error: err.message }),
     );
-  // And the outbound thread its SMTP client and its connection to the database, before the
-  // deliveries a crash left are sent again.
-  await outbound?.warm().catch((err: Error) =>
-    log.warn('outbound thread did not start; it starts again with the next delivery', {
-      error: err.message,
-    }),
-  );
   const tlsDeps = { config, layout, clock: ctx.clock, log };
   const receiverTls = await abandon(loadReceiverTls(tlsDeps));
   const receiver = createReceiver({
@@ -609,7 +579,6 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         while (pending.size > 0) await Promise.allSettled([...pending]);
         sending.stop();
         await ctx.mailer.close?.();
-        await outbound?.stop();
         await mailWorkers.close();
         stores.store.close();
         stores.jobs.close();

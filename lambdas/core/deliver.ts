@@ -8,10 +8,9 @@ import type {
   Mailer,
   MessageStore,
   RecipientOutcome,
-  SettledRecord,
 } from '../ports.js';
 import type { LifeboatConfig, RouteConfig } from './config.js';
-import { attemptOf, claimDelivery, completeAttempt, holdDelivery, isDue } from './delivery-state.js';
+import { type AttemptResult, claimDelivery, completeAttempt, holdDelivery, isDue } from './delivery-state.js';
 import { ConflictError } from './errors.js';
 import { recordFlow } from './flow-metrics.js';
 import { holdReasonFor } from './holds.js';
@@ -135,6 +134,16 @@ function addResults(into: DeliverResult, more: DeliverResult): DeliverResult {
   return into;
 }
 
+/** The outcome the mailer reported for a delivery, as its record keeps it. */
+function attemptOf(d: DeliveryRecord, outcomes: RecipientOutcome[]): AttemptResult {
+  const outcome = outcomes.find((o) => o.recipient === d.recipient);
+  if (!outcome) return { status: 'deferred', response: 'no outcome reported for this recipient' };
+  return {
+    status: outcome.status,
+    response: outcome.host ? `${outcome.host}: ${outcome.response}` : outcome.response,
+  };
+}
+
 /**
  * Keeps what an attempt did, after its outcomes are written: each reply on its delivery (for the
  * admin's view of the attempts; a first attempt that delivered is the record itself, so nothing
@@ -179,9 +188,7 @@ async function recordOutcomes(
  * Each outcome is written as soon as the primary has replied, before anything else: between
  * the primary's `250` and the recorded `delivered` a crash means the message goes again, so
  * that window holds only the conditional writes themselves (the attempt sample, the holds a
- * deferral needs, the log line and the next transaction all come after). A mailer that can
- * (sendSettling) writes the delivered and failed outcomes itself, in the callback that reads
- * the reply; this then only counts them.
+ * deferral needs, the log line and the next transaction all come after).
  */
 export async function sendClaimed(
   messageId: string,
@@ -205,10 +212,7 @@ export async function sendClaimed(
   checkpoint('read');
 
   const record = async (d: DeliveryRecord, next: DeliveryRecord, routeName: string) => {
-    counted(next, await tryReplace(store, next, d.version), routeName);
-  };
-  const counted = (next: DeliveryRecord, written: boolean, routeName: string) => {
-    if (!written) {
+    if (!(await tryReplace(store, next, d.version))) {
       log.warn('delivery changed while sending', { messageId, route: routeName, status: next.state });
       result.skipped++;
       return;
@@ -223,8 +227,6 @@ export async function sendClaimed(
     const route = config.routes.find((r) => r.name === routeName);
     let outcomes: RecipientOutcome[];
     let sample: AttemptSample | undefined;
-    /** The settled outcomes the mailer wrote itself, by recipient. */
-    let written = new Map<string, SettledRecord>();
     if (!raw || !message) {
       outcomes = group.map((d) => ({
         recipient: d.recipient,
@@ -250,14 +252,7 @@ export async function sendClaimed(
       // A duration, not a time of day: measured on the monotonic clock.
       const started = performance.now();
       try {
-        const envelope = { from: message.envelopeFrom, to: recipients };
-        if (mailer.sendSettling) {
-          const sent = await mailer.sendSettling(route, envelope, bytes, group);
-          outcomes = sent.outcomes;
-          written = new Map(sent.settled.map((w) => [w.recipient, w]));
-        } else {
-          outcomes = await mailer.send(route, envelope, bytes);
-        }
+        outcomes = await mailer.send(route, { from: message.envelopeFrom, to: recipients }, bytes);
         sample = {
           route: route.name,
           at: clock.now().toISOString(),
@@ -280,14 +275,9 @@ export async function sendClaimed(
     // Delivered and failed first, all at once: nothing else may run between a 250 and its record.
     const settled = group.filter((d) => attemptOf(d, outcomes).status !== 'deferred');
     await Promise.all(
-      settled.map((d) => {
-        const w = written.get(d.recipient);
-        if (w) {
-          const next = w.next ?? completeAttempt(d, attemptOf(d, outcomes), finished, config, null);
-          return counted(next, w.next !== null, routeName);
-        }
-        return record(d, completeAttempt(d, attemptOf(d, outcomes), finished, config, null), routeName);
-      }),
+      settled.map((d) =>
+        record(d, completeAttempt(d, attemptOf(d, outcomes), finished, config, null), routeName),
+      ),
     );
     // A hold placed while the transaction ran turns a deferral into held; only a deferral needs to know.
     const deferred = group.filter((d) => !settled.includes(d));

@@ -1,4 +1,3 @@
-import type { RecipientOutcome } from '../ports.js';
 import { isExpired, nextAttemptAt } from './backoff.js';
 import type { LifeboatConfig } from './config.js';
 import { LifeboatError } from './errors.js';
@@ -71,54 +70,6 @@ export interface AttemptResult {
   response: string;
 }
 
-/** The outcome the mailer reported for a delivery, as its record keeps it. */
-export function attemptOf(d: DeliveryRecord, outcomes: readonly RecipientOutcome[]): AttemptResult {
-  const outcome = outcomes.find((o) => o.recipient === d.recipient);
-  if (!outcome) return { status: 'deferred', response: 'no outcome reported for this recipient' };
-  return {
-    status: outcome.status,
-    response: outcome.host ? `${outcome.host}: ${outcome.response}` : outcome.response,
-  };
-}
-
-/**
- * A claimed delivery's next record when the primary settled it (delivered or failed), or null
- * when it was deferred: a deferral needs the holds and the queue's settings, a settled outcome
- * nothing but the reply.
- */
-export function settledRecord(
-  d: DeliveryRecord,
-  outcomes: readonly RecipientOutcome[],
-  finished: Date,
-): DeliveryRecord | null {
-  const result = attemptOf(d, outcomes);
-  return result.status === 'deferred'
-    ? null
-    : settleAttempt(d, { ...result, status: result.status }, finished);
-}
-
-/** Applies an attempt's delivered or failed outcome. */
-function settleAttempt(
-  d: DeliveryRecord,
-  result: AttemptResult & { status: 'delivered' | 'failed' },
-  now: Date,
-): DeliveryRecord {
-  const base = { leaseId: null, lastResponse: result.response };
-  if (result.status === 'delivered')
-    return move(d, 'delivered', now, {
-      ...base,
-      deliveredAt: now.toISOString(),
-      nextAttemptAt: null,
-      lastError: null,
-    });
-  return move(d, 'failed', now, {
-    ...base,
-    nextAttemptAt: null,
-    lastError: result.response,
-    reason: 'rejected',
-  });
-}
-
 /**
  * Applies the outcome of one attempt. A deferral past the queue lifetime fails as expired;
  * a deferral while the route is on hold becomes held, so continuity never races a retry.
@@ -133,8 +84,19 @@ export function completeAttempt(
   const base = { leaseId: null, lastResponse: result.response };
   switch (result.status) {
     case 'delivered':
+      return move(d, 'delivered', now, {
+        ...base,
+        deliveredAt: now.toISOString(),
+        nextAttemptAt: null,
+        lastError: null,
+      });
     case 'failed':
-      return settleAttempt(d, { ...result, status: result.status }, now);
+      return move(d, 'failed', now, {
+        ...base,
+        nextAttemptAt: null,
+        lastError: result.response,
+        reason: 'rejected',
+      });
     case 'deferred':
       if (holdReason !== null) {
         return move(d, 'held', now, {

@@ -1,4 +1,4 @@
-import type { Envelope, Mailer, RecipientOutcome } from '../ports.js';
+import type { Mailer, RecipientOutcome } from '../ports.js';
 import { nextAttemptAt } from './backoff.js';
 import type { RouteConfig } from './config.js';
 import { type DeliverDeps, deliverMessage, worstCaseAttemptSeconds } from './deliver.js';
@@ -135,29 +135,16 @@ class RouteTracker {
    * serves deliveries that were claimed while their route died.
    */
   wrap(inner: Mailer): Mailer {
-    const deadRoute = (route: RouteConfig, envelope: Envelope): RecipientOutcome[] | undefined => {
-      if (!this.isDead(route.name)) return undefined;
-      const response = this.reason(route.name);
-      return envelope.to.map((recipient) => ({ recipient, status: 'deferred', response, host: null }));
-    };
-    const sendSettling = inner.sendSettling?.bind(inner);
     return {
       send: async (route, envelope, raw) => {
-        const dead = deadRoute(route, envelope);
-        if (dead) return dead;
+        if (this.isDead(route.name)) {
+          const response = this.reason(route.name);
+          return envelope.to.map((recipient) => ({ recipient, status: 'deferred', response, host: null }));
+        }
         const outcomes = await inner.send(route, envelope, raw);
         this.record(route.name, outcomes);
         return outcomes;
       },
-      ...(sendSettling && {
-        sendSettling: async (route, envelope, raw, claimed) => {
-          const dead = deadRoute(route, envelope);
-          if (dead) return { outcomes: dead, settled: [] };
-          const sent = await sendSettling(route, envelope, raw, claimed);
-          this.record(route.name, sent.outcomes);
-          return sent;
-        },
-      }),
     };
   }
 }

@@ -1,7 +1,6 @@
 import { rm } from 'node:fs/promises';
 import nodemailer from 'nodemailer';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createSmtpMailer } from '../../lambdas/adapters/smtp-mailer.js';
 import type { ConfigInput } from '../../lambdas/core/config.js';
 import type { ContinuityEvent } from '../../lambdas/core/continuity.js';
 import {
@@ -433,18 +432,13 @@ describe.sequential('continuity hand-over interrupted by a process that dies, th
     const sent = await sendDrillMessages(rt, 1, HELD);
     await revokeContinuity(rt.ctx, ONCALL);
     let seen = 0;
-    // A mailer that only sends: the runtime's outbound thread writes `delivered` itself before
-    // the 'sent' step, so a death there would cost nothing (see outbound-thread.test.ts).
-    const mailer = createSmtpMailer({ hostname: rt.config.hostname });
     const dying: ContinuityDeps = {
       ...rt.ctx,
-      mailer,
       checkpoint: (s) => {
         if (s === step && ++seen === 3) throw new Error('process killed');
       },
     };
     await expect(runHandover(dying, 60_000)).rejects.toThrow('process killed');
-    await mailer.close();
     // Nothing is held any more, but the third message is still in flight: not finished.
     expect(await runHandover(rt.ctx, 60_000)).toEqual({ released: 0, done: false });
     const admin = adminApi(rt);

@@ -1,5 +1,4 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createSmtpMailer } from '../../lambdas/adapters/smtp-mailer.js';
 import type { DeliverDeps, DeliverStep } from '../../lambdas/core/deliver.js';
 import type { MessageStore } from '../../lambdas/ports.js';
 import { TestPrimary } from '../support/primary.js';
@@ -102,9 +101,6 @@ describe('recovery from a crashed worker', () => {
     it('sends one duplicate at most when the primary accepted but the state write never happened', async () => {
       // The window the README names: SMTP said 250, then the worker died before recording it.
       // Its lease runs out and the next sweep sends that transaction again; nothing else repeats.
-      // A mailer that only sends, as in Lambda: the runtime's outbound thread would have written
-      // `delivered` itself before this step (see outbound-thread.test.ts).
-      rt.ctx.mailer = createSmtpMailer({ hostname: rt.config.hostname });
       crashOnceAfter(rt, 'sent');
 
       const { id } = await rt.sendAndSettle({ to: RECIPIENTS, raw: fixture });

@@ -103,8 +103,6 @@ export interface StartOptions {
   fs?: BlobFs;
   /** Run the sweep timer every this many milliseconds. @default 0, off: tests sweep by hand */
   sweepIntervalMs?: number;
-  /** Outbound SMTP on the runtime's outbound thread. @default false */
-  outboundThread?: boolean;
 }
 
 export interface TestRuntime extends Runtime {
@@ -174,7 +172,6 @@ export async function startTestRuntime(options: StartOptions): Promise<TestRunti
     ...(options.mailer ? { mailer: options.mailer } : {}),
     ...(options.log ? { log: options.log } : {}),
     ...(options.fs ? { fs: options.fs } : {}),
-    ...(options.outboundThread ? { outboundThread: true } : {}),
   };
   const runtime = await startRuntime(runtimeOptions);
   let stopped: Promise<void> | undefined;

@@ -65,21 +65,6 @@ export interface SqliteStoreOptions {
   retentionDays: number;
   /** @default 'NORMAL' (see SqliteSynchronous) */
   synchronous?: SqliteSynchronous;
-  /**
-   * How long a write waits for another connection's lock once the store is open, in ms; 0 fails
-   * at once with SQLITE_BUSY, for a caller that waits in steps finer than SQLite's own (its busy
-   * handler sleeps a millisecond at least). Opening always waits BUSY_TIMEOUT_MS.
-   * @default BUSY_TIMEOUT_MS
-   */
-  busyTimeoutMs?: number;
-  /**
-   * Whether this connection's commits checkpoint the WAL into the database when it has grown
-   * (SQLite's wal_autocheckpoint, 1000 pages), an fsync of the file done inside the commit that
-   * crossed the mark. false leaves that to the other connections to the file (the runtime's
-   * main one): a connection whose commits must not wait for an fsync.
-   * @default true
-   */
-  autoCheckpoint?: boolean;
 }
 
 /** What one `purgeExpired` removed. */
@@ -331,8 +316,6 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions): Sqli
     db.close();
     throw err;
   }
-  if (options.busyTimeoutMs !== undefined) db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
-  if (options.autoCheckpoint === false) db.pragma('wal_autocheckpoint = 0');
   // SQLite gives the WAL and shared-memory files the database's mode; make sure of it.
   makePrivate(`${file}-wal`, false);
   makePrivate(`${file}-shm`, false);
