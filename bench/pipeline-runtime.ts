@@ -6,6 +6,9 @@
  *                                                       stores, ingest, deliver; data under <data dir>
  *   pipeline-runtime.ts <sink port> <data dir> memory   the same receiver, mail workers and handlers with the
  *                                                       stores in memory, to tell Lifeboat's own cost from the stores'
+ *   … local|memory relay-only                           either, with no SPF, DKIM or DMARC check and no parse (every
+ *                                                       verdict PASS, an empty summary): what a plain relay does, to
+ *                                                       tell the cost of SES's part of the work from the relay's
  *
  * Protocol on stdio, one line each: it prints `ready {"smtpPort":…}`; on `mark` it restarts its
  * CPU count; on `stop` it waits for ingests and deliveries in flight, prints
@@ -19,14 +22,16 @@ import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { createMailWorkers } from '../infra/local/mail-workers.js';
+import { createMailWorkers, type MailWorkers } from '../infra/local/mail-workers.js';
 import { createReceiver } from '../infra/local/receiver.js';
 import { createIngestQueue } from '../infra/local/recovery.js';
 import { createLocalResolver } from '../infra/local/resolver.js';
 import { listen, startRuntime } from '../infra/local/runtime.js';
+import { computeTestSignatures } from '../infra/local/verdicts.js';
 import { createContext, readEnv } from '../lambdas/adapters/context.js';
 import { silentLogger } from '../lambdas/adapters/logger.js';
 import { type LifeboatConfig, parseConfig } from '../lambdas/core/config.js';
+import { unparsedIndexBody, unparsedSummary } from '../lambdas/core/summarise.js';
 import { createDeliverHandler } from '../lambdas/handlers/deliver.js';
 import { createIngestHandler } from '../lambdas/handlers/ingest.js';
 import { systemClock } from '../lambdas/ports.js';
@@ -41,14 +46,35 @@ interface Running {
 const sinkPort = Number(process.argv[2]);
 const dataDir = process.argv[3] ?? '';
 const mode = process.argv[4];
+const relayOnly = process.argv[5] === 'relay-only';
 if (
   !Number.isInteger(sinkPort) ||
   sinkPort <= 0 ||
   dataDir === '' ||
-  (mode !== 'local' && mode !== 'memory')
+  (mode !== 'local' && mode !== 'memory') ||
+  (process.argv[5] !== undefined && !relayOnly)
 ) {
-  throw new Error('usage: pipeline-runtime.ts <sink port> <data dir> local|memory');
+  throw new Error('usage: pipeline-runtime.ts <sink port> <data dir> local|memory [relay-only]');
 }
+
+/**
+ * Mail work that does none: every verdict PASS (the test signatures still looked for) and an empty
+ * summary, so a message goes through receiver, stores, ingest and deliver as through a plain relay.
+ */
+const relayOnlyWork: MailWorkers = {
+  async verdicts(input) {
+    return { ...computeTestSignatures(input.raw), spf: 'PASS', dkim: 'PASS', dmarc: 'PASS' };
+  },
+  async summarise() {
+    return { summary: { ...unparsedSummary(''), parseError: null }, index: unparsedIndexBody() };
+  },
+  async indexBody() {
+    return unparsedIndexBody();
+  },
+  async warm() {},
+  stats: () => ({ workers: 0, running: 0, queued: 0, crashed: 0 }),
+  async close() {},
+};
 
 /** The receiver, ingest and deliver wired as in infra/local/runtime.ts, but over MemoryStore and MemoryBlobs. */
 async function startInMemory(config: LifeboatConfig): Promise<Running> {
@@ -62,7 +88,7 @@ async function startInMemory(config: LifeboatConfig): Promise<Running> {
     LIFEBOAT_CONFIG: JSON.stringify(config),
     AWS_REGION: 'us-east-1',
   });
-  const mailWorkers = createMailWorkers({ config });
+  const mailWorkers = relayOnly ? relayOnlyWork : createMailWorkers({ config });
   const ctx = createContext(env, {
     config,
     store,
@@ -123,7 +149,13 @@ const config = parseConfig(
 const running: Running =
   mode === 'memory'
     ? await startInMemory(config)
-    : await startRuntime({ config, dataDir, ports: { smtp: 0 }, sweepIntervalMs: 0 });
+    : await startRuntime({
+        config,
+        dataDir,
+        ports: { smtp: 0 },
+        sweepIntervalMs: 0,
+        ...(relayOnly ? { mailWork: relayOnlyWork } : {}),
+      });
 const profileFile = process.env.BENCH_PROFILE_FILE;
 const inspector = profileFile ? new Session() : undefined;
 inspector?.connect();

@@ -135,9 +135,19 @@ interface RuntimeCpu {
 
 /** The Lifeboat runtime in a child process (bench/pipeline-runtime.ts), driven by lines on stdio. */
 class RuntimeChild extends ChildRuntime {
-  static start(sinkPort: number, dataDir: string, mode: RuntimeMode, profileFile?: string): RuntimeChild {
+  static start(
+    sinkPort: number,
+    dataDir: string,
+    mode: RuntimeMode,
+    relayOnly: boolean,
+    profileFile?: string,
+  ): RuntimeChild {
     return new RuntimeChild(
-      ChildRuntime.spawnScript('bench/pipeline-runtime.ts', [String(sinkPort), dataDir, mode], profileFile),
+      ChildRuntime.spawnScript(
+        'bench/pipeline-runtime.ts',
+        [String(sinkPort), dataDir, mode, ...(relayOnly ? ['relay-only'] : [])],
+        profileFile,
+      ),
     );
   }
 
@@ -168,11 +178,11 @@ type RuntimeMode = 'local' | 'memory';
 async function runLifeboat(
   jobs: readonly Job[],
   mode: RuntimeMode,
-  profileFile?: string,
+  options: { profileFile?: string; relayOnly?: boolean } = {},
 ): Promise<RunResult> {
   const sink = await CountingSink.start();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'lifeboat-bench-'));
-  const child = RuntimeChild.start(sink.port, dataDir, mode, profileFile);
+  const child = RuntimeChild.start(sink.port, dataDir, mode, options.relayOnly === true, options.profileFile);
   try {
     const { smtpPort } = await child.expect<{ smtpPort: number }>('ready');
     const result = await timedRun(smtpPort, sink, jobs, () => child.send('mark'));
@@ -238,7 +248,7 @@ async function profileLifeboat(jobs: readonly Job[]): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'lifeboat-bench-profile-'));
   try {
     const file = path.join(dir, 'runtime.cpuprofile');
-    const run = await runLifeboat(jobs, 'local', file);
+    const run = await runLifeboat(jobs, 'local', { profileFile: file });
     const b = breakdown(await readProfile(file));
     return `Pipeline profile (--profile; a separate run of ${run.accepted} messages at ${fmt(run.perSecond, 'msg/s')} under the profiler, which slows it): the runtime's main thread, from the end of warm-up until every delivery finished, ${describeBusy(b, run.accepted)}; per message by component: ${describeBreakdown(b, run.accepted)}. The fsyncs themselves run on libuv's threads, outside this profile: they are in the process's system time above.`;
   } finally {
@@ -271,6 +281,8 @@ export async function measurePipeline(options: BenchOptions): Promise<FigureResu
     if (missing === undefined) postfixRuns.push(await runPostfix(jobs));
   }
   const inMemory = await runLifeboat(jobs, 'memory');
+  const relayOnly = await runLifeboat(jobs, 'local', { relayOnly: true });
+  const relayOnlyInMemory = await runLifeboat(jobs, 'memory', { relayOnly: true });
   const lifeboat = best(lifeboatRuns);
   const postfix = postfixRuns.length > 0 ? best(postfixRuns) : undefined;
   const value = fmt(lifeboat.perSecond, 'msg/s');
@@ -297,6 +309,8 @@ export async function measurePipeline(options: BenchOptions): Promise<FigureResu
     rounds: ROUNDS,
     corpusMessages: corpus.length,
     inMemory,
+    relayOnly,
+    relayOnlyInMemory,
     filesystem: fs ?? null,
   };
 
@@ -326,6 +340,11 @@ export async function measurePipeline(options: BenchOptions): Promise<FigureResu
     `Pipeline with the stores in memory: the same receiver, mail worker, ingest and deliver over MemoryStore and MemoryBlobs (test/support) instead of SQLite and fsynced files, one run: ${fmt(inMemory.perSecond, 'msg/s')}${
       postfix ? ` (${fmtRatio(inMemory.perSecond / postfix.perSecond)} Postfix)` : ''
     }, ${fmt(memoryCpu, 'ms')} of CPU per message, its JavaScript thread busy ${busyShare(inMemory)} of the run. It indexes nothing (the webmail's search index is the local runtime's), so SQLite, the fsynced files and the search indexing together take ${Math.round((1 - memoryCpu / cpuPerMessage) * 100)}% of the runtime's CPU per message; the rest is SMTP in, SPF, DKIM and DMARC, the parse for the record, and SMTP out.`,
+  );
+  const versus = (run: RunResult) =>
+    postfix ? ` (${fmtRatio(run.perSecond / postfix.perSecond)} Postfix)` : '';
+  notes.push(
+    `Pipeline as a plain relay, to tell SES's part of the work from the relay's: the same runs with no SPF, DKIM or DMARC check and no parse (every verdict PASS, an empty summary; not a mode Lifeboat ships), one run each: on the SQLite and file stores ${fmt(relayOnly.perSecond, 'msg/s')}${versus(relayOnly)} at ${perMessage(relayOnly.cpuMs, relayOnly)} of CPU per message, its main thread busy ${busyShare(relayOnly)} of the run; with the stores in memory ${fmt(relayOnlyInMemory.perSecond, 'msg/s')}${versus(relayOnlyInMemory)} at ${perMessage(relayOnlyInMemory.cpuMs, relayOnlyInMemory)}. The checks and the parse are what separate the first of these from the runtime as it ships.`,
   );
   if (options.profile) notes.push(await profileLifeboat(jobs.slice(0, corpus.length)));
   return { rows: [row], notes };

@@ -92,6 +92,11 @@ export interface RuntimeOptions {
    * (one fewer than the cores Node may use, at least one)
    */
   mailWorkers?: number;
+  /**
+   * What checks and parses each message, in place of the worker threads `mailWorkers` sizes (the
+   * pipeline benchmark's relay-only run). @default createMailWorkers
+   */
+  mailWork?: MailWorkers;
 }
 
 /** What start-up found a crash had left unfinished, and finished. */
@@ -173,10 +178,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const log = options.log ?? silentLogger;
   const layout = await prepareDataDir(options.dataDir ?? config.local.dataDir, log);
   const stores = openLocalStores(layout, config, options.fs);
-  const mailWorkers = createMailWorkers({
-    config,
-    ...(options.mailWorkers !== undefined ? { size: options.mailWorkers } : {}),
-  });
+  const mailWorkers =
+    options.mailWork ??
+    createMailWorkers({
+      config,
+      ...(options.mailWorkers !== undefined ? { size: options.mailWorkers } : {}),
+    });
 
   const pending = new Set<Promise<unknown>>();
   const track = <T>(p: Promise<T>) => {
