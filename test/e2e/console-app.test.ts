@@ -475,6 +475,13 @@ describeRequiring(
       const tallies = desktop.getByRole('list', { name: 'Outcomes' });
       await tallies.getByText(`${REPLAYED - PRESENT} sent`).waitFor(SHOWS);
       await screenshot(desktop, FOLDER, 'desktop-10-replay-finished');
+      // The same report on a phone: readable without scrolling sideways.
+      await phone.goto(desktop.url());
+      await phone.getByRole('heading', { name: 'Finished' }).waitFor(SHOWS);
+      await phone.getByRole('list', { name: 'Outcomes' }).getByText(`${REPLAYED - PRESENT} sent`).waitFor(SHOWS);
+      expect(await phone.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+      expect(await smallestSide(phone, 'Download CSV')).toBeGreaterThanOrEqual(44);
+      await screenshot(phone, FOLDER, 'phone-19-replay-report');
 
       // What the restored primary holds now: each of Carol's messages once, those it lacked as replayed copies.
       const held = (await restored.waitForMessages(REPLAYED)).filter((m) =>
@@ -597,6 +604,13 @@ describeRequiring(
       await sheet.getByRole('button', { name: 'Change it' }).click();
       await desktop.getByRole('button', { name: `Reset ${setting}` }).waitFor(SHOWS);
       await screenshot(desktop, FOLDER, 'desktop-12-settings-overridden');
+      // On a phone: the override and its reset, without scrolling sideways.
+      await phone.goto(desktop.url());
+      await phone.getByRole('heading', { name: 'Thresholds' }).waitFor(SHOWS);
+      await phone.getByRole('button', { name: `Reset ${setting}` }).waitFor(SHOWS);
+      expect(await phone.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+      expect(await smallestSide(phone, `Reset ${setting}`)).toBeGreaterThanOrEqual(44);
+      await screenshot(phone, FOLDER, 'phone-20-settings-overridden');
       expect(await inEffect()).toMatchObject({ value: 4, source: 'overridden' });
       await desktop.getByRole('button', { name: `Reset ${setting}` }).click();
       await desktop

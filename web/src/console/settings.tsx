@@ -4,6 +4,7 @@
  * contacts and staff groups can be changed and reset, each through a sheet that says what changes;
  * the server validates with the deployment config's own schema and audits every change.
  */
+import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import type { SettingEntry, SettingKind } from '../../../lambdas/console/settings.js';
 import type { ViewProps } from './app.js';
@@ -91,12 +92,30 @@ function EditSheet(props: ViewProps & { entry: SettingEntry; onDone: () => void;
   );
 }
 
+/** The server's note (`overridden: deployed value is 2`, as the CLI prints it) as a sentence of its own. */
+const sentence = (note: string) => `${note.charAt(0).toUpperCase()}${note.slice(1)}.`;
+
+/** A setting's dotted path, allowed to break after each dot rather than inside a name. */
+function dottedPath(path: string) {
+  const parts = path.split('.');
+  return parts.map((part, i) => (
+    <Fragment key={parts.slice(0, i + 1).join('.')}>
+      {part}
+      {i < parts.length - 1 ? (
+        <>
+          .<wbr />
+        </>
+      ) : null}
+    </Fragment>
+  ));
+}
+
 function Entry(props: { entry: SettingEntry; onEdit: () => void; onReset: () => void }) {
   const { entry } = props;
   return (
     <li class="setting">
       <div class="grow">
-        <code class="break">{entry.path}</code>
+        <code class="break">{dottedPath(entry.path)}</code>
         <span class="block break">
           <strong>{valueText(entry.value)}</strong>{' '}
           <span class={`badge ${entry.source === 'overridden' ? 'badge-held' : ''}`}>
@@ -106,7 +125,8 @@ function Entry(props: { entry: SettingEntry; onEdit: () => void; onReset: () => 
         {entry.source === 'overridden' ? (
           <span class="block small muted">
             By {entry.overriddenBy ?? 'an admin'}
-            {entry.overriddenAt ? `, ${when(entry.overriddenAt)}` : ''}. {entry.note ?? ''}
+            {entry.overriddenAt ? `, ${when(entry.overriddenAt)}` : ''}.{' '}
+            {entry.note ? sentence(entry.note) : ''}
           </span>
         ) : null}
       </div>
