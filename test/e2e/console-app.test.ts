@@ -478,7 +478,10 @@ describeRequiring(
       // The same report on a phone: readable without scrolling sideways.
       await phone.goto(desktop.url());
       await phone.getByRole('heading', { name: 'Finished' }).waitFor(SHOWS);
-      await phone.getByRole('list', { name: 'Outcomes' }).getByText(`${REPLAYED - PRESENT} sent`).waitFor(SHOWS);
+      await phone
+        .getByRole('list', { name: 'Outcomes' })
+        .getByText(`${REPLAYED - PRESENT} sent`)
+        .waitFor(SHOWS);
       expect(await phone.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
       expect(await smallestSide(phone, 'Download CSV')).toBeGreaterThanOrEqual(44);
       await screenshot(phone, FOLDER, 'phone-19-replay-report');
