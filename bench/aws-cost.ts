@@ -80,8 +80,9 @@ const SQS_LONG_POLL_SECONDS = 20;
  * written three times (created queued, claimed, delivered), its byState entry put, moved on the
  * claim (a delete and a put) and removed on delivery, its byMailbox keys written once; no counter
  * move (queued and delivering are counted from the index, delivered from the flow's hour buckets:
- * DELIVERED_COUNT_READ_UNITS); the organic probe's attempt sample; this minute's flow bucket at the attempt (nothing at ingest: a probe round counts
- * each ended minute's accepted deliveries from the message records). Per probe round in normal
+ * DELIVERED_COUNT_READ_UNITS); the organic probe's attempt sample; this minute's flow bucket at
+ * the attempt (nothing at ingest: a probe round counts each ended minute's accepted deliveries
+ * from the message records). Per probe round in normal
  * times, the mean of a minute's two rounds with mail at the month's rate: the org state and the
  * queue depth in this minute's and this hour's bucket every round; in the round that finds a minute
  * ended, that minute's accepted count set on its bucket and the roll-up into its hour. Its reads:

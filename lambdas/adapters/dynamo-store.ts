@@ -185,9 +185,9 @@ const counted = (state: DeliveryState | undefined) =>
  * Per-state counters live in one item (`KEYS.counters`) and are moved by an UpdateItem `ADD`
  * after each conditional create or replace has succeeded, except for the states in
  * COUNTED_FROM_INDEX, which are counted from the queue index when asked, and `delivered`, which is
- * the last day's deliveries from the flow's hour buckets (DELIVERED_WINDOW_HOURS). The two writes are not one
- * transaction: TransactWriteItems would close the gap, but dynalite, which the contract suite
- * runs this adapter against, does not implement it. So a process that dies between a delivery's
+ * the last day's deliveries from the flow's hour buckets (DELIVERED_WINDOW_HOURS). The two writes
+ * are not one transaction: TransactWriteItems would close the gap, but dynalite, which the
+ * contract suite runs this adapter against, does not implement it. So a process that dies between a delivery's
  * write and its counter update leaves that one transition uncounted (off by one per crash, never
  * a lost or doubled delivery), and a record removed by TTL is not subtracted. The counters serve
  * status and metrics; the queue itself is always read from the index.

@@ -23,8 +23,9 @@ export const DRAIN_ROUND_MESSAGES = 1_000;
 
 /**
  * Requests a run receives at most before it indexes them: a request in memory is a few hundred
- * bytes besides the body it may carry (those bounded by DRAIN_RUN_BODY_BYTES), and SQS keeps at most 120,000 in flight on a standard queue. Twice DRAIN_BACKLOG, so a
- * drain takes the whole backlog and writes each mailbox once.
+ * bytes besides the body it may carry (those bounded by DRAIN_RUN_BODY_BYTES), and SQS keeps at
+ * most 120,000 in flight on a standard queue. Twice DRAIN_BACKLOG, so a drain takes the whole
+ * backlog and writes each mailbox once.
  */
 export const DRAIN_RUN_REQUESTS = 2 * DRAIN_BACKLOG;
 
